@@ -1,0 +1,98 @@
+//! Where a request goes: the backend of an Api, or of a routing plugin's route.
+
+use std::collections::BTreeMap;
+
+use kube::KubeSchema;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The kind of backend service, with Alibaba's spelling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+pub enum BackendType {
+    /// A URL reachable from the gateway (`address`).
+    #[serde(rename = "HTTP")]
+    Http,
+    /// An address inside the cluster or a private network, reached through a VpcAccess.
+    #[serde(rename = "HTTP-VPC")]
+    HttpVpc,
+    /// An answer made up by the gateway (`statusCode`, `headers`, `body`).
+    #[serde(rename = "MOCK")]
+    Mock,
+    /// A function endpoint (`address`) that takes the function event JSON.
+    #[serde(rename = "FC")]
+    Fc,
+}
+
+/// A backend service. On an Api it must be complete; on a routing plugin's route it is laid over
+/// the Api's own backend, so that a route may only change what differs (for example the path).
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("self.type != 'HTTP-VPC' || has(self.vpcAccessName)")
+        .message("an HTTP-VPC backend needs vpcAccessName").field_path(".vpcAccessName"),
+    validation = Rule::new("self.type != 'MOCK' || has(self.statusCode)")
+        .message("a MOCK backend needs statusCode").field_path(".statusCode"),
+    validation = Rule::new("!has(self.vpcAccessName) || self.type == 'HTTP-VPC'")
+        .message("vpcAccessName is only for HTTP-VPC backends").field_path(".vpcAccessName"),
+)]
+pub struct Backend {
+    /// Backend type: HTTP (a URL), HTTP-VPC (through a VpcAccess), MOCK (a made-up answer) or FC
+    /// (a function endpoint).
+    #[serde(rename = "type")]
+    pub kind: BackendType,
+    /// HTTP and FC: the base URL, such as `http://shop.prod:8080`; may hold stage variables
+    /// written `#name#`, replaced by the ApiGroup's stage variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 2048))]
+    pub address: Option<String>,
+    /// HTTP-VPC: the name of a VpcAccess in the same namespace that authorizes the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub vpc_access_name: Option<String>,
+    /// Backend path, starting with `/`; `[name]` inserts a parameter. Defaults to the request path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("path must start with /"))]
+    #[schemars(length(max = 2048))]
+    pub path: Option<String>,
+    /// Backend HTTP method. Defaults to the request method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self != 'ANY'").message("a backend method must be a single method, not ANY"))]
+    pub method: Option<HttpMethod>,
+    /// Time allowed for the backend to answer, in milliseconds (default 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 600_000))]
+    pub timeout: Option<u32>,
+    /// MOCK: the HTTP status code answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100, max = 599))]
+    pub status_code: Option<u16>,
+    /// MOCK: the response body answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1_048_576))]
+    pub body: Option<String>,
+    /// MOCK: response headers answered.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// An HTTP method, or ANY for an API that takes every method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// GET
+    Get,
+    /// POST
+    Post,
+    /// PUT
+    Put,
+    /// DELETE
+    Delete,
+    /// PATCH
+    Patch,
+    /// HEAD
+    Head,
+    /// OPTIONS
+    Options,
+    /// Any method (only in an Api's request).
+    Any,
+}

@@ -1,0 +1,3 @@
+//! The apigw operator: reconciles apigw custom resources into gateway configuration.
+
+pub mod crdgen;
