@@ -58,9 +58,9 @@ use super::common::{CommonStatus, StageName};
 #[x_kube(
     validation = Rule::new("!(self.backend.type in ['HTTP', 'FC']) || has(self.backend.address)")
         .message("an HTTP or FC backend needs address").field_path(".backend.address"),
-    validation = Rule::new("self.request.mode == 'MAPPING' || self.parameters.all(p, !has(p.backend))")
+    validation = Rule::new("self.request.mode == 'MAPPING' || !has(self.parameters) || self.parameters.all(p, !has(p.backend))")
         .message("parameters[].backend is only allowed when request.mode is MAPPING").field_path(".parameters"),
-    validation = Rule::new("self.plugins.filter(p, p.kind == 'RoutingPlugin').size() <= 1")
+    validation = Rule::new("!has(self.plugins) || self.plugins.filter(p, p.kind == 'RoutingPlugin').size() <= 1")
         .message("an Api binds at most one RoutingPlugin").field_path(".plugins"),
 )]
 pub struct ApiSpec {

@@ -67,7 +67,7 @@ pub struct PluginSpec {
 /// JWT authentication.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.jwk) || size(self.jwks) > 0 || has(self.keySecretRef)")
+#[x_kube(validation = Rule::new("has(self.jwk) || has(self.jwks) || has(self.keySecretRef)")
     .message("give the verification keys: jwk, jwks or keySecretRef"))]
 pub struct JwtAuth {
     /// Name of the header, query parameter or cookie carrying the token (`Authorization` takes
@@ -250,7 +250,7 @@ pub enum BackendSignatureType {
         .message("appDefault must not exceed apiDefault").field_path(".appDefault"),
     validation = Rule::new("!has(self.appDefault) || !has(self.userDefault) || self.appDefault <= self.userDefault")
         .message("appDefault must not exceed userDefault").field_path(".appDefault"),
-    validation = Rule::new("self.specials.all(s, s.policies.all(p, p.value <= self.apiDefault))")
+    validation = Rule::new("!has(self.specials) || self.specials.all(s, s.policies.all(p, p.value <= self.apiDefault))")
         .message("a special limit must not exceed apiDefault").field_path(".specials"),
 )]
 pub struct TrafficControl {
