@@ -17,7 +17,7 @@ use super::common::{CommonStatus, LocalObjectRef, ParameterSource};
     version = "v1alpha1",
     kind = "Plugin",
     namespaced,
-    status = "CommonStatus",
+    status = "PluginStatus",
     shortname = "gwplugin",
     category = "apigw",
     doc = "A plugin bound to Apis or ApiGroups: JWT authentication, backend signature, traffic control, IP control, CORS, parameter access control or error mapping (exactly one).",
@@ -26,6 +26,12 @@ use super::common::{CommonStatus, LocalObjectRef, ParameterSource};
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Accepted\")].status",
         description = "Whether the plugin is valid"
+    ),
+    printcolumn(
+        name = "Type",
+        type_ = "string",
+        json_path = ".status.pluginType",
+        description = "The plugin type set in spec"
     ),
     printcolumn(
         name = "Age",
@@ -62,6 +68,18 @@ pub struct PluginSpec {
     /// Map backend error results to HTTP status codes and messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_mapping: Option<ErrorMapping>,
+}
+
+/// What the operator reports about a Plugin.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginStatus {
+    /// The plugin type set in spec (jwtAuth, cors, ...), for `kubectl get`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_type: Option<String>,
+    /// Generation and conditions (Accepted, Programmed).
+    #[serde(flatten)]
+    pub common: CommonStatus,
 }
 
 /// JWT authentication.
