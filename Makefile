@@ -1,0 +1,34 @@
+# apigw — make targets. `make help` lists them.
+SHELL := /bin/bash
+CARGO ?= cargo
+CLUSTER_DIR ?= $(CURDIR)/target/controlplane
+export APIGW_CLUSTER_DIR := $(CLUSTER_DIR)
+
+.PHONY: help test lint unit e2e crds cluster-up cluster-down controlplane
+
+help: ## List the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+test: lint unit e2e ## Everything CI runs: lint, unit tests, end-to-end tests on the test control plane
+
+lint: ## cargo fmt --check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit: ## Unit and integration tests that need no cluster
+	$(CARGO) test --locked
+
+e2e: cluster-up ## End-to-end tests against a real kube-apiserver
+	$(CARGO) test --locked -p apigw-e2e
+
+crds: ## Regenerate crds/*.yaml from the Rust types
+	$(CARGO) run --locked -q -p apigw-operator --bin crdgen -- crds
+
+controlplane: ## Build (or reuse from the cache) kube-apiserver, etcd, kube-controller-manager, kubectl
+	@e2e/controlplane/build.sh
+
+cluster-up: ## Start the test control plane; prints the KUBECONFIG to export
+	@e2e/controlplane/up.sh
+
+cluster-down: ## Stop the test control plane
+	@e2e/controlplane/down.sh
