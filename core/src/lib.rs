@@ -2,4 +2,9 @@
 //!
 //! - [`resources`]: the custom resources of `apigw.io/v1alpha1` (the user-facing contract).
 
+pub mod config;
+pub mod manifests;
+pub mod parameter;
+pub mod path_template;
 pub mod resources;
+pub mod translate;

@@ -1,0 +1,148 @@
+//! The data-plane document: what one gateway instance serves, as translated from the custom
+//! resources. It is what ConfigMaps hold and what `--manifests` mode builds in-process.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::resources::{
+    ApiAuth, BackendType, ConstantParameter, HttpMethod, Parameter, ParameterMode, Protocol,
+    SystemParameter,
+};
+
+/// The format version of [`GatewayConfig`]; a gateway refuses documents of another version.
+pub const CONFIG_FORMAT: &str = "apigw.io/config-v1";
+
+/// Everything one gateway instance serves.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayConfig {
+    /// Always [`CONFIG_FORMAT`].
+    pub format: String,
+    /// The instance name (`--instance`).
+    pub instance: String,
+    /// The groups of the instance, ordered by namespace and name.
+    pub groups: Vec<GroupConfig>,
+    /// Resolved VpcAccesses, by `namespace/name`.
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+}
+
+impl GatewayConfig {
+    /// An empty document for `instance`.
+    pub fn empty(instance: &str) -> Self {
+        Self {
+            format: CONFIG_FORMAT.to_owned(),
+            instance: instance.to_owned(),
+            groups: Vec::new(),
+            upstreams: BTreeMap::new(),
+        }
+    }
+
+    /// A hex SHA-256 of the document's canonical JSON: equal documents, equal hashes.
+    pub fn content_hash(&self) -> String {
+        let json = serde_json::to_vec(self).expect("a GatewayConfig always serializes");
+        Sha256::digest(json)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+
+    /// How many APIs the document serves.
+    pub fn api_count(&self) -> usize {
+        self.groups.iter().map(|group| group.apis.len()).sum()
+    }
+}
+
+/// An ApiGroup as served.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupConfig {
+    /// The group's namespace.
+    pub namespace: String,
+    /// The group's name.
+    pub name: String,
+    /// Public host names (exact or `*.suffix`), served on the public listeners.
+    pub hosts: Vec<String>,
+    /// The self-invocation host, served on the internal listener only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_host: Option<String>,
+    /// Stage name -> variables.
+    pub stages: BTreeMap<String, BTreeMap<String, String>>,
+    /// The APIs, ordered by name.
+    pub apis: Vec<ApiConfig>,
+}
+
+/// An Api as served.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiConfig {
+    /// The Api's name (`$CaApiName`).
+    pub name: String,
+    /// Stages it is published to.
+    pub stages: Vec<String>,
+    /// Protocols it is served on.
+    pub protocols: Vec<Protocol>,
+    /// Request method, or ANY.
+    pub method: HttpMethod,
+    /// The full request path template, group base path included, in `[name]` syntax.
+    pub path: String,
+    /// MAPPING or PASSTHROUGH.
+    pub mode: ParameterMode,
+    /// Declared parameters.
+    pub parameters: Vec<Parameter>,
+    /// Constant parameters.
+    pub constant_parameters: Vec<ConstantParameter>,
+    /// System parameters.
+    pub system_parameters: Vec<SystemParameter>,
+    /// Authentication.
+    pub auth: ApiAuth,
+    /// The backend.
+    pub backend: BackendConfig,
+}
+
+/// A complete backend.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendConfig {
+    /// HTTP, HTTP-VPC, MOCK or FC.
+    #[serde(rename = "type")]
+    pub kind: BackendType,
+    /// HTTP and FC: the base URL, possibly with `#variable#`s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// HTTP-VPC: the `namespace/name` key of an upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// Backend path template; absent keeps the request path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Backend method; absent keeps the request method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<HttpMethod>,
+    /// Timeout in milliseconds.
+    pub timeout_ms: u32,
+    /// MOCK: the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mock: Option<MockConfig>,
+}
+
+/// A MOCK backend's answer.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MockConfig {
+    /// Status code.
+    pub status_code: u16,
+    /// Headers.
+    pub headers: BTreeMap<String, String>,
+    /// Body.
+    pub body: String,
+}
+
+/// A resolved VpcAccess: where HTTP-VPC requests may go.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamConfig {
+    /// Ready endpoints as `host:port` (IPv6 hosts in brackets).
+    pub endpoints: Vec<String>,
+}

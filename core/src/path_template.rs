@@ -1,0 +1,283 @@
+//! Request path templates: `/users/[userId]`, `/users/{userId}`, and a trailing `*` for a prefix.
+
+use std::fmt;
+
+/// A parsed request or backend path template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathTemplate {
+    segments: Vec<Segment>,
+    prefix: bool,
+}
+
+/// One `/`-separated piece of a template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Segment {
+    /// Text matched exactly.
+    Literal(String),
+    /// A whole segment captured as the named parameter.
+    Param(String),
+}
+
+/// Why a path template is malformed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PathTemplateError {
+    /// The template does not start with `/`.
+    #[error("path {0:?} must start with /")]
+    NoLeadingSlash(String),
+    /// A parameter marker is not a whole segment or is unbalanced.
+    #[error("path {path:?}: segment {segment:?} must be a literal or a whole [name] or {{name}}")]
+    BadSegment {
+        /// The template.
+        path: String,
+        /// The offending segment.
+        segment: String,
+    },
+    /// `*` appears elsewhere than at the very end.
+    #[error("path {0:?}: * is allowed only at the end")]
+    MisplacedWildcard(String),
+    /// The same parameter name is used twice.
+    #[error("path {path:?}: parameter {name:?} appears twice")]
+    DuplicateParam {
+        /// The template.
+        path: String,
+        /// The repeated name.
+        name: String,
+    },
+}
+
+impl PathTemplate {
+    /// Parses a template; `[name]` and `{name}` are the same parameter syntax.
+    pub fn parse(path: &str) -> Result<Self, PathTemplateError> {
+        let Some(rest) = path.strip_prefix('/') else {
+            return Err(PathTemplateError::NoLeadingSlash(path.to_owned()));
+        };
+        let (rest, prefix) = match rest.strip_suffix('*') {
+            Some(rest) => (rest, true),
+            None => (rest, false),
+        };
+        if rest.contains('*') {
+            return Err(PathTemplateError::MisplacedWildcard(path.to_owned()));
+        }
+        let mut segments = Vec::new();
+        let pieces: Vec<&str> = rest.split('/').collect();
+        for (index, piece) in pieces.iter().enumerate() {
+            let is_last = index + 1 == pieces.len();
+            if piece.is_empty() && is_last {
+                break; // a trailing slash, or the root path
+            }
+            let name = piece
+                .strip_prefix('[')
+                .and_then(|name| name.strip_suffix(']'))
+                .or_else(|| {
+                    piece
+                        .strip_prefix('{')
+                        .and_then(|name| name.strip_suffix('}'))
+                });
+            let segment = match name {
+                Some(name) if is_parameter_name(name) => Segment::Param(name.to_owned()),
+                None if !piece.contains(['[', ']', '{', '}']) => {
+                    Segment::Literal((*piece).to_owned())
+                }
+                _ => {
+                    return Err(PathTemplateError::BadSegment {
+                        path: path.to_owned(),
+                        segment: (*piece).to_owned(),
+                    });
+                }
+            };
+            if let Segment::Param(name) = &segment
+                && segments
+                    .iter()
+                    .any(|seen| matches!(seen, Segment::Param(other) if other == name))
+            {
+                return Err(PathTemplateError::DuplicateParam {
+                    path: path.to_owned(),
+                    name: name.clone(),
+                });
+            }
+            segments.push(segment);
+        }
+        let trailing_slash = rest.ends_with('/') || rest.is_empty();
+        let mut template = Self { segments, prefix };
+        if trailing_slash && !rest.is_empty() && !prefix {
+            template.segments.push(Segment::Literal(String::new()));
+        }
+        Ok(template)
+    }
+
+    /// The segments, in order.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
+    }
+
+    /// Whether the template ends in `*` and so matches every path below it.
+    pub fn is_prefix(&self) -> bool {
+        self.prefix
+    }
+
+    /// The names of the path parameters, in order.
+    pub fn params(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|segment| match segment {
+            Segment::Param(name) => Some(name.as_str()),
+            Segment::Literal(_) => None,
+        })
+    }
+
+    /// This template under a base path such as `/v1` (a base of `/` changes nothing).
+    pub fn under(&self, base: &PathTemplate) -> PathTemplate {
+        let mut segments: Vec<Segment> = base
+            .segments
+            .iter()
+            .filter(|segment| !matches!(segment, Segment::Literal(text) if text.is_empty()))
+            .cloned()
+            .collect();
+        segments.extend(self.segments.iter().cloned());
+        PathTemplate {
+            segments,
+            prefix: self.prefix,
+        }
+    }
+
+    /// Fills the template: parameters from `param`, and the text matched by a trailing `*` from `rest`.
+    pub fn render<'a>(
+        &'a self,
+        mut param: impl FnMut(&str) -> Option<&'a str>,
+        rest: &str,
+    ) -> String {
+        let mut path = String::new();
+        for segment in &self.segments {
+            path.push('/');
+            match segment {
+                Segment::Literal(text) => path.push_str(text),
+                Segment::Param(name) => path.push_str(param(name).unwrap_or_default()),
+            }
+        }
+        if self.prefix {
+            if !path.ends_with('/') {
+                path.push('/');
+            }
+            path.push_str(rest.trim_start_matches('/'));
+        } else if path.is_empty() {
+            path.push('/');
+        }
+        path
+    }
+}
+
+fn is_parameter_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl fmt::Display for PathTemplate {
+    /// Writes the template in Alibaba's `[name]` syntax.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut wrote = false;
+        for segment in &self.segments {
+            match segment {
+                Segment::Literal(text) => write!(f, "/{text}")?,
+                Segment::Param(name) => write!(f, "/[{name}]")?,
+            }
+            wrote = true;
+        }
+        match (self.prefix, wrote) {
+            (true, _) => f.write_str("/*"),
+            (false, false) => f.write_str("/"),
+            (false, true) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(text: &str) -> Segment {
+        Segment::Literal(text.to_owned())
+    }
+
+    fn param(name: &str) -> Segment {
+        Segment::Param(name.to_owned())
+    }
+
+    #[test]
+    fn parses_both_parameter_syntaxes_and_prefixes() {
+        let cases: [(&str, Vec<Segment>, bool); 7] = [
+            ("/", vec![], false),
+            ("/*", vec![], true),
+            (
+                "/users/[userId]",
+                vec![lit("users"), param("userId")],
+                false,
+            ),
+            (
+                "/users/{userId}/orders",
+                vec![lit("users"), param("userId"), lit("orders")],
+                false,
+            ),
+            ("/static/*", vec![lit("static")], true),
+            ("/static*", vec![lit("static")], true),
+            ("/dir/", vec![lit("dir"), lit("")], false),
+        ];
+        for (path, segments, prefix) in cases {
+            assert_eq!(
+                PathTemplate::parse(path),
+                Ok(PathTemplate { segments, prefix }),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_malformed_templates() {
+        for path in [
+            "users",
+            "/a/*/b",
+            "/a/[id",
+            "/a/x[id]",
+            "/a/[1d]",
+            "/a/[id]/[id]",
+            "/a/{}",
+        ] {
+            assert!(PathTemplate::parse(path).is_err(), "{path} was accepted");
+        }
+    }
+
+    #[test]
+    fn renders_parameters_and_the_matched_rest() {
+        let template = PathTemplate::parse("/v1/users/[uid]/*").expect("valid");
+        let rendered = template.render(|name| (name == "uid").then_some("42"), "/a/b");
+        assert_eq!(rendered, "/v1/users/42/a/b");
+        assert_eq!(
+            PathTemplate::parse("/")
+                .expect("valid")
+                .render(|_| None, ""),
+            "/"
+        );
+        assert_eq!(
+            PathTemplate::parse("/*")
+                .expect("valid")
+                .render(|_| None, "x/y"),
+            "/x/y"
+        );
+    }
+
+    #[test]
+    fn nests_under_a_base_path_and_displays_in_alibaba_syntax() {
+        let base = PathTemplate::parse("/v1/").expect("valid");
+        let api = PathTemplate::parse("/users/{id}").expect("valid");
+        assert_eq!(api.under(&base).to_string(), "/v1/users/[id]");
+        assert_eq!(
+            api.under(&PathTemplate::parse("/").expect("valid"))
+                .to_string(),
+            "/users/[id]"
+        );
+        assert_eq!(
+            PathTemplate::parse("/static/*").expect("valid").to_string(),
+            "/static/*"
+        );
+    }
+}

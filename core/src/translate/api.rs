@@ -1,0 +1,292 @@
+//! Api -> ApiConfig, with every check that needs more than the Api's own schema.
+
+use std::collections::BTreeMap;
+
+use kube::ResourceExt;
+
+use super::group::base_path;
+use super::problem::ConditionType::{Accepted, ResolvedRefs};
+use super::{ConditionType, Problem, Snapshot, object_ref};
+use crate::config::{ApiConfig, BackendConfig, GroupConfig, MockConfig, UpstreamConfig};
+use crate::parameter::ParameterCheck;
+use crate::path_template::PathTemplate;
+use crate::resources::{Api, ApiGroup, AuthType, Backend, BackendType, ParameterLocation};
+
+/// The backend timeout when an Api sets none, in milliseconds.
+pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
+
+/// Collects the problems of one Api.
+struct Findings<'a> {
+    api: &'a Api,
+    problems: Vec<Problem>,
+}
+
+impl Findings<'_> {
+    fn add(&mut self, condition: ConditionType, reason: &'static str, message: String) {
+        self.problems.push(Problem {
+            object: object_ref(self.api),
+            condition,
+            reason,
+            message,
+        });
+    }
+}
+
+/// An Api's served form, or everything wrong with it.
+pub fn translate(
+    api: &Api,
+    group: &ApiGroup,
+    group_config: &GroupConfig,
+    snapshot: &Snapshot,
+    upstreams: &BTreeMap<String, UpstreamConfig>,
+) -> Result<ApiConfig, Vec<Problem>> {
+    let spec = &api.spec;
+    let mut findings = Findings {
+        api,
+        problems: Vec::new(),
+    };
+
+    if spec.auth.kind != AuthType::Anonymous {
+        findings.add(
+            Accepted,
+            "UnsupportedAuth",
+            "this gateway version serves only auth.type ANONYMOUS; APP signatures and JWT come with the identity release".to_owned(),
+        );
+    }
+    for plugin in &spec.plugins {
+        findings.add(
+            Accepted,
+            "UnsupportedPlugin",
+            format!(
+                "plugin {} is bound, but this gateway version does not run plugins yet; unbind it",
+                plugin.name
+            ),
+        );
+    }
+
+    let path = match (PathTemplate::parse(&spec.request.path), base_path(group)) {
+        (Ok(path), Ok(base)) => Some(path.under(&base)),
+        (Err(error), _) => {
+            findings.add(Accepted, "InvalidPath", format!("request.path: {error}"));
+            None
+        }
+        (Ok(_), Err(_)) => None, // the group reports its own base path
+    };
+    check_parameters(&mut findings, path.as_ref());
+    check_stages(&mut findings, group_config);
+    let backend = backend(&mut findings, group_config, snapshot, upstreams);
+
+    match (findings.problems.is_empty(), path, backend) {
+        (true, Some(path), Some(backend)) => Ok(ApiConfig {
+            name: api.name_any(),
+            stages: spec.stages.iter().map(|stage| stage.0.clone()).collect(),
+            protocols: spec.request.protocols.clone(),
+            method: spec.request.method,
+            path: path.to_string(),
+            mode: spec.request.mode,
+            parameters: spec.parameters.clone(),
+            constant_parameters: spec.constant_parameters.clone(),
+            system_parameters: spec.system_parameters.clone(),
+            auth: spec.auth.clone(),
+            backend,
+        }),
+        _ => Err(findings.problems),
+    }
+}
+
+fn check_parameters(findings: &mut Findings<'_>, path: Option<&PathTemplate>) {
+    let parameters = &findings.api.spec.parameters;
+    let mut seen = Vec::new();
+    for parameter in parameters {
+        let key = (parameter.location, parameter.name.to_ascii_lowercase());
+        if seen.contains(&key) {
+            findings.add(
+                Accepted,
+                "DuplicateParameter",
+                format!(
+                    "parameter {} is declared twice in {:?}",
+                    parameter.name, parameter.location
+                ),
+            );
+        }
+        seen.push(key);
+        if let Err(error) = ParameterCheck::compile(parameter) {
+            findings.add(Accepted, "InvalidParameter", error.0);
+        }
+        if parameter.location == ParameterLocation::Path
+            && let Some(path) = path
+            && !path.params().any(|name| name == parameter.name)
+        {
+            findings.add(
+                Accepted,
+                "UnknownPathParameter",
+                format!(
+                    "PATH parameter {} does not appear in request.path",
+                    parameter.name
+                ),
+            );
+        }
+    }
+    let bodies = parameters
+        .iter()
+        .filter(|parameter| parameter.location == ParameterLocation::Body)
+        .count();
+    if bodies > 1 {
+        findings.add(
+            Accepted,
+            "DuplicateParameter",
+            "at most one BODY parameter may be declared".to_owned(),
+        );
+    }
+}
+
+fn check_stages(findings: &mut Findings<'_>, group: &GroupConfig) {
+    if group.stages.is_empty() {
+        return;
+    }
+    for stage in &findings.api.spec.stages {
+        if !group.stages.contains_key(&stage.0) {
+            let defined: Vec<_> = group.stages.keys().cloned().collect();
+            findings.add(
+                Accepted,
+                "UnknownStage",
+                format!(
+                    "stage {} is not defined by ApiGroup {} (it defines {})",
+                    stage.0,
+                    group.name,
+                    defined.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+fn backend(
+    findings: &mut Findings<'_>,
+    group: &GroupConfig,
+    snapshot: &Snapshot,
+    upstreams: &BTreeMap<String, UpstreamConfig>,
+) -> Option<BackendConfig> {
+    let api = findings.api;
+    let backend: &Backend = &api.spec.backend;
+    if let Some(path) = &backend.path
+        && let Err(error) = PathTemplate::parse(path)
+    {
+        findings.add(Accepted, "InvalidBackend", format!("backend.path: {error}"));
+    }
+    let namespace = api.namespace().unwrap_or_default();
+    let mut config = BackendConfig {
+        kind: backend.kind,
+        address: None,
+        upstream: None,
+        path: backend.path.clone(),
+        method: backend.method,
+        timeout_ms: backend.timeout.unwrap_or(DEFAULT_TIMEOUT_MS),
+        mock: None,
+    };
+    match backend.kind {
+        BackendType::Http | BackendType::Fc => {
+            let Some(address) = &backend.address else {
+                findings.add(
+                    Accepted,
+                    "IncompleteBackend",
+                    "an HTTP or FC backend needs address".to_owned(),
+                );
+                return None;
+            };
+            check_address(findings, address, group);
+            config.address = Some(address.clone());
+        }
+        BackendType::HttpVpc => {
+            let Some(name) = &backend.vpc_access_name else {
+                findings.add(
+                    Accepted,
+                    "IncompleteBackend",
+                    "an HTTP-VPC backend needs vpcAccessName".to_owned(),
+                );
+                return None;
+            };
+            let key = format!("{namespace}/{name}");
+            if !upstreams.contains_key(&key) {
+                let exists = snapshot.vpc_accesses.iter().any(|access| {
+                    access.namespace().as_deref() == Some(&namespace) && &access.name_any() == name
+                });
+                let (reason, message) = if exists {
+                    (
+                        "VpcAccessNotResolved",
+                        format!("VpcAccess {name} is not resolved; see its conditions"),
+                    )
+                } else {
+                    (
+                        "VpcAccessNotFound",
+                        format!("VpcAccess {name} does not exist in this namespace"),
+                    )
+                };
+                findings.add(ResolvedRefs, reason, message);
+            }
+            config.upstream = Some(key);
+        }
+        BackendType::Mock => {
+            let Some(status_code) = backend.status_code else {
+                findings.add(
+                    Accepted,
+                    "IncompleteBackend",
+                    "a MOCK backend needs statusCode".to_owned(),
+                );
+                return None;
+            };
+            config.mock = Some(MockConfig {
+                status_code,
+                headers: backend.headers.clone(),
+                body: backend.body.clone().unwrap_or_default(),
+            });
+        }
+    }
+    Some(config)
+}
+
+/// An address must be an absolute http(s) URL once its `#variable#`s are replaced, in every
+/// stage the Api is published to.
+fn check_address(findings: &mut Findings<'_>, address: &str, group: &GroupConfig) {
+    let stages: Vec<String> = findings
+        .api
+        .spec
+        .stages
+        .iter()
+        .map(|stage| stage.0.clone())
+        .collect();
+    for stage in stages {
+        let variables = group.stages.get(&stage).cloned().unwrap_or_default();
+        match substitute_variables(address, &variables) {
+            Ok(url) if url.starts_with("http://") || url.starts_with("https://") => {}
+            Ok(url) => findings.add(Accepted, "InvalidBackend", format!("stage {stage}: backend address {url:?} must start with http:// or https://")),
+            Err(variable) => findings.add(
+                Accepted,
+                "UndefinedStageVariable",
+                format!("backend address uses #{variable}#, which stage {stage} of ApiGroup {} does not define", group.name),
+            ),
+        }
+    }
+}
+
+/// Replaces every `#name#` in `text` by the stage variable `name`; the error is the first name
+/// without a value.
+pub fn substitute_variables(
+    text: &str,
+    variables: &BTreeMap<String, String>,
+) -> Result<String, String> {
+    let mut result = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('#') {
+        let Some(length) = rest[start + 1..].find('#') else {
+            break;
+        };
+        let name = &rest[start + 1..start + 1 + length];
+        let value = variables.get(name).ok_or_else(|| name.to_owned())?;
+        result.push_str(&rest[..start]);
+        result.push_str(value);
+        rest = &rest[start + length + 2..];
+    }
+    result.push_str(rest);
+    Ok(result)
+}

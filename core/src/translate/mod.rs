@@ -1,0 +1,193 @@
+//! Translation: a snapshot of custom resources (and the Secrets, Services and EndpointSlices they
+//! reference) -> one [`GatewayConfig`] per gateway instance, plus the problems found, each
+//! attached to the object at fault. Pure: no I/O, no clock.
+
+mod api;
+mod conflict;
+mod group;
+mod problem;
+mod upstream;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::{Resource, ResourceExt};
+
+pub use problem::{ConditionType, ObjectRef, Problem};
+pub use upstream::ALLOW_VPC_ACCESS_FROM;
+
+use crate::config::GatewayConfig;
+use crate::resources::{Api, ApiGroup, App, Plugin, RoutingPlugin, VpcAccess};
+
+/// Every object translation reads.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// ApiGroups.
+    pub groups: Vec<ApiGroup>,
+    /// Apis.
+    pub apis: Vec<Api>,
+    /// RoutingPlugins.
+    pub routing_plugins: Vec<RoutingPlugin>,
+    /// VpcAccesses.
+    pub vpc_accesses: Vec<VpcAccess>,
+    /// Apps.
+    pub apps: Vec<App>,
+    /// Plugins.
+    pub plugins: Vec<Plugin>,
+    /// Secrets referenced by the above.
+    pub secrets: Vec<Secret>,
+    /// Services referenced by VpcAccesses.
+    pub services: Vec<Service>,
+    /// EndpointSlices of those Services.
+    pub endpoint_slices: Vec<EndpointSlice>,
+}
+
+/// What a snapshot translates to.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Translation {
+    /// One document per gateway instance that has at least one group.
+    pub configs: BTreeMap<String, GatewayConfig>,
+    /// Everything wrong, sorted; each object named here is left out of the configs.
+    pub problems: Vec<Problem>,
+}
+
+/// Translates a snapshot. Objects with problems are left out; everything else is served.
+pub fn translate(snapshot: &Snapshot) -> Translation {
+    let mut problems = Vec::new();
+
+    let mut groups = BTreeMap::new();
+    for group in &snapshot.groups {
+        match group::translate(group) {
+            Ok(config) => {
+                groups.insert(
+                    group_key(group.namespace(), &group.name_any()),
+                    (group, config),
+                );
+            }
+            Err(mut found) => problems.append(&mut found),
+        }
+    }
+
+    let mut upstreams = BTreeMap::new();
+    for access in &snapshot.vpc_accesses {
+        match upstream::resolve(access, snapshot) {
+            Ok(upstream) => {
+                upstreams.insert(group_key(access.namespace(), &access.name_any()), upstream);
+            }
+            Err(problem) => problems.push(problem),
+        }
+    }
+
+    let mut apis = Vec::new();
+    for api in &snapshot.apis {
+        let key = group_key(api.namespace(), &api.spec.group_ref);
+        let Some((group, group_config)) = groups.get(&key) else {
+            problems.push(missing_group(api, snapshot));
+            continue;
+        };
+        match api::translate(api, group, group_config, snapshot, &upstreams) {
+            Ok(config) => {
+                let hosts = group_config
+                    .hosts
+                    .iter()
+                    .chain(&group_config.internal_host)
+                    .cloned()
+                    .collect();
+                apis.push(conflict::Candidate {
+                    api,
+                    key,
+                    hosts,
+                    config,
+                });
+            }
+            Err(mut found) => problems.append(&mut found),
+        }
+    }
+    let (winners, mut conflicts) = conflict::resolve(apis);
+    problems.append(&mut conflicts);
+    for winner in winners {
+        if let Some((_, group_config)) = groups.get_mut(&winner.key) {
+            group_config.apis.push(winner.config);
+        }
+    }
+
+    let mut configs: BTreeMap<String, GatewayConfig> = BTreeMap::new();
+    for (group, mut group_config) in groups.into_values() {
+        let config = configs
+            .entry(group.spec.instance.clone())
+            .or_insert_with(|| GatewayConfig::empty(&group.spec.instance));
+        group_config.apis.sort_by(|a, b| a.name.cmp(&b.name));
+        for key in group_config
+            .apis
+            .iter()
+            .filter_map(|api| api.backend.upstream.as_ref())
+        {
+            if let Some(upstream) = upstreams.get(key) {
+                config.upstreams.insert(key.clone(), upstream.clone());
+            }
+        }
+        config.groups.push(group_config);
+    }
+    problems.sort();
+    problems.dedup();
+    Translation { configs, problems }
+}
+
+/// The `namespace/name` key of an object in `namespace`.
+fn group_key(namespace: Option<String>, name: &str) -> String {
+    format!("{}/{name}", namespace.unwrap_or_default())
+}
+
+fn missing_group(api: &Api, snapshot: &Snapshot) -> Problem {
+    let exists = snapshot.groups.iter().any(|group| {
+        group.namespace() == api.namespace() && group.name_any() == api.spec.group_ref
+    });
+    let (reason, message) = if exists {
+        (
+            "GroupNotAccepted",
+            format!(
+                "ApiGroup {} is not accepted; see its conditions",
+                api.spec.group_ref
+            ),
+        )
+    } else {
+        (
+            "GroupNotFound",
+            format!(
+                "ApiGroup {} does not exist in this namespace",
+                api.spec.group_ref
+            ),
+        )
+    };
+    Problem {
+        object: object_ref(api),
+        condition: ConditionType::ResolvedRefs,
+        reason,
+        message,
+    }
+}
+
+/// The [`ObjectRef`] of a resource.
+pub fn object_ref<K: Resource<DynamicType = ()>>(object: &K) -> ObjectRef {
+    ObjectRef {
+        kind: kind_name::<K>(),
+        namespace: object.meta().namespace.clone().unwrap_or_default(),
+        name: object.meta().name.clone().unwrap_or_default(),
+    }
+}
+
+fn kind_name<K: Resource<DynamicType = ()>>() -> &'static str {
+    match K::kind(&()).as_ref() {
+        "ApiGroup" => "ApiGroup",
+        "Api" => "Api",
+        "RoutingPlugin" => "RoutingPlugin",
+        "VpcAccess" => "VpcAccess",
+        "App" => "App",
+        "Plugin" => "Plugin",
+        _ => "Object",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,203 @@
+//! Table-driven tests of the translation, from YAML as users write it.
+
+use super::*;
+
+fn snapshot(yaml: &str) -> Snapshot {
+    let mut snapshot = Snapshot::default();
+    snapshot.add_manifests(yaml, "test").expect("valid YAML");
+    snapshot
+}
+
+const GROUP: &str = "
+apiVersion: apigw.io/v1alpha1
+kind: ApiGroup
+metadata: {name: shop, namespace: demo}
+spec:
+  domains: [{host: shop.example.com}]
+  basePath: /v1
+  internalDomain: true
+  stages:
+    RELEASE: {variables: {backend: 'http://prod:8080'}}
+    TEST: {variables: {backend: 'http://test:8080'}}
+";
+
+fn api(name: &str, extra: &str) -> String {
+    format!(
+        "---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {{name: {name}, namespace: demo}}\nspec:\n  groupRef: shop\n  auth: {{type: ANONYMOUS}}\n{extra}\n"
+    )
+}
+
+/// `(case, yaml, expected problems as "Kind/name Reason")`.
+fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
+    let ok_request = "  request: {method: GET, path: '/users/[id]'}";
+    vec![
+        ("valid", format!("{GROUP}{}", api("a", &format!("{ok_request}\n  backend: {{type: HTTP, address: '#backend#'}}"))), vec![]),
+        ("no group", api("a", &format!("{ok_request}\n  backend: {{type: MOCK, statusCode: 200}}")), vec!["Api/a GroupNotFound"]),
+        (
+            "undefined stage variable",
+            format!("{GROUP}{}", api("a", &format!("{ok_request}\n  stages: [RELEASE, TEST]\n  backend: {{type: HTTP, address: '#other#'}}"))),
+            vec!["Api/a UndefinedStageVariable", "Api/a UndefinedStageVariable"],
+        ),
+        (
+            "unknown stage",
+            format!("{GROUP}{}", api("a", &format!("{ok_request}\n  stages: [PRE]\n  backend: {{type: MOCK, statusCode: 200}}"))),
+            vec!["Api/a UnknownStage"],
+        ),
+        (
+            "address without scheme",
+            format!("{GROUP}{}", api("a", &format!("{ok_request}\n  backend: {{type: HTTP, address: 'prod:8080'}}"))),
+            vec!["Api/a InvalidBackend"],
+        ),
+        (
+            "path parameter not in path",
+            format!("{GROUP}{}", api("a", "  request: {method: GET, path: /users}\n  parameters: [{name: id, in: PATH}]\n  backend: {type: MOCK, statusCode: 200}")),
+            vec!["Api/a UnknownPathParameter"],
+        ),
+        (
+            "bad pattern",
+            format!("{GROUP}{}", api("a", &format!("{ok_request}\n  parameters: [{{name: q, in: QUERY, pattern: '('}}]\n  backend: {{type: MOCK, statusCode: 200}}"))),
+            vec!["Api/a InvalidParameter"],
+        ),
+        (
+            "conflict: the later name loses",
+            format!(
+                "{GROUP}{}{}",
+                api("a", &format!("{ok_request}\n  backend: {{type: MOCK, statusCode: 200}}")),
+                api("b", "  request: {method: ANY, path: '/users/{uid}'}\n  backend: {type: MOCK, statusCode: 200}")
+            ),
+            vec!["Api/b Conflict"],
+        ),
+        (
+            "different stages do not conflict",
+            format!(
+                "{GROUP}{}{}",
+                api("a", &format!("{ok_request}\n  stages: [RELEASE]\n  backend: {{type: MOCK, statusCode: 200}}")),
+                api("b", &format!("{ok_request}\n  stages: [TEST]\n  backend: {{type: MOCK, statusCode: 200}}"))
+            ),
+            vec![],
+        ),
+        ("missing VpcAccess", format!("{GROUP}{}", api("a", &format!("{ok_request}\n  backend: {{type: HTTP-VPC, vpcAccessName: nope}}"))), vec!["Api/a VpcAccessNotFound"]),
+        (
+            "lower-case stage name",
+            "apiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {name: g, namespace: demo}\nspec: {stages: {release: {}}}".to_owned(),
+            vec!["ApiGroup/g InvalidStageName"],
+        ),
+        (
+            "APP auth is not served yet",
+            format!("{GROUP}---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {{name: a, namespace: demo}}\nspec:\n  groupRef: shop\n{ok_request}\n  backend: {{type: MOCK, statusCode: 200}}\n"),
+            vec!["Api/a UnsupportedAuth"],
+        ),
+    ]
+}
+
+#[test]
+fn reports_each_problem_on_the_object_at_fault() {
+    for (case, yaml, expected) in problem_cases() {
+        let translation = translate(&snapshot(&yaml));
+        let found: Vec<String> = translation
+            .problems
+            .iter()
+            .map(|problem| {
+                format!(
+                    "{}/{} {}",
+                    problem.object.kind, problem.object.name, problem.reason
+                )
+            })
+            .collect();
+        assert_eq!(found, expected, "{case}: {:#?}", translation.problems);
+    }
+}
+
+#[test]
+fn translates_a_group_with_base_path_stages_and_internal_domain() {
+    let yaml = format!(
+        "{GROUP}{}",
+        api(
+            "get-user",
+            "  request: {method: GET, path: '/users/{id}'}\n  backend: {type: HTTP, address: '#backend#', path: '/u/[id]'}"
+        )
+    );
+    let translation = translate(&snapshot(&yaml));
+    assert_eq!(translation.problems, vec![]);
+    let config = &translation.configs["default"];
+    let group = &config.groups[0];
+    assert_eq!(group.hosts, ["shop.example.com"]);
+    assert_eq!(
+        group.internal_host.as_deref(),
+        Some("shop.demo.apigw.internal")
+    );
+    assert_eq!(group.apis[0].path, "/v1/users/[id]");
+    assert_eq!(group.apis[0].backend.timeout_ms, 10_000);
+    assert_eq!(group.stages["TEST"]["backend"], "http://test:8080");
+}
+
+const SERVICE: &str = "
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ingress, namespace: infra, annotations: {apigw.io/allow-vpc-access-from: 'other, demo'}}
+spec: {ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: ingress-1, namespace: infra, labels: {kubernetes.io/service-name: ingress}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints:
+- {addresses: [10.0.0.2], conditions: {ready: true}}
+- {addresses: [10.0.0.1]}
+- {addresses: [10.0.0.3], conditions: {ready: false}}
+";
+
+#[test]
+fn resolves_services_to_ready_endpoints_only_where_the_namespace_consents() {
+    let access = "---\napiVersion: apigw.io/v1alpha1\nkind: VpcAccess\nmetadata: {name: ingress, namespace: demo}\nspec: {service: {name: ingress, namespace: infra, port: 80}}\n";
+    let yaml = format!(
+        "{GROUP}{SERVICE}{access}{}",
+        api(
+            "a",
+            "  request: {method: GET, path: /}\n  backend: {type: HTTP-VPC, vpcAccessName: ingress}"
+        )
+    );
+    let translation = translate(&snapshot(&yaml));
+    assert_eq!(translation.problems, vec![]);
+    assert_eq!(
+        translation.configs["default"].upstreams["demo/ingress"].endpoints,
+        ["10.0.0.1:8080", "10.0.0.2:8080"]
+    );
+
+    let refused = yaml.replace("'other, demo'", "'other'");
+    let problems: Vec<_> = translate(&snapshot(&refused))
+        .problems
+        .into_iter()
+        .map(|problem| problem.reason)
+        .collect();
+    assert_eq!(problems, ["VpcAccessNotResolved", "RefNotPermitted"]);
+}
+
+#[test]
+fn every_example_parses_and_translates_deterministically() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    for folder in std::fs::read_dir(examples).expect("examples/") {
+        let folder = folder.expect("readable").path();
+        let mut snapshot = Snapshot::default();
+        for file in std::fs::read_dir(&folder).expect("readable") {
+            let file = file.expect("readable").path();
+            if file
+                .extension()
+                .is_some_and(|extension| extension == "yaml")
+            {
+                let text = std::fs::read_to_string(&file).expect("readable");
+                snapshot
+                    .add_manifests(&text, &file.display().to_string())
+                    .expect("example parses");
+            }
+        }
+        assert_eq!(
+            translate(&snapshot),
+            translate(&snapshot),
+            "{}",
+            folder.display()
+        );
+    }
+}
