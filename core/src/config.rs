@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::resources::{
-    ApiAuth, BackendType, ConstantParameter, HttpMethod, Parameter, ParameterMode, Protocol,
-    SystemParameter,
+    ApiAuth, BackendType, ConstantParameter, HttpMethod, Parameter, ParameterMode, Protocol, SystemParameter,
 };
 
 /// The format version of [`GatewayConfig`]; a gateway refuses documents of another version.
@@ -42,10 +41,7 @@ impl GatewayConfig {
     /// A hex SHA-256 of the document's canonical JSON: equal documents, equal hashes.
     pub fn content_hash(&self) -> String {
         let json = serde_json::to_vec(self).expect("a GatewayConfig always serializes");
-        Sha256::digest(json)
-            .iter()
-            .map(|byte| format!("{byte:02x}"))
-            .collect()
+        Sha256::digest(json).iter().map(|byte| format!("{byte:02x}")).collect()
     }
 
     /// How many APIs the document serves.

@@ -71,26 +71,20 @@ impl Snapshot {
     /// text in errors.
     pub fn add_manifests(&mut self, text: &str, origin: &str) -> Result<(), ManifestError> {
         for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
-            let value =
-                serde_yaml::Value::deserialize(document).map_err(|source| ManifestError::Yaml {
-                    origin: origin.to_owned(),
-                    index: index + 1,
-                    source,
-                })?;
+            let value = serde_yaml::Value::deserialize(document).map_err(|source| ManifestError::Yaml {
+                origin: origin.to_owned(),
+                index: index + 1,
+                source,
+            })?;
             if value.is_null() {
                 continue;
             }
-            let meta: TypeMeta =
-                serde_yaml::from_value(value.clone()).map_err(|source| ManifestError::Yaml {
-                    origin: origin.to_owned(),
-                    index: index + 1,
-                    source,
-                })?;
-            let read = Reader {
-                origin,
-                meta: &meta,
-                value,
-            };
+            let meta: TypeMeta = serde_yaml::from_value(value.clone()).map_err(|source| ManifestError::Yaml {
+                origin: origin.to_owned(),
+                index: index + 1,
+                source,
+            })?;
+            let read = Reader { origin, meta: &meta, value };
             match (meta.api_version.as_str(), meta.kind.as_str()) {
                 ("apigw.io/v1alpha1", "ApiGroup") => self.groups.push(read.object()?),
                 ("apigw.io/v1alpha1", "Api") => self.apis.push(read.object()?),
@@ -107,9 +101,7 @@ impl Snapshot {
                 }
                 ("v1", "Secret") => self.secrets.push(read.object::<Secret>()?),
                 ("v1", "Service") => self.services.push(read.object::<Service>()?),
-                ("discovery.k8s.io/v1", "EndpointSlice") => {
-                    self.endpoint_slices.push(read.object::<EndpointSlice>()?)
-                }
+                ("discovery.k8s.io/v1", "EndpointSlice") => self.endpoint_slices.push(read.object::<EndpointSlice>()?),
                 _ => {}
             }
         }
@@ -127,17 +119,13 @@ struct Reader<'a> {
 impl Reader<'_> {
     /// The object, in the default namespace when it names none.
     fn object<K: Resource + DeserializeOwned>(self) -> Result<K, ManifestError> {
-        let mut object: K =
-            serde_yaml::from_value(self.value).map_err(|source| ManifestError::Object {
-                origin: self.origin.to_owned(),
-                kind: self.meta.kind.clone(),
-                name: self.meta.metadata.name.clone(),
-                source,
-            })?;
-        object
-            .meta_mut()
-            .namespace
-            .get_or_insert_with(|| DEFAULT_NAMESPACE.to_owned());
+        let mut object: K = serde_yaml::from_value(self.value).map_err(|source| ManifestError::Object {
+            origin: self.origin.to_owned(),
+            kind: self.meta.kind.clone(),
+            name: self.meta.metadata.name.clone(),
+            source,
+        })?;
+        object.meta_mut().namespace.get_or_insert_with(|| DEFAULT_NAMESPACE.to_owned());
         Ok(object)
     }
 }

@@ -26,21 +26,15 @@ impl ParameterCheck {
             .as_deref()
             .map(|pattern| {
                 Regex::new(pattern).map_err(|error| {
-                    InvalidParameter(format!(
-                        "parameter {}: invalid pattern: {error}",
-                        declaration.name
-                    ))
+                    InvalidParameter(format!("parameter {}: invalid pattern: {error}", declaration.name))
                 })
             })
             .transpose()?;
-        let check = Self {
-            declaration: declaration.clone(),
-            pattern,
-        };
+        let check = Self { declaration: declaration.clone(), pattern };
         if let Some(default) = &declaration.default {
-            check.check(default).map_err(|InvalidParameter(message)| {
-                InvalidParameter(format!("default: {message}"))
-            })?;
+            check
+                .check(default)
+                .map_err(|InvalidParameter(message)| InvalidParameter(format!("default: {message}")))?;
         }
         Ok(check)
     }
@@ -53,12 +47,7 @@ impl ParameterCheck {
     /// Checks one value.
     pub fn check(&self, value: &str) -> Result<(), InvalidParameter> {
         let declaration = &self.declaration;
-        let refuse = |why: String| {
-            Err(InvalidParameter(format!(
-                "Invalid parameter {}: {why}",
-                declaration.name
-            )))
-        };
+        let refuse = |why: String| Err(InvalidParameter(format!("Invalid parameter {}: {why}", declaration.name)));
         let number = match declaration.kind {
             ParameterType::String => None,
             ParameterType::Int => match value.parse::<i32>() {
@@ -103,9 +92,7 @@ impl ParameterCheck {
                 return refuse(format!("greater than {max}"));
             }
         }
-        if !declaration.allowed.is_empty()
-            && !declaration.allowed.iter().any(|allowed| allowed == value)
-        {
+        if !declaration.allowed.is_empty() && !declaration.allowed.iter().any(|allowed| allowed == value) {
             return refuse(format!("must be one of {}", declaration.allowed.join(", ")));
         }
         if let Some(pattern) = &self.pattern
@@ -167,12 +154,7 @@ mod tests {
         declaration.pattern = Some("^[0-9]+$".to_owned());
         let check = ParameterCheck::compile(&declaration).expect("compiles");
         assert!(check.check("50").is_ok());
-        assert_eq!(
-            check.check("0"),
-            Err(InvalidParameter(
-                "Invalid parameter p: less than 1".to_owned()
-            ))
-        );
+        assert_eq!(check.check("0"), Err(InvalidParameter("Invalid parameter p: less than 1".to_owned())));
         assert!(check.check("101").is_err());
         assert!(check.check("+5").is_err(), "pattern");
 
@@ -184,13 +166,7 @@ mod tests {
         assert!(check.check("ab").is_ok());
         assert!(check.check("a").is_err());
         assert!(check.check("abcd").is_err(), "too long although allowed");
-        assert!(
-            check
-                .check("abc")
-                .unwrap_err()
-                .0
-                .contains("must be one of ab, abcd")
-        );
+        assert!(check.check("abc").unwrap_err().0.contains("must be one of ab, abcd"));
     }
 
     #[test]

@@ -68,32 +68,18 @@ impl PathTemplate {
             let name = piece
                 .strip_prefix('[')
                 .and_then(|name| name.strip_suffix(']'))
-                .or_else(|| {
-                    piece
-                        .strip_prefix('{')
-                        .and_then(|name| name.strip_suffix('}'))
-                });
+                .or_else(|| piece.strip_prefix('{').and_then(|name| name.strip_suffix('}')));
             let segment = match name {
                 Some(name) if is_parameter_name(name) => Segment::Param(name.to_owned()),
-                None if !piece.contains(['[', ']', '{', '}']) => {
-                    Segment::Literal((*piece).to_owned())
-                }
+                None if !piece.contains(['[', ']', '{', '}']) => Segment::Literal((*piece).to_owned()),
                 _ => {
-                    return Err(PathTemplateError::BadSegment {
-                        path: path.to_owned(),
-                        segment: (*piece).to_owned(),
-                    });
+                    return Err(PathTemplateError::BadSegment { path: path.to_owned(), segment: (*piece).to_owned() });
                 }
             };
             if let Segment::Param(name) = &segment
-                && segments
-                    .iter()
-                    .any(|seen| matches!(seen, Segment::Param(other) if other == name))
+                && segments.iter().any(|seen| matches!(seen, Segment::Param(other) if other == name))
             {
-                return Err(PathTemplateError::DuplicateParam {
-                    path: path.to_owned(),
-                    name: name.clone(),
-                });
+                return Err(PathTemplateError::DuplicateParam { path: path.to_owned(), name: name.clone() });
             }
             segments.push(segment);
         }
@@ -132,18 +118,11 @@ impl PathTemplate {
             .cloned()
             .collect();
         segments.extend(self.segments.iter().cloned());
-        PathTemplate {
-            segments,
-            prefix: self.prefix,
-        }
+        PathTemplate { segments, prefix: self.prefix }
     }
 
     /// Fills the template: parameters from `param`, and the text matched by a trailing `*` from `rest`.
-    pub fn render<'a>(
-        &'a self,
-        mut param: impl FnMut(&str) -> Option<&'a str>,
-        rest: &str,
-    ) -> String {
+    pub fn render<'a>(&'a self, mut param: impl FnMut(&str) -> Option<&'a str>, rest: &str) -> String {
         let mut path = String::new();
         for segment in &self.segments {
             path.push('/');
@@ -166,9 +145,7 @@ impl PathTemplate {
 
 fn is_parameter_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+    chars.next().is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
@@ -208,40 +185,20 @@ mod tests {
         let cases: [(&str, Vec<Segment>, bool); 7] = [
             ("/", vec![], false),
             ("/*", vec![], true),
-            (
-                "/users/[userId]",
-                vec![lit("users"), param("userId")],
-                false,
-            ),
-            (
-                "/users/{userId}/orders",
-                vec![lit("users"), param("userId"), lit("orders")],
-                false,
-            ),
+            ("/users/[userId]", vec![lit("users"), param("userId")], false),
+            ("/users/{userId}/orders", vec![lit("users"), param("userId"), lit("orders")], false),
             ("/static/*", vec![lit("static")], true),
             ("/static*", vec![lit("static")], true),
             ("/dir/", vec![lit("dir"), lit("")], false),
         ];
         for (path, segments, prefix) in cases {
-            assert_eq!(
-                PathTemplate::parse(path),
-                Ok(PathTemplate { segments, prefix }),
-                "{path}"
-            );
+            assert_eq!(PathTemplate::parse(path), Ok(PathTemplate { segments, prefix }), "{path}");
         }
     }
 
     #[test]
     fn refuses_malformed_templates() {
-        for path in [
-            "users",
-            "/a/*/b",
-            "/a/[id",
-            "/a/x[id]",
-            "/a/[1d]",
-            "/a/[id]/[id]",
-            "/a/{}",
-        ] {
+        for path in ["users", "/a/*/b", "/a/[id", "/a/x[id]", "/a/[1d]", "/a/[id]/[id]", "/a/{}"] {
             assert!(PathTemplate::parse(path).is_err(), "{path} was accepted");
         }
     }
@@ -251,18 +208,8 @@ mod tests {
         let template = PathTemplate::parse("/v1/users/[uid]/*").expect("valid");
         let rendered = template.render(|name| (name == "uid").then_some("42"), "/a/b");
         assert_eq!(rendered, "/v1/users/42/a/b");
-        assert_eq!(
-            PathTemplate::parse("/")
-                .expect("valid")
-                .render(|_| None, ""),
-            "/"
-        );
-        assert_eq!(
-            PathTemplate::parse("/*")
-                .expect("valid")
-                .render(|_| None, "x/y"),
-            "/x/y"
-        );
+        assert_eq!(PathTemplate::parse("/").expect("valid").render(|_| None, ""), "/");
+        assert_eq!(PathTemplate::parse("/*").expect("valid").render(|_| None, "x/y"), "/x/y");
     }
 
     #[test]
@@ -270,14 +217,7 @@ mod tests {
         let base = PathTemplate::parse("/v1/").expect("valid");
         let api = PathTemplate::parse("/users/{id}").expect("valid");
         assert_eq!(api.under(&base).to_string(), "/v1/users/[id]");
-        assert_eq!(
-            api.under(&PathTemplate::parse("/").expect("valid"))
-                .to_string(),
-            "/users/[id]"
-        );
-        assert_eq!(
-            PathTemplate::parse("/static/*").expect("valid").to_string(),
-            "/static/*"
-        );
+        assert_eq!(api.under(&PathTemplate::parse("/").expect("valid")).to_string(), "/users/[id]");
+        assert_eq!(PathTemplate::parse("/static/*").expect("valid").to_string(), "/static/*");
     }
 }

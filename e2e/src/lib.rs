@@ -3,6 +3,8 @@
 //! Tests talk to a real kube-apiserver through kubectl, the way users do. Each test works in a
 //! namespace of its own ([`Namespace`]), deleted when the test ends.
 
+pub mod echo;
+
 use std::{
     io::Write,
     path::{Path, PathBuf},
@@ -49,11 +51,7 @@ impl From<Output> for KubectlOutput {
 impl KubectlOutput {
     /// Stdout, or a panic showing what kubectl said when it failed.
     pub fn expect_success(self, what: &str) -> String {
-        assert!(
-            self.success,
-            "{what} failed:\n{}{}",
-            self.stdout, self.stderr
-        );
+        assert!(self.success, "{what} failed:\n{}{}", self.stdout, self.stderr);
         self.stdout
     }
 }
@@ -69,10 +67,7 @@ impl Cluster {
             let dir = std::env::var_os("APIGW_CLUSTER_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| repo_root().join("target/controlplane"));
-            let cluster = Cluster {
-                kubeconfig: dir.join("kubeconfig"),
-                kubectl: dir.join("bin/kubectl"),
-            };
+            let cluster = Cluster { kubeconfig: dir.join("kubeconfig"), kubectl: dir.join("bin/kubectl") };
             let ready = cluster.kubectl(&["get", "--raw", "/readyz"]);
             assert!(
                 ready.success,
@@ -88,23 +83,10 @@ impl Cluster {
     fn install_crds(&self) {
         let crds = repo_root().join("crds");
         let crds = crds.to_str().expect("repository path is UTF-8");
-        self.kubectl(&[
-            "apply",
-            "--server-side",
-            "--field-manager=apigw-e2e",
-            "--force-conflicts",
-            "-f",
-            crds,
-        ])
-        .expect_success("applying crds/");
-        self.kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=30s",
-            "-f",
-            crds,
-        ])
-        .expect_success("waiting for the CRDs to be established");
+        self.kubectl(&["apply", "--server-side", "--field-manager=apigw-e2e", "--force-conflicts", "-f", crds])
+            .expect_success("applying crds/");
+        self.kubectl(&["wait", "--for=condition=Established", "--timeout=30s", "-f", crds])
+            .expect_success("waiting for the CRDs to be established");
     }
 
     /// Runs kubectl with `args`.
@@ -121,12 +103,7 @@ impl Cluster {
             .stderr(Stdio::piped())
             .spawn()
             .expect("kubectl runs");
-        child
-            .stdin
-            .take()
-            .expect("stdin is piped")
-            .write_all(stdin.as_bytes())
-            .expect("kubectl reads stdin");
+        child.stdin.take().expect("stdin is piped").write_all(stdin.as_bytes()).expect("kubectl reads stdin");
         child.wait_with_output().expect("kubectl ends").into()
     }
 
@@ -148,14 +125,8 @@ impl Namespace {
     pub fn create(prefix: &str) -> Self {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let cluster = Cluster::get();
-        let name = format!(
-            "{prefix}-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        cluster
-            .kubectl(&["create", "namespace", &name])
-            .expect_success("creating the test namespace");
+        let name = format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        cluster.kubectl(&["create", "namespace", &name]).expect_success("creating the test namespace");
         Self { cluster, name }
     }
 
@@ -172,15 +143,7 @@ impl Namespace {
     /// Server-side applies `yaml` in this namespace.
     pub fn apply(&self, yaml: &str) -> KubectlOutput {
         self.cluster.kubectl_with_input(
-            &[
-                "-n",
-                &self.name,
-                "apply",
-                "--server-side",
-                "--field-manager=apigw-e2e",
-                "-f",
-                "-",
-            ],
+            &["-n", &self.name, "apply", "--server-side", "--field-manager=apigw-e2e", "-f", "-"],
             yaml,
         )
     }
@@ -188,7 +151,6 @@ impl Namespace {
 
 impl Drop for Namespace {
     fn drop(&mut self) {
-        self.cluster
-            .kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
+        self.cluster.kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
     }
 }

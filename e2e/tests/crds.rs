@@ -2,14 +2,7 @@
 
 use apigw_e2e::{Cluster, Namespace};
 
-const KINDS: [&str; 6] = [
-    "apigroups",
-    "apis",
-    "routingplugins",
-    "vpcaccesses",
-    "apps",
-    "plugins",
-];
+const KINDS: [&str; 6] = ["apigroups", "apis", "routingplugins", "vpcaccesses", "apps", "plugins"];
 
 #[test]
 fn every_crd_is_established_with_its_names() {
@@ -19,26 +12,15 @@ fn every_crd_is_established_with_its_names() {
         let names = cluster
             .kubectl(&["get", &crd, "-o", "jsonpath={.spec.names.categories} {.spec.names.shortNames} {.spec.scope} {.spec.versions[0].subresources}"])
             .expect_success("reading a CRD");
-        assert!(
-            names.contains(r#"["apigw"]"#),
-            "{plural} is not in the apigw category: {names}"
-        );
-        assert!(
-            names.contains("Namespaced"),
-            "{plural} is not namespaced: {names}"
-        );
-        assert!(
-            names.contains(r#""status":{}"#),
-            "{plural} has no status subresource: {names}"
-        );
+        assert!(names.contains(r#"["apigw"]"#), "{plural} is not in the apigw category: {names}");
+        assert!(names.contains("Namespaced"), "{plural} is not namespaced: {names}");
+        assert!(names.contains(r#""status":{}"#), "{plural} has no status subresource: {names}");
     }
 }
 
 #[test]
 fn explain_describes_the_backend_fields() {
-    let explained = Cluster::get()
-        .kubectl(&["explain", "api.spec.backend"])
-        .expect_success("kubectl explain");
+    let explained = Cluster::get().kubectl(&["explain", "api.spec.backend"]).expect_success("kubectl explain");
     for expected in [
         "Where the request goes",
         "vpcAccessName",
@@ -47,10 +29,7 @@ fn explain_describes_the_backend_fields() {
         "in milliseconds (default 10000)",
         "HTTP-VPC",
     ] {
-        assert!(
-            explained.contains(expected),
-            "`kubectl explain api.spec.backend` lacks {expected:?}:\n{explained}"
-        );
+        assert!(explained.contains(expected), "`kubectl explain api.spec.backend` lacks {expected:?}:\n{explained}");
     }
 }
 
@@ -99,12 +78,8 @@ spec:
 #[test]
 fn get_apigw_lists_every_kind_with_its_columns() {
     let namespace = Namespace::create("e2e-get");
-    namespace
-        .apply(ONE_OF_EACH)
-        .expect_success("applying one object of each kind");
-    let listed = Cluster::get()
-        .kubectl(&["get", "apigw", "-A"])
-        .expect_success("kubectl get apigw -A");
+    namespace.apply(ONE_OF_EACH).expect_success("applying one object of each kind");
+    let listed = Cluster::get().kubectl(&["get", "apigw", "-A"]).expect_success("kubectl get apigw -A");
     for expected in [
         "apigroup.apigw.io/shop",
         "api.apigw.io/get-user",
@@ -121,19 +96,10 @@ fn get_apigw_lists_every_kind_with_its_columns() {
         "4534463",
         "AGE",
     ] {
-        assert!(
-            listed.contains(expected),
-            "`kubectl get apigw -A` lacks {expected:?}:\n{listed}"
-        );
+        assert!(listed.contains(expected), "`kubectl get apigw -A` lacks {expected:?}:\n{listed}");
     }
     let defaulted = namespace
-        .kubectl(&[
-            "get",
-            "api",
-            "get-user",
-            "-o",
-            "jsonpath={.spec.stages} {.spec.auth.type} {.spec.request.mode}",
-        ])
+        .kubectl(&["get", "api", "get-user", "-o", "jsonpath={.spec.stages} {.spec.auth.type} {.spec.request.mode}"])
         .expect_success("reading the defaulted Api");
     assert_eq!(defaulted, r#"["RELEASE"] APP PASSTHROUGH"#);
 }

@@ -37,14 +37,9 @@ pub fn render_crds() -> Result<Vec<(String, String)>, CrdgenError> {
         .into_iter()
         .map(|crd| {
             let name = crd.metadata.name.clone().unwrap_or_default();
-            let yaml = serde_yaml::to_string(&crd).map_err(|source| CrdgenError::Render {
-                name: name.clone(),
-                source,
-            })?;
-            Ok((
-                format!("{}.yaml", crd.spec.names.plural),
-                format!("{HEADER}{}", quote_yaml11_boolean_keys(&yaml)),
-            ))
+            let yaml =
+                serde_yaml::to_string(&crd).map_err(|source| CrdgenError::Render { name: name.clone(), source })?;
+            Ok((format!("{}.yaml", crd.spec.names.plural), format!("{HEADER}{}", quote_yaml11_boolean_keys(&yaml))))
         })
         .collect()
 }
@@ -54,18 +49,13 @@ pub fn render_crds() -> Result<Vec<(String, String)>, CrdgenError> {
 /// serde_yaml writes YAML 1.2, where a bare `n:` is the string "n"; kubectl's YAML 1.1 parser
 /// reads it as `false`, which would turn the JWK properties `n` and `y` into `"false"`/`"true"`.
 fn quote_yaml11_boolean_keys(yaml: &str) -> String {
-    const BOOLEAN_WORDS: [&str; 11] = [
-        "y", "n", "yes", "no", "on", "off", "true", "false", "Y", "N", "~",
-    ];
+    const BOOLEAN_WORDS: [&str; 11] = ["y", "n", "yes", "no", "on", "off", "true", "false", "Y", "N", "~"];
     yaml.lines()
         .map(|line| {
             let key_start = line.len() - line.trim_start_matches([' ', '-']).len();
             let (indent, rest) = line.split_at(key_start);
             match rest.split_once(':') {
-                Some((key, value))
-                    if BOOLEAN_WORDS.contains(&key)
-                        && (value.is_empty() || value.starts_with(' ')) =>
-                {
+                Some((key, value)) if BOOLEAN_WORDS.contains(&key) && (value.is_empty() || value.starts_with(' ')) => {
                     format!("{indent}'{key}':{value}\n")
                 }
                 _ => format!("{line}\n"),
@@ -76,18 +66,12 @@ fn quote_yaml11_boolean_keys(yaml: &str) -> String {
 
 /// Writes every CRD into `dir` and returns the paths written.
 pub fn write_crds(dir: &Path) -> Result<Vec<PathBuf>, CrdgenError> {
-    fs::create_dir_all(dir).map_err(|source| CrdgenError::Write {
-        path: dir.to_owned(),
-        source,
-    })?;
+    fs::create_dir_all(dir).map_err(|source| CrdgenError::Write { path: dir.to_owned(), source })?;
     render_crds()?
         .into_iter()
         .map(|(file, yaml)| {
             let path = dir.join(file);
-            fs::write(&path, yaml).map_err(|source| CrdgenError::Write {
-                path: path.clone(),
-                source,
-            })?;
+            fs::write(&path, yaml).map_err(|source| CrdgenError::Write { path: path.clone(), source })?;
             Ok(path)
         })
         .collect()

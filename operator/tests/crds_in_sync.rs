@@ -10,24 +10,12 @@ fn committed_crds_match_the_types() {
     let rendered = render_crds().expect("CRDs render");
     for (file, yaml) in &rendered {
         let committed = fs::read_to_string(dir.join(file)).unwrap_or_default();
-        assert!(
-            committed == *yaml,
-            "crds/{file} differs from the types in core/src/resources: run `make crds`"
-        );
+        assert!(committed == *yaml, "crds/{file} differs from the types in core/src/resources: run `make crds`");
     }
     let expected: BTreeSet<_> = rendered.into_iter().map(|(file, _)| file).collect();
     let present: BTreeSet<_> = fs::read_dir(&dir)
         .expect("crds/ exists")
-        .map(|entry| {
-            entry
-                .expect("crds/ is readable")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
+        .map(|entry| entry.expect("crds/ is readable").file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(
-        present, expected,
-        "crds/ holds files crdgen does not write: run `make crds`"
-    );
+    assert_eq!(present, expected, "crds/ holds files crdgen does not write: run `make crds`");
 }

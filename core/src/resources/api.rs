@@ -24,35 +24,11 @@ use super::common::{CommonStatus, StageName};
         json_path = ".status.conditions[?(@.type==\"Programmed\")].status",
         description = "Whether a gateway serves this API"
     ),
-    printcolumn(
-        name = "Group",
-        type_ = "string",
-        json_path = ".spec.groupRef",
-        description = "The ApiGroup"
-    ),
-    printcolumn(
-        name = "Method",
-        type_ = "string",
-        json_path = ".spec.request.method",
-        description = "Request method"
-    ),
-    printcolumn(
-        name = "Path",
-        type_ = "string",
-        json_path = ".spec.request.path",
-        description = "Request path"
-    ),
-    printcolumn(
-        name = "Backend",
-        type_ = "string",
-        json_path = ".spec.backend.type",
-        description = "Backend type"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Group", type_ = "string", json_path = ".spec.groupRef", description = "The ApiGroup"),
+    printcolumn(name = "Method", type_ = "string", json_path = ".spec.request.method", description = "Request method"),
+    printcolumn(name = "Path", type_ = "string", json_path = ".spec.request.path", description = "Request path"),
+    printcolumn(name = "Backend", type_ = "string", json_path = ".spec.backend.type", description = "Backend type"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(

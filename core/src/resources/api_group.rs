@@ -25,24 +25,14 @@ use super::common::{CommonStatus, LocalObjectRef};
         json_path = ".status.conditions[?(@.type==\"Programmed\")].status",
         description = "Whether a gateway serves this group"
     ),
-    printcolumn(
-        name = "Instance",
-        type_ = "string",
-        json_path = ".spec.instance",
-        description = "Gateway instance"
-    ),
+    printcolumn(name = "Instance", type_ = "string", json_path = ".spec.instance", description = "Gateway instance"),
     printcolumn(
         name = "Domains",
         type_ = "string",
         json_path = ".spec.domains[*].host",
         description = "Public host names"
     ),
-    printcolumn(
-        name = "APIs",
-        type_ = "integer",
-        json_path = ".status.apiCount",
-        description = "Number of APIs"
-    ),
+    printcolumn(name = "APIs", type_ = "integer", json_path = ".status.apiCount", description = "Number of APIs"),
     printcolumn(
         name = "Internal",
         type_ = "string",
@@ -50,11 +40,7 @@ use super::common::{CommonStatus, LocalObjectRef};
         description = "Self-invocation domain",
         priority = 1
     ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ApiGroupSpec {

@@ -35,11 +35,7 @@ use super::common::{CommonStatus, LocalObjectRef, StageName};
         json_path = ".spec.credentialsSecretRef.name",
         description = "Credentials Secret"
     ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct AppSpec {

@@ -14,9 +14,7 @@ pub struct LocalObjectRef {
 }
 
 /// A stage name such as RELEASE, PRE or TEST; clients choose one with `X-Ca-Stage`.
-#[derive(
-    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema)]
 #[serde(transparent)]
 pub struct StageName(#[schemars(regex(pattern = r"^[A-Z][A-Z0-9_]{0,31}$"))] pub String);
 

@@ -21,9 +21,7 @@ pub use app::*;
 pub use backend::*;
 pub use common::*;
 pub use plugin::*;
-pub use routing_plugin::{
-    Route, RouteConstantParameter, RouteParameterLocation, RoutingPlugin, RoutingPluginSpec,
-};
+pub use routing_plugin::{Route, RouteConstantParameter, RouteParameterLocation, RoutingPlugin, RoutingPluginSpec};
 pub use vpc_access::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -31,12 +29,5 @@ use kube::CustomResourceExt;
 
 /// The CRDs of every kind, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![
-        ApiGroup::crd(),
-        Api::crd(),
-        RoutingPlugin::crd(),
-        VpcAccess::crd(),
-        App::crd(),
-        Plugin::crd(),
-    ]
+    vec![ApiGroup::crd(), Api::crd(), RoutingPlugin::crd(), VpcAccess::crd(), App::crd(), Plugin::crd()]
 }

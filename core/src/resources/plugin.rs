@@ -33,11 +33,7 @@ use super::common::{CommonStatus, LocalObjectRef, ParameterSource};
         json_path = ".status.pluginType",
         description = "The plugin type set in spec"
     ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new(

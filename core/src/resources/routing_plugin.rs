@@ -32,11 +32,7 @@ use super::common::{CommonStatus, ParameterSource};
         json_path = ".spec.routes[*].name",
         description = "Route names in order"
     ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct RoutingPluginSpec {

@@ -22,35 +22,16 @@ use super::common::CommonStatus;
         json_path = ".status.conditions[?(@.type==\"ResolvedRefs\")].status",
         description = "Whether the target was found and allowed"
     ),
-    printcolumn(
-        name = "Service",
-        type_ = "string",
-        json_path = ".spec.service.name",
-        description = "Target Service"
-    ),
-    printcolumn(
-        name = "Address",
-        type_ = "string",
-        json_path = ".spec.address",
-        description = "Target address"
-    ),
-    printcolumn(
-        name = "Port",
-        type_ = "integer",
-        json_path = ".spec.port",
-        description = "Target port (address)"
-    ),
+    printcolumn(name = "Service", type_ = "string", json_path = ".spec.service.name", description = "Target Service"),
+    printcolumn(name = "Address", type_ = "string", json_path = ".spec.address", description = "Target address"),
+    printcolumn(name = "Port", type_ = "integer", json_path = ".spec.port", description = "Target port (address)"),
     printcolumn(
         name = "Endpoints",
         type_ = "integer",
         json_path = ".status.readyEndpoints",
         description = "Ready endpoints"
     ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(

@@ -23,12 +23,7 @@ struct Findings<'a> {
 
 impl Findings<'_> {
     fn add(&mut self, condition: ConditionType, reason: &'static str, message: String) {
-        self.problems.push(Problem {
-            object: object_ref(self.api),
-            condition,
-            reason,
-            message,
-        });
+        self.problems.push(Problem { object: object_ref(self.api), condition, reason, message });
     }
 }
 
@@ -41,10 +36,7 @@ pub fn translate(
     upstreams: &BTreeMap<String, UpstreamConfig>,
 ) -> Result<ApiConfig, Vec<Problem>> {
     let spec = &api.spec;
-    let mut findings = Findings {
-        api,
-        problems: Vec::new(),
-    };
+    let mut findings = Findings { api, problems: Vec::new() };
 
     if spec.auth.kind != AuthType::Anonymous {
         findings.add(
@@ -57,10 +49,7 @@ pub fn translate(
         findings.add(
             Accepted,
             "UnsupportedPlugin",
-            format!(
-                "plugin {} is bound, but this gateway version does not run plugins yet; unbind it",
-                plugin.name
-            ),
+            format!("plugin {} is bound, but this gateway version does not run plugins yet; unbind it", plugin.name),
         );
     }
 
@@ -103,10 +92,7 @@ fn check_parameters(findings: &mut Findings<'_>, path: Option<&PathTemplate>) {
             findings.add(
                 Accepted,
                 "DuplicateParameter",
-                format!(
-                    "parameter {} is declared twice in {:?}",
-                    parameter.name, parameter.location
-                ),
+                format!("parameter {} is declared twice in {:?}", parameter.name, parameter.location),
             );
         }
         seen.push(key);
@@ -120,23 +106,13 @@ fn check_parameters(findings: &mut Findings<'_>, path: Option<&PathTemplate>) {
             findings.add(
                 Accepted,
                 "UnknownPathParameter",
-                format!(
-                    "PATH parameter {} does not appear in request.path",
-                    parameter.name
-                ),
+                format!("PATH parameter {} does not appear in request.path", parameter.name),
             );
         }
     }
-    let bodies = parameters
-        .iter()
-        .filter(|parameter| parameter.location == ParameterLocation::Body)
-        .count();
+    let bodies = parameters.iter().filter(|parameter| parameter.location == ParameterLocation::Body).count();
     if bodies > 1 {
-        findings.add(
-            Accepted,
-            "DuplicateParameter",
-            "at most one BODY parameter may be declared".to_owned(),
-        );
+        findings.add(Accepted, "DuplicateParameter", "at most one BODY parameter may be declared".to_owned());
     }
 }
 
@@ -187,11 +163,7 @@ fn backend(
     match backend.kind {
         BackendType::Http | BackendType::Fc => {
             let Some(address) = &backend.address else {
-                findings.add(
-                    Accepted,
-                    "IncompleteBackend",
-                    "an HTTP or FC backend needs address".to_owned(),
-                );
+                findings.add(Accepted, "IncompleteBackend", "an HTTP or FC backend needs address".to_owned());
                 return None;
             };
             check_address(findings, address, group);
@@ -199,28 +171,19 @@ fn backend(
         }
         BackendType::HttpVpc => {
             let Some(name) = &backend.vpc_access_name else {
-                findings.add(
-                    Accepted,
-                    "IncompleteBackend",
-                    "an HTTP-VPC backend needs vpcAccessName".to_owned(),
-                );
+                findings.add(Accepted, "IncompleteBackend", "an HTTP-VPC backend needs vpcAccessName".to_owned());
                 return None;
             };
             let key = format!("{namespace}/{name}");
             if !upstreams.contains_key(&key) {
-                let exists = snapshot.vpc_accesses.iter().any(|access| {
-                    access.namespace().as_deref() == Some(&namespace) && &access.name_any() == name
-                });
+                let exists = snapshot
+                    .vpc_accesses
+                    .iter()
+                    .any(|access| access.namespace().as_deref() == Some(&namespace) && &access.name_any() == name);
                 let (reason, message) = if exists {
-                    (
-                        "VpcAccessNotResolved",
-                        format!("VpcAccess {name} is not resolved; see its conditions"),
-                    )
+                    ("VpcAccessNotResolved", format!("VpcAccess {name} is not resolved; see its conditions"))
                 } else {
-                    (
-                        "VpcAccessNotFound",
-                        format!("VpcAccess {name} does not exist in this namespace"),
-                    )
+                    ("VpcAccessNotFound", format!("VpcAccess {name} does not exist in this namespace"))
                 };
                 findings.add(ResolvedRefs, reason, message);
             }
@@ -228,11 +191,7 @@ fn backend(
         }
         BackendType::Mock => {
             let Some(status_code) = backend.status_code else {
-                findings.add(
-                    Accepted,
-                    "IncompleteBackend",
-                    "a MOCK backend needs statusCode".to_owned(),
-                );
+                findings.add(Accepted, "IncompleteBackend", "a MOCK backend needs statusCode".to_owned());
                 return None;
             };
             config.mock = Some(MockConfig {
@@ -248,22 +207,23 @@ fn backend(
 /// An address must be an absolute http(s) URL once its `#variable#`s are replaced, in every
 /// stage the Api is published to.
 fn check_address(findings: &mut Findings<'_>, address: &str, group: &GroupConfig) {
-    let stages: Vec<String> = findings
-        .api
-        .spec
-        .stages
-        .iter()
-        .map(|stage| stage.0.clone())
-        .collect();
+    let stages: Vec<String> = findings.api.spec.stages.iter().map(|stage| stage.0.clone()).collect();
     for stage in stages {
         let variables = group.stages.get(&stage).cloned().unwrap_or_default();
         match substitute_variables(address, &variables) {
             Ok(url) if url.starts_with("http://") || url.starts_with("https://") => {}
-            Ok(url) => findings.add(Accepted, "InvalidBackend", format!("stage {stage}: backend address {url:?} must start with http:// or https://")),
+            Ok(url) => findings.add(
+                Accepted,
+                "InvalidBackend",
+                format!("stage {stage}: backend address {url:?} must start with http:// or https://"),
+            ),
             Err(variable) => findings.add(
                 Accepted,
                 "UndefinedStageVariable",
-                format!("backend address uses #{variable}#, which stage {stage} of ApiGroup {} does not define", group.name),
+                format!(
+                    "backend address uses #{variable}#, which stage {stage} of ApiGroup {} does not define",
+                    group.name
+                ),
             ),
         }
     }
@@ -271,10 +231,7 @@ fn check_address(findings: &mut Findings<'_>, address: &str, group: &GroupConfig
 
 /// Replaces every `#name#` in `text` by the stage variable `name`; the error is the first name
 /// without a value.
-pub fn substitute_variables(
-    text: &str,
-    variables: &BTreeMap<String, String>,
-) -> Result<String, String> {
+pub fn substitute_variables(text: &str, variables: &BTreeMap<String, String>) -> Result<String, String> {
     let mut result = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find('#') {

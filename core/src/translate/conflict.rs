@@ -26,12 +26,8 @@ pub struct Candidate<'a> {
 /// they share a host, a stage, an overlapping method (ANY overlaps all) and the same path shape;
 /// the one created first wins (then the lower namespace/name).
 pub fn resolve(mut candidates: Vec<Candidate<'_>>) -> (Vec<Candidate<'_>>, Vec<Problem>) {
-    candidates.sort_by_key(|candidate| {
-        (
-            candidate.api.creation_timestamp().map(|time| time.0),
-            object_ref(candidate.api),
-        )
-    });
+    candidates
+        .sort_by_key(|candidate| (candidate.api.creation_timestamp().map(|time| time.0), object_ref(candidate.api)));
     let mut claimed: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
     let mut winners = Vec::new();
     let mut problems = Vec::new();
@@ -60,10 +56,7 @@ pub fn resolve(mut candidates: Vec<Candidate<'_>>) -> (Vec<Candidate<'_>>, Vec<P
             continue;
         }
         for host in candidate.hosts.clone() {
-            claimed
-                .entry((host, shape.clone()))
-                .or_default()
-                .push(winners.len());
+            claimed.entry((host, shape.clone())).or_default().push(winners.len());
         }
         winners.push(candidate);
     }
@@ -71,8 +64,7 @@ pub fn resolve(mut candidates: Vec<Candidate<'_>>) -> (Vec<Candidate<'_>>, Vec<P
 }
 
 fn overlaps(a: &ApiConfig, b: &ApiConfig) -> bool {
-    let methods =
-        a.method == b.method || a.method == HttpMethod::Any || b.method == HttpMethod::Any;
+    let methods = a.method == b.method || a.method == HttpMethod::Any || b.method == HttpMethod::Any;
     methods && a.stages.iter().any(|stage| b.stages.contains(stage))
 }
 
@@ -96,8 +88,5 @@ fn path_shape(path: &str) -> String {
 }
 
 fn method_name(method: HttpMethod) -> String {
-    serde_json::to_value(method)
-        .ok()
-        .and_then(|value| value.as_str().map(str::to_owned))
-        .unwrap_or_default()
+    serde_json::to_value(method).ok().and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default()
 }

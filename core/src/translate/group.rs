@@ -14,14 +14,8 @@ pub const INTERNAL_DOMAIN_SUFFIX: &str = "apigw.internal";
 /// A group's served form, or everything wrong with it.
 pub fn translate(group: &ApiGroup) -> Result<GroupConfig, Vec<Problem>> {
     let mut problems = Vec::new();
-    let mut problem = |reason, message| {
-        problems.push(Problem {
-            object: object_ref(group),
-            condition: Accepted,
-            reason,
-            message,
-        })
-    };
+    let mut problem =
+        |reason, message| problems.push(Problem { object: object_ref(group), condition: Accepted, reason, message });
     if let Err(message) = base_path(group) {
         problem("InvalidBasePath", message);
     }
@@ -29,16 +23,10 @@ pub fn translate(group: &ApiGroup) -> Result<GroupConfig, Vec<Problem>> {
         if !is_stage_name(stage) {
             problem(
                 "InvalidStageName",
-                format!(
-                    "stage {stage:?} must be upper-case letters, digits and _, such as RELEASE"
-                ),
+                format!("stage {stage:?} must be upper-case letters, digits and _, such as RELEASE"),
             );
         }
-        for variable in definition
-            .variables
-            .keys()
-            .filter(|name| !is_variable_name(name))
-        {
+        for variable in definition.variables.keys().filter(|name| !is_variable_name(name)) {
             problem(
                 "InvalidVariableName",
                 format!("stage {stage}: variable {variable:?} must be letters, digits and _"),
@@ -56,18 +44,8 @@ pub fn translate(group: &ApiGroup) -> Result<GroupConfig, Vec<Problem>> {
             .then(|| format!("{}.{namespace}.{INTERNAL_DOMAIN_SUFFIX}", group.name_any())),
         namespace,
         name: group.name_any(),
-        hosts: group
-            .spec
-            .domains
-            .iter()
-            .map(|domain| domain.host.to_ascii_lowercase())
-            .collect(),
-        stages: group
-            .spec
-            .stages
-            .iter()
-            .map(|(name, stage)| (name.clone(), stage.variables.clone()))
-            .collect(),
+        hosts: group.spec.domains.iter().map(|domain| domain.host.to_ascii_lowercase()).collect(),
+        stages: group.spec.stages.iter().map(|(name, stage)| (name.clone(), stage.variables.clone())).collect(),
         apis: Vec::new(),
     })
 }
@@ -76,15 +54,8 @@ pub fn translate(group: &ApiGroup) -> Result<GroupConfig, Vec<Problem>> {
 pub fn base_path(group: &ApiGroup) -> Result<PathTemplate, String> {
     let path = group.spec.base_path.as_deref().unwrap_or("/");
     let template = PathTemplate::parse(path).map_err(|error| error.to_string())?;
-    if template.is_prefix()
-        || template
-            .segments()
-            .iter()
-            .any(|segment| matches!(segment, Segment::Param(_)))
-    {
-        return Err(format!(
-            "basePath {path:?} must be a plain path, without parameters or *"
-        ));
+    if template.is_prefix() || template.segments().iter().any(|segment| matches!(segment, Segment::Param(_))) {
+        return Err(format!("basePath {path:?} must be a plain path, without parameters or *"));
     }
     Ok(template)
 }

@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::{Resource, ResourceExt};
 
+pub use api::{DEFAULT_TIMEOUT_MS, substitute_variables};
 pub use problem::{ConditionType, ObjectRef, Problem};
 pub use upstream::ALLOW_VPC_ACCESS_FROM;
 
@@ -60,10 +61,7 @@ pub fn translate(snapshot: &Snapshot) -> Translation {
     for group in &snapshot.groups {
         match group::translate(group) {
             Ok(config) => {
-                groups.insert(
-                    group_key(group.namespace(), &group.name_any()),
-                    (group, config),
-                );
+                groups.insert(group_key(group.namespace(), &group.name_any()), (group, config));
             }
             Err(mut found) => problems.append(&mut found),
         }
@@ -88,18 +86,8 @@ pub fn translate(snapshot: &Snapshot) -> Translation {
         };
         match api::translate(api, group, group_config, snapshot, &upstreams) {
             Ok(config) => {
-                let hosts = group_config
-                    .hosts
-                    .iter()
-                    .chain(&group_config.internal_host)
-                    .cloned()
-                    .collect();
-                apis.push(conflict::Candidate {
-                    api,
-                    key,
-                    hosts,
-                    config,
-                });
+                let hosts = group_config.hosts.iter().chain(&group_config.internal_host).cloned().collect();
+                apis.push(conflict::Candidate { api, key, hosts, config });
             }
             Err(mut found) => problems.append(&mut found),
         }
@@ -114,15 +102,10 @@ pub fn translate(snapshot: &Snapshot) -> Translation {
 
     let mut configs: BTreeMap<String, GatewayConfig> = BTreeMap::new();
     for (group, mut group_config) in groups.into_values() {
-        let config = configs
-            .entry(group.spec.instance.clone())
-            .or_insert_with(|| GatewayConfig::empty(&group.spec.instance));
+        let config =
+            configs.entry(group.spec.instance.clone()).or_insert_with(|| GatewayConfig::empty(&group.spec.instance));
         group_config.apis.sort_by(|a, b| a.name.cmp(&b.name));
-        for key in group_config
-            .apis
-            .iter()
-            .filter_map(|api| api.backend.upstream.as_ref())
-        {
+        for key in group_config.apis.iter().filter_map(|api| api.backend.upstream.as_ref()) {
             if let Some(upstream) = upstreams.get(key) {
                 config.upstreams.insert(key.clone(), upstream.clone());
             }
@@ -140,32 +123,16 @@ fn group_key(namespace: Option<String>, name: &str) -> String {
 }
 
 fn missing_group(api: &Api, snapshot: &Snapshot) -> Problem {
-    let exists = snapshot.groups.iter().any(|group| {
-        group.namespace() == api.namespace() && group.name_any() == api.spec.group_ref
-    });
+    let exists = snapshot
+        .groups
+        .iter()
+        .any(|group| group.namespace() == api.namespace() && group.name_any() == api.spec.group_ref);
     let (reason, message) = if exists {
-        (
-            "GroupNotAccepted",
-            format!(
-                "ApiGroup {} is not accepted; see its conditions",
-                api.spec.group_ref
-            ),
-        )
+        ("GroupNotAccepted", format!("ApiGroup {} is not accepted; see its conditions", api.spec.group_ref))
     } else {
-        (
-            "GroupNotFound",
-            format!(
-                "ApiGroup {} does not exist in this namespace",
-                api.spec.group_ref
-            ),
-        )
+        ("GroupNotFound", format!("ApiGroup {} does not exist in this namespace", api.spec.group_ref))
     };
-    Problem {
-        object: object_ref(api),
-        condition: ConditionType::ResolvedRefs,
-        reason,
-        message,
-    }
+    Problem { object: object_ref(api), condition: ConditionType::ResolvedRefs, reason, message }
 }
 
 /// The [`ObjectRef`] of a resource.

@@ -53,13 +53,6 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {}=False ({}): {}",
-            self.object,
-            self.condition.as_str(),
-            self.reason,
-            self.message
-        )
+        write!(f, "{}: {}=False ({}): {}", self.object, self.condition.as_str(), self.reason, self.message)
     }
 }

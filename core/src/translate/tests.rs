@@ -97,12 +97,7 @@ fn reports_each_problem_on_the_object_at_fault() {
         let found: Vec<String> = translation
             .problems
             .iter()
-            .map(|problem| {
-                format!(
-                    "{}/{} {}",
-                    problem.object.kind, problem.object.name, problem.reason
-                )
-            })
+            .map(|problem| format!("{}/{} {}", problem.object.kind, problem.object.name, problem.reason))
             .collect();
         assert_eq!(found, expected, "{case}: {:#?}", translation.problems);
     }
@@ -122,10 +117,7 @@ fn translates_a_group_with_base_path_stages_and_internal_domain() {
     let config = &translation.configs["default"];
     let group = &config.groups[0];
     assert_eq!(group.hosts, ["shop.example.com"]);
-    assert_eq!(
-        group.internal_host.as_deref(),
-        Some("shop.demo.apigw.internal")
-    );
+    assert_eq!(group.internal_host.as_deref(), Some("shop.demo.apigw.internal"));
     assert_eq!(group.apis[0].path, "/v1/users/[id]");
     assert_eq!(group.apis[0].backend.timeout_ms, 10_000);
     assert_eq!(group.stages["TEST"]["backend"], "http://test:8080");
@@ -154,24 +146,14 @@ fn resolves_services_to_ready_endpoints_only_where_the_namespace_consents() {
     let access = "---\napiVersion: apigw.io/v1alpha1\nkind: VpcAccess\nmetadata: {name: ingress, namespace: demo}\nspec: {service: {name: ingress, namespace: infra, port: 80}}\n";
     let yaml = format!(
         "{GROUP}{SERVICE}{access}{}",
-        api(
-            "a",
-            "  request: {method: GET, path: /}\n  backend: {type: HTTP-VPC, vpcAccessName: ingress}"
-        )
+        api("a", "  request: {method: GET, path: /}\n  backend: {type: HTTP-VPC, vpcAccessName: ingress}")
     );
     let translation = translate(&snapshot(&yaml));
     assert_eq!(translation.problems, vec![]);
-    assert_eq!(
-        translation.configs["default"].upstreams["demo/ingress"].endpoints,
-        ["10.0.0.1:8080", "10.0.0.2:8080"]
-    );
+    assert_eq!(translation.configs["default"].upstreams["demo/ingress"].endpoints, ["10.0.0.1:8080", "10.0.0.2:8080"]);
 
     let refused = yaml.replace("'other, demo'", "'other'");
-    let problems: Vec<_> = translate(&snapshot(&refused))
-        .problems
-        .into_iter()
-        .map(|problem| problem.reason)
-        .collect();
+    let problems: Vec<_> = translate(&snapshot(&refused)).problems.into_iter().map(|problem| problem.reason).collect();
     assert_eq!(problems, ["VpcAccessNotResolved", "RefNotPermitted"]);
 }
 
@@ -183,21 +165,11 @@ fn every_example_parses_and_translates_deterministically() {
         let mut snapshot = Snapshot::default();
         for file in std::fs::read_dir(&folder).expect("readable") {
             let file = file.expect("readable").path();
-            if file
-                .extension()
-                .is_some_and(|extension| extension == "yaml")
-            {
+            if file.extension().is_some_and(|extension| extension == "yaml") {
                 let text = std::fs::read_to_string(&file).expect("readable");
-                snapshot
-                    .add_manifests(&text, &file.display().to_string())
-                    .expect("example parses");
+                snapshot.add_manifests(&text, &file.display().to_string()).expect("example parses");
             }
         }
-        assert_eq!(
-            translate(&snapshot),
-            translate(&snapshot),
-            "{}",
-            folder.display()
-        );
+        assert_eq!(translate(&snapshot), translate(&snapshot), "{}", folder.display());
     }
 }

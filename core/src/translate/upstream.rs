@@ -16,26 +16,14 @@ pub fn resolve(access: &VpcAccess, snapshot: &Snapshot) -> Result<UpstreamConfig
     let spec = &access.spec;
     let namespace = access.metadata.namespace.clone().unwrap_or_default();
     if let (Some(address), Some(port)) = (&spec.address, spec.port) {
-        return Ok(UpstreamConfig {
-            endpoints: vec![host_port(address, port)],
-        });
+        return Ok(UpstreamConfig { endpoints: vec![host_port(address, port)] });
     }
-    let problem = |reason, message: String| Problem {
-        object: object_ref(access),
-        condition: ResolvedRefs,
-        reason,
-        message,
-    };
+    let problem =
+        |reason, message: String| Problem { object: object_ref(access), condition: ResolvedRefs, reason, message };
     let Some(target) = &spec.service else {
-        return Err(problem(
-            "InvalidTarget",
-            "set service, or address and port".to_owned(),
-        ));
+        return Err(problem("InvalidTarget", "set service, or address and port".to_owned()));
     };
-    let service_namespace = target
-        .namespace
-        .clone()
-        .unwrap_or_else(|| namespace.clone());
+    let service_namespace = target.namespace.clone().unwrap_or_else(|| namespace.clone());
     let service = snapshot
         .services
         .iter()
@@ -44,10 +32,7 @@ pub fn resolve(access: &VpcAccess, snapshot: &Snapshot) -> Result<UpstreamConfig
                 && service.metadata.namespace.as_deref() == Some(&service_namespace)
         })
         .ok_or_else(|| {
-            problem(
-                "ServiceNotFound",
-                format!("Service {service_namespace}/{} does not exist", target.name),
-            )
+            problem("ServiceNotFound", format!("Service {service_namespace}/{} does not exist", target.name))
         })?;
     if service_namespace != namespace && !consents(service, &namespace) {
         return Err(problem(
@@ -62,33 +47,20 @@ pub fn resolve(access: &VpcAccess, snapshot: &Snapshot) -> Result<UpstreamConfig
         .spec
         .as_ref()
         .and_then(|spec| spec.ports.as_ref())
-        .and_then(|ports| {
-            ports
-                .iter()
-                .find(|port| port.port == i32::from(target.port))
-        })
+        .and_then(|ports| ports.iter().find(|port| port.port == i32::from(target.port)))
         .map(|port| port.name.clone())
         .ok_or_else(|| {
             problem(
                 "ServicePortNotFound",
-                format!(
-                    "Service {service_namespace}/{} has no port {}",
-                    target.name, target.port
-                ),
+                format!("Service {service_namespace}/{} has no port {}", target.name, target.port),
             )
         })?;
     let slices = snapshot.endpoint_slices.iter().filter(|slice| {
         slice.metadata.namespace.as_deref() == Some(&service_namespace)
-            && slice
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|labels| labels.get("kubernetes.io/service-name"))
+            && slice.metadata.labels.as_ref().and_then(|labels| labels.get("kubernetes.io/service-name"))
                 == Some(&target.name)
     });
-    let mut endpoints: Vec<String> = slices
-        .flat_map(|slice| ready_endpoints(slice, port_name.as_deref()))
-        .collect();
+    let mut endpoints: Vec<String> = slices.flat_map(|slice| ready_endpoints(slice, port_name.as_deref())).collect();
     endpoints.sort();
     endpoints.dedup();
     Ok(UpstreamConfig { endpoints })
@@ -100,12 +72,7 @@ fn consents(service: &Service, namespace: &str) -> bool {
         .annotations
         .as_ref()
         .and_then(|annotations| annotations.get(ALLOW_VPC_ACCESS_FROM))
-        .is_some_and(|allowed| {
-            allowed
-                .split(',')
-                .map(str::trim)
-                .any(|allowed| allowed == "*" || allowed == namespace)
-        })
+        .is_some_and(|allowed| allowed.split(',').map(str::trim).any(|allowed| allowed == "*" || allowed == namespace))
 }
 
 /// `host:port` of every ready endpoint of `slice` on the port named `port_name`.
@@ -123,27 +90,12 @@ fn ready_endpoints(slice: &EndpointSlice, port_name: Option<&str>) -> Vec<String
     slice
         .endpoints
         .iter()
-        .filter(|endpoint| {
-            endpoint
-                .conditions
-                .as_ref()
-                .and_then(|conditions| conditions.ready)
-                .unwrap_or(true)
-        })
-        .flat_map(|endpoint| {
-            endpoint
-                .addresses
-                .iter()
-                .map(move |address| host_port(address, port))
-        })
+        .filter(|endpoint| endpoint.conditions.as_ref().and_then(|conditions| conditions.ready).unwrap_or(true))
+        .flat_map(|endpoint| endpoint.addresses.iter().map(move |address| host_port(address, port)))
         .collect()
 }
 
 /// `host:port`, bracketing IPv6 addresses.
 fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
+    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
 }

@@ -1,0 +1,82 @@
+//! A small HTTP backend for tests, the demo and benchmarks. It answers every request with a JSON
+//! description of what it received (method, path, query, headers, body), with `X-Echo-Name` set
+//! to its name; `GET /__status/NNN` answers status NNN and `GET /__sleep/MS` waits first.
+
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+/// Serves on `listener` until the task is dropped.
+pub async fn serve(listener: TcpListener, name: String) {
+    let name = Arc::new(name);
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let name = name.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let name = name.clone();
+                async move { Ok::<_, Infallible>(answer(&name, peer, request).await) }
+            });
+            let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+/// Starts an echo backend on a free loopback port in the current runtime; returns its address.
+pub async fn start(name: &str) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding a loopback port");
+    let address = listener.local_addr().expect("a bound address");
+    tokio::spawn(serve(listener, name.to_owned()));
+    address
+}
+
+async fn answer(name: &str, peer: SocketAddr, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    let path = request.uri().path().to_owned();
+    if let Some(ms) = path.strip_prefix("/__sleep/").and_then(|ms| ms.parse().ok()) {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    let status = path
+        .strip_prefix("/__status/")
+        .and_then(|code| code.parse().ok())
+        .and_then(|code| StatusCode::from_u16(code).ok());
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await.map(|collected| collected.to_bytes()).unwrap_or_default();
+    let mut headers = serde_json::Map::new();
+    for (header, value) in &parts.headers {
+        let value = serde_json::Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned());
+        match headers.get_mut(header.as_str()) {
+            Some(serde_json::Value::Array(values)) => values.push(value),
+            Some(first) => *first = serde_json::Value::Array(vec![first.clone(), value]),
+            None => {
+                headers.insert(header.as_str().to_owned(), value);
+            }
+        }
+    }
+    let description = serde_json::json!({
+        "backend": name,
+        "peer": peer.to_string(),
+        "method": parts.method.as_str(),
+        "path": path,
+        "query": parts.uri.query().unwrap_or_default(),
+        "version": format!("{:?}", parts.version),
+        "headers": headers,
+        "body": String::from_utf8_lossy(&body),
+    });
+    let mut response = Response::new(Full::new(Bytes::from(description.to_string())));
+    *response.status_mut() = status.unwrap_or(StatusCode::OK);
+    response.headers_mut().insert("content-type", http::HeaderValue::from_static("application/json"));
+    if let Ok(value) = http::HeaderValue::try_from(name) {
+        response.headers_mut().insert("x-echo-name", value);
+    }
+    response
+}

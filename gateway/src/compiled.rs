@@ -1,0 +1,271 @@
+//! One API in one stage, compiled for the request path: checks, mappings and the backend, with
+//! stage variables already replaced.
+
+use std::{sync::Arc, time::Duration};
+
+use apigw_core::config::{ApiConfig, BackendConfig, GroupConfig};
+use apigw_core::parameter::ParameterCheck;
+use apigw_core::path_template::PathTemplate;
+use apigw_core::resources::{
+    BackendParameter, BackendType, HttpMethod, ParameterLocation, ParameterMode, Protocol, SystemParameterName,
+};
+use apigw_core::translate::substitute_variables;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, uri::Authority, uri::Scheme};
+
+use crate::backend::upstream::Upstream;
+
+/// Why a config could not be compiled; the whole config is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The document's format is not the one this gateway reads.
+    #[error("config format {0:?} is not {expected:?}", expected = apigw_core::config::CONFIG_FORMAT)]
+    Format(String),
+    /// An API could not be compiled.
+    #[error("Api {namespace}/{api}: {message}")]
+    Api {
+        /// The group's namespace.
+        namespace: String,
+        /// The API.
+        api: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Two routes collide in the router.
+    #[error("host {host}: route {path}: {message}")]
+    Route {
+        /// The host.
+        host: String,
+        /// The route.
+        path: String,
+        /// The router's complaint.
+        message: String,
+    },
+}
+
+/// A declared parameter: its check, and where it goes in MAPPING mode.
+#[derive(Debug)]
+pub struct CompiledParameter {
+    /// Type, pattern, enum, lengths, range.
+    pub check: ParameterCheck,
+    /// Where the client sends it.
+    pub location: ParameterLocation,
+    /// Where the backend receives it.
+    pub target: BackendParameter,
+}
+
+/// A value added to every backend request.
+#[derive(Debug)]
+pub struct CompiledConstant {
+    /// Where it goes.
+    pub location: ParameterLocation,
+    /// Its name there.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+}
+
+/// One API in one stage, ready to serve.
+#[derive(Debug)]
+pub struct CompiledApi {
+    /// Group namespace (metric label).
+    pub namespace: Arc<String>,
+    /// Group name (metric label).
+    pub group: Arc<String>,
+    /// API name (`$CaApiName`, metric label).
+    pub name: Arc<String>,
+    /// Stage served (`$CaStage`, metric label).
+    pub stage: Arc<String>,
+    /// Protocols allowed.
+    pub protocols: Vec<Protocol>,
+    /// Path parameter names, by position in the path.
+    pub path_params: Vec<String>,
+    /// MAPPING or PASSTHROUGH.
+    pub mode: ParameterMode,
+    /// Declared parameters.
+    pub parameters: Vec<CompiledParameter>,
+    /// Whether the request body must be read before forwarding (FORM or BODY parameters).
+    pub reads_body: bool,
+    /// Constant parameters.
+    pub constants: Vec<CompiledConstant>,
+    /// System parameters.
+    pub system: Vec<(SystemParameterName, BackendParameter)>,
+    /// Where the request goes.
+    pub backend: CompiledBackend,
+}
+
+/// A backend, compiled.
+#[derive(Debug)]
+pub enum CompiledBackend {
+    /// An HTTP backend (HTTP or HTTP-VPC).
+    Http(HttpTarget),
+    /// A function endpoint taking the event JSON.
+    Function(HttpTarget),
+    /// An answer made by the gateway.
+    Mock(MockAnswer),
+}
+
+/// Where and how an HTTP request is sent.
+#[derive(Debug)]
+pub struct HttpTarget {
+    /// A fixed URL's scheme and authority, or the endpoints of a VpcAccess.
+    pub destination: Destination,
+    /// A path prefix from the address URL (`http://host/base`), without trailing `/`.
+    pub base_path: String,
+    /// The backend path template; absent keeps the request path.
+    pub path: Option<PathTemplate>,
+    /// The backend method; absent keeps the request method.
+    pub method: Option<Method>,
+    /// How long the backend may take.
+    pub timeout: Duration,
+}
+
+/// The host a backend request goes to.
+#[derive(Debug)]
+pub enum Destination {
+    /// A fixed scheme and authority.
+    Fixed {
+        /// http or https.
+        scheme: Scheme,
+        /// host:port.
+        authority: Authority,
+    },
+    /// The ready endpoints of a VpcAccess.
+    Upstream(Arc<Upstream>),
+}
+
+/// A MOCK answer.
+#[derive(Debug)]
+pub struct MockAnswer {
+    /// Status code.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl CompiledApi {
+    /// Compiles `api` of `group` for `stage`.
+    pub fn compile(
+        group: &GroupConfig,
+        api: &ApiConfig,
+        stage: &str,
+        upstreams: &std::collections::HashMap<String, Arc<Upstream>>,
+    ) -> Result<Self, CompileError> {
+        let error =
+            |message: String| CompileError::Api { namespace: group.namespace.clone(), api: api.name.clone(), message };
+        let template = PathTemplate::parse(&api.path).map_err(|e| error(e.to_string()))?;
+        let parameters = api
+            .parameters
+            .iter()
+            .map(|parameter| {
+                Ok(CompiledParameter {
+                    check: ParameterCheck::compile(parameter).map_err(|e| error(e.0))?,
+                    location: parameter.location,
+                    target: parameter.backend.clone().unwrap_or_else(|| BackendParameter {
+                        name: parameter.name.clone(),
+                        location: parameter.location,
+                    }),
+                })
+            })
+            .collect::<Result<Vec<_>, CompileError>>()?;
+        let reads_body = parameters
+            .iter()
+            .any(|parameter| matches!(parameter.location, ParameterLocation::Form | ParameterLocation::Body));
+        let variables = group.stages.get(stage).cloned().unwrap_or_default();
+        let backend = compile_backend(&api.backend, &variables, upstreams).map_err(error)?;
+        Ok(Self {
+            namespace: Arc::new(group.namespace.clone()),
+            group: Arc::new(group.name.clone()),
+            name: Arc::new(api.name.clone()),
+            stage: Arc::new(stage.to_owned()),
+            protocols: api.protocols.clone(),
+            path_params: template.params().map(str::to_owned).collect(),
+            mode: api.mode,
+            parameters,
+            reads_body,
+            constants: api
+                .constant_parameters
+                .iter()
+                .map(|constant| CompiledConstant {
+                    location: constant.location,
+                    name: constant.name.clone(),
+                    value: constant.value.clone(),
+                })
+                .collect(),
+            system: api.system_parameters.iter().map(|system| (system.name, system.backend.clone())).collect(),
+            backend,
+        })
+    }
+}
+
+fn compile_backend(
+    backend: &BackendConfig,
+    variables: &std::collections::BTreeMap<String, String>,
+    upstreams: &std::collections::HashMap<String, Arc<Upstream>>,
+) -> Result<CompiledBackend, String> {
+    let timeout = Duration::from_millis(u64::from(backend.timeout_ms));
+    let path = backend.path.as_deref().map(PathTemplate::parse).transpose().map_err(|e| e.to_string())?;
+    let method = backend.method.map(method_of).transpose()?;
+    let fixed = |address: &str| -> Result<(Destination, String), String> {
+        let url = substitute_variables(address, variables)
+            .map_err(|name| format!("stage variable #{name}# is not defined"))?;
+        let uri: http::Uri = url.parse().map_err(|e| format!("backend address {url:?}: {e}"))?;
+        let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
+            return Err(format!("backend address {url:?} must be an absolute http(s) URL"));
+        };
+        Ok((Destination::Fixed { scheme, authority }, uri.path().trim_end_matches('/').to_owned()))
+    };
+    Ok(match backend.kind {
+        BackendType::Mock => {
+            let mock = backend.mock.as_ref().ok_or("a MOCK backend needs statusCode")?;
+            let mut headers = HeaderMap::new();
+            for (name, value) in &mock.headers {
+                headers.insert(
+                    HeaderName::try_from(name.as_str()).map_err(|e| format!("mock header {name:?}: {e}"))?,
+                    HeaderValue::try_from(value.as_str()).map_err(|e| format!("mock header {name:?}: {e}"))?,
+                );
+            }
+            CompiledBackend::Mock(MockAnswer {
+                status: StatusCode::from_u16(mock.status_code).map_err(|e| e.to_string())?,
+                headers,
+                body: Bytes::from(mock.body.clone()),
+            })
+        }
+        BackendType::Http | BackendType::Fc => {
+            let (destination, base_path) = fixed(backend.address.as_deref().ok_or("the backend needs address")?)?;
+            let target = HttpTarget { destination, base_path, path, method, timeout };
+            if backend.kind == BackendType::Fc {
+                CompiledBackend::Function(target)
+            } else {
+                CompiledBackend::Http(target)
+            }
+        }
+        BackendType::HttpVpc => {
+            let key = backend.upstream.as_deref().ok_or("an HTTP-VPC backend needs a VpcAccess")?;
+            let upstream = upstreams.get(key).ok_or_else(|| format!("VpcAccess {key} is not in the config"))?;
+            CompiledBackend::Http(HttpTarget {
+                destination: Destination::Upstream(upstream.clone()),
+                base_path: String::new(),
+                path,
+                method,
+                timeout,
+            })
+        }
+    })
+}
+
+/// The HTTP method of a config method (ANY has none).
+pub fn method_of(method: HttpMethod) -> Result<Method, String> {
+    Ok(match method {
+        HttpMethod::Get => Method::GET,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Delete => Method::DELETE,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Head => Method::HEAD,
+        HttpMethod::Options => Method::OPTIONS,
+        HttpMethod::Any => return Err("ANY is not a backend method".to_owned()),
+    })
+}

@@ -1,0 +1,134 @@
+//! Where configs come from. `--manifests`: custom-resource YAML files and folders, translated
+//! in-process with the operator's translation, and reloaded when a file changes.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
+
+use apigw_core::config::GatewayConfig;
+use apigw_core::translate::{Snapshot, translate};
+use notify::{RecursiveMode, Watcher};
+
+use crate::live::Loaded;
+use crate::metrics::ReloadLabels;
+use crate::pipeline::Gateway;
+use crate::route_table::RouteTable;
+
+/// Why a set of manifests was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A file or folder could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A document is not a valid object.
+    #[error(transparent)]
+    Manifest(#[from] apigw_core::manifests::ManifestError),
+    /// Translation found problems; a manifests set is served whole or not at all.
+    #[error("{} problem(s): {}", .0.len(), .0.join("; "))]
+    Problems(Vec<String>),
+    /// The translated config did not compile.
+    #[error(transparent)]
+    Compile(#[from] crate::compiled::CompileError),
+}
+
+/// Reads every `.yaml`/`.yml` file of `paths` (folders recursively, in name order) and translates
+/// them; the config of `instance` (empty when no group names it).
+pub fn load_manifests(paths: &[PathBuf], instance: &str) -> Result<GatewayConfig, LoadError> {
+    let mut snapshot = Snapshot::default();
+    for path in paths {
+        for file in yaml_files(path)? {
+            let text =
+                std::fs::read_to_string(&file).map_err(|source| LoadError::Read { path: file.clone(), source })?;
+            snapshot.add_manifests(&text, &file.display().to_string())?;
+        }
+    }
+    let mut translation = translate(&snapshot);
+    if !translation.problems.is_empty() {
+        return Err(LoadError::Problems(translation.problems.iter().map(ToString::to_string).collect()));
+    }
+    Ok(translation.configs.remove(instance).unwrap_or_else(|| GatewayConfig::empty(instance)))
+}
+
+fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let read = |source| LoadError::Read { path: path.to_owned(), source };
+    if !path.is_dir() {
+        std::fs::metadata(path).map_err(read)?;
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(path).map_err(read)?.filter_map(|entry| entry.ok().map(|entry| entry.path())).collect();
+    entries.sort();
+    let mut files = Vec::new();
+    for entry in entries {
+        if entry.is_dir() {
+            files.extend(yaml_files(&entry)?);
+        } else if entry.extension().is_some_and(|extension| extension == "yaml" || extension == "yml") {
+            files.push(entry);
+        }
+    }
+    Ok(files)
+}
+
+/// Loads the manifests into the gateway: served when valid, refused (last good kept) otherwise.
+pub fn reload(gateway: &Gateway, paths: &[PathBuf], instance: &str, version: u64) -> Result<(), LoadError> {
+    let result =
+        load_manifests(paths, instance).and_then(|config| Ok((RouteTable::compile(&config)?, config.content_hash())));
+    match result {
+        Ok((table, hash)) => {
+            let apis = table.api_count();
+            gateway.metrics.apis.set(apis as i64);
+            gateway.metrics.reloads.get_or_create(&ReloadLabels { result: "loaded" }).inc();
+            tracing::info!(version, %hash, apis, "config loaded");
+            gateway.live.swap(Loaded { table, version, hash, loaded_at: jiff::Timestamp::now().to_string() });
+            Ok(())
+        }
+        Err(error) => {
+            gateway.metrics.reloads.get_or_create(&ReloadLabels { result: "refused" }).inc();
+            tracing::error!(%error, "config refused; the last good config keeps serving");
+            gateway.live.refuse(error.to_string());
+            Err(error)
+        }
+    }
+}
+
+/// Watches `paths` and reloads shortly after any change (bursts of writes make one reload).
+/// Returns the watcher, which stops watching when dropped.
+pub fn watch(
+    gateway: Arc<Gateway>,
+    paths: Vec<PathBuf>,
+    instance: String,
+) -> notify::Result<notify::RecommendedWatcher> {
+    let (changed, mut changes) = tokio::sync::mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|event| !event.kind.is_access()) {
+            let _ = changed.send(());
+        }
+    })?;
+    for path in &paths {
+        // A file is watched through its folder: editors replace files rather than write them.
+        match path.parent().filter(|_| !path.is_dir()) {
+            Some(folder) => watcher.watch(
+                if folder.as_os_str().is_empty() { Path::new(".") } else { folder },
+                RecursiveMode::NonRecursive,
+            )?,
+            None => watcher.watch(path, RecursiveMode::Recursive)?,
+        }
+    }
+    tokio::spawn(async move {
+        let mut version = 1;
+        while changes.recv().await.is_some() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            while changes.try_recv().is_ok() {}
+            version += 1;
+            let _ = reload(&gateway, &paths, &instance, version);
+        }
+    });
+    Ok(watcher)
+}

@@ -1,0 +1,114 @@
+//! Errors the gateway answers itself, with Alibaba-style `X-Ca-Error-Code`s.
+//!
+//! A code is six characters: a category letter (`I` invocation, `A` authentication, `B` backend),
+//! the HTTP status, and two letters for the cause. docs/errors.md lists them all.
+
+use http::StatusCode;
+
+/// A request the gateway answers with an error instead of a backend response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatewayError {
+    /// No config is loaded yet.
+    #[error("Gateway Not Ready: no config loaded")]
+    NotReady,
+    /// No group serves the request's host.
+    #[error("Invalid Domain")]
+    UnknownHost,
+    /// The host is known but no API matches the method and path.
+    #[error("API not found")]
+    ApiNotFound,
+    /// The API is not published to the requested stage.
+    #[error("Invalid Stage")]
+    InvalidStage,
+    /// The API is not served on this protocol (HTTP, HTTPS, WS).
+    #[error("Unsupported Protocol: {0}")]
+    UnsupportedProtocol(&'static str),
+    /// A parameter is missing or invalid; the message names it.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// The request body is larger than allowed.
+    #[error("Request Body Too Large")]
+    BodyTooLarge,
+    /// The request body could not be read.
+    #[error("Invalid Request Body: {0}")]
+    BadBody(String),
+    /// An HTTP-VPC backend has no ready endpoint.
+    #[error("Backend Service Unavailable: no ready endpoint")]
+    NoReadyEndpoint,
+    /// The backend could not be connected to or broke the connection.
+    #[error("Backend Service Connect Failed: {0}")]
+    BackendConnect(String),
+    /// The backend did not answer within the API's timeout.
+    #[error("Backend Service Timeout")]
+    BackendTimeout,
+    /// An FC backend answered something that is not the function answer JSON.
+    #[error("Invalid Function Response: {0}")]
+    BadFunctionResponse(String),
+    /// The backend address is not a valid URL once stage variables are replaced.
+    #[error("Invalid Backend Address: {0}")]
+    BadBackendAddress(String),
+}
+
+impl GatewayError {
+    /// The HTTP status answered.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::UnknownHost | Self::ApiNotFound => StatusCode::NOT_FOUND,
+            Self::InvalidStage | Self::InvalidParameter(_) | Self::BadBody(_) => StatusCode::BAD_REQUEST,
+            Self::UnsupportedProtocol(_) => StatusCode::FORBIDDEN,
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NoReadyEndpoint | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BackendConnect(_) | Self::BadFunctionResponse(_) | Self::BadBackendAddress(_) => {
+                StatusCode::BAD_GATEWAY
+            }
+            Self::BackendTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// The `X-Ca-Error-Code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotReady => "I503NR",
+            Self::UnknownHost => "I404DO",
+            Self::ApiNotFound => "I404NF",
+            Self::InvalidStage => "I400SG",
+            Self::UnsupportedProtocol(_) => "I403PT",
+            Self::InvalidParameter(_) => "I400PA",
+            Self::BodyTooLarge => "I413RL",
+            Self::BadBody(_) => "I400BD",
+            Self::NoReadyEndpoint => "B503NE",
+            Self::BackendConnect(_) => "B502CF",
+            Self::BackendTimeout => "B504TO",
+            Self::BadFunctionResponse(_) => "B502FR",
+            Self::BadBackendAddress(_) => "B502BA",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_carries_its_status() {
+        let errors = [
+            GatewayError::NotReady,
+            GatewayError::UnknownHost,
+            GatewayError::ApiNotFound,
+            GatewayError::InvalidStage,
+            GatewayError::UnsupportedProtocol("HTTP"),
+            GatewayError::InvalidParameter(String::new()),
+            GatewayError::BodyTooLarge,
+            GatewayError::BadBody(String::new()),
+            GatewayError::NoReadyEndpoint,
+            GatewayError::BackendConnect(String::new()),
+            GatewayError::BackendTimeout,
+            GatewayError::BadFunctionResponse(String::new()),
+            GatewayError::BadBackendAddress(String::new()),
+        ];
+        for error in errors {
+            assert_eq!(error.code().len(), 6);
+            assert_eq!(&error.code()[1..4], error.status().as_str(), "{error:?}");
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! apigw-gateway: the data plane. It serves the APIs of one gateway instance from a
+//! [`apigw_core::config::GatewayConfig`], compiled into a [`route_table::RouteTable`] and run
+//! through the [`pipeline`] for every request.
+
+pub mod access_log;
+pub mod admin;
+pub mod backend;
+pub mod compiled;
+pub mod config_source;
+pub mod error;
+pub mod listener;
+pub mod live;
+pub mod metrics;
+pub mod pipeline;
+pub mod request_id;
+pub mod route_table;

@@ -1,0 +1,87 @@
+//! Client listeners: HTTP/1.1 with keep-alive and HTTP/2 (h2c prior knowledge) on one port,
+//! with limits on header size and header read time, and graceful shutdown.
+
+use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::pipeline::{Connection, Gateway};
+
+/// Limits applied to every client connection.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// Largest request head (request line and headers), in bytes; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Time allowed to send the request head (slowloris defence); slower is closed with 408.
+    pub header_read_timeout: Duration,
+}
+
+/// What a listener serves.
+#[derive(Clone, Copy, Debug)]
+pub struct ListenerKind {
+    /// Serves the groups' internal domains (and only those) when true.
+    pub internal: bool,
+}
+
+/// Accepts connections on `listener` until `shutdown` turns true, then waits for in-flight
+/// requests to finish.
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    kind: ListenerKind,
+    limits: ConnectionLimits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new()).max_header_list_size(limits.max_header_bytes as u32);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = Connection { peer, tls: false, internal: kind.internal };
+        let service_gateway = gateway.clone();
+        let service = service_fn(move |request| {
+            let gateway = service_gateway.clone();
+            async move { Ok::<_, Infallible>(gateway.handle(request, connection).await) }
+        });
+        let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let watched = graceful.watch(served);
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            gateway.metrics.connections.inc();
+            if let Err(error) = watched.await {
+                tracing::debug!(%peer, error = %error, "connection ended with an error");
+            }
+            gateway.metrics.connections.dec();
+        });
+    }
+    graceful.shutdown().await;
+}
+
+/// Binds a listener, with the address in the error.
+pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|error| std::io::Error::new(error.kind(), format!("binding {address}: {error}")))
+}

@@ -1,0 +1,146 @@
+//! `apigw-gateway`: serves the APIs of one gateway instance.
+//!
+//! `apigw-gateway --manifests examples/quickstart` serves custom-resource YAML directly, without
+//! a cluster, and reloads it when it changes.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+
+use apigw_gateway::{
+    access_log::AccessLog,
+    admin, config_source,
+    listener::{self, ConnectionLimits, ListenerKind},
+    pipeline::{Gateway, Settings},
+};
+use clap::Parser;
+use tokio::sync::watch;
+
+/// Command-line flags.
+#[derive(Debug, Parser)]
+#[command(name = "apigw-gateway", version, about = "The apigw data plane")]
+struct Args {
+    /// Custom-resource YAML files or folders to serve (no cluster needed); reloaded on change.
+    #[arg(long, num_args = 1.., required = true)]
+    manifests: Vec<PathBuf>,
+    /// The gateway instance served (ApiGroups choose one with spec.instance).
+    #[arg(long, default_value = "default", env = "APIGW_INSTANCE")]
+    instance: String,
+    /// Public HTTP listener (HTTP/1.1 and h2c).
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    http: SocketAddr,
+    /// Internal HTTP listener: the groups' self-invocation domains, and only those.
+    #[arg(long)]
+    internal_http: Option<SocketAddr>,
+    /// Admin listener: /metrics, /healthz, /readyz, /config.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    admin: SocketAddr,
+    /// This gateway's id, sent in Via (default: the host name).
+    #[arg(long, env = "APIGW_GATEWAY_ID")]
+    gateway_id: Option<String>,
+    /// Largest request body accepted, in bytes (larger gets 413).
+    #[arg(long, default_value_t = 8 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Largest request head, in bytes (larger gets 431).
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_header_bytes: usize,
+    /// Seconds allowed to send the request head (slowloris defence).
+    #[arg(long, default_value_t = 10)]
+    header_read_timeout: u64,
+    /// Seconds in-flight requests get to finish on shutdown.
+    #[arg(long, default_value_t = 30)]
+    drain_timeout: u64,
+    /// Write a JSON access-log line per request to stdout.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    access_log: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    workers: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = args.workers {
+        runtime.worker_threads(workers);
+    }
+    let runtime = match runtime.enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "starting the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "gateway stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let settings = Settings {
+        gateway_id: args.gateway_id.clone().unwrap_or_else(default_gateway_id),
+        instance: args.instance.clone(),
+        max_body_bytes: args.max_body_bytes,
+    };
+    let access_log = if args.access_log { AccessLog::stdout() } else { AccessLog::disabled() };
+    let gateway = Arc::new(Gateway::new(settings, access_log));
+    // An invalid first set is logged and refused like any later one: /readyz stays 503.
+    let _ = config_source::reload(&gateway, &args.manifests, &args.instance, 1);
+    let _watcher = config_source::watch(gateway.clone(), args.manifests.clone(), args.instance.clone())?;
+
+    let limits = ConnectionLimits {
+        max_header_bytes: args.max_header_bytes,
+        header_read_timeout: Duration::from_secs(args.header_read_timeout),
+    };
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    let public = listener::bind(args.http).await?;
+    tracing::info!(address = %public.local_addr()?, "public HTTP listener");
+    tasks.spawn(listener::serve(public, gateway.clone(), ListenerKind { internal: false }, limits, stopped.clone()));
+    if let Some(address) = args.internal_http {
+        let internal = listener::bind(address).await?;
+        tracing::info!(address = %internal.local_addr()?, "internal HTTP listener");
+        tasks.spawn(listener::serve(
+            internal,
+            gateway.clone(),
+            ListenerKind { internal: true },
+            limits,
+            stopped.clone(),
+        ));
+    }
+    let admin_listener = listener::bind(args.admin).await?;
+    tracing::info!(address = %admin_listener.local_addr()?, "admin listener");
+    tasks.spawn(admin::serve(admin_listener, gateway.clone(), stopped.clone()));
+
+    shutdown_signal().await;
+    tracing::info!(drain_seconds = args.drain_timeout, "shutting down: draining in-flight requests");
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(Duration::from_secs(args.drain_timeout), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("drain timeout: closing the remaining connections");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match terminate.as_mut() { Some(signal) => { signal.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+fn default_gateway_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "apigw".to_owned())
+}

@@ -1,0 +1,112 @@
+//! Prometheus metrics of the data plane, served on the admin port's `/metrics`.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of a served request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// Group namespace ("" when no API matched).
+    pub namespace: Arc<String>,
+    /// Group name.
+    pub group: Arc<String>,
+    /// API name.
+    pub api: Arc<String>,
+    /// Stage.
+    pub stage: Arc<String>,
+    /// HTTP status code.
+    pub code: u16,
+}
+
+/// Labels of an API.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabels {
+    /// Group namespace.
+    pub namespace: Arc<String>,
+    /// Group name.
+    pub group: Arc<String>,
+    /// API name.
+    pub api: Arc<String>,
+    /// Stage.
+    pub stage: Arc<String>,
+}
+
+/// Labels of a backend error.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BackendErrorLabels {
+    /// Group namespace.
+    pub namespace: Arc<String>,
+    /// Group name.
+    pub group: Arc<String>,
+    /// API name.
+    pub api: Arc<String>,
+    /// The `X-Ca-Error-Code`.
+    pub code: &'static str,
+}
+
+/// Labels of a config load.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// `loaded` or `refused`.
+    pub result: &'static str,
+}
+
+/// Every metric of the gateway.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by API, stage and status code.
+    pub requests: Family<RequestLabels, Counter>,
+    /// End-to-end latency by API.
+    pub latency: Family<ApiLabels, Histogram, fn() -> Histogram>,
+    /// Backend latency by API.
+    pub backend_latency: Family<ApiLabels, Histogram, fn() -> Histogram>,
+    /// Backend failures (connect, timeout, bad function answer) by API.
+    pub backend_errors: Family<BackendErrorLabels, Counter>,
+    /// Config loads by result.
+    pub reloads: Family<ReloadLabels, Counter>,
+    /// Open client connections.
+    pub connections: Gauge,
+    /// APIs in the served config.
+    pub apis: Gauge,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("apigw_gateway");
+        let requests = Family::default();
+        let latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let backend_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let backend_errors = Family::default();
+        let reloads = Family::default();
+        let connections = Gauge::default();
+        let apis = Gauge::default();
+        registry.register("requests", "Requests by group, API, stage and status code", requests.clone());
+        registry.register("request_duration_seconds", "Time from request to response headers", latency.clone());
+        registry.register("backend_duration_seconds", "Time the backend took to answer", backend_latency.clone());
+        registry.register(
+            "backend_errors",
+            "Backend connect failures, timeouts and bad answers",
+            backend_errors.clone(),
+        );
+        registry.register("config_loads", "Config loads by result (loaded, refused)", reloads.clone());
+        registry.register("connections", "Open client connections", connections.clone());
+        registry.register("apis", "APIs in the served config", apis.clone());
+        Self { registry, requests, latency, backend_latency, backend_errors, reloads, connections, apis }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+}

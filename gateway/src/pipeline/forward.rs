@@ -1,0 +1,228 @@
+//! The backend request: path, query, headers and body as the API's mode, mappings, constants and
+//! system parameters say, plus the `X-Ca-*`, `X-Forwarded-*` and `Via` headers.
+
+use std::borrow::Cow;
+
+use apigw_core::resources::{ParameterLocation, ParameterMode, SystemParameterName};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
+
+use crate::compiled::{CompiledApi, HttpTarget};
+
+/// Facts about the request the gateway adds or maps to the backend.
+pub struct RequestContext<'a> {
+    /// `X-Ca-Request-Id`.
+    pub request_id: &'a str,
+    /// The client's IP.
+    pub client_ip: &'a str,
+    /// The host the client called, without port.
+    pub host: &'a str,
+    /// The `Host` header as sent (port included).
+    pub host_header: &'a str,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    /// The gateway's id, for `Via` and `CaProxy`.
+    pub gateway_id: &'a str,
+    /// The instance name, for `CaInstanceId`.
+    pub instance: &'a str,
+}
+
+/// Where a backend request goes and what it carries, before its body is attached.
+pub struct BackendParts {
+    /// Path and query.
+    pub path_and_query: String,
+    /// Headers (Host not yet set unless a constant set it).
+    pub headers: HeaderMap,
+    /// A body replacing the client's (MAPPING mode with FORM or BODY targets).
+    pub body: Option<Vec<u8>>,
+}
+
+/// The hop-by-hop headers a proxy must not forward (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+/// Removes hop-by-hop headers, and those the `Connection` header names.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::try_from(name.trim()).ok())
+        .collect();
+    for name in HOP_BY_HOP.iter().chain(&named) {
+        headers.remove(name);
+    }
+}
+
+/// The client's request as matched.
+pub struct MatchedRequest<'a> {
+    /// The request path.
+    pub path: &'a str,
+    /// The raw query string.
+    pub query: Option<&'a str>,
+    /// What a trailing `*` of the API path matched.
+    pub rest: &'a str,
+    /// Path parameter values by position, still percent-encoded.
+    pub path_values: &'a [&'a str],
+}
+
+/// Builds the backend request's path, query, headers and (when mapped) body from the client's
+/// headers and the declared parameters' `values`.
+pub fn backend_parts(
+    api: &CompiledApi,
+    target: &HttpTarget,
+    context: &RequestContext<'_>,
+    request: &MatchedRequest<'_>,
+    mut headers: HeaderMap,
+    values: &[Option<Cow<'_, str>>],
+) -> BackendParts {
+    let MatchedRequest { path: request_path, query, rest, path_values } = *request;
+    strip_hop_by_hop(&mut headers);
+    headers.remove(header::HOST);
+    let mapping = api.mode == ParameterMode::Mapping;
+    let mut query_pairs: Vec<(String, String)> = Vec::new();
+    let mut form_pairs: Vec<(String, String)> = Vec::new();
+    let mut body = None;
+    let mut path_targets: Vec<(&str, &str)> = Vec::new();
+
+    if mapping {
+        for parameter in &api.parameters {
+            if parameter.location == ParameterLocation::Header {
+                headers.remove(parameter.check.name());
+            }
+        }
+        for (parameter, value) in api.parameters.iter().zip(values) {
+            let Some(value) = value else { continue };
+            let target_name = parameter.target.name.as_str();
+            match parameter.target.location {
+                ParameterLocation::Path => path_targets.push((target_name, value)),
+                ParameterLocation::Query => query_pairs.push((target_name.to_owned(), value.to_string())),
+                ParameterLocation::Header => insert_header(&mut headers, target_name, value),
+                ParameterLocation::Form => form_pairs.push((target_name.to_owned(), value.to_string())),
+                ParameterLocation::Body => body = Some(value.as_bytes().to_vec()),
+            }
+        }
+    }
+    for constant in &api.constants {
+        add(&mut headers, &mut query_pairs, &mut form_pairs, constant.location, &constant.name, &constant.value);
+    }
+    for (name, target) in &api.system {
+        if let Some(value) = system_value(*name, api, context, &headers) {
+            add(&mut headers, &mut query_pairs, &mut form_pairs, target.location, &target.name, &value);
+        }
+    }
+    if !form_pairs.is_empty() {
+        let encoded = form_urlencoded::Serializer::new(String::new()).extend_pairs(&form_pairs).finish();
+        body = Some(encoded.into_bytes());
+        headers
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded; charset=UTF-8"));
+    }
+
+    let path = match &target.path {
+        Some(template) => {
+            let request_value = |name: &str| {
+                api.path_params.iter().position(|param| param == name).and_then(|index| path_values.get(index).copied())
+            };
+            let mapped = |name: &str| path_targets.iter().find(|(target, _)| *target == name).map(|(_, value)| *value);
+            template.render(
+                |name| {
+                    if mapping { mapped(name).or_else(|| request_value(name)) } else { request_value(name) }
+                },
+                rest,
+            )
+        }
+        None => request_path.to_owned(),
+    };
+    let mut path_and_query = String::with_capacity(target.base_path.len() + path.len() + query.map_or(0, str::len) + 1);
+    path_and_query.push_str(&target.base_path);
+    path_and_query.push_str(&path);
+    let passthrough_query = if mapping { None } else { query.filter(|query| !query.is_empty()) };
+    if passthrough_query.is_some() || !query_pairs.is_empty() {
+        path_and_query.push('?');
+        if let Some(query) = passthrough_query {
+            path_and_query.push_str(query);
+        }
+        if !query_pairs.is_empty() {
+            if passthrough_query.is_some() {
+                path_and_query.push('&');
+            }
+            let encoded = form_urlencoded::Serializer::new(String::new()).extend_pairs(&query_pairs).finish();
+            path_and_query.push_str(&encoded);
+        }
+    }
+
+    add_forwarding_headers(&mut headers, context);
+    BackendParts { path_and_query, headers, body }
+}
+
+fn add(
+    headers: &mut HeaderMap,
+    query: &mut Vec<(String, String)>,
+    form: &mut Vec<(String, String)>,
+    location: ParameterLocation,
+    name: &str,
+    value: &str,
+) {
+    match location {
+        ParameterLocation::Header => insert_header(headers, name, value),
+        ParameterLocation::Query => query.push((name.to_owned(), value.to_owned())),
+        ParameterLocation::Form | ParameterLocation::Body => form.push((name.to_owned(), value.to_owned())),
+        ParameterLocation::Path => {}
+    }
+}
+
+fn insert_header(headers: &mut HeaderMap, name: &str, value: &str) {
+    if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+        headers.insert(name, value);
+    }
+}
+
+fn system_value(
+    name: SystemParameterName,
+    api: &CompiledApi,
+    context: &RequestContext<'_>,
+    headers: &HeaderMap,
+) -> Option<String> {
+    Some(match name {
+        SystemParameterName::CaClientIp => context.client_ip.to_owned(),
+        SystemParameterName::CaDomain => context.host.to_owned(),
+        SystemParameterName::CaRequestHandleTime => httpdate::fmt_http_date(std::time::SystemTime::now()),
+        SystemParameterName::CaRequestId => context.request_id.to_owned(),
+        SystemParameterName::CaHttpSchema => context.scheme.to_owned(),
+        SystemParameterName::CaProxy => context.gateway_id.to_owned(),
+        SystemParameterName::CaApiName => api.name.to_string(),
+        SystemParameterName::CaClientUa => headers.get(header::USER_AGENT)?.to_str().ok()?.to_owned(),
+        SystemParameterName::CaStage => api.stage.to_string(),
+        SystemParameterName::CaInstanceId => context.instance.to_owned(),
+        SystemParameterName::CaAppId | SystemParameterName::CaAppKey => return None,
+    })
+}
+
+/// `X-Ca-Request-Id`, `X-Forwarded-For` (appended), `-Proto`, `-Host` and `Via` (appended).
+fn add_forwarding_headers(headers: &mut HeaderMap, context: &RequestContext<'_>) {
+    const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+    const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+    const X_CA_REQUEST_ID: HeaderName = HeaderName::from_static("x-ca-request-id");
+    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|value| value.to_str().ok()) {
+        Some(previous) => format!("{previous}, {}", context.client_ip),
+        None => context.client_ip.to_owned(),
+    };
+    insert_header(headers, X_FORWARDED_FOR.as_str(), &forwarded_for);
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(context.scheme));
+    insert_header(headers, X_FORWARDED_HOST.as_str(), context.host_header);
+    insert_header(headers, X_CA_REQUEST_ID.as_str(), context.request_id);
+    let via = match headers.get(header::VIA).and_then(|value| value.to_str().ok()) {
+        Some(previous) => format!("{previous}, {}", context.gateway_id),
+        None => context.gateway_id.to_owned(),
+    };
+    insert_header(headers, header::VIA.as_str(), &via);
+}

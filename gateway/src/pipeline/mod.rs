@@ -1,0 +1,458 @@
+//! The request pipeline, in its fixed order: route (host, method, path, stage) -> protocol ->
+//! parameters (extract, check, default) -> backend request (mapping, constants, system
+//! parameters, X-Ca-* / X-Forwarded-* / Via headers) -> backend (HTTP, HTTP-VPC, FC or MOCK) ->
+//! response (hop-by-hop headers removed, `X-Ca-Request-Id` added) -> metrics and access log.
+
+pub mod forward;
+pub mod params;
+
+use std::{borrow::Cow, collections::BTreeMap, net::SocketAddr, sync::Arc, sync::LazyLock, time::Instant};
+
+use apigw_core::resources::Protocol;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header, request::Parts, uri::Scheme};
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::Incoming;
+use percent_encoding::percent_decode_str;
+
+use crate::access_log::{AccessLog, AccessRecord};
+use crate::backend::{BackendClient, ProxyBody, function};
+use crate::compiled::{CompiledApi, CompiledBackend, Destination, HttpTarget, MockAnswer};
+use crate::error::GatewayError;
+use crate::live::LiveConfig;
+use crate::metrics::{ApiLabels, BackendErrorLabels, Metrics, RequestLabels};
+use crate::request_id;
+use crate::route_table::{DEFAULT_STAGE, RouteMatch};
+use forward::{MatchedRequest, RequestContext};
+
+/// A response body to the client: a backend's, streamed, or one the gateway made.
+pub type ClientBody = Either<Incoming, Full<Bytes>>;
+
+const X_CA_REQUEST_ID: HeaderName = HeaderName::from_static("x-ca-request-id");
+const X_CA_ERROR_MESSAGE: HeaderName = HeaderName::from_static("x-ca-error-message");
+const X_CA_ERROR_CODE: HeaderName = HeaderName::from_static("x-ca-error-code");
+const X_CA_STAGE: HeaderName = HeaderName::from_static("x-ca-stage");
+
+/// Settings of the pipeline that do not change with the config.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// This gateway's id, sent in `Via` and as `CaProxy`.
+    pub gateway_id: String,
+    /// The instance served, sent as `CaInstanceId`.
+    pub instance: String,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// The connection a request came on.
+#[derive(Clone, Copy, Debug)]
+pub struct Connection {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Whether it is TLS.
+    pub tls: bool,
+    /// Whether it is the internal listener (self-invocation domains).
+    pub internal: bool,
+}
+
+/// Everything a request needs: the live config, the backend client, metrics and the access log.
+pub struct Gateway {
+    /// The served config.
+    pub live: LiveConfig,
+    /// The metrics.
+    pub metrics: Metrics,
+    client: BackendClient,
+    access_log: AccessLog,
+    settings: Settings,
+}
+
+/// What is known about a request once it is handled, for metrics and the access log.
+#[derive(Default)]
+struct Exchange {
+    api: Option<Arc<CompiledApi>>,
+    backend_ms: f64,
+    error_code: &'static str,
+}
+
+impl Gateway {
+    /// A gateway with nothing loaded yet.
+    pub fn new(settings: Settings, access_log: AccessLog) -> Self {
+        Self {
+            live: LiveConfig::default(),
+            metrics: Metrics::default(),
+            client: BackendClient::default(),
+            access_log,
+            settings,
+        }
+    }
+
+    /// Answers one request.
+    pub async fn handle(&self, request: Request<Incoming>, connection: Connection) -> Response<ClientBody> {
+        let started = Instant::now();
+        let request_id = request_id::next();
+        let log = self.access_log.enabled().then(|| {
+            (
+                request.method().to_string(),
+                request.uri().path().to_owned(),
+                host_of(request.headers(), request.uri()).to_owned(),
+            )
+        });
+        let mut exchange = Exchange::default();
+        let mut response = match self.serve(request, connection, &request_id, &mut exchange).await {
+            Ok(response) => response,
+            Err(error) => {
+                exchange.error_code = error.code();
+                if let (
+                    Some(api),
+                    GatewayError::BackendConnect(_)
+                    | GatewayError::BackendTimeout
+                    | GatewayError::BadFunctionResponse(_)
+                    | GatewayError::NoReadyEndpoint,
+                ) = (&exchange.api, &error)
+                {
+                    self.metrics
+                        .backend_errors
+                        .get_or_create(&BackendErrorLabels {
+                            namespace: api.namespace.clone(),
+                            group: api.group.clone(),
+                            api: api.name.clone(),
+                            code: error.code(),
+                        })
+                        .inc();
+                }
+                error_response(&error, &request_id)
+            }
+        };
+        if let Ok(value) = HeaderValue::try_from(request_id.as_str()) {
+            response.headers_mut().insert(X_CA_REQUEST_ID, value);
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        self.observe(&exchange, response.status(), elapsed);
+        if let Some((method, path, host)) = log {
+            let api = exchange
+                .api
+                .as_ref()
+                .map(|api| format!("{}/{}/{}", api.namespace, api.group, api.name))
+                .unwrap_or_default();
+            let bytes = hyper::body::Body::size_hint(response.body()).exact().unwrap_or(0);
+            self.access_log.record(&AccessRecord {
+                time: &jiff::Timestamp::now().to_string(),
+                request_id: &request_id,
+                client_ip: &connection.peer.ip().to_string(),
+                host: &host,
+                method: &method,
+                path: &path,
+                api: &api,
+                stage: exchange.api.as_ref().map_or("", |api| api.stage.as_str()),
+                app: "",
+                status: response.status().as_u16(),
+                error_code: exchange.error_code,
+                bytes,
+                total_ms: elapsed * 1000.0,
+                backend_ms: exchange.backend_ms,
+            });
+        }
+        response
+    }
+
+    fn observe(&self, exchange: &Exchange, status: StatusCode, elapsed: f64) {
+        static NONE: LazyLock<Arc<String>> = LazyLock::new(|| Arc::new(String::new()));
+        let api = exchange.api.as_deref();
+        let label = |pick: fn(&CompiledApi) -> &Arc<String>| api.map_or_else(|| NONE.clone(), |api| pick(api).clone());
+        let (namespace, group, name, stage) =
+            (label(|a| &a.namespace), label(|a| &a.group), label(|a| &a.name), label(|a| &a.stage));
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                namespace: namespace.clone(),
+                group: group.clone(),
+                api: name.clone(),
+                stage: stage.clone(),
+                code: status.as_u16(),
+            })
+            .inc();
+        if api.is_some() {
+            let labels = ApiLabels { namespace, group, api: name, stage };
+            self.metrics.latency.get_or_create(&labels).observe(elapsed);
+            if exchange.backend_ms > 0.0 {
+                self.metrics.backend_latency.get_or_create(&labels).observe(exchange.backend_ms / 1000.0);
+            }
+        }
+    }
+
+    async fn serve(
+        &self,
+        request: Request<Incoming>,
+        connection: Connection,
+        request_id: &str,
+        exchange: &mut Exchange,
+    ) -> Result<Response<ClientBody>, GatewayError> {
+        let loaded = self.live.current().ok_or(GatewayError::NotReady)?;
+        let (parts, body) = request.into_parts();
+        let host_header = host_of(&parts.headers, &parts.uri);
+        let host = normalize_host(host_header);
+        let stage = parts.headers.get(X_CA_STAGE).and_then(|value| value.to_str().ok()).unwrap_or(DEFAULT_STAGE);
+        let RouteMatch { api, params: path_values, rest } =
+            loaded.table.lookup(connection.internal, &host, &parts.method, parts.uri.path(), stage)?;
+        exchange.api = Some(api.clone());
+        let protocol = if connection.tls { Protocol::Https } else { Protocol::Http };
+        if !api.protocols.contains(&protocol) {
+            return Err(GatewayError::UnsupportedProtocol(if connection.tls { "HTTPS" } else { "HTTP" }));
+        }
+
+        let reads_body = api.reads_body || matches!(api.backend, CompiledBackend::Function(_));
+        let (read, stream) = if reads_body {
+            (Some(self.read_body(body).await?), None)
+        } else {
+            if content_length(&parts) > self.settings.max_body_bytes as u64 {
+                return Err(GatewayError::BodyTooLarge);
+            }
+            (None, Some(body))
+        };
+        let sources = params::Sources {
+            path: &path_values,
+            query: parts.uri.query(),
+            headers: &parts.headers,
+            body: read.as_ref(),
+        };
+        let values = params::extract(api, &sources)?;
+
+        let client_ip = connection.peer.ip().to_string();
+        let context = RequestContext {
+            request_id,
+            client_ip: &client_ip,
+            host: &host,
+            host_header,
+            scheme: if connection.tls { "https" } else { "http" },
+            gateway_id: &self.settings.gateway_id,
+            instance: &self.settings.instance,
+        };
+        let matched =
+            MatchedRequest { path: parts.uri.path(), query: parts.uri.query(), rest, path_values: &path_values };
+        match &api.backend {
+            CompiledBackend::Mock(answer) => Ok(mock_response(answer)),
+            CompiledBackend::Http(target) => {
+                let body = match (&read, stream) {
+                    (Some(bytes), _) => Either::Right(Full::new(bytes.clone())),
+                    (None, Some(incoming)) => Either::Left(Limited::new(incoming, self.settings.max_body_bytes)),
+                    (None, None) => Either::Right(Full::default()),
+                };
+                self.forward(api, target, &context, &matched, &parts, values, body, exchange).await
+            }
+            CompiledBackend::Function(target) => {
+                let body = read.clone().unwrap_or_default();
+                self.call_function(api, target, &context, &matched, &parts, &values, &body, exchange).await
+            }
+        }
+    }
+
+    async fn read_body(&self, body: Incoming) -> Result<Bytes, GatewayError> {
+        match Limited::new(body, self.settings.max_body_bytes).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(GatewayError::BodyTooLarge),
+            Err(error) => Err(GatewayError::BadBody(error.to_string())),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn forward(
+        &self,
+        api: &CompiledApi,
+        target: &HttpTarget,
+        context: &RequestContext<'_>,
+        matched: &MatchedRequest<'_>,
+        parts: &Parts,
+        values: Vec<Option<Cow<'_, str>>>,
+        body: ProxyBody,
+        exchange: &mut Exchange,
+    ) -> Result<Response<ClientBody>, GatewayError> {
+        let backend = forward::backend_parts(api, target, context, matched, parts.headers.clone(), &values);
+        drop(values);
+        let body = match backend.body {
+            Some(replaced) => Either::Right(Full::from(replaced)),
+            None => body,
+        };
+        let (scheme, authority, in_flight) = match &target.destination {
+            Destination::Fixed { scheme, authority } => (scheme.clone(), authority.clone(), None),
+            Destination::Upstream(upstream) => {
+                let chosen = upstream.pick().ok_or(GatewayError::NoReadyEndpoint)?;
+                (Scheme::HTTP, chosen.authority().clone(), Some(chosen))
+            }
+        };
+        let mut headers = backend.headers;
+        if matches!(body, Either::Right(_)) {
+            headers.remove(header::CONTENT_LENGTH);
+        }
+        if !headers.contains_key(header::HOST)
+            && let Ok(value) = HeaderValue::try_from(authority.as_str())
+        {
+            headers.insert(header::HOST, value);
+        }
+        let uri = Uri::builder()
+            .scheme(scheme)
+            .authority(authority)
+            .path_and_query(backend.path_and_query)
+            .build()
+            .map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
+        let mut request = Request::new(body);
+        *request.method_mut() = target.method.clone().unwrap_or_else(|| parts.method.clone());
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let started = Instant::now();
+        let result = self.client.send(request, target.timeout).await;
+        exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
+        drop(in_flight);
+        let mut response = result?;
+        forward::strip_hop_by_hop(response.headers_mut());
+        Ok(response.map(Either::Left))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn call_function(
+        &self,
+        api: &CompiledApi,
+        target: &HttpTarget,
+        context: &RequestContext<'_>,
+        matched: &MatchedRequest<'_>,
+        parts: &Parts,
+        values: &[Option<Cow<'_, str>>],
+        body: &Bytes,
+        exchange: &mut Exchange,
+    ) -> Result<Response<ClientBody>, GatewayError> {
+        let backend = forward::backend_parts(api, target, context, matched, parts.headers.clone(), values);
+        let path_parameters: BTreeMap<String, String> = api
+            .path_params
+            .iter()
+            .zip(matched.path_values)
+            .map(|(name, value)| (name.clone(), percent_decode_str(value).decode_utf8_lossy().into_owned()))
+            .collect();
+        let (path, query) = match backend.path_and_query.split_once('?') {
+            Some((path, query)) => (path.to_owned(), Some(query.to_owned())),
+            None => (backend.path_and_query.clone(), None),
+        };
+        let method = target.method.clone().unwrap_or_else(|| parts.method.clone());
+        let event_body = backend.body.as_deref().unwrap_or(body);
+        let event = function::FunctionEvent::new(
+            method.as_str(),
+            &path,
+            &backend.headers,
+            query.as_deref(),
+            path_parameters,
+            event_body,
+        );
+        let event = serde_json::to_vec(&event).map_err(|error| GatewayError::BadBody(error.to_string()))?;
+        let Destination::Fixed { scheme, authority } = &target.destination else {
+            return Err(GatewayError::BadBackendAddress("an FC backend needs a URL address".to_owned()));
+        };
+        let uri = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query(if target.base_path.is_empty() { "/" } else { target.base_path.as_str() })
+            .build()
+            .map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
+        let request = Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::HOST, authority.as_str())
+            .header(X_CA_REQUEST_ID, context.request_id)
+            .body(Either::Right(Full::from(event)))
+            .map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
+        let started = Instant::now();
+        let answer = async {
+            let response = self.client.send(request, target.timeout).await?;
+            let collected = Limited::new(response.into_body(), self.settings.max_body_bytes)
+                .collect()
+                .await
+                .map_err(|error| GatewayError::BadFunctionResponse(error.to_string()))?;
+            Ok::<_, GatewayError>(collected.to_bytes())
+        };
+        let answer = tokio::time::timeout(target.timeout, answer).await.map_err(|_| GatewayError::BackendTimeout)??;
+        exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
+        Ok(function::response(&answer)?.map(|body| Either::Right(Full::new(body))))
+    }
+}
+
+/// The `Host` header, or the URI's authority (HTTP/2).
+fn host_of<'a>(headers: &'a http::HeaderMap, uri: &'a Uri) -> &'a str {
+    headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| uri.authority().map(|authority| authority.as_str()))
+        .unwrap_or_default()
+}
+
+/// The host without port, lower-case (borrowed when already lower-case).
+fn normalize_host(host: &str) -> Cow<'_, str> {
+    let without_port = if host.starts_with('[') {
+        host.find(']').map_or(host, |end| &host[..=end])
+    } else {
+        host.split_once(':').map_or(host, |(name, _)| name)
+    };
+    if without_port.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(without_port.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(without_port)
+    }
+}
+
+fn content_length(parts: &Parts) -> u64 {
+    parts.headers.get(header::CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse().ok()).unwrap_or(0)
+}
+
+fn mock_response(answer: &MockAnswer) -> Response<ClientBody> {
+    let mut response = Response::new(Either::Right(Full::new(answer.body.clone())));
+    *response.status_mut() = answer.status;
+    *response.headers_mut() = answer.headers.clone();
+    response
+}
+
+/// The response of a gateway error: status, `X-Ca-Error-Code`, `X-Ca-Error-Message`, and a
+/// small JSON body saying the same.
+pub fn error_response(error: &GatewayError, request_id: &str) -> Response<ClientBody> {
+    let message = header_safe(&error.to_string());
+    let body = serde_json::json!({"errorCode": error.code(), "errorMessage": message, "requestId": request_id});
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body.to_string()))));
+    *response.status_mut() = error.status();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    headers.insert(X_CA_ERROR_CODE, HeaderValue::from_static(error.code()));
+    if let Ok(value) = HeaderValue::try_from(message.as_str()) {
+        headers.insert(X_CA_ERROR_MESSAGE, value);
+    }
+    response
+}
+
+/// A message fit for a header value: newlines become `#` (as Alibaba shows a StringToSign), other
+/// control and non-ASCII characters `?`.
+fn header_safe(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| match c {
+            '\n' => '#',
+            ' '..='~' | '\t' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_lose_their_port_and_case() {
+        assert_eq!(normalize_host("Shop.Example.com:8080"), "shop.example.com");
+        assert_eq!(normalize_host("localhost"), "localhost");
+        assert_eq!(normalize_host("[::1]:8080"), "[::1]");
+        assert_eq!(normalize_host("[::1]"), "[::1]");
+    }
+
+    #[test]
+    fn error_messages_are_header_safe() {
+        assert_eq!(header_safe("a\nb\u{7f}é"), "a#b??");
+        let response =
+            error_response(&GatewayError::InvalidParameter("Invalid parameter x: \"\u{1}\"".to_owned()), "id");
+        assert_eq!(response.headers()["x-ca-error-code"], "I400PA");
+        assert_eq!(response.headers()["x-ca-error-message"], "Invalid parameter x: \"?\"");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+}

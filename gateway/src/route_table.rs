@@ -1,0 +1,247 @@
+//! The router: host (exact, then the longest `*.suffix`) -> method -> path (a radix trie per
+//! method, whose lookup cost depends on the path, not on the number of APIs) -> stage.
+
+use std::{collections::HashMap, sync::Arc};
+
+use apigw_core::config::GatewayConfig;
+use apigw_core::path_template::{PathTemplate, Segment};
+use apigw_core::resources::HttpMethod;
+use http::Method;
+
+use crate::backend::upstream::Upstream;
+use crate::compiled::{CompileError, CompiledApi};
+use crate::error::GatewayError;
+
+/// The stage served when a request names none.
+pub const DEFAULT_STAGE: &str = "RELEASE";
+
+/// Every route of a config, compiled; immutable once built.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    public: Hosts,
+    internal: Hosts,
+    api_count: usize,
+}
+
+#[derive(Debug, Default)]
+struct Hosts {
+    exact: HashMap<String, HostRoutes>,
+    /// `(".example.com", routes)`, longest suffix first.
+    wildcard: Vec<(String, HostRoutes)>,
+}
+
+/// The routes of one host.
+#[derive(Debug, Default)]
+struct HostRoutes {
+    /// One trie per method, indexed by [`method_index`]; the last is ANY.
+    tries: [Option<matchit::Router<usize>>; METHODS],
+    entries: Vec<RouteEntry>,
+    /// Trie key -> entry index, per trie, to merge the stages of one path.
+    keys: HashMap<(usize, String), usize>,
+}
+
+const METHODS: usize = 8;
+const ANY: usize = METHODS - 1;
+
+/// The APIs of one host, method and path, by stage.
+#[derive(Debug, Default)]
+struct RouteEntry {
+    stages: Vec<Arc<CompiledApi>>,
+}
+
+/// A matched route: the API of the requested stage and the path parameters' raw values.
+#[derive(Debug)]
+pub struct RouteMatch<'a> {
+    /// The API.
+    pub api: &'a Arc<CompiledApi>,
+    /// Path parameter values by position (still percent-encoded).
+    pub params: Vec<&'a str>,
+    /// What a trailing `*` matched (empty otherwise).
+    pub rest: &'a str,
+}
+
+impl RouteTable {
+    /// Compiles a config; any error refuses the whole config.
+    pub fn compile(config: &GatewayConfig) -> Result<Self, CompileError> {
+        if config.format != apigw_core::config::CONFIG_FORMAT {
+            return Err(CompileError::Format(config.format.clone()));
+        }
+        let upstreams = config
+            .upstreams
+            .iter()
+            .map(|(key, upstream)| {
+                let compiled = Upstream::from_config(upstream).map_err(|message| CompileError::Api {
+                    namespace: key.clone(),
+                    api: String::new(),
+                    message,
+                })?;
+                Ok((key.clone(), Arc::new(compiled)))
+            })
+            .collect::<Result<HashMap<_, _>, CompileError>>()?;
+        let mut table = RouteTable::default();
+        for group in &config.groups {
+            for api in &group.apis {
+                table.api_count += 1;
+                let template = PathTemplate::parse(&api.path).map_err(|e| CompileError::Api {
+                    namespace: group.namespace.clone(),
+                    api: api.name.clone(),
+                    message: e.to_string(),
+                })?;
+                for stage in &api.stages {
+                    let compiled = Arc::new(CompiledApi::compile(group, api, stage, &upstreams)?);
+                    for host in &group.hosts {
+                        table.public.routes_mut(host).insert(api.method, &template, &compiled, host)?;
+                    }
+                    if let Some(host) = &group.internal_host {
+                        table.internal.routes_mut(host).insert(api.method, &template, &compiled, host)?;
+                    }
+                }
+            }
+        }
+        table.public.wildcard.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
+        table.internal.wildcard.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
+        Ok(table)
+    }
+
+    /// How many APIs the table serves.
+    pub fn api_count(&self) -> usize {
+        self.api_count
+    }
+
+    /// Finds the API for a request. `internal` selects the internal listener's hosts; `host` is
+    /// lower-case without port; `stage` is `X-Ca-Stage` or [`DEFAULT_STAGE`].
+    pub fn lookup<'a>(
+        &'a self,
+        internal: bool,
+        host: &str,
+        method: &Method,
+        path: &'a str,
+        stage: &str,
+    ) -> Result<RouteMatch<'a>, GatewayError> {
+        let hosts = if internal { &self.internal } else { &self.public };
+        let routes = hosts.find(host).ok_or(GatewayError::UnknownHost)?;
+        let found = method_index(method)
+            .and_then(|index| routes.tries[index].as_ref()?.at(path).ok())
+            .or_else(|| routes.tries[ANY].as_ref()?.at(path).ok())
+            .ok_or(GatewayError::ApiNotFound)?;
+        let entry = &routes.entries[*found.value];
+        let api = entry.stages.iter().find(|api| api.stage.as_str() == stage).ok_or(GatewayError::InvalidStage)?;
+        let mut params = Vec::with_capacity(found.params.len());
+        let mut rest = "";
+        for (key, value) in found.params.iter() {
+            if key == "rest" { rest = value } else { params.push(value) }
+        }
+        Ok(RouteMatch { api, params, rest })
+    }
+}
+
+impl Hosts {
+    fn routes_mut(&mut self, host: &str) -> &mut HostRoutes {
+        match host.strip_prefix('*') {
+            Some(suffix) => {
+                let index = match self.wildcard.iter().position(|(known, _)| known == suffix) {
+                    Some(index) => index,
+                    None => {
+                        self.wildcard.push((suffix.to_owned(), HostRoutes::default()));
+                        self.wildcard.len() - 1
+                    }
+                };
+                &mut self.wildcard[index].1
+            }
+            None => self.exact.entry(host.to_owned()).or_default(),
+        }
+    }
+
+    fn find(&self, host: &str) -> Option<&HostRoutes> {
+        self.exact.get(host).or_else(|| {
+            self.wildcard
+                .iter()
+                .find(|(suffix, _)| host.len() > suffix.len() && host.ends_with(suffix.as_str()))
+                .map(|(_, routes)| routes)
+        })
+    }
+}
+
+impl HostRoutes {
+    fn insert(
+        &mut self,
+        method: HttpMethod,
+        template: &PathTemplate,
+        api: &Arc<CompiledApi>,
+        host: &str,
+    ) -> Result<(), CompileError> {
+        let trie = match method {
+            HttpMethod::Get => 0,
+            HttpMethod::Post => 1,
+            HttpMethod::Put => 2,
+            HttpMethod::Delete => 3,
+            HttpMethod::Patch => 4,
+            HttpMethod::Head => 5,
+            HttpMethod::Options => 6,
+            HttpMethod::Any => ANY,
+        };
+        for (key, exact) in trie_keys(template) {
+            let entry = match self.keys.get(&(trie, key.clone())) {
+                Some(&entry) => entry,
+                None => {
+                    let router = self.tries[trie].get_or_insert_with(matchit::Router::new);
+                    match router.insert(key.clone(), self.entries.len()) {
+                        Ok(()) => {}
+                        // A prefix's extra forms may be taken by an exact route: the exact one wins.
+                        Err(_) if !exact => continue,
+                        Err(error) => {
+                            return Err(CompileError::Route {
+                                host: host.to_owned(),
+                                path: key,
+                                message: error.to_string(),
+                            });
+                        }
+                    }
+                    self.keys.insert((trie, key), self.entries.len());
+                    self.entries.push(RouteEntry::default());
+                    self.entries.len() - 1
+                }
+            };
+            self.entries[entry].stages.push(api.clone());
+        }
+        Ok(())
+    }
+}
+
+/// The trie keys of a template, each with whether it is the template's own form: parameters are
+/// named by position (`{p0}`), and a prefix `/a/*` is `/a/{*rest}` plus `/a` and `/a/`.
+fn trie_keys(template: &PathTemplate) -> Vec<(String, bool)> {
+    let mut base = String::new();
+    for (index, segment) in template.segments().iter().enumerate() {
+        base.push('/');
+        match segment {
+            Segment::Literal(text) => base.push_str(text),
+            Segment::Param(_) => base.push_str(&format!("{{p{index}}}")),
+        }
+    }
+    if !template.is_prefix() {
+        if base.is_empty() {
+            base.push('/');
+        }
+        return vec![(base, true)];
+    }
+    let root = if base.is_empty() { "/".to_owned() } else { base.clone() };
+    let mut keys = vec![(format!("{base}/{{*rest}}"), true), (root, false)];
+    if !base.is_empty() {
+        keys.push((format!("{base}/"), false));
+    }
+    keys
+}
+
+fn method_index(method: &Method) -> Option<usize> {
+    Some(match *method {
+        Method::GET => 0,
+        Method::POST => 1,
+        Method::PUT => 2,
+        Method::DELETE => 3,
+        Method::PATCH => 4,
+        Method::HEAD => 5,
+        Method::OPTIONS => 6,
+        _ => return None,
+    })
+}
