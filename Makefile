@@ -4,10 +4,13 @@ CARGO ?= cargo
 CLUSTER_DIR ?= $(CURDIR)/target/controlplane
 export APIGW_CLUSTER_DIR := $(CLUSTER_DIR)
 
-.PHONY: help test lint unit e2e crds cluster-up cluster-down controlplane
+.PHONY: help demo test lint unit e2e bench crds cluster-up cluster-down controlplane
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+demo: ## Run the gateway on examples/quickstart with local backends (no cluster needed)
+	@hack/demo.sh
 
 test: lint unit e2e ## Everything CI runs: lint, unit tests, end-to-end tests on the test control plane
 
@@ -18,7 +21,8 @@ lint: ## cargo fmt --check and clippy with warnings as errors
 unit: ## Unit and integration tests that need no cluster
 	$(CARGO) test --locked
 
-e2e: cluster-up ## End-to-end tests against a real kube-apiserver
+e2e: cluster-up ## End-to-end tests: real gateway processes and backends, a real kube-apiserver
+	$(CARGO) build --locked -p apigw-gateway -p apigw-e2e --bins
 	$(CARGO) test --locked -p apigw-e2e
 
 crds: ## Regenerate crds/*.yaml from the Rust types

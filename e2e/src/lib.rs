@@ -4,6 +4,7 @@
 //! namespace of its own ([`Namespace`]), deleted when the test ends.
 
 pub mod echo;
+pub mod gateway;
 
 use std::{
     io::Write,

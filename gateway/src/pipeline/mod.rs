@@ -326,17 +326,15 @@ impl Gateway {
             .zip(matched.path_values)
             .map(|(name, value)| (name.clone(), percent_decode_str(value).decode_utf8_lossy().into_owned()))
             .collect();
-        let (path, query) = match backend.path_and_query.split_once('?') {
-            Some((path, query)) => (path.to_owned(), Some(query.to_owned())),
-            None => (backend.path_and_query.clone(), None),
-        };
+        // The event carries the API's request path; the query as mapped for the backend.
+        let query = backend.path_and_query.split_once('?').map(|(_, query)| query);
         let method = target.method.clone().unwrap_or_else(|| parts.method.clone());
         let event_body = backend.body.as_deref().unwrap_or(body);
         let event = function::FunctionEvent::new(
             method.as_str(),
-            &path,
+            matched.path,
             &backend.headers,
-            query.as_deref(),
+            query,
             path_parameters,
             event_body,
         );

@@ -1,0 +1,170 @@
+//! A real `apigw-gateway` process serving manifests from a folder of its own, and a small HTTP
+//! client to talk to it.
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use hyper_util::rt::TokioExecutor;
+
+use crate::repo_root;
+
+/// A running gateway; killed when dropped.
+pub struct GatewayProcess {
+    child: Child,
+    /// The folder of manifests it serves (write files here to reconfigure it).
+    pub manifests: PathBuf,
+    /// Its public HTTP listener.
+    pub http: SocketAddr,
+    /// Its internal HTTP listener.
+    pub internal: SocketAddr,
+    /// Its admin listener.
+    pub admin: SocketAddr,
+}
+
+/// A free loopback port (bound and released; the gateway binds it right after).
+pub fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free loopback port")
+}
+
+/// The path of a workspace binary built by `make e2e` (`cargo build --bins`).
+pub fn binary(name: &str) -> PathBuf {
+    let path = repo_root().join("target/debug").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build -p apigw-gateway -p apigw-e2e --bins` (make e2e does)",
+        path.display()
+    );
+    path
+}
+
+/// A fresh, empty folder under `target/e2e`.
+pub fn scratch_dir(prefix: &str) -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let dir = repo_root().join("target/e2e").join(format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating a scratch folder");
+    dir
+}
+
+impl GatewayProcess {
+    /// Starts a gateway on `manifests` (a YAML text written to `apis.yaml` in a scratch folder)
+    /// with extra flags, and waits until its admin port answers.
+    pub fn start(manifests: &str, extra: &[&str]) -> Self {
+        let dir = scratch_dir("gateway");
+        std::fs::write(dir.join("apis.yaml"), manifests).expect("writing manifests");
+        let (http, internal, admin) = (free_port(), free_port(), free_port());
+        let child = Command::new(binary("apigw-gateway"))
+            .arg("--manifests")
+            .arg(&dir)
+            .args([
+                "--http",
+                &http.to_string(),
+                "--internal-http",
+                &internal.to_string(),
+                "--admin",
+                &admin.to_string(),
+            ])
+            .args(["--gateway-id", "gw-e2e", "--access-log", "false"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the gateway starts");
+        let gateway = Self { child, manifests: dir, http, internal, admin };
+        gateway
+            .wait_until(|| std::net::TcpStream::connect(admin).is_ok() && std::net::TcpStream::connect(http).is_ok());
+        gateway
+    }
+
+    /// Polls `condition` every 20 ms for up to 5 s.
+    pub fn wait_until(&self, mut condition: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !condition() {
+            assert!(Instant::now() < deadline, "timed out waiting for the gateway");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The folder of its manifests.
+    pub fn manifests(&self) -> &Path {
+        &self.manifests
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An answer, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl Answer {
+    /// A header's value as text ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|value| value.to_str().ok()).unwrap_or_default()
+    }
+
+    /// The body as JSON (the echo backend's description of what it received).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| panic!("not JSON ({error}): {:?}", self.body))
+    }
+}
+
+/// Sends requests over HTTP/1.1 (or HTTP/2 prior knowledge).
+#[derive(Clone)]
+pub struct TestClient {
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl TestClient {
+    /// An HTTP/1.1 client.
+    pub fn http1() -> Self {
+        Self { client: Client::builder(TokioExecutor::new()).build_http() }
+    }
+
+    /// An HTTP/2 client with prior knowledge (h2c).
+    pub fn http2() -> Self {
+        Self { client: Client::builder(TokioExecutor::new()).http2_only(true).build_http() }
+    }
+
+    /// Sends `request` and reads the whole answer.
+    pub async fn send(&self, request: Request<Full<Bytes>>) -> Answer {
+        let response = self.client.request(request).await.expect("the gateway answers");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("a whole body").to_bytes();
+        Answer { status: parts.status, headers: parts.headers, body }
+    }
+
+    /// `GET http://{address}{path}` with `Host: {host}` and extra headers.
+    pub async fn get(&self, address: SocketAddr, host: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut request = Request::get(format!("http://{address}{path}")).header("host", host);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        self.send(request.body(Full::default()).expect("a valid request")).await
+    }
+}
