@@ -1,6 +1,7 @@
 //! A small HTTP backend for tests, the demo and benchmarks. It answers every request with a JSON
 //! description of what it received (method, path, query, headers, body), with `X-Echo-Name` set
 //! to its name; `GET /__status/NNN` answers status NNN and `GET /__sleep/MS` waits first.
+//! Named `fixed`, it answers a fixed 13-byte body instead (the benchmarks' trivial backend).
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -40,7 +41,13 @@ pub async fn start(name: &str) -> SocketAddr {
     address
 }
 
+/// The name that makes the backend answer a fixed body.
+pub const FIXED: &str = "fixed";
+
 async fn answer(name: &str, peer: SocketAddr, request: Request<Incoming>) -> Response<Full<Bytes>> {
+    if name == FIXED {
+        return Response::new(Full::new(Bytes::from_static(b"hello, apigw\n")));
+    }
     let path = request.uri().path().to_owned();
     if let Some(ms) = path.strip_prefix("/__sleep/").and_then(|ms| ms.parse().ok()) {
         tokio::time::sleep(Duration::from_millis(ms)).await;

@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""`make bench`: the gateway against nginx as reverse proxies of the same trivial backend.
+
+Each proxy gets core 0 to itself (one worker: `--workers 1`, `worker_processes 1`); the backend
+and the load generator share core 1. In one run it measures, for direct (no proxy), gateway and
+nginx: HTTP/1.1 keep-alive peak requests/s with wrk (64 connections), p50/p99 latency at half of
+the gateway's peak with oha (a fixed rate), HTTP/2 (h2c) requests/s with h2load, then the
+gateway's resident memory and reload time with 10,000 APIs. Ratios, not absolute numbers, are
+what to compare: this machine is small and shared. Results go to target/bench/results.json.
+"""
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RELEASE = ROOT / "target" / "release"
+DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+PROXY_CPU, LOAD_CPU = "0", "1"
+HOST = "bench.local"
+processes = []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"port {port} did not open")
+
+
+def start(cmd, cpu, **kwargs):
+    process = subprocess.Popen(["taskset", "-c", cpu, *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+    processes.append(process)
+    return process
+
+
+def run(cmd):
+    return subprocess.run(["taskset", "-c", LOAD_CPU, *cmd], capture_output=True, text=True, check=True).stdout
+
+
+def to_ms(value, unit):
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(port, path):
+    out = run(["wrk", "-t1", "-c64", f"-d{DURATION}s", "--latency", "-H", f"Host: {HOST}", f"http://127.0.0.1:{port}{path}"])
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    latency = {p: to_ms(v, u) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", out, re.M)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        sys.exit(f"wrk saw {errors.group(1)} error responses on port {port}{path}:\n{out}")
+    return {"rps": rps, "p50_ms": latency["50"], "p99_ms": latency["99"]}
+
+
+def oha(port, path, rate):
+    out = run([str(Path.home() / ".cargo/bin/oha"), "--no-tui", "--output-format", "json", "-z", f"{DURATION}s", "-c", "16",
+               "-q", str(int(rate)), "-H", f"Host: {HOST}", f"http://127.0.0.1:{port}{path}"])
+    stats = json.loads(out)
+    percentiles = stats["latencyPercentiles"]
+    return {"rate": int(rate), "p50_ms": percentiles["p50"] * 1000, "p99_ms": percentiles["p99"] * 1000,
+            "success": stats["summary"]["successRate"]}
+
+
+def h2load(port, path):
+    out = run(["h2load", "-c64", "-m10", f"-D{DURATION}", "-H", f"Host: {HOST}", f"http://127.0.0.1:{port}{path}"])
+    rps = float(re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out).group(1))
+    failed = int(re.search(r"(\d+) failed", out).group(1))
+    if failed:
+        sys.exit(f"h2load saw {failed} failures on port {port}:\n{out}")
+    return {"rps": rps}
+
+
+def gateway_manifest(backend_port, extra_apis=0):
+    apis = [f"""---
+apiVersion: apigw.io/v1alpha1
+kind: Api
+metadata: {{name: users}}
+spec:
+  groupRef: bench
+  auth: {{type: ANONYMOUS}}
+  request: {{method: GET, path: "/bench/users/[id]", mode: MAPPING}}
+  parameters:
+  - {{name: id, in: PATH, type: LONG, required: true, backend: {{name: X-User-Id, in: HEADER}}}}
+  backend: {{type: HTTP, address: "http://127.0.0.1:{backend_port}", path: /v1/users}}
+"""]
+    for index in range(extra_apis):
+        apis.append(f"""---
+apiVersion: apigw.io/v1alpha1
+kind: Api
+metadata: {{name: api-{index}}}
+spec:
+  groupRef: bench
+  auth: {{type: ANONYMOUS}}
+  request: {{method: GET, path: "/service{index}/items/[itemId]", mode: MAPPING}}
+  parameters:
+  - {{name: itemId, in: PATH, type: LONG, required: true, backend: {{name: item, in: QUERY}}}}
+  - {{name: lang, in: QUERY, enum: [en, zh], default: en}}
+  backend: {{type: HTTP, address: "http://127.0.0.1:{backend_port}", path: /v1/items, timeout: 3000}}
+""")
+    group = f"apiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {{name: bench}}\nspec: {{domains: [{{host: {HOST}}}]}}\n"
+    return group + "".join(apis)
+
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir}; uwsgi_temp_path {dir}; scgi_temp_path {dir};
+  upstream backend {{ server 127.0.0.1:{backend}; keepalive 128; }}
+  server {{
+    listen 127.0.0.1:{http};
+    listen 127.0.0.1:{h2} http2;
+    server_name {host};
+    location ~ ^/bench/users/([0-9]+)$ {{
+      set $user_id $1;
+      rewrite ^ /v1/users break;
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-User-Id $user_id;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Ca-Request-Id $request_id;
+    }}
+  }}
+}}
+"""
+
+
+def rss_mib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def admin_config(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=5) as response:
+        return json.load(response)
+
+
+def memory_and_reload(backend_port, work):
+    folder = work / "big"
+    folder.mkdir()
+    manifest = folder / "apis.yaml"
+    manifest.write_text(gateway_manifest(backend_port, 10_000))
+    http, admin = free_port(), free_port()
+    started = time.time()
+    gateway = start([str(RELEASE / "apigw-gateway"), "--manifests", str(folder), "--http", f"127.0.0.1:{http}",
+                     "--admin", f"127.0.0.1:{admin}", "--access-log", "false", "--workers", "1"], PROXY_CPU)
+    wait_port(admin, timeout=60)
+    while not admin_config(admin)["loaded"]:
+        time.sleep(0.05)
+    first_load = time.time() - started
+    subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c8", "-d2s", "-H", f"Host: {HOST}",
+                    f"http://127.0.0.1:{http}/service5000/items/1"], capture_output=True, check=True)
+    rss = rss_mib(gateway.pid)
+    version = admin_config(admin)["version"]
+    changed = time.time()
+    manifest.write_text(gateway_manifest(backend_port, 10_000).replace("timeout: 3000", "timeout: 4000"))
+    while admin_config(admin)["version"] == version:
+        time.sleep(0.01)
+    reload_seconds = time.time() - changed
+    apis = admin_config(admin)["apis"]
+    gateway.terminate()
+    gateway.wait()
+    return {"apis": apis, "rss_mib": round(rss, 1), "first_load_s": round(first_load, 2), "reload_s": round(reload_seconds, 2)}
+
+
+def main():
+    for tool in ["wrk", "h2load", "nginx", "taskset"]:
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: run `make bench`, which installs it")
+    if not (Path.home() / ".cargo/bin/oha").exists():
+        sys.exit("oha is missing: run `make bench`, which installs it")
+    work = Path(tempfile.mkdtemp(prefix="apigw-bench-"))
+    backend_port, gateway_port, nginx_port, nginx_h2 = free_port(), free_port(), free_port(), free_port()
+    start([str(RELEASE / "apigw-echo"), f"127.0.0.1:{backend_port}", "fixed"], LOAD_CPU)
+    (work / "apis").mkdir()
+    (work / "apis" / "apis.yaml").write_text(gateway_manifest(backend_port))
+    start([str(RELEASE / "apigw-gateway"), "--manifests", str(work / "apis"), "--http", f"127.0.0.1:{gateway_port}",
+           "--admin", f"127.0.0.1:{free_port()}", "--access-log", "false", "--workers", "1"], PROXY_CPU)
+    (work / "nginx.conf").write_text(NGINX_CONF.format(dir=work, backend=backend_port, http=nginx_port, h2=nginx_h2, host=HOST))
+    start(["nginx", "-c", str(work / "nginx.conf"), "-p", str(work)], PROXY_CPU)
+    for port in [backend_port, gateway_port, nginx_port, nginx_h2]:
+        wait_port(port)
+
+    targets = {"direct": (backend_port, "/v1/users"), "gateway": (gateway_port, "/bench/users/42"),
+               "nginx": (nginx_port, "/bench/users/42")}
+    for name, (port, path) in targets.items():  # warm up pools and caches
+        run(["wrk", "-t1", "-c64", "-d2s", "-H", f"Host: {HOST}", f"http://127.0.0.1:{port}{path}"])
+    results = {"http1": {name: [] for name in targets}}
+    for _ in range(ROUNDS):
+        for name, (port, path) in targets.items():
+            results["http1"][name].append(wrk(port, path))
+    best = {name: max(runs, key=lambda r: r["rps"]) for name, runs in results["http1"].items()}
+    rate = best["gateway"]["rps"] / 2
+    results["half_load"] = {name: oha(port, path, rate) for name, (port, path) in targets.items()}
+    results["http2"] = {"gateway": h2load(gateway_port, "/bench/users/42"), "nginx": h2load(nginx_h2, "/bench/users/42")}
+    results["big_config"] = memory_and_reload(backend_port, work)
+    results["ratios"] = {
+        "http1_gateway_over_nginx": round(best["gateway"]["rps"] / best["nginx"]["rps"], 3),
+        "http1_gateway_over_direct": round(best["gateway"]["rps"] / best["direct"]["rps"], 3),
+        "http2_gateway_over_nginx": round(results["http2"]["gateway"]["rps"] / results["http2"]["nginx"]["rps"], 3),
+        "half_load_p99_added_ms": round(results["half_load"]["gateway"]["p99_ms"] - results["half_load"]["direct"]["p99_ms"], 3),
+    }
+
+    print(f"\nHTTP/1.1 keep-alive, 64 connections, {DURATION}s x {ROUNDS} rounds (best round):")
+    print(f"  {'':8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    for name, r in best.items():
+        print(f"  {name:8} {r['rps']:>10.0f} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f}")
+    print(f"\nLatency at half of the gateway's peak ({int(rate)} req/s, 16 connections):")
+    for name, r in results["half_load"].items():
+        print(f"  {name:8} p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms")
+    print("\nHTTP/2 (h2c), 64 connections x 10 streams:")
+    for name, r in results["http2"].items():
+        print(f"  {name:8} {r['rps']:>10.0f} req/s")
+    big = results["big_config"]
+    print(f"\n{big['apis']} APIs: gateway RSS {big['rss_mib']} MiB, first load {big['first_load_s']} s, reload {big['reload_s']} s")
+    print("\nRatios:", json.dumps(results["ratios"], indent=2))
+    out = ROOT / "target" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
