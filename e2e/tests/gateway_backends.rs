@@ -12,15 +12,15 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 /// A function endpoint that answers with the event it received, base64-encoded, status 201.
 async fn start_function() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+    let address = listener.local_addr().expect("a bound address");
     tokio::spawn(async move {
         loop {
-            let (stream, _) = listener.accept().await.unwrap();
+            let Ok((stream, _)) = listener.accept().await else { continue };
             tokio::spawn(async move {
                 let service = service_fn(|request: Request<hyper::body::Incoming>| async move {
                     use base64::Engine;
-                    let event = request.into_body().collect().await.unwrap().to_bytes();
+                    let event = request.into_body().collect().await.map(|body| body.to_bytes()).unwrap_or_default();
                     let encoded = base64::engine::general_purpose::STANDARD.encode(&event);
                     let answer = serde_json::json!({"isBase64Encoded": true, "statusCode": 201, "headers": {"x-fn": "yes"}, "body": encoded});
                     Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(answer.to_string()))))

@@ -114,7 +114,9 @@ async fn invalid_parameters_are_refused_with_400_naming_the_parameter() {
     let gateway = GatewayProcess::start(&manifests(backend), &[]);
     let client = TestClient::http1();
     let token = ("x-token", "0123abcd");
-    let cases: [(&str, Vec<(&str, &str)>, &str, &str); 8] = [
+    // (path, headers, form body, X-Ca-Error-Message)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str, &'a str);
+    let cases: [Case<'_>; 8] = [
         ("/users/abc", vec![token], "", "Invalid parameter userId: \"abc\" is not a LONG"),
         ("/users/0", vec![token], "", "Invalid parameter userId: less than 1"),
         ("/users/1?page=101", vec![token], "", "Invalid parameter page: greater than 100"),
