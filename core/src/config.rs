@@ -65,8 +65,21 @@ pub struct GroupConfig {
     pub internal_host: Option<String>,
     /// Stage name -> variables.
     pub stages: BTreeMap<String, BTreeMap<String, String>>,
+    /// Hosts served over TLS, each with the `namespace/name` of its `kubernetes.io/tls` Secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls: Vec<TlsBinding>,
     /// The APIs, ordered by name.
     pub apis: Vec<ApiConfig>,
+}
+
+/// A host's certificate: a reference to a Secret, never the key itself.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsBinding {
+    /// The host (exact or `*.suffix`).
+    pub host: String,
+    /// The Secret's `namespace/name`; keys `tls.crt` and `tls.key`.
+    pub secret: String,
 }
 
 /// An Api as served.

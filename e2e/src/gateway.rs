@@ -24,6 +24,8 @@ pub struct GatewayProcess {
     pub manifests: PathBuf,
     /// Its public HTTP listener.
     pub http: SocketAddr,
+    /// Its public HTTPS listener.
+    pub https: SocketAddr,
     /// Its internal HTTP listener.
     pub internal: SocketAddr,
     /// Its admin listener.
@@ -65,25 +67,19 @@ impl GatewayProcess {
     pub fn start(manifests: &str, extra: &[&str]) -> Self {
         let dir = scratch_dir("gateway");
         std::fs::write(dir.join("apis.yaml"), manifests).expect("writing manifests");
-        let (http, internal, admin) = (free_port(), free_port(), free_port());
+        let (http, https, internal, admin) = (free_port(), free_port(), free_port(), free_port());
         let child = Command::new(binary("apigw-gateway"))
             .arg("--manifests")
             .arg(&dir)
-            .args([
-                "--http",
-                &http.to_string(),
-                "--internal-http",
-                &internal.to_string(),
-                "--admin",
-                &admin.to_string(),
-            ])
+            .args(["--http", &http.to_string(), "--https", &https.to_string()])
+            .args(["--internal-http", &internal.to_string(), "--admin", &admin.to_string()])
             .args(["--gateway-id", "gw-e2e", "--access-log", "false"])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
             .expect("the gateway starts");
-        let gateway = Self { child, manifests: dir, http, internal, admin };
+        let gateway = Self { child, manifests: dir, http, https, internal, admin };
         gateway
             .wait_until(|| std::net::TcpStream::connect(admin).is_ok() && std::net::TcpStream::connect(http).is_ok());
         gateway

@@ -31,6 +31,14 @@ pub enum CompileError {
         /// What is wrong.
         message: String,
     },
+    /// A host's certificate could not be loaded.
+    #[error("TLS for {host}: {message}")]
+    Tls {
+        /// The host.
+        host: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Two routes collide in the router.
     #[error("host {host}: route {path}: {message}")]
     Route {

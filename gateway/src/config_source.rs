@@ -8,13 +8,14 @@ use std::{
 };
 
 use apigw_core::config::GatewayConfig;
-use apigw_core::translate::{Snapshot, translate};
+use apigw_core::translate::{Snapshot, secret_data, translate};
 use notify::{RecursiveMode, Watcher};
 
 use crate::live::Loaded;
 use crate::metrics::ReloadLabels;
 use crate::pipeline::Gateway;
 use crate::route_table::RouteTable;
+use crate::tls::{CertificateStore, Secrets};
 
 /// Why a set of manifests was refused.
 #[derive(Debug, thiserror::Error)]
@@ -39,8 +40,8 @@ pub enum LoadError {
 }
 
 /// Reads every `.yaml`/`.yml` file of `paths` (folders recursively, in name order) and translates
-/// them; the config of `instance` (empty when no group names it).
-pub fn load_manifests(paths: &[PathBuf], instance: &str) -> Result<GatewayConfig, LoadError> {
+/// them; the config of `instance` (empty when no group names it) and the Secrets it references.
+pub fn load_manifests(paths: &[PathBuf], instance: &str) -> Result<(GatewayConfig, Secrets), LoadError> {
     let mut snapshot = Snapshot::default();
     for path in paths {
         for file in yaml_files(path)? {
@@ -53,7 +54,16 @@ pub fn load_manifests(paths: &[PathBuf], instance: &str) -> Result<GatewayConfig
     if !translation.problems.is_empty() {
         return Err(LoadError::Problems(translation.problems.iter().map(ToString::to_string).collect()));
     }
-    Ok(translation.configs.remove(instance).unwrap_or_else(|| GatewayConfig::empty(instance)))
+    let config = translation.configs.remove(instance).unwrap_or_else(|| GatewayConfig::empty(instance));
+    let mut secrets = Secrets::new();
+    for binding in config.groups.iter().flat_map(|group| &group.tls) {
+        if let Some((namespace, name)) = binding.secret.split_once('/')
+            && let Some(data) = secret_data(&snapshot, namespace, name)
+        {
+            secrets.insert(binding.secret.clone(), data);
+        }
+    }
+    Ok((config, secrets))
 }
 
 fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
@@ -78,15 +88,17 @@ fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
 
 /// Loads the manifests into the gateway: served when valid, refused (last good kept) otherwise.
 pub fn reload(gateway: &Gateway, paths: &[PathBuf], instance: &str, version: u64) -> Result<(), LoadError> {
-    let result =
-        load_manifests(paths, instance).and_then(|config| Ok((RouteTable::compile(&config)?, config.content_hash())));
+    let result = load_manifests(paths, instance).and_then(|(config, secrets)| {
+        Ok((RouteTable::compile(&config)?, CertificateStore::compile(&config, &secrets)?, config.content_hash()))
+    });
     match result {
-        Ok((table, hash)) => {
+        Ok((table, certificates, hash)) => {
             let apis = table.api_count();
             gateway.metrics.apis.set(apis as i64);
             gateway.metrics.reloads.get_or_create(&ReloadLabels { result: "loaded" }).inc();
             tracing::info!(version, %hash, apis, "config loaded");
-            gateway.live.swap(Loaded { table, version, hash, loaded_at: jiff::Timestamp::now().to_string() });
+            let loaded_at = jiff::Timestamp::now().to_string();
+            gateway.live.swap(Loaded { table, certificates, version, hash, loaded_at });
             Ok(())
         }
         Err(error) => {

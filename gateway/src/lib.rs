@@ -14,3 +14,4 @@ pub mod metrics;
 pub mod pipeline;
 pub mod request_id;
 pub mod route_table;
+pub mod tls;

@@ -6,9 +6,10 @@ use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::pipeline::{Connection, Gateway};
 
@@ -22,11 +23,16 @@ pub struct ConnectionLimits {
 }
 
 /// What a listener serves.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub struct ListenerKind {
     /// Serves the groups' internal domains (and only those) when true.
     pub internal: bool,
+    /// Terminates TLS (certificates by SNI) when set.
+    pub tls: Option<TlsAcceptor>,
 }
+
+/// How long a client gets to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts connections on `listener` until `shutdown` turns true, then waits for in-flight
 /// requests to finish.
@@ -45,6 +51,7 @@ pub async fn serve(
         .max_buf_size(limits.max_header_bytes.max(8192))
         .keep_alive(true);
     builder.http2().timer(TokioTimer::new()).max_header_list_size(limits.max_header_bytes as u32);
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -59,24 +66,44 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let connection = Connection { peer, tls: false, internal: kind.internal };
-        let service_gateway = gateway.clone();
-        let service = service_fn(move |request| {
-            let gateway = service_gateway.clone();
-            async move { Ok::<_, Infallible>(gateway.handle(request, connection).await) }
-        });
-        let served = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
-        let watched = graceful.watch(served);
-        let gateway = gateway.clone();
+        let connection = Connection { peer, tls: kind.tls.is_some(), internal: kind.internal };
+        let (gateway, builder, watcher, tls) = (gateway.clone(), builder.clone(), graceful.watcher(), kind.tls.clone());
         tokio::spawn(async move {
             gateway.metrics.connections.inc();
-            if let Err(error) = watched.await {
-                tracing::debug!(%peer, error = %error, "connection ended with an error");
+            match tls {
+                None => serve_connection(&builder, watcher, TokioIo::new(stream), &gateway, connection).await,
+                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        serve_connection(&builder, watcher, TokioIo::new(stream), &gateway, connection).await
+                    }
+                    Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                },
             }
             gateway.metrics.connections.dec();
         });
     }
     graceful.shutdown().await;
+}
+
+async fn serve_connection<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: Watcher,
+    io: I,
+    gateway: &Arc<Gateway>,
+    connection: Connection,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service_gateway = gateway.clone();
+    let service = service_fn(move |request| {
+        let gateway = service_gateway.clone();
+        async move { Ok::<_, Infallible>(gateway.handle(request, connection).await) }
+    });
+    let served = watcher.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
+    if let Err(error) = served.await {
+        tracing::debug!(peer = %connection.peer, %error, "connection ended with an error");
+    }
 }
 
 /// Binds a listener, with the address in the error.

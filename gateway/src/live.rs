@@ -10,12 +10,15 @@ use arc_swap::ArcSwapOption;
 use serde::Serialize;
 
 use crate::route_table::RouteTable;
+use crate::tls::CertificateStore;
 
 /// One loaded config.
 #[derive(Debug)]
 pub struct Loaded {
     /// The compiled routes.
     pub table: RouteTable,
+    /// The certificates of the HTTPS listeners, by host.
+    pub certificates: CertificateStore,
     /// The config's version (increasing; from the operator, or counted locally in manifests mode).
     pub version: u64,
     /// The config's content hash.

@@ -10,6 +10,7 @@ use apigw_gateway::{
     admin, config_source,
     listener::{self, ConnectionLimits, ListenerKind},
     pipeline::{Gateway, Settings},
+    tls,
 };
 use clap::Parser;
 use tokio::sync::watch;
@@ -27,9 +28,15 @@ struct Args {
     /// Public HTTP listener (HTTP/1.1 and h2c).
     #[arg(long, default_value = "0.0.0.0:8080")]
     http: SocketAddr,
+    /// Public HTTPS listener (HTTP/1.1 and HTTP/2 by ALPN; certificates by SNI from tlsSecretRef).
+    #[arg(long)]
+    https: Option<SocketAddr>,
     /// Internal HTTP listener: the groups' self-invocation domains, and only those.
     #[arg(long)]
     internal_http: Option<SocketAddr>,
+    /// Internal HTTPS listener.
+    #[arg(long)]
+    internal_https: Option<SocketAddr>,
     /// Admin listener: /metrics, /healthz, /readyz, /config.
     #[arg(long, default_value = "127.0.0.1:9090")]
     admin: SocketAddr,
@@ -100,19 +107,18 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let (stop, stopped) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
-    let public = listener::bind(args.http).await?;
-    tracing::info!(address = %public.local_addr()?, "public HTTP listener");
-    tasks.spawn(listener::serve(public, gateway.clone(), ListenerKind { internal: false }, limits, stopped.clone()));
-    if let Some(address) = args.internal_http {
-        let internal = listener::bind(address).await?;
-        tracing::info!(address = %internal.local_addr()?, "internal HTTP listener");
-        tasks.spawn(listener::serve(
-            internal,
-            gateway.clone(),
-            ListenerKind { internal: true },
-            limits,
-            stopped.clone(),
-        ));
+    let tls = tls::acceptor(gateway.clone());
+    let listeners = [
+        ("public HTTP", Some(args.http), false, None),
+        ("public HTTPS", args.https, false, Some(tls.clone())),
+        ("internal HTTP", args.internal_http, true, None),
+        ("internal HTTPS", args.internal_https, true, Some(tls)),
+    ];
+    for (name, address, internal, tls) in listeners {
+        let Some(address) = address else { continue };
+        let bound = listener::bind(address).await?;
+        tracing::info!(address = %bound.local_addr()?, "{name} listener");
+        tasks.spawn(listener::serve(bound, gateway.clone(), ListenerKind { internal, tls }, limits, stopped.clone()));
     }
     let admin_listener = listener::bind(args.admin).await?;
     tracing::info!(address = %admin_listener.local_addr()?, "admin listener");

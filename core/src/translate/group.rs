@@ -2,9 +2,9 @@
 
 use kube::ResourceExt;
 
-use super::problem::ConditionType::Accepted;
-use super::{Problem, object_ref};
-use crate::config::GroupConfig;
+use super::problem::ConditionType::{Accepted, ResolvedRefs};
+use super::{Problem, Snapshot, object_ref, secret_data};
+use crate::config::{GroupConfig, TlsBinding};
 use crate::path_template::{PathTemplate, Segment};
 use crate::resources::ApiGroup;
 
@@ -12,7 +12,7 @@ use crate::resources::ApiGroup;
 pub const INTERNAL_DOMAIN_SUFFIX: &str = "apigw.internal";
 
 /// A group's served form, or everything wrong with it.
-pub fn translate(group: &ApiGroup) -> Result<GroupConfig, Vec<Problem>> {
+pub fn translate(group: &ApiGroup, snapshot: &Snapshot) -> Result<GroupConfig, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut problem =
         |reason, message| problems.push(Problem { object: object_ref(group), condition: Accepted, reason, message });
@@ -33,10 +33,26 @@ pub fn translate(group: &ApiGroup) -> Result<GroupConfig, Vec<Problem>> {
             );
         }
     }
+    let namespace = group.namespace().unwrap_or_default();
+    let mut tls = Vec::new();
+    for domain in &group.spec.domains {
+        let Some(secret) = &domain.tls_secret_ref else { continue };
+        let (reason, message) = match secret_data(snapshot, &namespace, &secret.name) {
+            Some(data) if data.contains_key("tls.crt") && data.contains_key("tls.key") => {
+                let secret = format!("{namespace}/{}", secret.name);
+                tls.push(TlsBinding { host: domain.host.to_ascii_lowercase(), secret });
+                continue;
+            }
+            Some(_) => {
+                ("InvalidSecret", format!("Secret {} of {} has no tls.crt and tls.key", secret.name, domain.host))
+            }
+            None => ("SecretNotFound", format!("Secret {} of {} does not exist", secret.name, domain.host)),
+        };
+        problems.push(Problem { object: object_ref(group), condition: ResolvedRefs, reason, message });
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
-    let namespace = group.namespace().unwrap_or_default();
     Ok(GroupConfig {
         internal_host: group
             .spec
@@ -46,6 +62,7 @@ pub fn translate(group: &ApiGroup) -> Result<GroupConfig, Vec<Problem>> {
         name: group.name_any(),
         hosts: group.spec.domains.iter().map(|domain| domain.host.to_ascii_lowercase()).collect(),
         stages: group.spec.stages.iter().map(|(name, stage)| (name.clone(), stage.variables.clone())).collect(),
+        tls,
         apis: Vec::new(),
     })
 }

@@ -59,7 +59,7 @@ pub fn translate(snapshot: &Snapshot) -> Translation {
 
     let mut groups = BTreeMap::new();
     for group in &snapshot.groups {
-        match group::translate(group) {
+        match group::translate(group, snapshot) {
             Ok(config) => {
                 groups.insert(group_key(group.namespace(), &group.name_any()), (group, config));
             }
@@ -115,6 +115,19 @@ pub fn translate(snapshot: &Snapshot) -> Translation {
     problems.sort();
     problems.dedup();
     Translation { configs, problems }
+}
+
+/// The data of the Secret `namespace/name` (`data` and `stringData` merged), if it exists.
+pub fn secret_data(snapshot: &Snapshot, namespace: &str, name: &str) -> Option<BTreeMap<String, Vec<u8>>> {
+    let secret = snapshot.secrets.iter().find(|secret| {
+        secret.metadata.namespace.as_deref() == Some(namespace) && secret.metadata.name.as_deref() == Some(name)
+    })?;
+    let mut data: BTreeMap<String, Vec<u8>> =
+        secret.data.iter().flatten().map(|(key, value)| (key.clone(), value.0.clone())).collect();
+    for (key, value) in secret.string_data.iter().flatten() {
+        data.insert(key.clone(), value.clone().into_bytes());
+    }
+    Some(data)
 }
 
 /// The `namespace/name` key of an object in `namespace`.
