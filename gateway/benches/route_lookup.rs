@@ -17,6 +17,7 @@ fn config(count: usize) -> GatewayConfig {
             name: format!("group{group}"),
             hosts: vec![format!("group{group}.example.com")],
             internal_host: None,
+            tls: Vec::new(),
             stages: Default::default(),
             apis: Vec::new(),
         });
