@@ -5,6 +5,7 @@
 
 pub mod forward;
 pub mod params;
+pub mod websocket;
 
 use std::{borrow::Cow, collections::BTreeMap, net::SocketAddr, sync::Arc, sync::LazyLock, time::Instant};
 
@@ -13,6 +14,7 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header, request::Parts, uri::Scheme};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
 use percent_encoding::percent_decode_str;
 
 use crate::access_log::{AccessLog, AccessRecord};
@@ -182,12 +184,13 @@ impl Gateway {
 
     async fn serve(
         &self,
-        request: Request<Incoming>,
+        mut request: Request<Incoming>,
         connection: Connection,
         request_id: &str,
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
         let loaded = self.live.current().ok_or(GatewayError::NotReady)?;
+        let upgrade = websocket::is_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
         let (parts, body) = request.into_parts();
         let host_header = host_of(&parts.headers, &parts.uri);
         let host = normalize_host(host_header);
@@ -195,9 +198,13 @@ impl Gateway {
         let RouteMatch { api, params: path_values, rest } =
             loaded.table.lookup(connection.internal, &host, &parts.method, parts.uri.path(), stage)?;
         exchange.api = Some(api.clone());
-        let protocol = if connection.tls { Protocol::Https } else { Protocol::Http };
+        let (protocol, name) = match (upgrade.is_some(), connection.tls) {
+            (true, _) => (Protocol::Ws, "WS"),
+            (false, true) => (Protocol::Https, "HTTPS"),
+            (false, false) => (Protocol::Http, "HTTP"),
+        };
         if !api.protocols.contains(&protocol) {
-            return Err(GatewayError::UnsupportedProtocol(if connection.tls { "HTTPS" } else { "HTTP" }));
+            return Err(GatewayError::UnsupportedProtocol(name));
         }
 
         let reads_body = api.reads_body || matches!(api.backend, CompiledBackend::Function(_));
@@ -237,7 +244,7 @@ impl Gateway {
                     (None, Some(incoming)) => Either::Left(Limited::new(incoming, self.settings.max_body_bytes)),
                     (None, None) => Either::Right(Full::default()),
                 };
-                self.forward(api, target, &context, &matched, &parts, values, body, exchange).await
+                self.forward(api, target, &context, &matched, &parts, values, body, upgrade, exchange).await
             }
             CompiledBackend::Function(target) => {
                 let body = read.clone().unwrap_or_default();
@@ -264,9 +271,13 @@ impl Gateway {
         parts: &Parts,
         values: Vec<Option<Cow<'_, str>>>,
         body: ProxyBody,
+        upgrade: Option<OnUpgrade>,
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
-        let backend = forward::backend_parts(api, target, context, matched, parts.headers.clone(), &values);
+        let mut backend = forward::backend_parts(api, target, context, matched, parts.headers.clone(), &values);
+        if upgrade.is_some() {
+            websocket::keep_upgrade_headers(&parts.headers, &mut backend.headers);
+        }
         drop(values);
         let body = match backend.body {
             Some(replaced) => Either::Right(Full::from(replaced)),
@@ -303,6 +314,12 @@ impl Gateway {
         exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
         drop(in_flight);
         let mut response = result?;
+        if let Some(client) = upgrade
+            && response.status() == StatusCode::SWITCHING_PROTOCOLS
+        {
+            websocket::tunnel(client, hyper::upgrade::on(&mut response));
+            return Ok(response.map(Either::Left));
+        }
         forward::strip_hop_by_hop(response.headers_mut());
         Ok(response.map(Either::Left))
     }
