@@ -80,7 +80,7 @@ def oha(port, path, rate):
 
 
 def h2load(port, path):
-    out = run(["h2load", "-c64", "-m10", f"-D{DURATION}", "-H", f"Host: {HOST}", f"http://127.0.0.1:{port}{path}"])
+    out = run(["h2load", "-c64", "-m10", f"-D{DURATION}", "-H", f":authority: {HOST}", f"http://127.0.0.1:{port}{path}"])
     rps = float(re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out).group(1))
     failed = int(re.search(r"(\d+) failed", out).group(1))
     if failed:
@@ -127,8 +127,9 @@ error_log {dir}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
   access_log off;
+  keepalive_requests 100000000;
   client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir}; uwsgi_temp_path {dir}; scgi_temp_path {dir};
-  upstream backend {{ server 127.0.0.1:{backend}; keepalive 128; }}
+  upstream backend {{ server 127.0.0.1:{backend}; keepalive 128; keepalive_requests 100000000; }}
   server {{
     listen 127.0.0.1:{http};
     listen 127.0.0.1:{h2} http2;
