@@ -106,6 +106,44 @@ async fn serve_connection<I>(
     }
 }
 
+/// Runs one worker thread: a single-threaded runtime serving every listener on `sockets` (shared
+/// with the other workers) until `shutdown`, then draining. Thread-per-core keeps a request, its
+/// backend connection and its tasks on one core, as nginx workers do.
+pub fn run_worker(
+    sockets: Vec<(std::net::TcpListener, ListenerKind)>,
+    gateway: Arc<Gateway>,
+    limits: ConnectionLimits,
+    shutdown: watch::Receiver<bool>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "starting a worker runtime");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (socket, kind) in sockets {
+            match TcpListener::from_std(socket) {
+                Ok(listener) => {
+                    tasks.spawn(serve(listener, gateway.clone(), kind, limits, shutdown.clone()));
+                }
+                Err(error) => tracing::error!(%error, "registering a listener"),
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    });
+}
+
+/// Binds a listening socket the worker threads share, with the address in the error.
+pub fn bind_shared(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = std::net::TcpListener::bind(address)
+        .map_err(|error| std::io::Error::new(error.kind(), format!("binding {address}: {error}")))?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
 /// Binds a listener, with the address in the error.
 pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(address)

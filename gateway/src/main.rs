@@ -5,6 +5,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
+
 use apigw_gateway::{
     access_log::AccessLog,
     admin, config_source,
@@ -14,6 +15,9 @@ use apigw_gateway::{
 };
 use clap::Parser;
 use tokio::sync::watch;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Command-line flags.
 #[derive(Debug, Parser)]
@@ -58,7 +62,7 @@ struct Args {
     /// Write a JSON access-log line per request to stdout.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     access_log: bool,
-    /// Worker threads (default: one per core).
+    /// Worker threads, each serving every listener on a runtime of its own (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
 }
@@ -69,18 +73,16 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = args.workers {
-        runtime.worker_threads(workers);
-    }
-    let runtime = match runtime.enable_all().build() {
+    // The control thread: config loading and watching, the admin port, signals. Requests are
+    // served by worker threads of their own (see `run`).
+    let control = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             tracing::error!(%error, "starting the runtime");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    match control.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "gateway stopped");
@@ -101,37 +103,48 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let _ = config_source::reload(&gateway, &args.manifests, &args.instance, 1);
     let _watcher = config_source::watch(gateway.clone(), args.manifests.clone(), args.instance.clone())?;
 
-    let limits = ConnectionLimits {
-        max_header_bytes: args.max_header_bytes,
-        header_read_timeout: Duration::from_secs(args.header_read_timeout),
-    };
-    let (stop, stopped) = watch::channel(false);
-    let mut tasks = tokio::task::JoinSet::new();
     let tls = tls::acceptor(gateway.clone());
-    let listeners = [
+    let mut sockets = Vec::new();
+    for (name, address, internal, tls) in [
         ("public HTTP", Some(args.http), false, None),
         ("public HTTPS", args.https, false, Some(tls.clone())),
         ("internal HTTP", args.internal_http, true, None),
         ("internal HTTPS", args.internal_https, true, Some(tls)),
-    ];
-    for (name, address, internal, tls) in listeners {
+    ] {
         let Some(address) = address else { continue };
-        let bound = listener::bind(address).await?;
-        tracing::info!(address = %bound.local_addr()?, "{name} listener");
-        tasks.spawn(listener::serve(bound, gateway.clone(), ListenerKind { internal, tls }, limits, stopped.clone()));
+        let socket = listener::bind_shared(address)?;
+        tracing::info!(address = %socket.local_addr()?, "{name} listener");
+        sockets.push((socket, ListenerKind { internal, tls }));
     }
+    let (stop, stopped) = watch::channel(false);
     let admin_listener = listener::bind(args.admin).await?;
     tracing::info!(address = %admin_listener.local_addr()?, "admin listener");
-    tasks.spawn(admin::serve(admin_listener, gateway.clone(), stopped.clone()));
+    tokio::spawn(admin::serve(admin_listener, gateway.clone(), stopped.clone()));
+
+    let limits = ConnectionLimits {
+        max_header_bytes: args.max_header_bytes,
+        header_read_timeout: Duration::from_secs(args.header_read_timeout),
+    };
+    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
+    let mut threads = Vec::with_capacity(workers);
+    for index in 0..workers {
+        let sockets = sockets
+            .iter()
+            .map(|(socket, kind)| Ok((socket.try_clone()?, kind.clone())))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let (gateway, stopped) = (gateway.clone(), stopped.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("worker-{index}"))
+                .spawn(move || listener::run_worker(sockets, gateway, limits, stopped))?,
+        );
+    }
 
     shutdown_signal().await;
     tracing::info!(drain_seconds = args.drain_timeout, "shutting down: draining in-flight requests");
     let _ = stop.send(true);
-    let drained = tokio::time::timeout(Duration::from_secs(args.drain_timeout), async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
+    let joined = tokio::task::spawn_blocking(move || threads.into_iter().for_each(|thread| drop(thread.join())));
+    if tokio::time::timeout(Duration::from_secs(args.drain_timeout), joined).await.is_err() {
         tracing::warn!("drain timeout: closing the remaining connections");
     }
     Ok(())

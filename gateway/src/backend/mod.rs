@@ -37,7 +37,17 @@ impl Default for BackendClient {
     }
 }
 
+thread_local! {
+    /// One pool per worker thread, so that a backend connection is driven by the thread that uses it.
+    static CLIENT: BackendClient = BackendClient::default();
+}
+
 impl BackendClient {
+    /// The current worker thread's client.
+    pub fn for_this_thread() -> Self {
+        CLIENT.with(Clone::clone)
+    }
+
     /// Sends `request`; the backend must answer (headers) within `timeout`.
     pub async fn send(
         &self,

@@ -63,7 +63,6 @@ pub struct Gateway {
     pub live: LiveConfig,
     /// The metrics.
     pub metrics: Metrics,
-    client: BackendClient,
     access_log: AccessLog,
     settings: Settings,
 }
@@ -82,7 +81,6 @@ impl Gateway {
         Self {
             live: LiveConfig::default(),
             metrics: Metrics::default(),
-            client: BackendClient::default(),
             access_log,
             settings,
         }
@@ -310,7 +308,7 @@ impl Gateway {
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let started = Instant::now();
-        let result = self.client.send(request, target.timeout).await;
+        let result = BackendClient::for_this_thread().send(request, target.timeout).await;
         exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
         drop(in_flight);
         let mut response = result?;
@@ -373,7 +371,7 @@ impl Gateway {
             .map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
         let started = Instant::now();
         let answer = async {
-            let response = self.client.send(request, target.timeout).await?;
+            let response = BackendClient::for_this_thread().send(request, target.timeout).await?;
             let collected = Limited::new(response.into_body(), self.settings.max_body_bytes)
                 .collect()
                 .await
