@@ -4,6 +4,7 @@ use std::hint::black_box;
 
 use apigw_core::config::{ApiConfig, BackendConfig, GatewayConfig, GroupConfig, MockConfig};
 use apigw_core::resources::{ApiAuth, BackendType, HttpMethod, ParameterMode, Protocol};
+use apigw_gateway::metrics::Metrics;
 use apigw_gateway::route_table::RouteTable;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::Method;
@@ -51,7 +52,7 @@ fn config(count: usize) -> GatewayConfig {
 fn lookup(c: &mut Criterion) {
     let mut group = c.benchmark_group("route_lookup");
     for count in [10, 1_000, 100_000] {
-        let table = RouteTable::compile(&config(count)).expect("compiles");
+        let table = RouteTable::compile(&config(count), &Metrics::default()).expect("compiles");
         let target = count / 2 / 10 * 10; // an even index in group 0: a GET route
         let path = format!("/service{target}/users/12345");
         group.bench_with_input(BenchmarkId::from_parameter(count), &path, |b, path| {

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, uri::Authority, uri::Scheme};
 
 use crate::backend::upstream::Upstream;
+use crate::metrics::{ApiLabels, ApiMetrics, Metrics};
 
 /// Why a config could not be compiled; the whole config is refused.
 #[derive(Debug, thiserror::Error)]
@@ -58,8 +59,12 @@ pub struct CompiledParameter {
     pub check: ParameterCheck,
     /// Where the client sends it.
     pub location: ParameterLocation,
+    /// A PATH parameter's position among the path's parameters.
+    pub path_index: Option<usize>,
     /// Where the backend receives it.
     pub target: BackendParameter,
+    /// The target's header name, parsed once, when the target is a header.
+    pub target_header: Option<HeaderName>,
 }
 
 /// A value added to every backend request.
@@ -71,6 +76,8 @@ pub struct CompiledConstant {
     pub name: String,
     /// Its value.
     pub value: String,
+    /// The header, parsed once, when it goes in a header.
+    pub header: Option<(HeaderName, HeaderValue)>,
 }
 
 /// One API in one stage, ready to serve.
@@ -100,6 +107,8 @@ pub struct CompiledApi {
     pub system: Vec<(SystemParameterName, BackendParameter)>,
     /// Where the request goes.
     pub backend: CompiledBackend,
+    /// Its metric handles.
+    pub metrics: ApiMetrics,
 }
 
 /// A backend, compiled.
@@ -156,6 +165,7 @@ pub struct MockAnswer {
 impl CompiledApi {
     /// Compiles `api` of `group` for `stage`.
     pub fn compile(
+        metrics: &Metrics,
         group: &GroupConfig,
         api: &ApiConfig,
         stage: &str,
@@ -164,17 +174,50 @@ impl CompiledApi {
         let error =
             |message: String| CompileError::Api { namespace: group.namespace.clone(), api: api.name.clone(), message };
         let template = PathTemplate::parse(&api.path).map_err(|e| error(e.to_string()))?;
+        let path_params: Vec<String> = template.params().map(str::to_owned).collect();
         let parameters = api
             .parameters
             .iter()
             .map(|parameter| {
+                let target = parameter
+                    .backend
+                    .clone()
+                    .unwrap_or_else(|| BackendParameter { name: parameter.name.clone(), location: parameter.location });
+                let target_header = (target.location == ParameterLocation::Header)
+                    .then(|| HeaderName::try_from(target.name.as_str()))
+                    .transpose()
+                    .map_err(|e| {
+                        error(format!("parameter {}: backend header {:?}: {e}", parameter.name, target.name))
+                    })?;
                 Ok(CompiledParameter {
                     check: ParameterCheck::compile(parameter).map_err(|e| error(e.0))?,
                     location: parameter.location,
-                    target: parameter.backend.clone().unwrap_or_else(|| BackendParameter {
-                        name: parameter.name.clone(),
-                        location: parameter.location,
-                    }),
+                    path_index: path_params.iter().position(|name| *name == parameter.name),
+                    target,
+                    target_header,
+                })
+            })
+            .collect::<Result<Vec<_>, CompileError>>()?;
+        let constants = api
+            .constant_parameters
+            .iter()
+            .map(|constant| {
+                let header = match constant.location {
+                    ParameterLocation::Header => Some(
+                        HeaderName::try_from(constant.name.as_str())
+                            .map_err(|e| e.to_string())
+                            .and_then(|name| {
+                                Ok((name, HeaderValue::try_from(constant.value.as_str()).map_err(|e| e.to_string())?))
+                            })
+                            .map_err(|e| error(format!("constant parameter {}: {e}", constant.name)))?,
+                    ),
+                    _ => None,
+                };
+                Ok(CompiledConstant {
+                    location: constant.location,
+                    name: constant.name.clone(),
+                    value: constant.value.clone(),
+                    header,
                 })
             })
             .collect::<Result<Vec<_>, CompileError>>()?;
@@ -183,25 +226,30 @@ impl CompiledApi {
             .any(|parameter| matches!(parameter.location, ParameterLocation::Form | ParameterLocation::Body));
         let variables = group.stages.get(stage).cloned().unwrap_or_default();
         let backend = compile_backend(&api.backend, &variables, upstreams).map_err(error)?;
+        let (namespace, group_name, name, stage) = (
+            Arc::new(group.namespace.clone()),
+            Arc::new(group.name.clone()),
+            Arc::new(api.name.clone()),
+            Arc::new(stage.to_owned()),
+        );
+        let labels = ApiLabels {
+            namespace: namespace.clone(),
+            group: group_name.clone(),
+            api: name.clone(),
+            stage: stage.clone(),
+        };
         Ok(Self {
-            namespace: Arc::new(group.namespace.clone()),
-            group: Arc::new(group.name.clone()),
-            name: Arc::new(api.name.clone()),
-            stage: Arc::new(stage.to_owned()),
+            metrics: ApiMetrics::new(metrics, labels),
+            namespace,
+            group: group_name,
+            name,
+            stage,
             protocols: api.protocols.clone(),
-            path_params: template.params().map(str::to_owned).collect(),
+            path_params,
             mode: api.mode,
             parameters,
             reads_body,
-            constants: api
-                .constant_parameters
-                .iter()
-                .map(|constant| CompiledConstant {
-                    location: constant.location,
-                    name: constant.name.clone(),
-                    value: constant.value.clone(),
-                })
-                .collect(),
+            constants,
             system: api.system_parameters.iter().map(|system| (system.name, system.backend.clone())).collect(),
             backend,
         })

@@ -89,7 +89,11 @@ fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
 /// Loads the manifests into the gateway: served when valid, refused (last good kept) otherwise.
 pub fn reload(gateway: &Gateway, paths: &[PathBuf], instance: &str, version: u64) -> Result<(), LoadError> {
     let result = load_manifests(paths, instance).and_then(|(config, secrets)| {
-        Ok((RouteTable::compile(&config)?, CertificateStore::compile(&config, &secrets)?, config.content_hash()))
+        Ok((
+            RouteTable::compile(&config, &gateway.metrics)?,
+            CertificateStore::compile(&config, &secrets)?,
+            config.content_hash(),
+        ))
     });
     match result {
         Ok((table, certificates, hash)) => {

@@ -3,6 +3,7 @@
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
+use http::HeaderValue;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -66,7 +67,8 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let connection = Connection { peer, tls: kind.tls.is_some(), internal: kind.internal };
+        let client_ip = HeaderValue::try_from(peer.ip().to_string()).expect("an IP address is a valid header value");
+        let connection = Connection { peer, client_ip, tls: kind.tls.is_some(), internal: kind.internal };
         let (gateway, builder, watcher, tls) = (gateway.clone(), builder.clone(), graceful.watcher(), kind.tls.clone());
         tokio::spawn(async move {
             gateway.metrics.connections.inc();
@@ -95,14 +97,15 @@ async fn serve_connection<I>(
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let service_gateway = gateway.clone();
+    let (service_gateway, peer) = (gateway.clone(), connection.peer);
     let service = service_fn(move |request| {
         let gateway = service_gateway.clone();
+        let connection = connection.clone();
         async move { Ok::<_, Infallible>(gateway.handle(request, connection).await) }
     });
     let served = watcher.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
     if let Err(error) = served.await {
-        tracing::debug!(peer = %connection.peer, %error, "connection ended with an error");
+        tracing::debug!(%peer, %error, "connection ended with an error");
     }
 }
 

@@ -5,7 +5,6 @@
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
-
 use apigw_gateway::{
     access_log::AccessLog,
     admin, config_source,

@@ -1,6 +1,6 @@
 //! Prometheus metrics of the data plane, served on the admin port's `/metrics`.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram};
@@ -99,6 +99,55 @@ impl Default for Metrics {
         registry.register("connections", "Open client connections", connections.clone());
         registry.register("apis", "APIs in the served config", apis.clone());
         Self { registry, requests, latency, backend_latency, backend_errors, reloads, connections, apis }
+    }
+}
+
+/// One API's metric handles, taken from the families once per config load so that a request
+/// records without hashing its labels.
+#[derive(Debug)]
+pub struct ApiMetrics {
+    labels: ApiLabels,
+    latency: Histogram,
+    backend_latency: Histogram,
+    /// Request counters by status code, added as codes are first seen.
+    requests: RwLock<Vec<(u16, Counter)>>,
+}
+
+impl ApiMetrics {
+    /// The handles of the API with `labels`.
+    pub fn new(metrics: &Metrics, labels: ApiLabels) -> Self {
+        Self {
+            latency: metrics.latency.get_or_create(&labels).clone(),
+            backend_latency: metrics.backend_latency.get_or_create(&labels).clone(),
+            requests: RwLock::new(Vec::new()),
+            labels,
+        }
+    }
+
+    /// Records one request: its status, total seconds and backend seconds (0 when none).
+    pub fn observe(&self, metrics: &Metrics, status: u16, seconds: f64, backend_seconds: f64) {
+        self.latency.observe(seconds);
+        if backend_seconds > 0.0 {
+            self.backend_latency.observe(backend_seconds);
+        }
+        let known = self
+            .requests
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .find(|(code, _)| *code == status)
+            .map(|(_, counter)| counter.clone());
+        let counter = known.unwrap_or_else(|| {
+            let counter = metrics.requests.get_or_create(&self.request_labels(status)).clone();
+            self.requests.write().unwrap_or_else(|poisoned| poisoned.into_inner()).push((status, counter.clone()));
+            counter
+        });
+        counter.inc();
+    }
+
+    fn request_labels(&self, code: u16) -> RequestLabels {
+        let ApiLabels { namespace, group, api, stage } = self.labels.clone();
+        RequestLabels { namespace, group, api, stage, code }
     }
 }
 

@@ -11,6 +11,7 @@ use http::Method;
 use crate::backend::upstream::Upstream;
 use crate::compiled::{CompileError, CompiledApi};
 use crate::error::GatewayError;
+use crate::metrics::Metrics;
 
 /// The stage served when a request names none.
 pub const DEFAULT_STAGE: &str = "RELEASE";
@@ -61,8 +62,9 @@ pub struct RouteMatch<'a> {
 }
 
 impl RouteTable {
-    /// Compiles a config; any error refuses the whole config.
-    pub fn compile(config: &GatewayConfig) -> Result<Self, CompileError> {
+    /// Compiles a config, taking each API's metric handles from `metrics`; any error refuses the
+    /// whole config.
+    pub fn compile(config: &GatewayConfig, metrics: &Metrics) -> Result<Self, CompileError> {
         if config.format != apigw_core::config::CONFIG_FORMAT {
             return Err(CompileError::Format(config.format.clone()));
         }
@@ -88,7 +90,7 @@ impl RouteTable {
                     message: e.to_string(),
                 })?;
                 for stage in &api.stages {
-                    let compiled = Arc::new(CompiledApi::compile(group, api, stage, &upstreams)?);
+                    let compiled = Arc::new(CompiledApi::compile(metrics, group, api, stage, &upstreams)?);
                     for host in &group.hosts {
                         table.public.routes_mut(host).insert(api.method, &template, &compiled, host)?;
                     }

@@ -11,17 +11,17 @@ use crate::compiled::{CompiledApi, HttpTarget};
 /// Facts about the request the gateway adds or maps to the backend.
 pub struct RequestContext<'a> {
     /// `X-Ca-Request-Id`.
-    pub request_id: &'a str,
+    pub request_id: &'a HeaderValue,
     /// The client's IP.
-    pub client_ip: &'a str,
+    pub client_ip: &'a HeaderValue,
     /// The host the client called, without port.
     pub host: &'a str,
-    /// The `Host` header as sent (port included).
-    pub host_header: &'a str,
+    /// The `Host` header as sent (port included), for `X-Forwarded-Host`.
+    pub host_header: Option<&'a HeaderValue>,
     /// `http` or `https`.
     pub scheme: &'static str,
     /// The gateway's id, for `Via` and `CaProxy`.
-    pub gateway_id: &'a str,
+    pub gateway_id: &'a HeaderValue,
     /// The instance name, for `CaInstanceId`.
     pub instance: &'a str,
 }
@@ -105,14 +105,25 @@ pub fn backend_parts(
             match parameter.target.location {
                 ParameterLocation::Path => path_targets.push((target_name, value)),
                 ParameterLocation::Query => query_pairs.push((target_name.to_owned(), value.to_string())),
-                ParameterLocation::Header => insert_header(&mut headers, target_name, value),
+                ParameterLocation::Header => {
+                    if let (Some(name), Ok(value)) = (&parameter.target_header, HeaderValue::try_from(value.as_ref())) {
+                        headers.insert(name.clone(), value);
+                    }
+                }
                 ParameterLocation::Form => form_pairs.push((target_name.to_owned(), value.to_string())),
                 ParameterLocation::Body => body = Some(value.as_bytes().to_vec()),
             }
         }
     }
     for constant in &api.constants {
-        add(&mut headers, &mut query_pairs, &mut form_pairs, constant.location, &constant.name, &constant.value);
+        match &constant.header {
+            Some((name, value)) => {
+                headers.insert(name.clone(), value.clone());
+            }
+            None => {
+                add(&mut headers, &mut query_pairs, &mut form_pairs, constant.location, &constant.name, &constant.value)
+            }
+        }
     }
     for (name, target) in &api.system {
         if let Some(value) = system_value(*name, api, context, &headers) {
@@ -191,15 +202,16 @@ fn system_value(
     context: &RequestContext<'_>,
     headers: &HeaderMap,
 ) -> Option<String> {
+    let text = |value: &HeaderValue| value.to_str().ok().map(str::to_owned);
     Some(match name {
-        SystemParameterName::CaClientIp => context.client_ip.to_owned(),
+        SystemParameterName::CaClientIp => text(context.client_ip)?,
         SystemParameterName::CaDomain => context.host.to_owned(),
         SystemParameterName::CaRequestHandleTime => httpdate::fmt_http_date(std::time::SystemTime::now()),
-        SystemParameterName::CaRequestId => context.request_id.to_owned(),
+        SystemParameterName::CaRequestId => text(context.request_id)?,
         SystemParameterName::CaHttpSchema => context.scheme.to_owned(),
-        SystemParameterName::CaProxy => context.gateway_id.to_owned(),
+        SystemParameterName::CaProxy => text(context.gateway_id)?,
         SystemParameterName::CaApiName => api.name.to_string(),
-        SystemParameterName::CaClientUa => headers.get(header::USER_AGENT)?.to_str().ok()?.to_owned(),
+        SystemParameterName::CaClientUa => text(headers.get(header::USER_AGENT)?)?,
         SystemParameterName::CaStage => api.stage.to_string(),
         SystemParameterName::CaInstanceId => context.instance.to_owned(),
         SystemParameterName::CaAppId | SystemParameterName::CaAppKey => return None,
@@ -212,17 +224,27 @@ fn add_forwarding_headers(headers: &mut HeaderMap, context: &RequestContext<'_>)
     const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
     const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
     const X_CA_REQUEST_ID: HeaderName = HeaderName::from_static("x-ca-request-id");
-    let forwarded_for = match headers.get(&X_FORWARDED_FOR).and_then(|value| value.to_str().ok()) {
-        Some(previous) => format!("{previous}, {}", context.client_ip),
-        None => context.client_ip.to_owned(),
-    };
-    insert_header(headers, X_FORWARDED_FOR.as_str(), &forwarded_for);
+    let forwarded_for = appended(headers.get(&X_FORWARDED_FOR), context.client_ip);
+    headers.insert(X_FORWARDED_FOR, forwarded_for);
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(context.scheme));
-    insert_header(headers, X_FORWARDED_HOST.as_str(), context.host_header);
-    insert_header(headers, X_CA_REQUEST_ID.as_str(), context.request_id);
-    let via = match headers.get(header::VIA).and_then(|value| value.to_str().ok()) {
-        Some(previous) => format!("{previous}, {}", context.gateway_id),
-        None => context.gateway_id.to_owned(),
-    };
-    insert_header(headers, header::VIA.as_str(), &via);
+    if let Some(host) = context.host_header {
+        headers.insert(X_FORWARDED_HOST, host.clone());
+    }
+    headers.insert(X_CA_REQUEST_ID, context.request_id.clone());
+    let via = appended(headers.get(header::VIA), context.gateway_id);
+    headers.insert(header::VIA, via);
+}
+
+/// `previous, value`, or `value` alone (shared, not copied) when there is no previous value.
+fn appended(previous: Option<&HeaderValue>, value: &HeaderValue) -> HeaderValue {
+    match previous {
+        None => value.clone(),
+        Some(previous) => {
+            let mut joined = Vec::with_capacity(previous.len() + 2 + value.len());
+            joined.extend_from_slice(previous.as_bytes());
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(value.as_bytes());
+            HeaderValue::from_maybe_shared(bytes::Bytes::from(joined)).unwrap_or_else(|_| value.clone())
+        }
+    }
 }

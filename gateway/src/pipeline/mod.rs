@@ -22,7 +22,7 @@ use crate::backend::{BackendClient, ProxyBody, function};
 use crate::compiled::{CompiledApi, CompiledBackend, Destination, HttpTarget, MockAnswer};
 use crate::error::GatewayError;
 use crate::live::LiveConfig;
-use crate::metrics::{ApiLabels, BackendErrorLabels, Metrics, RequestLabels};
+use crate::metrics::{BackendErrorLabels, Metrics, RequestLabels};
 use crate::request_id;
 use crate::route_table::{DEFAULT_STAGE, RouteMatch};
 use forward::{MatchedRequest, RequestContext};
@@ -47,10 +47,12 @@ pub struct Settings {
 }
 
 /// The connection a request came on.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Connection {
     /// The client's address.
     pub peer: SocketAddr,
+    /// The client's IP as a header value, made once per connection.
+    pub client_ip: HeaderValue,
     /// Whether it is TLS.
     pub tls: bool,
     /// Whether it is the internal listener (self-invocation domains).
@@ -65,6 +67,7 @@ pub struct Gateway {
     pub metrics: Metrics,
     access_log: AccessLog,
     settings: Settings,
+    gateway_id: HeaderValue,
 }
 
 /// What is known about a request once it is handled, for metrics and the access log.
@@ -82,6 +85,8 @@ impl Gateway {
             live: LiveConfig::default(),
             metrics: Metrics::default(),
             access_log,
+            gateway_id: HeaderValue::try_from(settings.gateway_id.as_str())
+                .unwrap_or(HeaderValue::from_static("apigw")),
             settings,
         }
     }
@@ -89,7 +94,8 @@ impl Gateway {
     /// Answers one request.
     pub async fn handle(&self, request: Request<Incoming>, connection: Connection) -> Response<ClientBody> {
         let started = Instant::now();
-        let request_id = request_id::next();
+        let request_id =
+            HeaderValue::from_maybe_shared(Bytes::from(request_id::next())).expect("request ids are ASCII");
         let log = self.access_log.enabled().then(|| {
             (
                 request.method().to_string(),
@@ -98,7 +104,7 @@ impl Gateway {
             )
         });
         let mut exchange = Exchange::default();
-        let mut response = match self.serve(request, connection, &request_id, &mut exchange).await {
+        let mut response = match self.serve(request, &connection, &request_id, &mut exchange).await {
             Ok(response) => response,
             Err(error) => {
                 exchange.error_code = error.code();
@@ -120,12 +126,10 @@ impl Gateway {
                         })
                         .inc();
                 }
-                error_response(&error, &request_id)
+                error_response(&error, request_id.to_str().unwrap_or_default())
             }
         };
-        if let Ok(value) = HeaderValue::try_from(request_id.as_str()) {
-            response.headers_mut().insert(X_CA_REQUEST_ID, value);
-        }
+        response.headers_mut().insert(X_CA_REQUEST_ID, request_id.clone());
         let elapsed = started.elapsed().as_secs_f64();
         self.observe(&exchange, response.status(), elapsed);
         if let Some((method, path, host)) = log {
@@ -137,8 +141,8 @@ impl Gateway {
             let bytes = hyper::body::Body::size_hint(response.body()).exact().unwrap_or(0);
             self.access_log.record(&AccessRecord {
                 time: &jiff::Timestamp::now().to_string(),
-                request_id: &request_id,
-                client_ip: &connection.peer.ip().to_string(),
+                request_id: request_id.to_str().unwrap_or_default(),
+                client_ip: connection.client_ip.to_str().unwrap_or_default(),
                 host: &host,
                 method: &method,
                 path: &path,
@@ -156,26 +160,18 @@ impl Gateway {
     }
 
     fn observe(&self, exchange: &Exchange, status: StatusCode, elapsed: f64) {
-        static NONE: LazyLock<Arc<String>> = LazyLock::new(|| Arc::new(String::new()));
-        let api = exchange.api.as_deref();
-        let label = |pick: fn(&CompiledApi) -> &Arc<String>| api.map_or_else(|| NONE.clone(), |api| pick(api).clone());
-        let (namespace, group, name, stage) =
-            (label(|a| &a.namespace), label(|a| &a.group), label(|a| &a.name), label(|a| &a.stage));
-        self.metrics
-            .requests
-            .get_or_create(&RequestLabels {
-                namespace: namespace.clone(),
-                group: group.clone(),
-                api: name.clone(),
-                stage: stage.clone(),
-                code: status.as_u16(),
-            })
-            .inc();
-        if api.is_some() {
-            let labels = ApiLabels { namespace, group, api: name, stage };
-            self.metrics.latency.get_or_create(&labels).observe(elapsed);
-            if exchange.backend_ms > 0.0 {
-                self.metrics.backend_latency.get_or_create(&labels).observe(exchange.backend_ms / 1000.0);
+        match &exchange.api {
+            Some(api) => api.metrics.observe(&self.metrics, status.as_u16(), elapsed, exchange.backend_ms / 1000.0),
+            None => {
+                static NONE: LazyLock<Arc<String>> = LazyLock::new(|| Arc::new(String::new()));
+                let labels = RequestLabels {
+                    namespace: NONE.clone(),
+                    group: NONE.clone(),
+                    api: NONE.clone(),
+                    stage: NONE.clone(),
+                    code: status.as_u16(),
+                };
+                self.metrics.requests.get_or_create(&labels).inc();
             }
         }
     }
@@ -183,15 +179,15 @@ impl Gateway {
     async fn serve(
         &self,
         mut request: Request<Incoming>,
-        connection: Connection,
-        request_id: &str,
+        connection: &Connection,
+        request_id: &HeaderValue,
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
         let loaded = self.live.current().ok_or(GatewayError::NotReady)?;
         let upgrade = websocket::is_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
-        let (parts, body) = request.into_parts();
-        let host_header = host_of(&parts.headers, &parts.uri);
-        let host = normalize_host(host_header);
+        let (mut parts, body) = request.into_parts();
+        let host_header = host_value(&parts.headers, &parts.uri);
+        let host = normalize_host(host_header.as_ref().and_then(|value| value.to_str().ok()).unwrap_or_default());
         let stage = parts.headers.get(X_CA_STAGE).and_then(|value| value.to_str().ok()).unwrap_or(DEFAULT_STAGE);
         let RouteMatch { api, params: path_values, rest } =
             loaded.table.lookup(connection.internal, &host, &parts.method, parts.uri.path(), stage)?;
@@ -221,15 +217,15 @@ impl Gateway {
             body: read.as_ref(),
         };
         let values = params::extract(api, &sources)?;
+        let headers = std::mem::take(&mut parts.headers);
 
-        let client_ip = connection.peer.ip().to_string();
         let context = RequestContext {
             request_id,
-            client_ip: &client_ip,
+            client_ip: &connection.client_ip,
             host: &host,
-            host_header,
+            host_header: host_header.as_ref(),
             scheme: if connection.tls { "https" } else { "http" },
-            gateway_id: &self.settings.gateway_id,
+            gateway_id: &self.gateway_id,
             instance: &self.settings.instance,
         };
         let matched =
@@ -242,11 +238,11 @@ impl Gateway {
                     (None, Some(incoming)) => Either::Left(Limited::new(incoming, self.settings.max_body_bytes)),
                     (None, None) => Either::Right(Full::default()),
                 };
-                self.forward(api, target, &context, &matched, &parts, values, body, upgrade, exchange).await
+                self.forward(api, target, &context, &matched, &parts, headers, values, body, upgrade, exchange).await
             }
             CompiledBackend::Function(target) => {
                 let body = read.clone().unwrap_or_default();
-                self.call_function(api, target, &context, &matched, &parts, &values, &body, exchange).await
+                self.call_function(api, target, &context, &matched, &parts, headers, &values, &body, exchange).await
             }
         }
     }
@@ -267,14 +263,16 @@ impl Gateway {
         context: &RequestContext<'_>,
         matched: &MatchedRequest<'_>,
         parts: &Parts,
+        headers: http::HeaderMap,
         values: Vec<Option<Cow<'_, str>>>,
         body: ProxyBody,
         upgrade: Option<OnUpgrade>,
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
-        let mut backend = forward::backend_parts(api, target, context, matched, parts.headers.clone(), &values);
-        if upgrade.is_some() {
-            websocket::keep_upgrade_headers(&parts.headers, &mut backend.headers);
+        let client_upgrade = upgrade.as_ref().and_then(|_| headers.get(header::UPGRADE).cloned());
+        let mut backend = forward::backend_parts(api, target, context, matched, headers, &values);
+        if let Some(protocol) = client_upgrade {
+            websocket::keep_upgrade_headers(protocol, &mut backend.headers);
         }
         drop(values);
         let body = match backend.body {
@@ -330,11 +328,12 @@ impl Gateway {
         context: &RequestContext<'_>,
         matched: &MatchedRequest<'_>,
         parts: &Parts,
+        headers: http::HeaderMap,
         values: &[Option<Cow<'_, str>>],
         body: &Bytes,
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
-        let backend = forward::backend_parts(api, target, context, matched, parts.headers.clone(), values);
+        let backend = forward::backend_parts(api, target, context, matched, headers, values);
         let path_parameters: BTreeMap<String, String> = api
             .path_params
             .iter()
@@ -366,7 +365,7 @@ impl Gateway {
         let request = Request::post(uri)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::HOST, authority.as_str())
-            .header(X_CA_REQUEST_ID, context.request_id)
+            .header(X_CA_REQUEST_ID, context.request_id.clone())
             .body(Either::Right(Full::from(event)))
             .map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
         let started = Instant::now();
@@ -382,6 +381,14 @@ impl Gateway {
         exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(function::response(&answer)?.map(|body| Either::Right(Full::new(body))))
     }
+}
+
+/// The `Host` header, or the URI's authority (HTTP/2), as a value that outlives the headers.
+fn host_value(headers: &http::HeaderMap, uri: &Uri) -> Option<HeaderValue> {
+    headers
+        .get(header::HOST)
+        .cloned()
+        .or_else(|| uri.authority().and_then(|authority| HeaderValue::try_from(authority.as_str()).ok()))
 }
 
 /// The `Host` header, or the URI's authority (HTTP/2).

@@ -11,14 +11,15 @@ use percent_encoding::percent_decode_str;
 use crate::compiled::CompiledApi;
 use crate::error::GatewayError;
 
-/// The request pieces parameters are read from.
-pub struct Sources<'a> {
+/// The request pieces parameters are read from. Values borrow from the path, query and body
+/// (`'a`); header values are copied, so that the headers can move on to the backend request.
+pub struct Sources<'a, 'h> {
     /// Path parameter values by position, still percent-encoded.
     pub path: &'a [&'a str],
     /// The raw query string.
     pub query: Option<&'a str>,
     /// Request headers.
-    pub headers: &'a HeaderMap,
+    pub headers: &'h HeaderMap,
     /// The body, when it was read.
     pub body: Option<&'a Bytes>,
 }
@@ -33,17 +34,15 @@ pub fn is_form(headers: &HeaderMap) -> bool {
 
 /// The value of every declared parameter (in declaration order; `None` when absent with no
 /// default), or the first invalid one.
-pub fn extract<'a>(api: &CompiledApi, sources: &Sources<'a>) -> Result<Vec<Option<Cow<'a, str>>>, GatewayError> {
+pub fn extract<'a>(api: &CompiledApi, sources: &Sources<'a, '_>) -> Result<Vec<Option<Cow<'a, str>>>, GatewayError> {
     let mut query: Option<Vec<(Cow<'a, str>, Cow<'a, str>)>> = None;
     let mut form: Option<Vec<(Cow<'a, str>, Cow<'a, str>)>> = None;
     let mut values = Vec::with_capacity(api.parameters.len());
     for parameter in &api.parameters {
         let name = parameter.check.name();
         let found: Option<Cow<'a, str>> = match parameter.location {
-            ParameterLocation::Path => api
-                .path_params
-                .iter()
-                .position(|param| param == name)
+            ParameterLocation::Path => parameter
+                .path_index
                 .and_then(|index| sources.path.get(index))
                 .map(|raw| percent_decode_str(raw).decode_utf8_lossy()),
             ParameterLocation::Query => {
@@ -52,9 +51,10 @@ pub fn extract<'a>(api: &CompiledApi, sources: &Sources<'a>) -> Result<Vec<Optio
                 });
                 first(pairs, name)
             }
-            ParameterLocation::Header => {
-                sources.headers.get(name).map(|value| String::from_utf8_lossy(value.as_bytes()))
-            }
+            ParameterLocation::Header => sources
+                .headers
+                .get(name)
+                .map(|value| Cow::Owned(String::from_utf8_lossy(value.as_bytes()).into_owned())),
             ParameterLocation::Form => {
                 let pairs = form.get_or_insert_with(|| match sources.body {
                     Some(body) if is_form(sources.headers) => form_urlencoded::parse(body).collect(),

@@ -18,12 +18,10 @@ pub fn is_upgrade(headers: &HeaderMap) -> bool {
     has_token(header::UPGRADE, "websocket") && has_token(header::CONNECTION, "upgrade")
 }
 
-/// Puts back the upgrade headers the hop-by-hop filter removed.
-pub fn keep_upgrade_headers(client: &HeaderMap, backend: &mut HeaderMap) {
+/// Puts back the upgrade headers the hop-by-hop filter removed; `protocol` is the client's `Upgrade`.
+pub fn keep_upgrade_headers(protocol: HeaderValue, backend: &mut HeaderMap) {
     backend.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    if let Some(upgrade) = client.get(header::UPGRADE) {
-        backend.insert(header::UPGRADE, upgrade.clone());
-    }
+    backend.insert(header::UPGRADE, protocol);
 }
 
 /// Copies bytes between the client and the backend once both connections are upgraded.
