@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::resources::{
-    ApiAuth, BackendType, ConstantParameter, HttpMethod, Parameter, ParameterMode, Protocol, SystemParameter,
+    ApiAuth, BackendProtocol, BackendType, ConstantParameter, HttpMethod, Parameter, ParameterMode, Protocol,
+    SystemParameter,
 };
 
 /// The format version of [`GatewayConfig`]; a gateway refuses documents of another version.
@@ -131,6 +132,9 @@ pub struct BackendConfig {
     pub method: Option<HttpMethod>,
     /// Timeout in milliseconds.
     pub timeout_ms: u32,
+    /// HTTP version to the backend.
+    #[serde(default)]
+    pub protocol: BackendProtocol,
     /// MOCK: the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mock: Option<MockConfig>,

@@ -33,6 +33,41 @@ pub async fn serve(listener: TcpListener, name: String) {
     }
 }
 
+/// Starts an echo backend serving TLS (HTTP/1.1 and HTTP/2 by ALPN) with the PEM certificate
+/// chain and key given; returns its address.
+pub async fn start_tls(name: &str, certificate: &[u8], key: &[u8]) -> SocketAddr {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let chain = CertificateDer::pem_slice_iter(certificate).collect::<Result<Vec<_>, _>>().expect("a PEM certificate");
+    let key = PrivateKeyDer::from_pem_slice(key).expect("a PEM key");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("default TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("a valid certificate and key");
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding a loopback port");
+    let address = listener.local_addr().expect("a bound address");
+    let name = Arc::new(name.to_owned());
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, peer)) = listener.accept().await else { continue };
+            let (acceptor, name) = (acceptor.clone(), name.clone());
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else { return };
+                let service = service_fn(move |request| {
+                    let name = name.clone();
+                    async move { Ok::<_, Infallible>(answer(&name, peer, request).await) }
+                });
+                let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    address
+}
+
 /// Starts an echo backend on a free loopback port in the current runtime; returns its address.
 pub async fn start(name: &str) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding a loopback port");

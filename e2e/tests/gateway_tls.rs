@@ -3,66 +3,9 @@
 
 use std::{path::Path, process::Command};
 
+use apigw_e2e::certificates::issue;
 use apigw_e2e::echo;
 use apigw_e2e::gateway::{GatewayProcess, scratch_dir};
-
-/// Makes a CA and a certificate for `hosts` signed by it; returns (ca.crt path, cert PEM, key PEM).
-fn certificate(dir: &Path, name: &str, hosts: &[&str]) -> (String, String) {
-    let openssl = |args: &[&str]| {
-        let status = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
-        assert!(status.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&status.stderr));
-    };
-    if !dir.join("ca.crt").exists() {
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=e2e-ca",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-        ]);
-    }
-    let sans: Vec<String> = hosts.iter().map(|host| format!("DNS:{host}")).collect();
-    std::fs::write(dir.join(format!("{name}.ext")), format!("subjectAltName={}\n", sans.join(","))).unwrap();
-    openssl(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        &format!("/CN={name}"),
-        "-keyout",
-        &format!("{name}.key"),
-        "-out",
-        &format!("{name}.csr"),
-    ]);
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &format!("{name}.csr"),
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        &format!("{name}.ext"),
-        "-out",
-        &format!("{name}.crt"),
-    ]);
-    let read = |file: String| std::fs::read_to_string(dir.join(file)).unwrap();
-    (read(format!("{name}.crt")), read(format!("{name}.key")))
-}
 
 fn indent(pem: &str) -> String {
     pem.lines().map(|line| format!("    {line}\n")).collect()
@@ -108,8 +51,8 @@ fn curl(ca: &Path, gateway: &GatewayProcess, host: &str, extra: &[&str]) -> Resu
 async fn serves_each_host_its_certificate_over_h2_and_http1() {
     let backend = echo::start("backend").await;
     let dir = scratch_dir("tls");
-    let shop = certificate(&dir, "shop", &["shop.example.com"]);
-    let wildcard = certificate(&dir, "wildcard", &["*.api.example.com"]);
+    let shop = issue(&dir, "shop", &["shop.example.com"]);
+    let wildcard = issue(&dir, "wildcard", &["*.api.example.com"]);
     let gateway = GatewayProcess::start(&manifests(backend, &shop, &wildcard), &[]);
     let ca = dir.join("ca.crt");
 
@@ -126,7 +69,7 @@ async fn serves_each_host_its_certificate_over_h2_and_http1() {
     assert_eq!((plain.status.as_u16(), plain.header("x-ca-error-code")), (403, "I403PT"), "the API is HTTPS only");
 
     // A renewed certificate is served by the next handshake, without a restart.
-    let renewed = certificate(&dir, "renewed", &["shop.example.com"]);
+    let renewed = issue(&dir, "renewed", &["shop.example.com"]);
     std::fs::write(gateway.manifests().join("apis.yaml"), manifests(backend, &renewed, &wildcard)).unwrap();
     let renewed_serial = String::from_utf8(
         Command::new("openssl")

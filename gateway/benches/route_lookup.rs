@@ -42,6 +42,7 @@ fn config(count: usize) -> GatewayConfig {
                 path: None,
                 method: None,
                 timeout_ms: 1000,
+                protocol: Default::default(),
                 mock: Some(MockConfig { status_code: 200, headers: Default::default(), body: String::new() }),
             },
         });

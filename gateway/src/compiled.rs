@@ -7,7 +7,8 @@ use apigw_core::config::{ApiConfig, BackendConfig, GroupConfig};
 use apigw_core::parameter::ParameterCheck;
 use apigw_core::path_template::PathTemplate;
 use apigw_core::resources::{
-    BackendParameter, BackendType, HttpMethod, ParameterLocation, ParameterMode, Protocol, SystemParameterName,
+    BackendParameter, BackendProtocol, BackendType, HttpMethod, ParameterLocation, ParameterMode, Protocol,
+    SystemParameterName,
 };
 use apigw_core::translate::substitute_variables;
 use bytes::Bytes;
@@ -135,6 +136,8 @@ pub struct HttpTarget {
     pub method: Option<Method>,
     /// How long the backend may take.
     pub timeout: Duration,
+    /// Whether to speak HTTP/2 only.
+    pub http2: bool,
 }
 
 /// The host a backend request goes to.
@@ -262,6 +265,7 @@ fn compile_backend(
     upstreams: &std::collections::HashMap<String, Arc<Upstream>>,
 ) -> Result<CompiledBackend, String> {
     let timeout = Duration::from_millis(u64::from(backend.timeout_ms));
+    let http2 = backend.protocol == BackendProtocol::Http2;
     let path = backend.path.as_deref().map(PathTemplate::parse).transpose().map_err(|e| e.to_string())?;
     let method = backend.method.map(method_of).transpose()?;
     let fixed = |address: &str| -> Result<(Destination, String), String> {
@@ -291,7 +295,7 @@ fn compile_backend(
         }
         BackendType::Http | BackendType::Fc => {
             let (destination, base_path) = fixed(backend.address.as_deref().ok_or("the backend needs address")?)?;
-            let target = HttpTarget { destination, base_path, path, method, timeout };
+            let target = HttpTarget { destination, base_path, path, method, timeout, http2 };
             if backend.kind == BackendType::Fc {
                 CompiledBackend::Function(target)
             } else {
@@ -307,6 +311,7 @@ fn compile_backend(
                 path,
                 method,
                 timeout,
+                http2,
             })
         }
     })

@@ -61,6 +61,9 @@ struct Args {
     /// Write a JSON access-log line per request to stdout.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     access_log: bool,
+    /// PEM file of CA certificates trusted for https backends, besides Mozilla's roots.
+    #[arg(long)]
+    backend_ca_file: Option<PathBuf>,
     /// Worker threads, each serving every listener on a runtime of its own (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
@@ -91,6 +94,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let extra_roots = args.backend_ca_file.as_ref().map(std::fs::read).transpose()?;
+    apigw_gateway::backend::trust_backend_roots(extra_roots.as_deref())?;
     let settings = Settings {
         gateway_id: args.gateway_id.clone().unwrap_or_else(default_gateway_id),
         instance: args.instance.clone(),

@@ -58,6 +58,10 @@ pub struct Backend {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self != 'ANY'").message("a backend method must be a single method, not ANY"))]
     pub method: Option<HttpMethod>,
+    /// HTTP version to the backend: HTTP1 (the default; an https address may still negotiate
+    /// HTTP/2 by ALPN) or HTTP2 (HTTP/2 only: prior knowledge on http, ALPN on https).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<BackendProtocol>,
     /// Time allowed for the backend to answer, in milliseconds (default 10000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 600_000))]
@@ -73,6 +77,17 @@ pub struct Backend {
     /// MOCK: response headers answered.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+}
+
+/// The HTTP version spoken to a backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum BackendProtocol {
+    /// HTTP/1.1 (or HTTP/2 where TLS negotiates it).
+    #[default]
+    Http1,
+    /// HTTP/2 only.
+    Http2,
 }
 
 /// An HTTP method, or ANY for an API that takes every method.

@@ -158,6 +158,7 @@ fn backend(
         path: backend.path.clone(),
         method: backend.method,
         timeout_ms: backend.timeout.unwrap_or(DEFAULT_TIMEOUT_MS),
+        protocol: backend.protocol.unwrap_or_default(),
         mock: None,
     };
     match backend.kind {

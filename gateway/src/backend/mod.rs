@@ -3,14 +3,17 @@
 pub mod function;
 pub mod upstream;
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{Either, Full, Limited};
 use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::{CertificateDer, pem::PemObject};
 
 use crate::error::GatewayError;
 
@@ -18,22 +21,66 @@ use crate::error::GatewayError;
 /// the gateway made.
 pub type ProxyBody = Either<Limited<Incoming>, Full<Bytes>>;
 
-/// The pooled HTTP/1.1 client every backend request goes through.
+/// The pooled clients every backend request goes through: HTTP/1.1 (HTTP/2 where an https
+/// backend negotiates it by ALPN), and HTTP/2 only (prior knowledge on http).
 #[derive(Clone, Debug)]
 pub struct BackendClient {
-    client: Client<HttpConnector, ProxyBody>,
+    http1: Client<HttpsConnector<HttpConnector>, ProxyBody>,
+    http2: Client<HttpsConnector<HttpConnector>, ProxyBody>,
+}
+
+/// The TLS settings of https backends, set once at start ([`trust_backend_roots`]).
+static BACKEND_TLS: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+
+/// Trusts Mozilla's roots plus the PEM certificates in `extra` (a private CA) for https backends.
+pub fn trust_backend_roots(extra: Option<&[u8]>) -> Result<(), String> {
+    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    if let Some(pem) = extra {
+        for certificate in CertificateDer::pem_slice_iter(pem) {
+            let certificate = certificate.map_err(|error| format!("backend CA: {error}"))?;
+            roots.add(certificate).map_err(|error| format!("backend CA: {error}"))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| error.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    BACKEND_TLS.set(Arc::new(config)).map_err(|_| "backend TLS is already configured".to_owned())
+}
+
+fn tls_config() -> rustls::ClientConfig {
+    match BACKEND_TLS.get() {
+        Some(config) => config.as_ref().clone(),
+        None => {
+            let _ = trust_backend_roots(None);
+            BACKEND_TLS.get().map(|config| config.as_ref().clone()).expect("configured just now")
+        }
+    }
+}
+
+fn http_connector() -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    connector.enforce_http(false);
+    connector
 }
 
 impl Default for BackendClient {
     fn default() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(256)
-            .build(connector);
-        Self { client }
+        let builder = |http2_only: bool| {
+            let mut builder = Client::builder(TokioExecutor::new());
+            builder.pool_idle_timeout(Duration::from_secs(60)).pool_max_idle_per_host(256).http2_only(http2_only);
+            builder
+        };
+        let connector =
+            HttpsConnectorBuilder::new().with_tls_config(tls_config()).https_or_http().enable_all_versions();
+        let http1 = builder(false).build(connector.wrap_connector(http_connector()));
+        let connector = HttpsConnectorBuilder::new().with_tls_config(tls_config()).https_or_http().enable_http2();
+        let http2 = builder(true).build(connector.wrap_connector(http_connector()));
+        Self { http1, http2 }
     }
 }
 
@@ -48,13 +95,16 @@ impl BackendClient {
         CLIENT.with(Clone::clone)
     }
 
-    /// Sends `request`; the backend must answer (headers) within `timeout`.
+    /// Sends `request` (over HTTP/2 only when `http2`); the backend must answer (headers) within
+    /// `timeout`.
     pub async fn send(
         &self,
         request: Request<ProxyBody>,
         timeout: Duration,
+        http2: bool,
     ) -> Result<Response<Incoming>, GatewayError> {
-        match tokio::time::timeout(timeout, self.client.request(request)).await {
+        let client = if http2 { &self.http2 } else { &self.http1 };
+        match tokio::time::timeout(timeout, client.request(request)).await {
             Err(_) => Err(GatewayError::BackendTimeout),
             Ok(Err(error)) => Err(GatewayError::BackendConnect(describe(&error))),
             Ok(Ok(response)) => Ok(response),

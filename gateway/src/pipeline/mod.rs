@@ -306,7 +306,7 @@ impl Gateway {
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let started = Instant::now();
-        let result = BackendClient::for_this_thread().send(request, target.timeout).await;
+        let result = BackendClient::for_this_thread().send(request, target.timeout, target.http2).await;
         exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
         drop(in_flight);
         let mut response = result?;
@@ -370,7 +370,7 @@ impl Gateway {
             .map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
         let started = Instant::now();
         let answer = async {
-            let response = BackendClient::for_this_thread().send(request, target.timeout).await?;
+            let response = BackendClient::for_this_thread().send(request, target.timeout, target.http2).await?;
             let collected = Limited::new(response.into_body(), self.settings.max_body_bytes)
                 .collect()
                 .await

@@ -1,0 +1,45 @@
+//! HTTP/1.1 and HTTP/2 to backends, and https backends verified against trusted roots.
+
+use apigw_e2e::certificates::issue;
+use apigw_e2e::echo;
+use apigw_e2e::gateway::{GatewayProcess, TestClient, scratch_dir};
+
+fn manifests(plain: std::net::SocketAddr, tls: std::net::SocketAddr) -> String {
+    let api = |name: &str, backend: String| {
+        format!(
+            "---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {{name: {name}}}\nspec:\n  groupRef: shop\n  auth: {{type: ANONYMOUS}}\n  request: {{method: GET, path: /{name}}}\n  backend: {backend}\n"
+        )
+    };
+    [
+        "apiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {name: shop}\nspec: {domains: [{host: shop.example.com}]}\n".to_owned(),
+        api("http1", format!("{{type: HTTP, address: 'http://{plain}'}}")),
+        api("h2c", format!("{{type: HTTP, address: 'http://{plain}', protocol: HTTP2}}")),
+        api("https", format!("{{type: HTTP, address: 'https://localhost:{}'}}", tls.port())),
+    ]
+    .concat()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn speaks_http1_http2_and_tls_to_backends() {
+    let dir = scratch_dir("backend-tls");
+    let (certificate, key) = issue(&dir, "backend", &["localhost"]);
+    let (plain, tls) =
+        (echo::start("plain").await, echo::start_tls("tls", certificate.as_bytes(), key.as_bytes()).await);
+    let ca = dir.join("ca.crt");
+    let gateway = GatewayProcess::start(&manifests(plain, tls), &["--backend-ca-file", ca.to_str().unwrap()]);
+    let client = TestClient::http1();
+    let version = |answer: apigw_e2e::gateway::Answer| {
+        assert_eq!(answer.status, 200, "{answer:?}");
+        answer.json()["version"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(version(client.get(gateway.http, "shop.example.com", "/http1", &[]).await), "HTTP/1.1");
+    assert_eq!(version(client.get(gateway.http, "shop.example.com", "/h2c", &[]).await), "HTTP/2.0");
+    assert_eq!(version(client.get(gateway.http, "shop.example.com", "/https", &[]).await), "HTTP/2.0", "ALPN h2");
+    let over_h2 = TestClient::http2().get(gateway.http, "shop.example.com", "/http1", &[]).await;
+    assert_eq!(version(over_h2), "HTTP/1.1", "an HTTP/2 client, an HTTP/1.1 backend");
+
+    let untrusting = GatewayProcess::start(&manifests(plain, tls), &[]);
+    let refused = client.get(untrusting.http, "shop.example.com", "/https", &[]).await;
+    assert_eq!((refused.status.as_u16(), refused.header("x-ca-error-code")), (502, "B502CF"));
+    assert!(refused.header("x-ca-error-message").contains("certificate"), "{refused:?}");
+}
