@@ -16,6 +16,7 @@ use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use percent_encoding::percent_decode_str;
+use tracing::Instrument;
 
 use crate::access_log::{AccessLog, AccessRecord};
 use crate::backend::{BackendClient, ProxyBody, function};
@@ -104,7 +105,11 @@ impl Gateway {
             )
         });
         let mut exchange = Exchange::default();
-        let mut response = match self.serve(request, &connection, &request_id, &mut exchange).await {
+        // A span per request at debug level: free when disabled, and with RUST_LOG=debug it ties
+        // the request's log lines (backend errors, upgrades) to its id.
+        let span = tracing::debug_span!("request", id = request_id.to_str().unwrap_or_default(), peer = %connection.peer);
+        let served = self.serve(request, &connection, &request_id, &mut exchange).instrument(span).await;
+        let mut response = match served {
             Ok(response) => response,
             Err(error) => {
                 exchange.error_code = error.code();
