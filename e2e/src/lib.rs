@@ -6,6 +6,7 @@
 pub mod certificates;
 pub mod echo;
 pub mod gateway;
+pub mod manifests;
 
 use std::{
     io::Write,

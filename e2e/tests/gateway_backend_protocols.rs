@@ -3,18 +3,15 @@
 use apigw_e2e::certificates::issue;
 use apigw_e2e::echo;
 use apigw_e2e::gateway::{GatewayProcess, TestClient, scratch_dir};
+use apigw_e2e::manifests::{shop_api, shop_group};
 
 fn manifests(plain: std::net::SocketAddr, tls: std::net::SocketAddr) -> String {
-    let api = |name: &str, backend: String| {
-        format!(
-            "---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {{name: {name}}}\nspec:\n  groupRef: shop\n  auth: {{type: ANONYMOUS}}\n  request: {{method: GET, path: /{name}}}\n  backend: {backend}\n"
-        )
-    };
+    let get = |name: &str| format!("{{method: GET, path: /{name}}}");
     [
-        "apiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {name: shop}\nspec: {domains: [{host: shop.example.com}]}\n".to_owned(),
-        api("http1", format!("{{type: HTTP, address: 'http://{plain}'}}")),
-        api("h2c", format!("{{type: HTTP, address: 'http://{plain}', protocol: HTTP2}}")),
-        api("https", format!("{{type: HTTP, address: 'https://localhost:{}'}}", tls.port())),
+        shop_group(""),
+        shop_api("http1", &get("http1"), &format!("{{type: HTTP, address: 'http://{plain}'}}")),
+        shop_api("h2c", &get("h2c"), &format!("{{type: HTTP, address: 'http://{plain}', protocol: HTTP2}}")),
+        shop_api("https", &get("https"), &format!("{{type: HTTP, address: 'https://localhost:{}'}}", tls.port())),
     ]
     .concat()
 }

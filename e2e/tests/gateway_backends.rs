@@ -4,6 +4,7 @@ use std::{convert::Infallible, net::SocketAddr};
 
 use apigw_e2e::echo;
 use apigw_e2e::gateway::{GatewayProcess, TestClient, free_port};
+use apigw_e2e::manifests::{shop_api, shop_group};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
@@ -35,13 +36,10 @@ async fn start_function() -> SocketAddr {
 }
 
 fn manifests(one: SocketAddr, two: SocketAddr, function: SocketAddr, closed: SocketAddr) -> String {
-    let api = |name: &str, path: &str, backend: &str| {
-        format!(
-            "---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {{name: {name}}}\nspec:\n  groupRef: shop\n  auth: {{type: ANONYMOUS}}\n  request: {{method: ANY, path: \"{path}\"}}\n  backend: {backend}\n"
-        )
-    };
+    let api =
+        |name: &str, path: &str, backend: &str| shop_api(name, &format!("{{method: ANY, path: \"{path}\"}}"), backend);
     [
-        "apiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {name: shop}\nspec: {domains: [{host: shop.example.com}]}\n".to_owned(),
+        shop_group(""),
         format!(
             "---\napiVersion: v1\nkind: Service\nmetadata: {{name: echo}}\nspec: {{ports: [{{name: http, port: 80}}]}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: echo-1, labels: {{kubernetes.io/service-name: echo}}}}\naddressType: IPv4\nports: [{{name: http, port: {}}}]\nendpoints: [{{addresses: [127.0.0.1]}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: echo-2, labels: {{kubernetes.io/service-name: echo}}}}\naddressType: IPv4\nports: [{{name: http, port: {}}}]\nendpoints: [{{addresses: [127.0.0.1]}}, {{addresses: [127.0.0.2], conditions: {{ready: false}}}}]\n",
             one.port(),

@@ -5,18 +5,19 @@ use std::time::{Duration, Instant};
 
 use apigw_e2e::echo;
 use apigw_e2e::gateway::{GatewayProcess, TestClient};
+use apigw_e2e::manifests::{shop_api, shop_group};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn group_with(apis: &[(&str, &str)], backend: std::net::SocketAddr) -> String {
-    let mut yaml = format!(
-        "apiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {{name: shop}}\nspec: {{domains: [{{host: shop.example.com}}], stages: {{RELEASE: {{variables: {{backend: 'http://{backend}'}}}}}}}}\n"
-    );
+    let mut yaml = shop_group(&format!("stages: {{RELEASE: {{variables: {{backend: 'http://{backend}'}}}}}}"));
     for (name, path) in apis {
-        yaml.push_str(&format!(
-            "---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {{name: {name}}}\nspec:\n  groupRef: shop\n  auth: {{type: ANONYMOUS}}\n  request: {{method: ANY, path: \"{path}\"}}\n  backend: {{type: HTTP, address: \"#backend#\"}}\n"
+        yaml.push_str(&shop_api(
+            name,
+            &format!("{{method: ANY, path: \"{path}\"}}"),
+            "{type: HTTP, address: \"#backend#\"}",
         ));
     }
     yaml

@@ -71,6 +71,16 @@ pub struct Gateway {
     gateway_id: HeaderValue,
 }
 
+/// A request that passed routing and the parameter checks, on its way to a backend.
+struct Inbound<'a> {
+    api: &'a CompiledApi,
+    context: RequestContext<'a>,
+    matched: MatchedRequest<'a>,
+    method: &'a http::Method,
+    headers: http::HeaderMap,
+    values: Vec<Option<Cow<'a, str>>>,
+}
+
 /// What is known about a request once it is handled, for metrics and the access log.
 #[derive(Default)]
 struct Exchange {
@@ -107,7 +117,8 @@ impl Gateway {
         let mut exchange = Exchange::default();
         // A span per request at debug level: free when disabled, and with RUST_LOG=debug it ties
         // the request's log lines (backend errors, upgrades) to its id.
-        let span = tracing::debug_span!("request", id = request_id.to_str().unwrap_or_default(), peer = %connection.peer);
+        let span =
+            tracing::debug_span!("request", id = request_id.to_str().unwrap_or_default(), peer = %connection.peer);
         let served = self.serve(request, &connection, &request_id, &mut exchange).instrument(span).await;
         let mut response = match served {
             Ok(response) => response,
@@ -243,11 +254,13 @@ impl Gateway {
                     (None, Some(incoming)) => Either::Left(Limited::new(incoming, self.settings.max_body_bytes)),
                     (None, None) => Either::Right(Full::default()),
                 };
-                self.forward(api, target, &context, &matched, &parts, headers, values, body, upgrade, exchange).await
+                let inbound = Inbound { api, context, matched, method: &parts.method, headers, values };
+                self.forward(target, inbound, body, upgrade, exchange).await
             }
             CompiledBackend::Function(target) => {
                 let body = read.clone().unwrap_or_default();
-                self.call_function(api, target, &context, &matched, &parts, headers, &values, &body, exchange).await
+                let inbound = Inbound { api, context, matched, method: &parts.method, headers, values };
+                self.call_function(target, inbound, &body, exchange).await
             }
         }
     }
@@ -260,22 +273,17 @@ impl Gateway {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn forward(
         &self,
-        api: &CompiledApi,
         target: &HttpTarget,
-        context: &RequestContext<'_>,
-        matched: &MatchedRequest<'_>,
-        parts: &Parts,
-        headers: http::HeaderMap,
-        values: Vec<Option<Cow<'_, str>>>,
+        inbound: Inbound<'_>,
         body: ProxyBody,
         upgrade: Option<OnUpgrade>,
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
+        let Inbound { api, context, matched, method, headers, values } = inbound;
         let client_upgrade = upgrade.as_ref().and_then(|_| headers.get(header::UPGRADE).cloned());
-        let mut backend = forward::backend_parts(api, target, context, matched, headers, &values);
+        let mut backend = forward::backend_parts(api, target, &context, &matched, headers, &values);
         if let Some(protocol) = client_upgrade {
             websocket::keep_upgrade_headers(protocol, &mut backend.headers);
         }
@@ -307,7 +315,7 @@ impl Gateway {
             .build()
             .map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
         let mut request = Request::new(body);
-        *request.method_mut() = target.method.clone().unwrap_or_else(|| parts.method.clone());
+        *request.method_mut() = target.method.clone().unwrap_or_else(|| method.clone());
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let started = Instant::now();
@@ -325,20 +333,15 @@ impl Gateway {
         Ok(response.map(Either::Left))
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn call_function(
         &self,
-        api: &CompiledApi,
         target: &HttpTarget,
-        context: &RequestContext<'_>,
-        matched: &MatchedRequest<'_>,
-        parts: &Parts,
-        headers: http::HeaderMap,
-        values: &[Option<Cow<'_, str>>],
+        inbound: Inbound<'_>,
         body: &Bytes,
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
-        let backend = forward::backend_parts(api, target, context, matched, headers, values);
+        let Inbound { api, context, matched, method, headers, values } = inbound;
+        let backend = forward::backend_parts(api, target, &context, &matched, headers, &values);
         let path_parameters: BTreeMap<String, String> = api
             .path_params
             .iter()
@@ -347,7 +350,7 @@ impl Gateway {
             .collect();
         // The event carries the API's request path; the query as mapped for the backend.
         let query = backend.path_and_query.split_once('?').map(|(_, query)| query);
-        let method = target.method.clone().unwrap_or_else(|| parts.method.clone());
+        let method = target.method.clone().unwrap_or_else(|| method.clone());
         let event_body = backend.body.as_deref().unwrap_or(body);
         let event = function::FunctionEvent::new(
             method.as_str(),
