@@ -4,7 +4,7 @@ CARGO ?= cargo
 CLUSTER_DIR ?= $(CURDIR)/target/controlplane
 export APIGW_CLUSTER_DIR := $(CLUSTER_DIR)
 
-.PHONY: help demo test lint unit e2e bench crds cluster-up cluster-down controlplane
+.PHONY: help demo test lint fmt-check clippy unit e2e bench crds cluster-up cluster-down controlplane
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -14,8 +14,12 @@ demo: ## Run the gateway on examples/quickstart with local backends (no cluster 
 
 test: lint unit e2e ## Everything CI runs: lint, unit tests, end-to-end tests on the test control plane
 
-lint: ## cargo fmt --check and clippy with warnings as errors
+lint: fmt-check clippy ## cargo fmt --check and clippy with warnings as errors
+
+fmt-check:
 	$(CARGO) fmt --all -- --check
+
+clippy:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 unit: ## Unit and integration tests that need no cluster
