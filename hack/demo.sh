@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --locked -q -p apigw-gateway -p apigw-e2e --bins
-bin=target/debug
+bin=${CARGO_TARGET_DIR:-target}/debug
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
 "$bin/apigw-echo" 127.0.0.1:9001 release-backend 2>/dev/null & pids+=($!)

@@ -37,9 +37,12 @@ pub fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free loopback port")
 }
 
-/// The path of a workspace binary built by `make e2e` (`cargo build --bins`).
+/// The path of a workspace binary built by `make e2e` (`cargo build --bins`): beside the test
+/// executable's folder, wherever the target folder is (`CARGO_TARGET_DIR`).
 pub fn binary(name: &str) -> PathBuf {
-    let path = repo_root().join("target/debug").join(name);
+    let test = std::env::current_exe().expect("the test executable's path");
+    let profile = test.parent().and_then(Path::parent).expect("tests run from target/<profile>/deps");
+    let path = profile.join(name);
     assert!(
         path.is_file(),
         "{} is missing: run `cargo build -p apigw-gateway -p apigw-e2e --bins` (make e2e does)",
