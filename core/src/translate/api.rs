@@ -46,11 +46,7 @@ pub fn translate(
         );
     }
     for plugin in &spec.plugins {
-        findings.add(
-            Accepted,
-            "UnsupportedPlugin",
-            format!("plugin {} is bound, but this gateway version does not run plugins yet; unbind it", plugin.name),
-        );
+        findings.add(Accepted, "UnsupportedPlugin", super::unsupported_plugin(&plugin.name));
     }
 
     let path = match (PathTemplate::parse(&spec.request.path), base_path(group)) {

@@ -19,6 +19,9 @@ pub fn translate(group: &ApiGroup, snapshot: &Snapshot) -> Result<GroupConfig, V
     if let Err(message) = base_path(group) {
         problem("InvalidBasePath", message);
     }
+    for plugin in &group.spec.plugins {
+        problem("UnsupportedPlugin", super::unsupported_plugin(&plugin.name));
+    }
     for (stage, definition) in &group.spec.stages {
         if !is_stage_name(stage) {
             problem(

@@ -130,6 +130,11 @@ pub fn secret_data(snapshot: &Snapshot, namespace: &str, name: &str) -> Option<B
     Some(data)
 }
 
+/// Why a bound plugin refuses its object until plugins are run by the gateway.
+fn unsupported_plugin(name: &str) -> String {
+    format!("plugin {name} is bound, but this gateway version does not run plugins yet; unbind it")
+}
+
 /// The `namespace/name` key of an object in `namespace`.
 fn group_key(namespace: Option<String>, name: &str) -> String {
     format!("{}/{name}", namespace.unwrap_or_default())
@@ -158,14 +163,9 @@ pub fn object_ref<K: Resource<DynamicType = ()>>(object: &K) -> ObjectRef {
 }
 
 fn kind_name<K: Resource<DynamicType = ()>>() -> &'static str {
-    match K::kind(&()).as_ref() {
-        "ApiGroup" => "ApiGroup",
-        "Api" => "Api",
-        "RoutingPlugin" => "RoutingPlugin",
-        "VpcAccess" => "VpcAccess",
-        "App" => "App",
-        "Plugin" => "Plugin",
-        _ => "Object",
+    match K::kind(&()) {
+        std::borrow::Cow::Borrowed(kind) => kind,
+        std::borrow::Cow::Owned(_) => "Object",
     }
 }
 

@@ -78,6 +78,11 @@ fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         ),
         ("missing VpcAccess", format!("{GROUP}{}", api("a", &format!("{ok_request}\n  backend: {{type: HTTP-VPC, vpcAccessName: nope}}"))), vec!["Api/a VpcAccessNotFound"]),
         (
+            "group-level plugins are not run yet",
+            "apiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {name: g, namespace: demo}\nspec: {plugins: [{kind: Plugin, name: cors}]}".to_owned(),
+            vec!["ApiGroup/g UnsupportedPlugin"],
+        ),
+        (
             "lower-case stage name",
             "apiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {name: g, namespace: demo}\nspec: {stages: {release: {}}}".to_owned(),
             vec!["ApiGroup/g InvalidStageName"],
