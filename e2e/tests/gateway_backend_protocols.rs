@@ -40,3 +40,17 @@ async fn speaks_http1_http2_and_tls_to_backends() {
     assert_eq!((refused.status.as_u16(), refused.header("x-ca-error-code")), (502, "B502CF"));
     assert!(refused.header("x-ca-error-message").contains("certificate"), "{refused:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reuses_backend_connections() {
+    let plain = echo::start("plain").await;
+    let gateway = GatewayProcess::start(&manifests(plain, plain), &["--workers", "1"]);
+    let client = TestClient::http1();
+    let mut peers = std::collections::BTreeSet::new();
+    for path in ["/http1", "/http1", "/h2c", "/http1", "/h2c"] {
+        let answer = client.get(gateway.http, "shop.example.com", path, &[]).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        peers.insert((path, answer.json()["peer"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(peers.len(), 2, "one pooled connection per protocol: {peers:?}");
+}

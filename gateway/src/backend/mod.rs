@@ -1,5 +1,6 @@
 //! Sending requests to backends: a pooled HTTP client, VpcAccess endpoints and function calls.
 
+pub mod direct;
 pub mod function;
 pub mod upstream;
 
@@ -16,6 +17,9 @@ use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::{CertificateDer, pem::PemObject};
 
 use crate::error::GatewayError;
+
+/// A response body from a backend: through the pooled client, or the direct HTTP/1.1 way.
+pub type BackendBody = Either<Incoming, direct::DirectBody>;
 
 /// A request body on its way to a backend: the client's, streamed (with a size limit), or one
 /// the gateway made.
@@ -113,7 +117,7 @@ impl BackendClient {
 }
 
 /// The innermost cause of a client error, which says what actually failed.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = error;
     while let Some(source) = cause.source() {
         cause = source;

@@ -19,7 +19,7 @@ use percent_encoding::percent_decode_str;
 use tracing::Instrument;
 
 use crate::access_log::{AccessLog, AccessRecord};
-use crate::backend::{BackendClient, ProxyBody, function};
+use crate::backend::{BackendBody, BackendClient, ProxyBody, direct, function};
 use crate::compiled::{CompiledApi, CompiledBackend, Destination, HttpTarget, MockAnswer};
 use crate::error::GatewayError;
 use crate::live::LiveConfig;
@@ -29,7 +29,7 @@ use crate::route_table::{DEFAULT_STAGE, RouteMatch};
 use forward::{MatchedRequest, RequestContext};
 
 /// A response body to the client: a backend's, streamed, or one the gateway made.
-pub type ClientBody = Either<Incoming, Full<Bytes>>;
+pub type ClientBody = Either<BackendBody, Full<Bytes>>;
 
 const X_CA_REQUEST_ID: HeaderName = HeaderName::from_static("x-ca-request-id");
 const X_CA_ERROR_MESSAGE: HeaderName = HeaderName::from_static("x-ca-error-message");
@@ -308,18 +308,27 @@ impl Gateway {
         {
             headers.insert(header::HOST, value);
         }
-        let uri = Uri::builder()
-            .scheme(scheme)
-            .authority(authority)
-            .path_and_query(backend.path_and_query)
-            .build()
-            .map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
+        // Plain HTTP/1.1 goes the direct way (origin-form URI); TLS, HTTP/2 and upgrades through
+        // hyper's pooled client (absolute URI).
+        let direct = scheme == Scheme::HTTP && !target.http2 && upgrade.is_none();
+        let uri = if direct {
+            Uri::try_from(backend.path_and_query).map_err(|error| error.to_string())
+        } else {
+            let uri = Uri::builder().scheme(scheme).authority(authority.clone()).path_and_query(backend.path_and_query);
+            uri.build().map_err(|error| error.to_string())
+        }
+        .map_err(GatewayError::BadBackendAddress)?;
         let mut request = Request::new(body);
         *request.method_mut() = target.method.clone().unwrap_or_else(|| method.clone());
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let started = Instant::now();
-        let result = BackendClient::for_this_thread().send(request, target.timeout, target.http2).await;
+        let result = if direct {
+            direct::send(&authority, request, target.timeout).await.map(|response| response.map(Either::Right))
+        } else {
+            let client = BackendClient::for_this_thread();
+            client.send(request, target.timeout, target.http2).await.map(|response| response.map(Either::Left))
+        };
         exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
         drop(in_flight);
         let mut response = result?;
