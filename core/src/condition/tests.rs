@@ -8,9 +8,12 @@ fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()
 }
 
+/// A condition, parameter values, and whether it holds.
+type Case = (&'static str, &'static [(&'static str, &'static str)], bool);
+
 #[test]
 fn evaluates_the_reference_documents_conditions_and_more() {
-    let cases: &[(&str, &[(&str, &str)], bool)] = &[
+    let cases: &[Case] = &[
         // The reference document's grey-release cases.
         ("$CaAppId = 4534463 or $CaAppId = 86734572", &[("CaAppId", "86734572")], true),
         ("$CaAppId = 4534463 or $CaAppId = 86734572", &[("CaAppId", "1")], false),
