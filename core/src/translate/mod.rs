@@ -6,6 +6,7 @@ mod api;
 mod conflict;
 mod group;
 mod problem;
+mod routing;
 mod upstream;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use kube::{Resource, ResourceExt};
 
 pub use api::{DEFAULT_TIMEOUT_MS, substitute_variables};
 pub use problem::{ConditionType, ObjectRef, Problem};
+pub use routing::SYSTEM_PARAMETERS;
 pub use upstream::ALLOW_VPC_ACCESS_FROM;
 
 use crate::config::GatewayConfig;
@@ -65,6 +67,10 @@ pub fn translate(snapshot: &Snapshot) -> Translation {
             }
             Err(mut found) => problems.append(&mut found),
         }
+    }
+
+    for plugin in &snapshot.routing_plugins {
+        problems.append(&mut routing::check(plugin));
     }
 
     let mut upstreams = BTreeMap::new();

@@ -109,6 +109,23 @@ fn reports_each_problem_on_the_object_at_fault() {
 }
 
 #[test]
+fn routing_plugins_report_bad_conditions_with_the_route_and_column() {
+    let plugin = |condition: &str| {
+        format!(
+            "apiVersion: apigw.io/v1alpha1\nkind: RoutingPlugin\nmetadata: {{name: grey, namespace: demo}}\nspec:\n  parameters: {{v: 'Query:v'}}\n  routes:\n  - name: old\n    condition: \"{condition}\"\n    backend: {{type: MOCK, statusCode: 400}}\n"
+        )
+    };
+    let problems = |condition: &str| translate(&snapshot(&plugin(condition))).problems;
+    assert_eq!(problems("$v < '2.0.5' or $CaAppId = 1"), vec![]);
+    let bad = problems("$v < ");
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0].reason, "InvalidCondition");
+    assert!(bad[0].message.contains("route old") && bad[0].message.contains("column 6"), "{}", bad[0].message);
+    let undeclared = problems("$nope = 1 or $nope = 2");
+    assert_eq!(undeclared.iter().map(|problem| problem.reason).collect::<Vec<_>>(), ["UndeclaredParameter"]);
+}
+
+#[test]
 fn translates_a_group_with_base_path_stages_and_internal_domain() {
     let yaml = format!(
         "{GROUP}{}",
@@ -175,6 +192,10 @@ fn every_example_parses_and_translates_deterministically() {
                 snapshot.add_manifests(&text, &file.display().to_string()).expect("example parses");
             }
         }
-        assert_eq!(translate(&snapshot), translate(&snapshot), "{}", folder.display());
+        let translation = translate(&snapshot);
+        assert_eq!(translation, translate(&snapshot), "{}", folder.display());
+        let plugin_problems: Vec<_> =
+            translation.problems.iter().filter(|problem| problem.object.kind == "RoutingPlugin").collect();
+        assert!(plugin_problems.is_empty(), "{}: {plugin_problems:#?}", folder.display());
     }
 }
