@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::resources::{
     ApiAuth, BackendProtocol, BackendType, ConstantParameter, HttpMethod, Parameter, ParameterMode, Protocol,
-    SystemParameter,
+    RouteConstantParameter, SystemParameter,
 };
 
 /// The format version of [`GatewayConfig`]; a gateway refuses documents of another version.
@@ -109,6 +109,38 @@ pub struct ApiConfig {
     pub auth: ApiAuth,
     /// The backend.
     pub backend: BackendConfig,
+    /// The bound routing plugin, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<RoutingConfig>,
+}
+
+/// A routing plugin as served for one API: routes in order, each backend already laid over the
+/// API's own.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutingConfig {
+    /// The RoutingPlugin's name.
+    pub plugin: String,
+    /// Parameter name -> source (`Query:x`, `Header:x`, `XFF:-1`, ...).
+    pub parameters: BTreeMap<String, String>,
+    /// The routes, in order.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// One route.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteConfig {
+    /// The route's name (sent as `X-Ca-Routing-Name`).
+    pub name: String,
+    /// The condition's source text.
+    pub condition: String,
+    /// The merged backend; absent when the overlay leaves it incomplete (answered `I504RB`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<BackendConfig>,
+    /// Values added to the backend request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub constant_parameters: Vec<RouteConstantParameter>,
 }
 
 /// A complete backend.

@@ -35,6 +35,7 @@ fn config(count: usize) -> GatewayConfig {
             constant_parameters: Vec::new(),
             system_parameters: Vec::new(),
             auth: ApiAuth::default(),
+            routing: None,
             backend: BackendConfig {
                 kind: BackendType::Mock,
                 address: None,

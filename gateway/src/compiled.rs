@@ -16,6 +16,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, uri::Authorit
 
 use crate::backend::upstream::Upstream;
 use crate::metrics::{ApiLabels, ApiMetrics, Metrics};
+use crate::routing::CompiledRouting;
 
 /// Why a config could not be compiled; the whole config is refused.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +111,8 @@ pub struct CompiledApi {
     pub backend: CompiledBackend,
     /// Its metric handles.
     pub metrics: ApiMetrics,
+    /// Its routing plugin.
+    pub routing: Option<CompiledRouting>,
 }
 
 /// A backend, compiled.
@@ -229,6 +232,12 @@ impl CompiledApi {
             .any(|parameter| matches!(parameter.location, ParameterLocation::Form | ParameterLocation::Body));
         let variables = group.stages.get(stage).cloned().unwrap_or_default();
         let backend = compile_backend(&api.backend, &variables, upstreams).map_err(error)?;
+        let routing = api
+            .routing
+            .as_ref()
+            .map(|routing| CompiledRouting::compile(routing, |backend| compile_backend(backend, &variables, upstreams)))
+            .transpose()
+            .map_err(|message| error(format!("RoutingPlugin: {message}")))?;
         let (namespace, group_name, name, stage) = (
             Arc::new(group.namespace.clone()),
             Arc::new(group.name.clone()),
@@ -243,6 +252,7 @@ impl CompiledApi {
         };
         Ok(Self {
             metrics: ApiMetrics::new(metrics, labels),
+            routing,
             namespace,
             group: group_name,
             name,

@@ -32,6 +32,9 @@ pub enum GatewayError {
     /// The request body could not be read.
     #[error("Invalid Request Body: {0}")]
     BadBody(String),
+    /// The routing plugin chose a route whose backend is incomplete once laid over the Api's.
+    #[error("Backend Incomplete: route {0}")]
+    IncompleteRouteBackend(String),
     /// An HTTP-VPC backend has no ready endpoint.
     #[error("Backend Service Unavailable: no ready endpoint")]
     NoReadyEndpoint,
@@ -61,7 +64,7 @@ impl GatewayError {
             Self::BackendConnect(_) | Self::BadFunctionResponse(_) | Self::BadBackendAddress(_) => {
                 StatusCode::BAD_GATEWAY
             }
-            Self::BackendTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::BackendTimeout | Self::IncompleteRouteBackend(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -79,6 +82,7 @@ impl GatewayError {
             Self::NoReadyEndpoint => "B503NE",
             Self::BackendConnect(_) => "B502CF",
             Self::BackendTimeout => "B504TO",
+            Self::IncompleteRouteBackend(_) => "I504RB",
             Self::BadFunctionResponse(_) => "B502FR",
             Self::BadBackendAddress(_) => "B502BA",
         }
@@ -103,6 +107,7 @@ mod tests {
             GatewayError::NoReadyEndpoint,
             GatewayError::BackendConnect(String::new()),
             GatewayError::BackendTimeout,
+            GatewayError::IncompleteRouteBackend(String::new()),
             GatewayError::BadFunctionResponse(String::new()),
             GatewayError::BadBackendAddress(String::new()),
         ];

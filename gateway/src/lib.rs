@@ -14,4 +14,5 @@ pub mod metrics;
 pub mod pipeline;
 pub mod request_id;
 pub mod route_table;
+pub mod routing;
 pub mod tls;

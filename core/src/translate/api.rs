@@ -7,10 +7,10 @@ use kube::ResourceExt;
 use super::group::base_path;
 use super::problem::ConditionType::{Accepted, ResolvedRefs};
 use super::{ConditionType, Problem, Snapshot, object_ref};
-use crate::config::{ApiConfig, BackendConfig, GroupConfig, MockConfig, UpstreamConfig};
+use crate::config::{ApiConfig, BackendConfig, GroupConfig, MockConfig, RouteConfig, RoutingConfig, UpstreamConfig};
 use crate::parameter::ParameterCheck;
 use crate::path_template::PathTemplate;
-use crate::resources::{Api, ApiGroup, AuthType, Backend, BackendType, ParameterLocation};
+use crate::resources::{Api, ApiGroup, AuthType, Backend, BackendType, ParameterLocation, PluginKind, PluginRef};
 
 /// The backend timeout when an Api sets none, in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
@@ -45,7 +45,7 @@ pub fn translate(
             "this gateway version serves only auth.type ANONYMOUS; APP signatures and JWT come with the identity release".to_owned(),
         );
     }
-    for plugin in &spec.plugins {
+    for plugin in spec.plugins.iter().filter(|plugin| plugin.kind == PluginKind::Plugin) {
         findings.add(Accepted, "UnsupportedPlugin", super::unsupported_plugin(&plugin.name));
     }
 
@@ -59,7 +59,8 @@ pub fn translate(
     };
     check_parameters(&mut findings, path.as_ref());
     check_stages(&mut findings, group_config);
-    let backend = backend(&mut findings, group_config, snapshot, upstreams);
+    let backend = backend(&mut findings, &spec.backend, group_config, snapshot, upstreams);
+    let routing = routing(&mut findings, group, group_config, snapshot, upstreams);
 
     match (findings.problems.is_empty(), path, backend) {
         (true, Some(path), Some(backend)) => Ok(ApiConfig {
@@ -74,6 +75,7 @@ pub fn translate(
             system_parameters: spec.system_parameters.clone(),
             auth: spec.auth.clone(),
             backend,
+            routing,
         }),
         _ => Err(findings.problems),
     }
@@ -133,14 +135,91 @@ fn check_stages(findings: &mut Findings<'_>, group: &GroupConfig) {
     }
 }
 
+/// The Api's routing plugin (its own binding, else its group's), with every route's backend laid
+/// over the Api's.
+fn routing(
+    findings: &mut Findings<'_>,
+    group: &ApiGroup,
+    group_config: &GroupConfig,
+    snapshot: &Snapshot,
+    upstreams: &BTreeMap<String, UpstreamConfig>,
+) -> Option<RoutingConfig> {
+    let api = findings.api;
+    let is_routing = |plugin: &&PluginRef| plugin.kind == PluginKind::RoutingPlugin;
+    let name =
+        api.spec.plugins.iter().find(is_routing).or_else(|| group.spec.plugins.iter().find(is_routing))?.name.clone();
+    let namespace = api.namespace();
+    let Some(plugin) =
+        snapshot.routing_plugins.iter().find(|plugin| plugin.namespace() == namespace && plugin.name_any() == name)
+    else {
+        findings.add(
+            ResolvedRefs,
+            "RoutingPluginNotFound",
+            format!("RoutingPlugin {name} does not exist in this namespace"),
+        );
+        return None;
+    };
+    if !super::routing::check(plugin).is_empty() {
+        findings.add(
+            ResolvedRefs,
+            "RoutingPluginNotAccepted",
+            format!("RoutingPlugin {name} is not accepted; see its conditions"),
+        );
+        return None;
+    }
+    let routes = plugin
+        .spec
+        .routes
+        .iter()
+        .map(|route| {
+            let merged = overlay(&api.spec.backend, &route.backend);
+            RouteConfig {
+                name: route.name.clone(),
+                condition: route.condition.clone(),
+                backend: is_complete(&merged)
+                    .then(|| backend(findings, &merged, group_config, snapshot, upstreams))
+                    .flatten(),
+                constant_parameters: route.constant_parameters.clone(),
+            }
+        })
+        .collect();
+    let parameters = plugin.spec.parameters.iter().map(|(name, source)| (name.clone(), source.0.clone())).collect();
+    Some(RoutingConfig { plugin: name, parameters, routes })
+}
+
+/// A route's backend laid over the Api's: the route's fields win, the Api's fill the rest.
+fn overlay(base: &Backend, route: &Backend) -> Backend {
+    Backend {
+        kind: route.kind,
+        address: route.address.clone().or_else(|| base.address.clone()),
+        vpc_access_name: route.vpc_access_name.clone().or_else(|| base.vpc_access_name.clone()),
+        path: route.path.clone().or_else(|| base.path.clone()),
+        method: route.method.or(base.method),
+        protocol: route.protocol.or(base.protocol),
+        timeout: route.timeout.or(base.timeout),
+        status_code: route.status_code.or(base.status_code),
+        body: route.body.clone().or_else(|| base.body.clone()),
+        headers: if route.headers.is_empty() { base.headers.clone() } else { route.headers.clone() },
+    }
+}
+
+/// Whether a backend has what its type needs.
+fn is_complete(backend: &Backend) -> bool {
+    match backend.kind {
+        BackendType::Http | BackendType::Fc => backend.address.is_some(),
+        BackendType::HttpVpc => backend.vpc_access_name.is_some(),
+        BackendType::Mock => backend.status_code.is_some(),
+    }
+}
+
 fn backend(
     findings: &mut Findings<'_>,
+    backend: &Backend,
     group: &GroupConfig,
     snapshot: &Snapshot,
     upstreams: &BTreeMap<String, UpstreamConfig>,
 ) -> Option<BackendConfig> {
     let api = findings.api;
-    let backend: &Backend = &api.spec.backend;
     if let Some(path) = &backend.path
         && let Err(error) = PathTemplate::parse(path)
     {

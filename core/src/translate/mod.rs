@@ -111,7 +111,12 @@ pub fn translate(snapshot: &Snapshot) -> Translation {
         let config =
             configs.entry(group.spec.instance.clone()).or_insert_with(|| GatewayConfig::empty(&group.spec.instance));
         group_config.apis.sort_by(|a, b| a.name.cmp(&b.name));
-        for key in group_config.apis.iter().filter_map(|api| api.backend.upstream.as_ref()) {
+        let backends = group_config.apis.iter().flat_map(|api| {
+            let routes =
+                api.routing.iter().flat_map(|routing| routing.routes.iter().filter_map(|route| route.backend.as_ref()));
+            std::iter::once(&api.backend).chain(routes)
+        });
+        for key in backends.filter_map(|backend| backend.upstream.as_ref()) {
             if let Some(upstream) = upstreams.get(key) {
                 config.upstreams.insert(key.clone(), upstream.clone());
             }

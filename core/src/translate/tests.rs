@@ -126,6 +126,27 @@ fn routing_plugins_report_bad_conditions_with_the_route_and_column() {
 }
 
 #[test]
+fn lays_route_backends_over_the_apis_and_reports_missing_plugins() {
+    let plugin = "---\napiVersion: apigw.io/v1alpha1\nkind: RoutingPlugin\nmetadata: {name: grey, namespace: demo}\nspec:\n  routes:\n  - {name: path, condition: '1 = 1', backend: {type: HTTP, path: /v2}}\n  - {name: mock, condition: '1 = 1', backend: {type: MOCK}}\n";
+    let bound = api(
+        "a",
+        "  request: {method: GET, path: /a}\n  backend: {type: HTTP, address: 'http://prod:8080', timeout: 500}\n  plugins: [{kind: RoutingPlugin, name: grey}]",
+    );
+    let translation = translate(&snapshot(&format!("{GROUP}{plugin}{bound}")));
+    assert_eq!(translation.problems, vec![]);
+    let routing = translation.configs["default"].groups[0].apis[0].routing.clone().expect("the plugin is bound");
+    let merged = routing.routes[0].backend.clone().expect("complete");
+    assert_eq!(
+        (merged.address.as_deref(), merged.path.as_deref(), merged.timeout_ms),
+        (Some("http://prod:8080"), Some("/v2"), 500)
+    );
+    assert_eq!(routing.routes[1].backend, None, "a MOCK without statusCode stays incomplete: I504RB at run time");
+
+    let missing = translate(&snapshot(&format!("{GROUP}{bound}")));
+    assert_eq!(missing.problems.iter().map(|problem| problem.reason).collect::<Vec<_>>(), ["RoutingPluginNotFound"]);
+}
+
+#[test]
 fn translates_a_group_with_base_path_stages_and_internal_domain() {
     let yaml = format!(
         "{GROUP}{}",

@@ -83,6 +83,7 @@ pub fn backend_parts(
     request: &MatchedRequest<'_>,
     mut headers: HeaderMap,
     values: &[Option<Cow<'_, str>>],
+    route_query: &[(String, String)],
 ) -> BackendParts {
     let MatchedRequest { path: request_path, query, rest, path_values } = *request;
     strip_hop_by_hop(&mut headers);
@@ -125,6 +126,7 @@ pub fn backend_parts(
             }
         }
     }
+    query_pairs.extend(route_query.iter().cloned());
     for (name, target) in &api.system {
         if let Some(value) = system_value(*name, api, context, &headers) {
             add(&mut headers, &mut query_pairs, &mut form_pairs, target.location, &target.name, &value);

@@ -26,6 +26,7 @@ use crate::live::LiveConfig;
 use crate::metrics::{BackendErrorLabels, Metrics, RequestLabels};
 use crate::request_id;
 use crate::route_table::{DEFAULT_STAGE, RouteMatch};
+use crate::routing::RouteInputs;
 use forward::{MatchedRequest, RequestContext};
 
 /// A response body to the client: a backend's, streamed, or one the gateway made.
@@ -35,6 +36,7 @@ const X_CA_REQUEST_ID: HeaderName = HeaderName::from_static("x-ca-request-id");
 const X_CA_ERROR_MESSAGE: HeaderName = HeaderName::from_static("x-ca-error-message");
 const X_CA_ERROR_CODE: HeaderName = HeaderName::from_static("x-ca-error-code");
 const X_CA_STAGE: HeaderName = HeaderName::from_static("x-ca-stage");
+const X_CA_ROUTING_NAME: HeaderName = HeaderName::from_static("x-ca-routing-name");
 
 /// Settings of the pipeline that do not change with the config.
 #[derive(Clone, Debug)]
@@ -79,6 +81,8 @@ struct Inbound<'a> {
     method: &'a http::Method,
     headers: http::HeaderMap,
     values: Vec<Option<Cow<'a, str>>>,
+    /// Query constants of the route taken.
+    route_query: &'a [(String, String)],
 }
 
 /// What is known about a request once it is handled, for metrics and the access log.
@@ -233,8 +237,6 @@ impl Gateway {
             body: read.as_ref(),
         };
         let values = params::extract(api, &sources)?;
-        let headers = std::mem::take(&mut parts.headers);
-
         let context = RequestContext {
             request_id,
             client_ip: &connection.client_ip,
@@ -244,9 +246,37 @@ impl Gateway {
             gateway_id: &self.gateway_id,
             instance: &self.settings.instance,
         };
+        let route = api.routing.as_ref().and_then(|routing| {
+            let declared = declared_parameters(api, &values);
+            let system = system_parameters(api, &context, &parts.headers);
+            let inputs = RouteInputs {
+                method: &parts.method,
+                path: parts.uri.path(),
+                query: parts.uri.query(),
+                headers: &parts.headers,
+                declared: &declared,
+                system: &system,
+            };
+            routing.select(&inputs)
+        });
+        let mut headers = std::mem::take(&mut parts.headers);
+        headers.remove(X_CA_ROUTING_NAME);
+        let backend = match route {
+            None => &api.backend,
+            Some(route) => {
+                headers.insert(X_CA_ROUTING_NAME, route.name.clone());
+                for (name, value) in &route.headers {
+                    headers.insert(name.clone(), value.clone());
+                }
+                route.backend.as_ref().ok_or_else(|| {
+                    GatewayError::IncompleteRouteBackend(route.name.to_str().unwrap_or_default().to_owned())
+                })?
+            }
+        };
+        let route_query = route.map_or(&[][..], |route| route.query.as_slice());
         let matched =
             MatchedRequest { path: parts.uri.path(), query: parts.uri.query(), rest, path_values: &path_values };
-        match &api.backend {
+        match backend {
             CompiledBackend::Mock(answer) => Ok(mock_response(answer)),
             CompiledBackend::Http(target) => {
                 let body = match (&read, stream) {
@@ -254,12 +284,12 @@ impl Gateway {
                     (None, Some(incoming)) => Either::Left(Limited::new(incoming, self.settings.max_body_bytes)),
                     (None, None) => Either::Right(Full::default()),
                 };
-                let inbound = Inbound { api, context, matched, method: &parts.method, headers, values };
+                let inbound = Inbound { api, context, matched, method: &parts.method, headers, values, route_query };
                 self.forward(target, inbound, body, upgrade, exchange).await
             }
             CompiledBackend::Function(target) => {
                 let body = read.clone().unwrap_or_default();
-                let inbound = Inbound { api, context, matched, method: &parts.method, headers, values };
+                let inbound = Inbound { api, context, matched, method: &parts.method, headers, values, route_query };
                 self.call_function(target, inbound, &body, exchange).await
             }
         }
@@ -281,9 +311,9 @@ impl Gateway {
         upgrade: Option<OnUpgrade>,
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
-        let Inbound { api, context, matched, method, headers, values } = inbound;
+        let Inbound { api, context, matched, method, headers, values, route_query } = inbound;
         let client_upgrade = upgrade.as_ref().and_then(|_| headers.get(header::UPGRADE).cloned());
-        let mut backend = forward::backend_parts(api, target, &context, &matched, headers, &values);
+        let mut backend = forward::backend_parts(api, target, &context, &matched, headers, &values, route_query);
         if let Some(protocol) = client_upgrade {
             websocket::keep_upgrade_headers(protocol, &mut backend.headers);
         }
@@ -349,8 +379,8 @@ impl Gateway {
         body: &Bytes,
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
-        let Inbound { api, context, matched, method, headers, values } = inbound;
-        let backend = forward::backend_parts(api, target, &context, &matched, headers, &values);
+        let Inbound { api, context, matched, method, headers, values, route_query } = inbound;
+        let backend = forward::backend_parts(api, target, &context, &matched, headers, &values, route_query);
         let path_parameters: BTreeMap<String, String> = api
             .path_params
             .iter()
@@ -397,6 +427,37 @@ impl Gateway {
         let answer = tokio::time::timeout(target.timeout, answer).await.map_err(|_| GatewayError::BackendTimeout)??;
         exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(function::response(&answer)?.map(|body| Either::Right(Full::new(body))))
+    }
+}
+
+/// The declared parameters' values by client-side name, for routing conditions (`Parameter:x`).
+fn declared_parameters<'a>(
+    api: &'a CompiledApi,
+    values: &'a [Option<Cow<'_, str>>],
+) -> impl Fn(&str) -> Option<&'a str> + 'a {
+    move |name| {
+        let index = api.parameters.iter().position(|parameter| parameter.check.name() == name)?;
+        values.get(index)?.as_deref()
+    }
+}
+
+/// System parameters for routing conditions (`$CaClientIp`, `$CaStage`, ...).
+fn system_parameters<'a>(
+    api: &'a CompiledApi,
+    context: &'a RequestContext<'a>,
+    headers: &'a http::HeaderMap,
+) -> impl Fn(&str) -> Option<&'a str> + 'a {
+    move |name| match name {
+        "CaClientIp" => context.client_ip.to_str().ok(),
+        "CaDomain" => Some(context.host),
+        "CaStage" => Some(api.stage.as_str()),
+        "CaApiName" => Some(api.name.as_str()),
+        "CaRequestId" => context.request_id.to_str().ok(),
+        "CaHttpSchema" => Some(context.scheme),
+        "CaClientUa" => headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok()),
+        "CaProxy" => context.gateway_id.to_str().ok(),
+        "CaInstanceId" => Some(context.instance),
+        _ => None,
     }
 }
 
