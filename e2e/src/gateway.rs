@@ -32,9 +32,19 @@ pub struct GatewayProcess {
     pub admin: SocketAddr,
 }
 
-/// A free loopback port (bound and released; the gateway binds it right after).
+/// A free loopback port (bound and released; the gateway binds it right after). A port is never
+/// handed out twice by one test process.
 pub fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free loopback port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let address =
+            TcpListener::bind("127.0.0.1:0").and_then(|listener| listener.local_addr()).expect("a free loopback port");
+        let mut given = GIVEN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !given.contains(&address.port()) {
+            given.push(address.port());
+            return address;
+        }
+    }
 }
 
 /// The path of a workspace binary built by `make e2e` (`cargo build --bins`): beside the test
@@ -82,15 +92,21 @@ impl GatewayProcess {
             .stdout(Stdio::null())
             .spawn()
             .expect("the gateway starts");
-        let gateway = Self { child, manifests: dir, http, https, internal, admin };
-        gateway
-            .wait_until(|| std::net::TcpStream::connect(admin).is_ok() && std::net::TcpStream::connect(http).is_ok());
+        let mut gateway = Self { child, manifests: dir, http, https, internal, admin };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !(std::net::TcpStream::connect(admin).is_ok() && std::net::TcpStream::connect(http).is_ok()) {
+            if let Ok(Some(status)) = gateway.child.try_wait() {
+                panic!("the gateway exited while starting ({status}); its log is above");
+            }
+            assert!(Instant::now() < deadline, "the gateway did not open its ports within 30 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         gateway
     }
 
-    /// Polls `condition` every 20 ms for up to 5 s.
+    /// Polls `condition` every 20 ms for up to 10 s.
     pub fn wait_until(&self, mut condition: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(10);
         while !condition() {
             assert!(Instant::now() < deadline, "timed out waiting for the gateway");
             std::thread::sleep(Duration::from_millis(20));
