@@ -12,6 +12,7 @@ pub mod listener;
 pub mod live;
 pub mod metrics;
 pub mod pipeline;
+pub mod plugin_parameters;
 pub mod request_id;
 pub mod route_table;
 pub mod routing;

@@ -24,9 +24,9 @@ use crate::compiled::{CompiledApi, CompiledBackend, Destination, HttpTarget, Moc
 use crate::error::GatewayError;
 use crate::live::LiveConfig;
 use crate::metrics::{BackendErrorLabels, Metrics, RequestLabels};
+use crate::plugin_parameters::RequestInputs;
 use crate::request_id;
 use crate::route_table::{DEFAULT_STAGE, RouteMatch};
-use crate::routing::RouteInputs;
 use forward::{MatchedRequest, RequestContext};
 
 /// A response body to the client: a backend's, streamed, or one the gateway made.
@@ -249,7 +249,7 @@ impl Gateway {
         let route = api.routing.as_ref().and_then(|routing| {
             let declared = declared_parameters(api, &values);
             let system = system_parameters(api, &context, &parts.headers);
-            let inputs = RouteInputs {
+            let inputs = RequestInputs {
                 method: &parts.method,
                 path: parts.uri.path(),
                 query: parts.uri.query(),

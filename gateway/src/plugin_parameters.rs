@@ -1,0 +1,145 @@
+//! The `parameters` of condition plugins (routing, access control): names bound to sources in
+//! the request (`Query:x`, `Header:x`, `Parameter:x`, `System:x`, `XFF:-1`, `Method`, `Path`),
+//! read once per request and seen by conditions as `$name`, beside the system parameters.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use apigw_core::condition::Parameters;
+use http::{HeaderMap, HeaderName, Method};
+
+/// Where a plugin parameter's value comes from.
+#[derive(Debug)]
+enum Source {
+    Query(String),
+    Header(HeaderName),
+    /// A declared Api parameter, by its client-side name (`Parameter:x`, `Path:x`).
+    Parameter(String),
+    System(String),
+    /// An entry of `X-Forwarded-For`, negative from the end (-1 the last).
+    Xff(i64),
+    Method,
+    Path,
+    /// Sources that need a later release (JWT claims, JSON bodies, host templates, form fields):
+    /// always null for now.
+    Unavailable,
+}
+
+impl Source {
+    fn parse(text: &str) -> Result<Self, String> {
+        let (location, name) = text.split_once(':').unwrap_or((text, ""));
+        Ok(match location.to_ascii_lowercase().as_str() {
+            "method" => Source::Method,
+            "path" if name.is_empty() => Source::Path,
+            "query" => Source::Query(name.to_owned()),
+            "header" => Source::Header(HeaderName::try_from(name).map_err(|e| format!("{text}: {e}"))?),
+            "parameter" | "path" => Source::Parameter(name.to_owned()),
+            "system" => Source::System(name.to_owned()),
+            "xff" => Source::Xff(name.parse().map_err(|_| format!("{text}: XFF needs an index such as -1"))?),
+            "token" | "bodyjson" | "bodyjsonfield" | "host" | "form" | "statuscode" | "errorcode" => {
+                Source::Unavailable
+            }
+            _ => return Err(format!("{text}: unknown parameter source")),
+        })
+    }
+}
+
+/// What a condition can read about the request (`'a`: the request's data).
+pub struct RequestInputs<'f, 'a> {
+    /// The request method.
+    pub method: &'a Method,
+    /// The request path.
+    pub path: &'a str,
+    /// The raw query.
+    pub query: Option<&'a str>,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// Declared Api parameters by client-side name, with their values.
+    pub declared: &'f dyn Fn(&str) -> Option<&'a str>,
+    /// System parameters (`CaClientIp`, ...).
+    pub system: &'f dyn Fn(&str) -> Option<&'a str>,
+}
+
+/// A plugin's parameter values for one request, and the system parameters.
+pub struct Values<'r, 'f, 'i> {
+    plugin: Vec<(&'r str, Option<Cow<'i, str>>)>,
+    system: &'f dyn Fn(&str) -> Option<&'i str>,
+}
+
+impl Values<'_, '_, '_> {
+    /// `text` with every `${name}` replaced by the parameter's value (empty when null).
+    pub fn interpolate(&self, text: &str) -> String {
+        let mut result = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            let Some(length) = rest[start + 2..].find('}') else { break };
+            result.push_str(&rest[..start]);
+            result.push_str(self.get(&rest[start + 2..start + 2 + length]).unwrap_or_default());
+            rest = &rest[start + 3 + length..];
+        }
+        result.push_str(rest);
+        result
+    }
+}
+
+impl Parameters for Values<'_, '_, '_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        match self.plugin.iter().find(|(declared, _)| *declared == name) {
+            Some((_, value)) => value.as_deref(),
+            None => (self.system)(name),
+        }
+    }
+}
+
+/// A plugin's parameters, compiled.
+#[derive(Debug, Default)]
+pub struct PluginParameters {
+    parameters: Vec<(String, Source)>,
+}
+
+impl PluginParameters {
+    /// Compiles `name -> source`.
+    pub fn compile(parameters: &BTreeMap<String, String>) -> Result<Self, String> {
+        let parameters = parameters
+            .iter()
+            .map(|(name, source)| Ok((name.clone(), Source::parse(source)?)))
+            .collect::<Result<_, String>>()?;
+        Ok(Self { parameters })
+    }
+
+    /// Reads every parameter from the request.
+    pub fn values<'r, 'f, 'i>(&'r self, inputs: &RequestInputs<'f, 'i>) -> Values<'r, 'f, 'i> {
+        let plugin = self.parameters.iter().map(|(name, source)| (name.as_str(), value(source, inputs))).collect();
+        Values { plugin, system: inputs.system }
+    }
+}
+
+fn value<'a>(source: &Source, inputs: &RequestInputs<'_, 'a>) -> Option<Cow<'a, str>> {
+    match source {
+        Source::Query(name) => inputs.query.and_then(|query| {
+            form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == name).map(|(_, value)| value)
+        }),
+        Source::Header(name) => inputs.headers.get(name).and_then(|value| value.to_str().ok()).map(Cow::Borrowed),
+        Source::Parameter(name) => (inputs.declared)(name).map(Cow::Borrowed),
+        Source::System(name) => (inputs.system)(name).map(Cow::Borrowed),
+        Source::Xff(index) => {
+            let entries: Vec<&'a str> = inputs
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(|value| value.split(','))
+                .map(str::trim)
+                .collect();
+            let position = if *index < 0 {
+                entries.len().checked_sub(index.unsigned_abs() as usize)
+            } else {
+                Some(*index as usize)
+            };
+            position.and_then(|position| entries.get(position)).map(|entry| Cow::Borrowed(*entry))
+        }
+        Source::Method => Some(Cow::Borrowed(inputs.method.as_str())),
+        Source::Path => Some(Cow::Borrowed(inputs.path)),
+        Source::Unavailable => None,
+    }
+}
