@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::resources::{
-    ApiAuth, BackendProtocol, BackendType, ConstantParameter, HttpMethod, Parameter, ParameterMode, Protocol,
-    RouteConstantParameter, SystemParameter,
+    AccessRule, ApiAuth, BackendProtocol, BackendType, ConstantParameter, HttpMethod, Parameter, ParameterMode,
+    Protocol, RouteConstantParameter, SystemParameter,
 };
 
 /// The format version of [`GatewayConfig`]; a gateway refuses documents of another version.
@@ -112,6 +112,21 @@ pub struct ApiConfig {
     /// The bound routing plugin, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routing: Option<RoutingConfig>,
+    /// The bound access-control plugin, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_control: Option<AccessControlConfig>,
+}
+
+/// An access-control plugin as served for one API.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessControlConfig {
+    /// The Plugin's name.
+    pub plugin: String,
+    /// Parameter name -> source.
+    pub parameters: BTreeMap<String, String>,
+    /// The rules, in order.
+    pub rules: Vec<AccessRule>,
 }
 
 /// A routing plugin as served for one API: routes in order, each backend already laid over the

@@ -36,6 +36,7 @@ fn config(count: usize) -> GatewayConfig {
             system_parameters: Vec::new(),
             auth: ApiAuth::default(),
             routing: None,
+            access_control: None,
             backend: BackendConfig {
                 kind: BackendType::Mock,
                 address: None,

@@ -14,6 +14,7 @@ use apigw_core::translate::substitute_variables;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, uri::Authority, uri::Scheme};
 
+use crate::access_control::CompiledAccessControl;
 use crate::backend::upstream::Upstream;
 use crate::metrics::{ApiLabels, ApiMetrics, Metrics};
 use crate::routing::CompiledRouting;
@@ -113,6 +114,8 @@ pub struct CompiledApi {
     pub metrics: ApiMetrics,
     /// Its routing plugin.
     pub routing: Option<CompiledRouting>,
+    /// Its access-control plugin.
+    pub access_control: Option<CompiledAccessControl>,
 }
 
 /// A backend, compiled.
@@ -238,6 +241,12 @@ impl CompiledApi {
             .map(|routing| CompiledRouting::compile(routing, |backend| compile_backend(backend, &variables, upstreams)))
             .transpose()
             .map_err(|message| error(format!("RoutingPlugin: {message}")))?;
+        let access_control = api
+            .access_control
+            .as_ref()
+            .map(CompiledAccessControl::compile)
+            .transpose()
+            .map_err(|message| error(format!("accessControl: {message}")))?;
         let (namespace, group_name, name, stage) = (
             Arc::new(group.namespace.clone()),
             Arc::new(group.name.clone()),
@@ -253,6 +262,7 @@ impl CompiledApi {
         Ok(Self {
             metrics: ApiMetrics::new(metrics, labels),
             routing,
+            access_control,
             namespace,
             group: group_name,
             name,

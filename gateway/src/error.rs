@@ -35,6 +35,9 @@ pub enum GatewayError {
     /// The routing plugin chose a route whose backend is incomplete once laid over the Api's.
     #[error("Backend Incomplete: route {0}")]
     IncompleteRouteBackend(String),
+    /// An access-control rule denied the request.
+    #[error("{}", .0.message)]
+    AccessDenied(Box<crate::access_control::Denial>),
     /// An HTTP-VPC backend has no ready endpoint.
     #[error("Backend Service Unavailable: no ready endpoint")]
     NoReadyEndpoint,
@@ -59,6 +62,7 @@ impl GatewayError {
             Self::UnknownHost | Self::ApiNotFound => StatusCode::NOT_FOUND,
             Self::InvalidStage | Self::InvalidParameter(_) | Self::BadBody(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedProtocol(_) => StatusCode::FORBIDDEN,
+            Self::AccessDenied(denial) => denial.status,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoReadyEndpoint | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::BackendConnect(_) | Self::BadFunctionResponse(_) | Self::BadBackendAddress(_) => {
@@ -76,6 +80,13 @@ impl GatewayError {
             Self::ApiNotFound => "I404NF",
             Self::InvalidStage => "I400SG",
             Self::UnsupportedProtocol(_) => "I403PT",
+            Self::AccessDenied(denial) => match denial.status.as_u16() {
+                400 => "A400AC",
+                401 => "A401AC",
+                404 => "A404AC",
+                429 => "A429AC",
+                _ => "A403AC",
+            },
             Self::InvalidParameter(_) => "I400PA",
             Self::BodyTooLarge => "I413RL",
             Self::BadBody(_) => "I400BD",

@@ -2,6 +2,7 @@
 //! [`apigw_core::config::GatewayConfig`], compiled into a [`route_table::RouteTable`] and run
 //! through the [`pipeline`] for every request.
 
+pub mod access_control;
 pub mod access_log;
 pub mod admin;
 pub mod backend;

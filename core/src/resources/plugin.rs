@@ -66,6 +66,26 @@ pub struct PluginSpec {
     pub error_mapping: Option<ErrorMapping>,
 }
 
+impl PluginSpec {
+    /// The name of the one plugin type set (`jwtAuth`, `cors`, ...), or `None` when not exactly one is.
+    pub fn type_name(&self) -> Option<&'static str> {
+        let set = [
+            (self.jwt_auth.is_some(), "jwtAuth"),
+            (self.backend_signature.is_some(), "backendSignature"),
+            (self.traffic_control.is_some(), "trafficControl"),
+            (self.ip_control.is_some(), "ipControl"),
+            (self.cors.is_some(), "cors"),
+            (self.access_control.is_some(), "accessControl"),
+            (self.error_mapping.is_some(), "errorMapping"),
+        ];
+        let mut names = set.iter().filter(|(set, _)| *set).map(|(_, name)| *name);
+        match (names.next(), names.next()) {
+            (Some(name), None) => Some(name),
+            _ => None,
+        }
+    }
+}
+
 /// What the operator reports about a Plugin.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]

@@ -7,10 +7,14 @@ use kube::ResourceExt;
 use super::group::base_path;
 use super::problem::ConditionType::{Accepted, ResolvedRefs};
 use super::{ConditionType, Problem, Snapshot, object_ref};
-use crate::config::{ApiConfig, BackendConfig, GroupConfig, MockConfig, RouteConfig, RoutingConfig, UpstreamConfig};
+use crate::config::{
+    AccessControlConfig, ApiConfig, BackendConfig, GroupConfig, MockConfig, RouteConfig, RoutingConfig, UpstreamConfig,
+};
 use crate::parameter::ParameterCheck;
 use crate::path_template::PathTemplate;
-use crate::resources::{Api, ApiGroup, AuthType, Backend, BackendType, ParameterLocation, PluginKind, PluginRef};
+use crate::resources::{
+    Api, ApiGroup, AuthType, Backend, BackendType, ParameterLocation, Plugin, PluginKind, PluginRef,
+};
 
 /// The backend timeout when an Api sets none, in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
@@ -45,9 +49,7 @@ pub fn translate(
             "this gateway version serves only auth.type ANONYMOUS; APP signatures and JWT come with the identity release".to_owned(),
         );
     }
-    for plugin in spec.plugins.iter().filter(|plugin| plugin.kind == PluginKind::Plugin) {
-        findings.add(Accepted, "UnsupportedPlugin", super::unsupported_plugin(&plugin.name));
-    }
+    let access_control = plugins(&mut findings, group, snapshot);
 
     let path = match (PathTemplate::parse(&spec.request.path), base_path(group)) {
         (Ok(path), Ok(base)) => Some(path.under(&base)),
@@ -76,6 +78,7 @@ pub fn translate(
             auth: spec.auth.clone(),
             backend,
             routing,
+            access_control,
         }),
         _ => Err(findings.problems),
     }
@@ -135,6 +138,62 @@ fn check_stages(findings: &mut Findings<'_>, group: &GroupConfig) {
     }
 }
 
+/// The Plugins bound to the Api — its own, then its group's for types it does not bind itself —
+/// as served: today the access-control plugin; other types are refused until they are run.
+fn plugins(findings: &mut Findings<'_>, group: &ApiGroup, snapshot: &Snapshot) -> Option<AccessControlConfig> {
+    let api = findings.api;
+    let namespace = api.namespace();
+    let references =
+        api.spec.plugins.iter().chain(&group.spec.plugins).filter(|plugin| plugin.kind == PluginKind::Plugin);
+    let mut bound: Vec<(&'static str, &Plugin)> = Vec::new();
+    for reference in references {
+        let found = snapshot
+            .plugins
+            .iter()
+            .find(|plugin| plugin.namespace() == namespace && plugin.name_any() == reference.name);
+        let Some(plugin) = found else {
+            let message = format!("Plugin {} does not exist in this namespace", reference.name);
+            findings.add(ResolvedRefs, "PluginNotFound", message);
+            continue;
+        };
+        let Some(kind) = plugin.spec.type_name() else {
+            findings.add(
+                ResolvedRefs,
+                "PluginNotAccepted",
+                format!("Plugin {} is not accepted; see its conditions", reference.name),
+            );
+            continue;
+        };
+        if !bound.iter().any(|(bound_kind, _)| *bound_kind == kind) {
+            bound.push((kind, plugin));
+        }
+    }
+    let mut access_control = None;
+    for (kind, plugin) in bound {
+        let name = plugin.name_any();
+        match &plugin.spec.access_control {
+            Some(access) if super::plugin_problems(plugin).is_empty() => {
+                access_control = Some(AccessControlConfig {
+                    plugin: name,
+                    parameters: access
+                        .parameters
+                        .iter()
+                        .map(|(name, source)| (name.clone(), source.0.clone()))
+                        .collect(),
+                    rules: access.rules.clone(),
+                });
+            }
+            Some(_) => findings.add(
+                ResolvedRefs,
+                "PluginNotAccepted",
+                format!("Plugin {name} is not accepted; see its conditions"),
+            ),
+            None => findings.add(Accepted, "UnsupportedPlugin", super::unsupported_plugin(&format!("{name} ({kind})"))),
+        }
+    }
+    access_control
+}
+
 /// The Api's routing plugin (its own binding, else its group's), with every route's backend laid
 /// over the Api's.
 fn routing(
@@ -159,7 +218,7 @@ fn routing(
         );
         return None;
     };
-    if !super::routing::check(plugin).is_empty() {
+    if !super::routing_plugin_problems(plugin).is_empty() {
         findings.add(
             ResolvedRefs,
             "RoutingPluginNotAccepted",

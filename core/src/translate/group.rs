@@ -6,7 +6,7 @@ use super::problem::ConditionType::{Accepted, ResolvedRefs};
 use super::{Problem, Snapshot, object_ref, secret_data};
 use crate::config::{GroupConfig, TlsBinding};
 use crate::path_template::{PathTemplate, Segment};
-use crate::resources::{ApiGroup, PluginKind};
+use crate::resources::ApiGroup;
 
 /// The suffix of self-invocation domains: `<group>.<namespace>.apigw.internal`.
 pub const INTERNAL_DOMAIN_SUFFIX: &str = "apigw.internal";
@@ -18,9 +18,6 @@ pub fn translate(group: &ApiGroup, snapshot: &Snapshot) -> Result<GroupConfig, V
         |reason, message| problems.push(Problem { object: object_ref(group), condition: Accepted, reason, message });
     if let Err(message) = base_path(group) {
         problem("InvalidBasePath", message);
-    }
-    for plugin in group.spec.plugins.iter().filter(|plugin| plugin.kind == PluginKind::Plugin) {
-        problem("UnsupportedPlugin", super::unsupported_plugin(&plugin.name));
     }
     for (stage, definition) in &group.spec.stages {
         if !is_stage_name(stage) {

@@ -3,10 +3,10 @@
 //! attached to the object at fault. Pure: no I/O, no clock.
 
 mod api;
+mod conditions;
 mod conflict;
 mod group;
 mod problem;
-mod routing;
 mod upstream;
 
 use std::collections::BTreeMap;
@@ -16,8 +16,8 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::{Resource, ResourceExt};
 
 pub use api::{DEFAULT_TIMEOUT_MS, substitute_variables};
+pub use conditions::SYSTEM_PARAMETERS;
 pub use problem::{ConditionType, ObjectRef, Problem};
-pub use routing::SYSTEM_PARAMETERS;
 pub use upstream::ALLOW_VPC_ACCESS_FROM;
 
 use crate::config::GatewayConfig;
@@ -70,7 +70,10 @@ pub fn translate(snapshot: &Snapshot) -> Translation {
     }
 
     for plugin in &snapshot.routing_plugins {
-        problems.append(&mut routing::check(plugin));
+        problems.append(&mut routing_plugin_problems(plugin));
+    }
+    for plugin in &snapshot.plugins {
+        problems.append(&mut plugin_problems(plugin));
     }
 
     let mut upstreams = BTreeMap::new();
@@ -139,6 +142,34 @@ pub fn secret_data(snapshot: &Snapshot, namespace: &str, name: &str) -> Option<B
         data.insert(key.clone(), value.clone().into_bytes());
     }
     Some(data)
+}
+
+/// Everything wrong with a RoutingPlugin.
+fn routing_plugin_problems(plugin: &RoutingPlugin) -> Vec<Problem> {
+    let routes = plugin.spec.routes.iter().map(|route| ("route", route.name.as_str(), route.condition.as_str()));
+    conditions::check(&object_ref(plugin), &plugin.spec.parameters, routes)
+}
+
+/// Everything wrong with a Plugin: not exactly one type set (the API server refuses that too; a
+/// manifest file is not checked by it), or bad conditions.
+fn plugin_problems(plugin: &Plugin) -> Vec<Problem> {
+    let spec = &plugin.spec;
+    if spec.type_name().is_none() {
+        let message = "set exactly one plugin type: jwtAuth, backendSignature, trafficControl, ipControl, cors, accessControl or errorMapping";
+        return vec![Problem {
+            object: object_ref(plugin),
+            condition: ConditionType::Accepted,
+            reason: "InvalidPluginType",
+            message: message.to_owned(),
+        }];
+    }
+    match &spec.access_control {
+        Some(access) => {
+            let rules = access.rules.iter().map(|rule| ("rule", rule.name.as_str(), rule.condition.as_str()));
+            conditions::check(&object_ref(plugin), &access.parameters, rules)
+        }
+        None => Vec::new(),
+    }
 }
 
 /// Why a bound plugin refuses its object until plugins are run by the gateway.

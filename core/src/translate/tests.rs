@@ -78,9 +78,24 @@ fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         ),
         ("missing VpcAccess", format!("{GROUP}{}", api("a", &format!("{ok_request}\n  backend: {{type: HTTP-VPC, vpcAccessName: nope}}"))), vec!["Api/a VpcAccessNotFound"]),
         (
-            "group-level plugins are not run yet",
-            "apiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {name: g, namespace: demo}\nspec: {plugins: [{kind: Plugin, name: cors}]}".to_owned(),
-            vec!["ApiGroup/g UnsupportedPlugin"],
+            "a group-level plugin of a type not run yet refuses the group's Apis",
+            format!(
+                "{}{}{}",
+                GROUP.replace("  basePath: /v1", "  basePath: /v1\n  plugins: [{kind: Plugin, name: cors}]"),
+                "---\napiVersion: apigw.io/v1alpha1\nkind: Plugin\nmetadata: {name: cors, namespace: demo}\nspec: {cors: {}}\n",
+                api("a", &format!("{ok_request}\n  backend: {{type: MOCK, statusCode: 200}}"))
+            ),
+            vec!["Api/a UnsupportedPlugin"],
+        ),
+        (
+            "a missing plugin",
+            format!("{GROUP}{}", api("a", &format!("{ok_request}\n  backend: {{type: MOCK, statusCode: 200}}\n  plugins: [{{kind: Plugin, name: nope}}]"))),
+            vec!["Api/a PluginNotFound"],
+        ),
+        (
+            "a plugin with two types (unchecked in manifest files, so checked here)",
+            "apiVersion: apigw.io/v1alpha1\nkind: Plugin\nmetadata: {name: both, namespace: demo}\nspec: {cors: {}, ipControl: {type: ALLOW, items: [{blocks: [10.0.0.0/8]}]}}".to_owned(),
+            vec!["Plugin/both InvalidPluginType"],
         ),
         (
             "lower-case stage name",

@@ -246,7 +246,7 @@ impl Gateway {
             gateway_id: &self.gateway_id,
             instance: &self.settings.instance,
         };
-        let route = api.routing.as_ref().and_then(|routing| {
+        let route = if api.access_control.is_some() || api.routing.is_some() {
             let declared = declared_parameters(api, &values);
             let system = system_parameters(api, &context, &parts.headers);
             let inputs = RequestInputs {
@@ -257,8 +257,13 @@ impl Gateway {
                 declared: &declared,
                 system: &system,
             };
-            routing.select(&inputs)
-        });
+            if let Some(access_control) = &api.access_control {
+                access_control.check(&inputs).map_err(GatewayError::AccessDenied)?;
+            }
+            api.routing.as_ref().and_then(|routing| routing.select(&inputs))
+        } else {
+            None
+        };
         let mut headers = std::mem::take(&mut parts.headers);
         headers.remove(X_CA_ROUTING_NAME);
         let backend = match route {
@@ -507,14 +512,24 @@ fn mock_response(answer: &MockAnswer) -> Response<ClientBody> {
 /// small JSON body saying the same.
 pub fn error_response(error: &GatewayError, request_id: &str) -> Response<ClientBody> {
     let message = header_safe(&error.to_string());
-    let body = serde_json::json!({"errorCode": error.code(), "errorMessage": message, "requestId": request_id});
-    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body.to_string()))));
+    let body = match error {
+        GatewayError::AccessDenied(denial) if denial.body.is_some() => denial.body.clone().unwrap_or_default(),
+        _ => {
+            serde_json::json!({"errorCode": error.code(), "errorMessage": message, "requestId": request_id}).to_string()
+        }
+    };
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
     *response.status_mut() = error.status();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
     headers.insert(X_CA_ERROR_CODE, HeaderValue::from_static(error.code()));
     if let Ok(value) = HeaderValue::try_from(message.as_str()) {
         headers.insert(X_CA_ERROR_MESSAGE, value);
+    }
+    if let GatewayError::AccessDenied(denial) = error {
+        for (name, value) in &denial.headers {
+            headers.insert(name.clone(), value.clone());
+        }
     }
     response
 }
