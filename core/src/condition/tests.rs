@@ -95,3 +95,45 @@ fn lists_the_parameters_it_reads() {
     let condition = Condition::parse("$a = 1 or ($b like 'x%' and not $c is null) or $a = $d").expect("valid");
     assert_eq!(condition.parameters(), ["a", "b", "c", "a", "d"]);
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn parsing_never_panics(source in ".{0,64}") {
+            if let Ok(condition) = Condition::parse(&source) {
+                let _ = condition.evaluate(&BTreeMap::new());
+            }
+        }
+
+        #[test]
+        fn integers_compare_as_numbers(a in -1_000_000i64..1_000_000, b in -1_000_000i64..1_000_000) {
+            let values = params(&[("a", &a.to_string())]);
+            for (operator, expected) in [("=", a == b), ("<>", a != b), ("<", a < b), ("<=", a <= b), (">", a > b), (">=", a >= b)] {
+                let condition = Condition::parse(&format!("$a {operator} {b}")).expect("valid");
+                prop_assert_eq!(condition.evaluate(&values), expected, "{} {} {}", a, operator, b);
+            }
+        }
+
+        #[test]
+        fn not_inverts_and_null_compares_false(text in "[a-z0-9.]{0,8}", literal in "[a-z0-9.]{0,8}") {
+            for operator in ["=", "<>", "<", "<=", ">", ">="] {
+                let condition = Condition::parse(&format!("$a {operator} '{literal}'")).expect("valid");
+                let negated = Condition::parse(&format!("not ($a {operator} '{literal}')")).expect("valid");
+                let values = params(&[("a", &text)]);
+                prop_assert_eq!(negated.evaluate(&values), !condition.evaluate(&values));
+                prop_assert!(!condition.evaluate(&params(&[])), "null compared true");
+            }
+        }
+
+        #[test]
+        fn like_matches_its_own_escaped_text_and_percent_matches_all(text in "[a-z%_\\\\]{0,12}") {
+            let escaped: String = text.chars().flat_map(|c| match c { '%' | '_' | '\\' => vec!['\\', c], c => vec![c] }).collect();
+            prop_assert!(LikePattern::new(&escaped).matches(&text), "{:?} like {:?}", text, escaped);
+            prop_assert!(LikePattern::new("%").matches(&text));
+        }
+    }
+}
