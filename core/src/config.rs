@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::resources::{
-    AccessRule, ApiAuth, BackendProtocol, BackendType, ConstantParameter, HttpMethod, Parameter, ParameterMode,
-    Protocol, RouteConstantParameter, SystemParameter,
+    AccessRule, ApiAuth, BackendProtocol, BackendType, ConstantParameter, ErrorMapping, HttpMethod, Parameter,
+    ParameterMode, Protocol, RouteConstantParameter, SystemParameter,
 };
 
 /// The format version of [`GatewayConfig`]; a gateway refuses documents of another version.
@@ -115,6 +115,19 @@ pub struct ApiConfig {
     /// The bound access-control plugin, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_control: Option<AccessControlConfig>,
+    /// The bound error-mapping plugin, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_mapping: Option<ErrorMappingConfig>,
+}
+
+/// An error-mapping plugin as served for one API.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorMappingConfig {
+    /// The Plugin's name.
+    pub plugin: String,
+    /// The plugin's spec.
+    pub mapping: ErrorMapping,
 }
 
 /// An access-control plugin as served for one API.

@@ -37,6 +37,7 @@ fn config(count: usize) -> GatewayConfig {
             auth: ApiAuth::default(),
             routing: None,
             access_control: None,
+            error_mapping: None,
             backend: BackendConfig {
                 kind: BackendType::Mock,
                 address: None,

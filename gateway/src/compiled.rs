@@ -16,6 +16,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, uri::Authorit
 
 use crate::access_control::CompiledAccessControl;
 use crate::backend::upstream::Upstream;
+use crate::error_mapping::CompiledErrorMapping;
 use crate::metrics::{ApiLabels, ApiMetrics, Metrics};
 use crate::routing::CompiledRouting;
 
@@ -116,6 +117,8 @@ pub struct CompiledApi {
     pub routing: Option<CompiledRouting>,
     /// Its access-control plugin.
     pub access_control: Option<CompiledAccessControl>,
+    /// Its error-mapping plugin.
+    pub error_mapping: Option<CompiledErrorMapping>,
 }
 
 /// A backend, compiled.
@@ -247,6 +250,12 @@ impl CompiledApi {
             .map(CompiledAccessControl::compile)
             .transpose()
             .map_err(|message| error(format!("accessControl: {message}")))?;
+        let error_mapping = api
+            .error_mapping
+            .as_ref()
+            .map(CompiledErrorMapping::compile)
+            .transpose()
+            .map_err(|message| error(format!("errorMapping: {message}")))?;
         let (namespace, group_name, name, stage) = (
             Arc::new(group.namespace.clone()),
             Arc::new(group.name.clone()),
@@ -263,6 +272,7 @@ impl CompiledApi {
             metrics: ApiMetrics::new(metrics, labels),
             routing,
             access_control,
+            error_mapping,
             namespace,
             group: group_name,
             name,

@@ -9,6 +9,7 @@ pub mod backend;
 pub mod compiled;
 pub mod config_source;
 pub mod error;
+pub mod error_mapping;
 pub mod listener;
 pub mod live;
 pub mod metrics;

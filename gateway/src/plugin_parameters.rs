@@ -69,17 +69,22 @@ pub struct Values<'r, 'f, 'i> {
 impl Values<'_, '_, '_> {
     /// `text` with every `${name}` replaced by the parameter's value (empty when null).
     pub fn interpolate(&self, text: &str) -> String {
-        let mut result = String::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(start) = rest.find("${") {
-            let Some(length) = rest[start + 2..].find('}') else { break };
-            result.push_str(&rest[..start]);
-            result.push_str(self.get(&rest[start + 2..start + 2 + length]).unwrap_or_default());
-            rest = &rest[start + 3 + length..];
-        }
-        result.push_str(rest);
-        result
+        interpolate(text, self)
     }
+}
+
+/// `text` with every `${name}` replaced by the parameter's value (empty when null).
+pub fn interpolate(text: &str, parameters: &dyn Parameters) -> String {
+    let mut result = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let Some(length) = rest[start + 2..].find('}') else { break };
+        result.push_str(&rest[..start]);
+        result.push_str(parameters.get(&rest[start + 2..start + 2 + length]).unwrap_or_default());
+        rest = &rest[start + 3 + length..];
+    }
+    result.push_str(rest);
+    result
 }
 
 impl Parameters for Values<'_, '_, '_> {

@@ -8,7 +8,8 @@ use super::group::base_path;
 use super::problem::ConditionType::{Accepted, ResolvedRefs};
 use super::{ConditionType, Problem, Snapshot, object_ref};
 use crate::config::{
-    AccessControlConfig, ApiConfig, BackendConfig, GroupConfig, MockConfig, RouteConfig, RoutingConfig, UpstreamConfig,
+    AccessControlConfig, ApiConfig, BackendConfig, ErrorMappingConfig, GroupConfig, MockConfig, RouteConfig,
+    RoutingConfig, UpstreamConfig,
 };
 use crate::parameter::ParameterCheck;
 use crate::path_template::PathTemplate;
@@ -49,7 +50,7 @@ pub fn translate(
             "this gateway version serves only auth.type ANONYMOUS; APP signatures and JWT come with the identity release".to_owned(),
         );
     }
-    let access_control = plugins(&mut findings, group, snapshot);
+    let (access_control, error_mapping) = plugins(&mut findings, group, snapshot);
 
     let path = match (PathTemplate::parse(&spec.request.path), base_path(group)) {
         (Ok(path), Ok(base)) => Some(path.under(&base)),
@@ -79,6 +80,7 @@ pub fn translate(
             backend,
             routing,
             access_control,
+            error_mapping,
         }),
         _ => Err(findings.problems),
     }
@@ -139,8 +141,12 @@ fn check_stages(findings: &mut Findings<'_>, group: &GroupConfig) {
 }
 
 /// The Plugins bound to the Api — its own, then its group's for types it does not bind itself —
-/// as served: today the access-control plugin; other types are refused until they are run.
-fn plugins(findings: &mut Findings<'_>, group: &ApiGroup, snapshot: &Snapshot) -> Option<AccessControlConfig> {
+/// as served: access control and error mapping today; other types are refused until they are run.
+fn plugins(
+    findings: &mut Findings<'_>,
+    group: &ApiGroup,
+    snapshot: &Snapshot,
+) -> (Option<AccessControlConfig>, Option<ErrorMappingConfig>) {
     let api = findings.api;
     let namespace = api.namespace();
     let references =
@@ -168,11 +174,19 @@ fn plugins(findings: &mut Findings<'_>, group: &ApiGroup, snapshot: &Snapshot) -
             bound.push((kind, plugin));
         }
     }
-    let mut access_control = None;
+    let (mut access_control, mut error_mapping) = (None, None);
     for (kind, plugin) in bound {
         let name = plugin.name_any();
-        match &plugin.spec.access_control {
-            Some(access) if super::plugin_problems(plugin).is_empty() => {
+        let accepted = super::plugin_problems(plugin).is_empty();
+        match (&plugin.spec.access_control, &plugin.spec.error_mapping) {
+            (Some(_), _) | (_, Some(_)) if !accepted => {
+                findings.add(
+                    ResolvedRefs,
+                    "PluginNotAccepted",
+                    format!("Plugin {name} is not accepted; see its conditions"),
+                );
+            }
+            (Some(access), _) => {
                 access_control = Some(AccessControlConfig {
                     plugin: name,
                     parameters: access
@@ -183,15 +197,13 @@ fn plugins(findings: &mut Findings<'_>, group: &ApiGroup, snapshot: &Snapshot) -
                     rules: access.rules.clone(),
                 });
             }
-            Some(_) => findings.add(
-                ResolvedRefs,
-                "PluginNotAccepted",
-                format!("Plugin {name} is not accepted; see its conditions"),
-            ),
-            None => findings.add(Accepted, "UnsupportedPlugin", super::unsupported_plugin(&format!("{name} ({kind})"))),
+            (_, Some(mapping)) => error_mapping = Some(ErrorMappingConfig { plugin: name, mapping: mapping.clone() }),
+            (None, None) => {
+                findings.add(Accepted, "UnsupportedPlugin", super::unsupported_plugin(&format!("{name} ({kind})")))
+            }
         }
     }
-    access_control
+    (access_control, error_mapping)
 }
 
 /// The Api's routing plugin (its own binding, else its group's), with every route's backend laid

@@ -163,13 +163,27 @@ fn plugin_problems(plugin: &Plugin) -> Vec<Problem> {
             message: message.to_owned(),
         }];
     }
-    match &spec.access_control {
-        Some(access) => {
-            let rules = access.rules.iter().map(|rule| ("rule", rule.name.as_str(), rule.condition.as_str()));
-            conditions::check(&object_ref(plugin), &access.parameters, rules)
-        }
-        None => Vec::new(),
+    let object = object_ref(plugin);
+    if let Some(access) = &spec.access_control {
+        let rules = access.rules.iter().map(|rule| ("rule", rule.name.as_str(), rule.condition.as_str()));
+        return conditions::check(&object, &access.parameters, rules);
     }
+    if let Some(mapping) = &spec.error_mapping {
+        let mut problems =
+            conditions::check(&object, &mapping.parameters, [("errorCondition", "", mapping.error_condition.as_str())]);
+        if let Some(code) = &mapping.error_code
+            && !mapping.parameters.contains_key(code)
+        {
+            problems.push(Problem {
+                object,
+                condition: ConditionType::Accepted,
+                reason: "UndeclaredParameter",
+                message: format!("errorCode {code:?} is not one of the declared parameters"),
+            });
+        }
+        return problems;
+    }
+    Vec::new()
 }
 
 /// Why a bound plugin refuses its object until plugins are run by the gateway.

@@ -22,6 +22,7 @@ use crate::access_log::{AccessLog, AccessRecord};
 use crate::backend::{BackendBody, BackendClient, ProxyBody, direct, function};
 use crate::compiled::{CompiledApi, CompiledBackend, Destination, HttpTarget, MockAnswer};
 use crate::error::GatewayError;
+use crate::error_mapping::CompiledErrorMapping;
 use crate::live::LiveConfig;
 use crate::metrics::{BackendErrorLabels, Metrics, RequestLabels};
 use crate::plugin_parameters::RequestInputs;
@@ -281,8 +282,8 @@ impl Gateway {
         let route_query = route.map_or(&[][..], |route| route.query.as_slice());
         let matched =
             MatchedRequest { path: parts.uri.path(), query: parts.uri.query(), rest, path_values: &path_values };
-        match backend {
-            CompiledBackend::Mock(answer) => Ok(mock_response(answer)),
+        let response = match backend {
+            CompiledBackend::Mock(answer) => mock_response(answer),
             CompiledBackend::Http(target) => {
                 let body = match (&read, stream) {
                     (Some(bytes), _) => Either::Right(Full::new(bytes.clone())),
@@ -290,14 +291,48 @@ impl Gateway {
                     (None, None) => Either::Right(Full::default()),
                 };
                 let inbound = Inbound { api, context, matched, method: &parts.method, headers, values, route_query };
-                self.forward(target, inbound, body, upgrade, exchange).await
+                self.forward(target, inbound, body, upgrade, exchange).await?
             }
             CompiledBackend::Function(target) => {
                 let body = read.clone().unwrap_or_default();
                 let inbound = Inbound { api, context, matched, method: &parts.method, headers, values, route_query };
-                self.call_function(target, inbound, &body, exchange).await
+                self.call_function(target, inbound, &body, exchange).await?
+            }
+        };
+        match &api.error_mapping {
+            Some(mapping) => self.map_errors(api, mapping, response, request_id).await,
+            None => Ok(response),
+        }
+    }
+
+    /// Applies the error-mapping plugin to a backend's answer (reading its body when a parameter
+    /// needs a JSON field).
+    async fn map_errors(
+        &self,
+        api: &CompiledApi,
+        mapping: &CompiledErrorMapping,
+        response: Response<ClientBody>,
+        request_id: &HeaderValue,
+    ) -> Result<Response<ClientBody>, GatewayError> {
+        let (mut parts, body) = response.into_parts();
+        let (body, read) = if mapping.reads_body() {
+            let bytes = Limited::new(body, self.settings.max_body_bytes)
+                .collect()
+                .await
+                .map_err(|error| GatewayError::BackendConnect(error.to_string()))?
+                .to_bytes();
+            (Either::Right(Full::new(bytes.clone())), Some(bytes))
+        } else {
+            (body, None)
+        };
+        let system = response_system_parameters(api, request_id);
+        if let Some((status, message)) = mapping.map(parts.status, &parts.headers, read.as_deref(), &system) {
+            parts.status = status;
+            if let Ok(value) = HeaderValue::try_from(header_safe(&message)) {
+                parts.headers.insert(X_CA_ERROR_MESSAGE, value);
             }
         }
+        Ok(Response::from_parts(parts, body))
     }
 
     async fn read_body(&self, body: Incoming) -> Result<Bytes, GatewayError> {
@@ -443,6 +478,19 @@ fn declared_parameters<'a>(
     move |name| {
         let index = api.parameters.iter().position(|parameter| parameter.check.name() == name)?;
         values.get(index)?.as_deref()
+    }
+}
+
+/// System parameters of the response phase (error mapping).
+fn response_system_parameters<'a>(
+    api: &'a CompiledApi,
+    request_id: &'a HeaderValue,
+) -> impl Fn(&str) -> Option<&'a str> + 'a {
+    move |name| match name {
+        "CaRequestId" => request_id.to_str().ok(),
+        "CaApiName" => Some(api.name.as_str()),
+        "CaStage" => Some(api.stage.as_str()),
+        _ => None,
     }
 }
 

@@ -1,0 +1,194 @@
+//! The error-mapping plugin: once the backend has answered, its status, headers and JSON body
+//! fields are the parameters of `errorCondition`; when it holds, the error code picks a mapping
+//! (else the default) that sets the status and `X-Ca-Error-Message`.
+
+use apigw_core::condition::{Condition, Parameters};
+use apigw_core::config::ErrorMappingConfig;
+use http::{HeaderMap, HeaderName, StatusCode};
+
+use crate::plugin_parameters::interpolate;
+
+/// Where a response-phase parameter comes from.
+#[derive(Debug)]
+enum Source {
+    StatusCode,
+    Header(HeaderName),
+    /// A field of the JSON body: `$.a.b[0].c`.
+    BodyJson(Vec<Step>),
+    System(String),
+    /// `ErrorCode` (gateway errors are not mapped) and `Token:` (until JWT): null.
+    Unavailable,
+}
+
+#[derive(Debug)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// A mapping's answer.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    message: Option<String>,
+}
+
+/// An error-mapping plugin, compiled.
+#[derive(Debug)]
+pub struct CompiledErrorMapping {
+    parameters: Vec<(String, Source)>,
+    condition: Condition,
+    error_code: Option<String>,
+    mappings: Vec<(String, Answer)>,
+    default: Option<Answer>,
+}
+
+fn parse_source(text: &str) -> Result<Source, String> {
+    let (location, name) = text.split_once(':').unwrap_or((text, ""));
+    Ok(match location.to_ascii_lowercase().as_str() {
+        "statuscode" => Source::StatusCode,
+        "header" => Source::Header(HeaderName::try_from(name).map_err(|e| format!("{text}: {e}"))?),
+        "bodyjson" | "bodyjsonfield" => {
+            Source::BodyJson(json_path(name).ok_or_else(|| format!("{text}: expected a JSON path such as $.a.b"))?)
+        }
+        "system" => Source::System(name.to_owned()),
+        "errorcode" | "token" => Source::Unavailable,
+        _ => {
+            return Err(format!(
+                "{text}: not a response-phase source (StatusCode, ErrorCode, Header:, BodyJsonField:, System:, Token:)"
+            ));
+        }
+    })
+}
+
+/// `$.a.b[0]` -> steps.
+fn json_path(path: &str) -> Option<Vec<Step>> {
+    let rest = path.strip_prefix('$')?;
+    let mut steps = Vec::new();
+    for part in rest.split('.').skip(1) {
+        let (key, indexes) = part.split_once('[').map_or((part, ""), |(key, rest)| (key, rest));
+        if !key.is_empty() {
+            steps.push(Step::Key(key.to_owned()));
+        }
+        for index in indexes.split('[').filter(|index| !index.is_empty()) {
+            steps.push(Step::Index(index.strip_suffix(']')?.parse().ok()?));
+        }
+    }
+    Some(steps)
+}
+
+fn answer(status: u16, message: &Option<String>) -> Result<Answer, String> {
+    Ok(Answer { status: StatusCode::from_u16(status).map_err(|e| e.to_string())?, message: message.clone() })
+}
+
+/// The values of one response.
+struct Values<'s, 'f, 'a> {
+    values: Vec<(&'s str, Option<String>)>,
+    system: &'f dyn Fn(&str) -> Option<&'a str>,
+}
+
+impl Parameters for Values<'_, '_, '_> {
+    fn get(&self, name: &str) -> Option<&str> {
+        match self.values.iter().find(|(declared, _)| *declared == name) {
+            Some((_, value)) => value.as_deref(),
+            None => (self.system)(name),
+        }
+    }
+}
+
+impl CompiledErrorMapping {
+    /// Compiles a config.
+    pub fn compile(config: &ErrorMappingConfig) -> Result<Self, String> {
+        let spec = &config.mapping;
+        let parameters = spec
+            .parameters
+            .iter()
+            .map(|(name, source)| Ok((name.clone(), parse_source(&source.0)?)))
+            .collect::<Result<_, String>>()?;
+        let mappings = spec
+            .mappings
+            .iter()
+            .map(|mapping| Ok((mapping.code.clone(), answer(mapping.status_code, &mapping.error_message)?)))
+            .collect::<Result<_, String>>()?;
+        let default = spec
+            .default_mapping
+            .as_ref()
+            .map(|default| answer(default.status_code, &default.error_message))
+            .transpose()?;
+        let condition = Condition::parse(&spec.error_condition).map_err(|e| format!("errorCondition: {e}"))?;
+        Ok(Self { parameters, condition, error_code: spec.error_code.clone(), mappings, default })
+    }
+
+    /// Whether a parameter reads the response body (which must then be read whole).
+    pub fn reads_body(&self) -> bool {
+        self.parameters.iter().any(|(_, source)| matches!(source, Source::BodyJson(_)))
+    }
+
+    /// The status and `X-Ca-Error-Message` that replace the backend's, when its answer is an error.
+    pub fn map<'a>(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: Option<&[u8]>,
+        system: &dyn Fn(&str) -> Option<&'a str>,
+    ) -> Option<(StatusCode, String)> {
+        let json: Option<serde_json::Value> = body.and_then(|body| serde_json::from_slice(body).ok());
+        let values = self
+            .parameters
+            .iter()
+            .map(|(name, source)| {
+                let value = match source {
+                    Source::StatusCode => Some(status.as_str().to_owned()),
+                    Source::Header(header) => {
+                        headers.get(header).and_then(|value| value.to_str().ok()).map(str::to_owned)
+                    }
+                    Source::BodyJson(steps) => json.as_ref().and_then(|json| field(json, steps)),
+                    Source::System(name) => system(name).map(str::to_owned),
+                    Source::Unavailable => None,
+                };
+                (name.as_str(), value)
+            })
+            .collect();
+        let values = Values { values, system };
+        if !self.condition.evaluate(&values) {
+            return None;
+        }
+        let code = self.error_code.as_deref().and_then(|name| values.get(name));
+        let answer =
+            code.and_then(|code| self.mappings.iter().find(|(known, _)| known == code).map(|(_, answer)| answer));
+        let answer = answer.or(self.default.as_ref())?;
+        Some((answer.status, interpolate(answer.message.as_deref().unwrap_or_default(), &values)))
+    }
+}
+
+/// A JSON field as text: strings as they are, other scalars and structures as JSON; null is null.
+fn field(json: &serde_json::Value, steps: &[Step]) -> Option<String> {
+    let mut value = json;
+    for step in steps {
+        value = match step {
+            Step::Key(key) => value.get(key)?,
+            Step::Index(index) => value.get(*index)?,
+        };
+    }
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(text) => Some(text.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_json_paths() {
+        let json = serde_json::json!({"a": {"b": [{"c": "x"}, {"c": 2}]}, "ok": true});
+        let read = |path: &str| field(&json, &json_path(path).expect("a path"));
+        assert_eq!(read("$.a.b[0].c").as_deref(), Some("x"));
+        assert_eq!(read("$.a.b[1].c").as_deref(), Some("2"));
+        assert_eq!(read("$.ok").as_deref(), Some("true"));
+        assert_eq!(read("$.missing"), None);
+        assert!(json_path("a.b").is_none());
+    }
+}
