@@ -94,3 +94,34 @@ async fn routes_by_conditions_and_falls_through_to_the_apis_backend() {
     assert_eq!((incomplete.status.as_u16(), incomplete.header("x-ca-error-code")), (504, "I504RB"));
     assert_eq!(incomplete.header("x-ca-error-message"), "Backend Incomplete: route always");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routes_by_json_body_fields_and_form_fields() {
+    let plugin = r#"---
+apiVersion: apigw.io/v1alpha1
+kind: RoutingPlugin
+metadata: {name: by-body}
+spec:
+  parameters: {tier: "BodyJsonField:$.customer.tier", channel: "Form:channel"}
+  routes:
+  - {name: gold, condition: "$tier = 'gold'", backend: {type: MOCK, statusCode: 200, body: gold}}
+  - {name: app, condition: "$channel = 'app'", backend: {type: MOCK, statusCode: 200, body: app}}
+"#;
+    let api = shop_api("orders", "{method: POST, path: /orders}", "{type: MOCK, statusCode: 200, body: default}")
+        + "  plugins: [{kind: RoutingPlugin, name: by-body}]\n";
+    let gateway = GatewayProcess::start(&[shop_group(""), plugin.to_owned(), api].concat(), &[]);
+    let client = TestClient::http1();
+    let post = |content_type: &'static str, body: &'static str| {
+        let client = client.clone();
+        let request = http::Request::post(format!("http://{}/orders", gateway.http))
+            .header("host", "shop.example.com")
+            .header("content-type", content_type)
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(body.as_bytes())))
+            .unwrap();
+        async move { client.send(request).await.body }
+    };
+    assert_eq!(post("application/json", r#"{"customer": {"tier": "gold"}}"#).await, "gold");
+    assert_eq!(post("application/x-www-form-urlencoded", "channel=app&x=1").await, "app");
+    assert_eq!(post("application/json", r#"{"customer": {"tier": "silver"}}"#).await, "default");
+    assert_eq!(post("text/plain", "channel=app").await, "default", "form fields only from form bodies");
+}

@@ -71,6 +71,11 @@ impl CompiledAccessControl {
         Ok(Self { parameters: PluginParameters::compile(&config.parameters)?, rules })
     }
 
+    /// Whether its parameters read the request body.
+    pub fn reads_body(&self) -> bool {
+        self.parameters.reads_body()
+    }
+
     /// Lets the request through, or says how to refuse it.
     pub fn check(&self, inputs: &RequestInputs<'_, '_>) -> Result<(), Box<Denial>> {
         let values = self.parameters.values(inputs);

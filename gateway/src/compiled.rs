@@ -233,9 +233,7 @@ impl CompiledApi {
                 })
             })
             .collect::<Result<Vec<_>, CompileError>>()?;
-        let reads_body = parameters
-            .iter()
-            .any(|parameter| matches!(parameter.location, ParameterLocation::Form | ParameterLocation::Body));
+
         let variables = group.stages.get(stage).cloned().unwrap_or_default();
         let backend = compile_backend(&api.backend, &variables, upstreams).map_err(error)?;
         let routing = api
@@ -256,6 +254,11 @@ impl CompiledApi {
             .map(CompiledErrorMapping::compile)
             .transpose()
             .map_err(|message| error(format!("errorMapping: {message}")))?;
+        let reads_body = parameters
+            .iter()
+            .any(|parameter| matches!(parameter.location, ParameterLocation::Form | ParameterLocation::Body))
+            || routing.as_ref().is_some_and(CompiledRouting::reads_body)
+            || access_control.as_ref().is_some_and(CompiledAccessControl::reads_body);
         let (namespace, group_name, name, stage) = (
             Arc::new(group.namespace.clone()),
             Arc::new(group.name.clone()),

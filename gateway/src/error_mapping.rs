@@ -6,7 +6,7 @@ use apigw_core::condition::{Condition, Parameters};
 use apigw_core::config::ErrorMappingConfig;
 use http::{HeaderMap, HeaderName, StatusCode};
 
-use crate::plugin_parameters::interpolate;
+use crate::plugin_parameters::{Step, field, interpolate, json_path};
 
 /// Where a response-phase parameter comes from.
 #[derive(Debug)]
@@ -18,12 +18,6 @@ enum Source {
     System(String),
     /// `ErrorCode` (gateway errors are not mapped) and `Token:` (until JWT): null.
     Unavailable,
-}
-
-#[derive(Debug)]
-enum Step {
-    Key(String),
-    Index(usize),
 }
 
 /// A mapping's answer.
@@ -59,22 +53,6 @@ fn parse_source(text: &str) -> Result<Source, String> {
             ));
         }
     })
-}
-
-/// `$.a.b[0]` -> steps.
-fn json_path(path: &str) -> Option<Vec<Step>> {
-    let rest = path.strip_prefix('$')?;
-    let mut steps = Vec::new();
-    for part in rest.split('.').skip(1) {
-        let (key, indexes) = part.split_once('[').map_or((part, ""), |(key, rest)| (key, rest));
-        if !key.is_empty() {
-            steps.push(Step::Key(key.to_owned()));
-        }
-        for index in indexes.split('[').filter(|index| !index.is_empty()) {
-            steps.push(Step::Index(index.strip_suffix(']')?.parse().ok()?));
-        }
-    }
-    Some(steps)
 }
 
 fn answer(status: u16, message: &Option<String>) -> Result<Answer, String> {
@@ -158,37 +136,5 @@ impl CompiledErrorMapping {
             code.and_then(|code| self.mappings.iter().find(|(known, _)| known == code).map(|(_, answer)| answer));
         let answer = answer.or(self.default.as_ref())?;
         Some((answer.status, interpolate(answer.message.as_deref().unwrap_or_default(), &values)))
-    }
-}
-
-/// A JSON field as text: strings as they are, other scalars and structures as JSON; null is null.
-fn field(json: &serde_json::Value, steps: &[Step]) -> Option<String> {
-    let mut value = json;
-    for step in steps {
-        value = match step {
-            Step::Key(key) => value.get(key)?,
-            Step::Index(index) => value.get(*index)?,
-        };
-    }
-    match value {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(text) => Some(text.clone()),
-        other => Some(other.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_json_paths() {
-        let json = serde_json::json!({"a": {"b": [{"c": "x"}, {"c": 2}]}, "ok": true});
-        let read = |path: &str| field(&json, &json_path(path).expect("a path"));
-        assert_eq!(read("$.a.b[0].c").as_deref(), Some("x"));
-        assert_eq!(read("$.a.b[1].c").as_deref(), Some("2"));
-        assert_eq!(read("$.ok").as_deref(), Some("true"));
-        assert_eq!(read("$.missing"), None);
-        assert!(json_path("a.b").is_none());
     }
 }

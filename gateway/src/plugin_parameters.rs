@@ -23,6 +23,10 @@ enum Source {
     /// Sources that need a later release (JWT claims, JSON bodies, host templates, form fields):
     /// always null for now.
     Unavailable,
+    /// A field of an urlencoded form body.
+    Form(String),
+    /// A field of a JSON body: `$.a.b[0]`.
+    BodyJson(Vec<Step>),
 }
 
 impl Source {
@@ -36,9 +40,11 @@ impl Source {
             "parameter" | "path" => Source::Parameter(name.to_owned()),
             "system" => Source::System(name.to_owned()),
             "xff" => Source::Xff(name.parse().map_err(|_| format!("{text}: XFF needs an index such as -1"))?),
-            "token" | "bodyjson" | "bodyjsonfield" | "host" | "form" | "statuscode" | "errorcode" => {
-                Source::Unavailable
+            "form" => Source::Form(name.to_owned()),
+            "bodyjson" | "bodyjsonfield" => {
+                Source::BodyJson(json_path(name).ok_or_else(|| format!("{text}: expected a JSON path such as $.a.b"))?)
             }
+            "token" | "host" | "statuscode" | "errorcode" => Source::Unavailable,
             _ => return Err(format!("{text}: unknown parameter source")),
         })
     }
@@ -58,6 +64,8 @@ pub struct RequestInputs<'f, 'a> {
     pub declared: &'f dyn Fn(&str) -> Option<&'a str>,
     /// System parameters (`CaClientIp`, ...).
     pub system: &'f dyn Fn(&str) -> Option<&'a str>,
+    /// The request body, when it was read.
+    pub body: Option<&'a [u8]>,
 }
 
 /// A plugin's parameter values for one request, and the system parameters.
@@ -112,6 +120,11 @@ impl PluginParameters {
         Ok(Self { parameters })
     }
 
+    /// Whether a parameter reads the request body (which must then be read before the plugin runs).
+    pub fn reads_body(&self) -> bool {
+        self.parameters.iter().any(|(_, source)| matches!(source, Source::Form(_) | Source::BodyJson(_)))
+    }
+
     /// Reads every parameter from the request.
     pub fn values<'r, 'f, 'i>(&'r self, inputs: &RequestInputs<'f, 'i>) -> Values<'r, 'f, 'i> {
         let plugin = self.parameters.iter().map(|(name, source)| (name.as_str(), value(source, inputs))).collect();
@@ -146,5 +159,74 @@ fn value<'a>(source: &Source, inputs: &RequestInputs<'_, 'a>) -> Option<Cow<'a, 
         Source::Method => Some(Cow::Borrowed(inputs.method.as_str())),
         Source::Path => Some(Cow::Borrowed(inputs.path)),
         Source::Unavailable => None,
+        Source::Form(name) => {
+            inputs.body.filter(|_| crate::pipeline::params::is_form(inputs.headers)).and_then(|body| {
+                form_urlencoded::parse(body)
+                    .find(|(key, _)| key == name)
+                    .map(|(_, value)| Cow::Owned(value.into_owned()))
+            })
+        }
+        Source::BodyJson(steps) => inputs
+            .body
+            .and_then(|body| serde_json::from_slice::<serde_json::Value>(body).ok())
+            .and_then(|json| field(&json, steps))
+            .map(Cow::Owned),
+    }
+}
+
+/// One step of a JSON path.
+#[derive(Debug)]
+pub enum Step {
+    /// An object key.
+    Key(String),
+    /// An array index.
+    Index(usize),
+}
+
+/// `$.a.b[0]` -> steps.
+pub fn json_path(path: &str) -> Option<Vec<Step>> {
+    let rest = path.strip_prefix('$')?;
+    let mut steps = Vec::new();
+    for part in rest.split('.').skip(1) {
+        let (key, indexes) = part.split_once('[').map_or((part, ""), |(key, rest)| (key, rest));
+        if !key.is_empty() {
+            steps.push(Step::Key(key.to_owned()));
+        }
+        for index in indexes.split('[').filter(|index| !index.is_empty()) {
+            steps.push(Step::Index(index.strip_suffix(']')?.parse().ok()?));
+        }
+    }
+    Some(steps)
+}
+
+/// A JSON field as text: strings as they are, other scalars and structures as JSON; null is null.
+pub fn field(json: &serde_json::Value, steps: &[Step]) -> Option<String> {
+    let mut value = json;
+    for step in steps {
+        value = match step {
+            Step::Key(key) => value.get(key)?,
+            Step::Index(index) => value.get(*index)?,
+        };
+    }
+    match value {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(text) => Some(text.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_json_paths() {
+        let json = serde_json::json!({"a": {"b": [{"c": "x"}, {"c": 2}]}, "ok": true});
+        let read = |path: &str| field(&json, &json_path(path).expect("a path"));
+        assert_eq!(read("$.a.b[0].c").as_deref(), Some("x"));
+        assert_eq!(read("$.a.b[1].c").as_deref(), Some("2"));
+        assert_eq!(read("$.ok").as_deref(), Some("true"));
+        assert_eq!(read("$.missing"), None);
+        assert!(json_path("a.b").is_none());
     }
 }

@@ -64,6 +64,11 @@ impl CompiledRouting {
         Ok(Self { parameters, routes })
     }
 
+    /// Whether its parameters read the request body.
+    pub fn reads_body(&self) -> bool {
+        self.parameters.reads_body()
+    }
+
     /// The first route whose condition holds, if any.
     pub fn select<'r>(&'r self, inputs: &RequestInputs<'_, '_>) -> Option<&'r CompiledRoute> {
         let values = self.parameters.values(inputs);

@@ -257,6 +257,7 @@ impl Gateway {
                 headers: &parts.headers,
                 declared: &declared,
                 system: &system,
+                body: read.as_deref(),
             };
             if let Some(access_control) = &api.access_control {
                 access_control.check(&inputs).map_err(GatewayError::AccessDenied)?;
