@@ -5,13 +5,22 @@
 
 pub mod forward;
 pub mod params;
+mod request;
+mod response;
 pub mod websocket;
+
+use request::{
+    content_length, declared_parameters, host_of, host_value, normalize_host, response_system_parameters,
+    system_parameters,
+};
+pub use response::error_response;
+use response::{header_safe, mock_response};
 
 use std::{borrow::Cow, collections::BTreeMap, net::SocketAddr, sync::Arc, sync::LazyLock, time::Instant};
 
 use apigw_core::resources::Protocol;
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header, request::Parts, uri::Scheme};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header, uri::Scheme};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
@@ -20,7 +29,7 @@ use tracing::Instrument;
 
 use crate::access_log::{AccessLog, AccessRecord};
 use crate::backend::{BackendBody, BackendClient, ProxyBody, direct, function};
-use crate::compiled::{CompiledApi, CompiledBackend, Destination, HttpTarget, MockAnswer};
+use crate::compiled::{CompiledApi, CompiledBackend, Destination, HttpTarget};
 use crate::error::GatewayError;
 use crate::error_mapping::CompiledErrorMapping;
 use crate::live::LiveConfig;
@@ -34,8 +43,8 @@ use forward::{MatchedRequest, RequestContext};
 pub type ClientBody = Either<BackendBody, Full<Bytes>>;
 
 const X_CA_REQUEST_ID: HeaderName = HeaderName::from_static("x-ca-request-id");
-const X_CA_ERROR_MESSAGE: HeaderName = HeaderName::from_static("x-ca-error-message");
-const X_CA_ERROR_CODE: HeaderName = HeaderName::from_static("x-ca-error-code");
+pub(crate) const X_CA_ERROR_MESSAGE: HeaderName = HeaderName::from_static("x-ca-error-message");
+pub(crate) const X_CA_ERROR_CODE: HeaderName = HeaderName::from_static("x-ca-error-code");
 const X_CA_STAGE: HeaderName = HeaderName::from_static("x-ca-stage");
 const X_CA_ROUTING_NAME: HeaderName = HeaderName::from_static("x-ca-routing-name");
 
@@ -468,153 +477,5 @@ impl Gateway {
         let answer = tokio::time::timeout(target.timeout, answer).await.map_err(|_| GatewayError::BackendTimeout)??;
         exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(function::response(&answer)?.map(|body| Either::Right(Full::new(body))))
-    }
-}
-
-/// The declared parameters' values by client-side name, for routing conditions (`Parameter:x`).
-fn declared_parameters<'a>(
-    api: &'a CompiledApi,
-    values: &'a [Option<Cow<'_, str>>],
-) -> impl Fn(&str) -> Option<&'a str> + 'a {
-    move |name| {
-        let index = api.parameters.iter().position(|parameter| parameter.check.name() == name)?;
-        values.get(index)?.as_deref()
-    }
-}
-
-/// System parameters of the response phase (error mapping).
-fn response_system_parameters<'a>(
-    api: &'a CompiledApi,
-    request_id: &'a HeaderValue,
-) -> impl Fn(&str) -> Option<&'a str> + 'a {
-    move |name| match name {
-        "CaRequestId" => request_id.to_str().ok(),
-        "CaApiName" => Some(api.name.as_str()),
-        "CaStage" => Some(api.stage.as_str()),
-        _ => None,
-    }
-}
-
-/// System parameters for routing conditions (`$CaClientIp`, `$CaStage`, ...).
-fn system_parameters<'a>(
-    api: &'a CompiledApi,
-    context: &'a RequestContext<'a>,
-    headers: &'a http::HeaderMap,
-) -> impl Fn(&str) -> Option<&'a str> + 'a {
-    move |name| match name {
-        "CaClientIp" => context.client_ip.to_str().ok(),
-        "CaDomain" => Some(context.host),
-        "CaStage" => Some(api.stage.as_str()),
-        "CaApiName" => Some(api.name.as_str()),
-        "CaRequestId" => context.request_id.to_str().ok(),
-        "CaHttpSchema" => Some(context.scheme),
-        "CaClientUa" => headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok()),
-        "CaProxy" => context.gateway_id.to_str().ok(),
-        "CaInstanceId" => Some(context.instance),
-        _ => None,
-    }
-}
-
-/// The `Host` header, or the URI's authority (HTTP/2), as a value that outlives the headers.
-fn host_value(headers: &http::HeaderMap, uri: &Uri) -> Option<HeaderValue> {
-    headers
-        .get(header::HOST)
-        .cloned()
-        .or_else(|| uri.authority().and_then(|authority| HeaderValue::try_from(authority.as_str()).ok()))
-}
-
-/// The `Host` header, or the URI's authority (HTTP/2).
-fn host_of<'a>(headers: &'a http::HeaderMap, uri: &'a Uri) -> &'a str {
-    headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .or_else(|| uri.authority().map(|authority| authority.as_str()))
-        .unwrap_or_default()
-}
-
-/// The host without port, lower-case (borrowed when already lower-case).
-fn normalize_host(host: &str) -> Cow<'_, str> {
-    let without_port = if host.starts_with('[') {
-        host.find(']').map_or(host, |end| &host[..=end])
-    } else {
-        host.split_once(':').map_or(host, |(name, _)| name)
-    };
-    if without_port.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(without_port.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(without_port)
-    }
-}
-
-fn content_length(parts: &Parts) -> u64 {
-    parts.headers.get(header::CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse().ok()).unwrap_or(0)
-}
-
-fn mock_response(answer: &MockAnswer) -> Response<ClientBody> {
-    let mut response = Response::new(Either::Right(Full::new(answer.body.clone())));
-    *response.status_mut() = answer.status;
-    *response.headers_mut() = answer.headers.clone();
-    response
-}
-
-/// The response of a gateway error: status, `X-Ca-Error-Code`, `X-Ca-Error-Message`, and a
-/// small JSON body saying the same.
-pub fn error_response(error: &GatewayError, request_id: &str) -> Response<ClientBody> {
-    let message = header_safe(&error.to_string());
-    let body = match error {
-        GatewayError::AccessDenied(denial) if denial.body.is_some() => denial.body.clone().unwrap_or_default(),
-        _ => {
-            serde_json::json!({"errorCode": error.code(), "errorMessage": message, "requestId": request_id}).to_string()
-        }
-    };
-    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
-    *response.status_mut() = error.status();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
-    headers.insert(X_CA_ERROR_CODE, HeaderValue::from_static(error.code()));
-    if let Ok(value) = HeaderValue::try_from(message.as_str()) {
-        headers.insert(X_CA_ERROR_MESSAGE, value);
-    }
-    if let GatewayError::AccessDenied(denial) = error {
-        for (name, value) in &denial.headers {
-            headers.insert(name.clone(), value.clone());
-        }
-    }
-    response
-}
-
-/// A message fit for a header value: newlines become `#` (as Alibaba shows a StringToSign), other
-/// control and non-ASCII characters `?`.
-fn header_safe(message: &str) -> String {
-    message
-        .chars()
-        .map(|c| match c {
-            '\n' => '#',
-            ' '..='~' | '\t' => c,
-            _ => '?',
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hosts_lose_their_port_and_case() {
-        assert_eq!(normalize_host("Shop.Example.com:8080"), "shop.example.com");
-        assert_eq!(normalize_host("localhost"), "localhost");
-        assert_eq!(normalize_host("[::1]:8080"), "[::1]");
-        assert_eq!(normalize_host("[::1]"), "[::1]");
-    }
-
-    #[test]
-    fn error_messages_are_header_safe() {
-        assert_eq!(header_safe("a\nb\u{7f}é"), "a#b??");
-        let response =
-            error_response(&GatewayError::InvalidParameter("Invalid parameter x: \"\u{1}\"".to_owned()), "id");
-        assert_eq!(response.headers()["x-ca-error-code"], "I400PA");
-        assert_eq!(response.headers()["x-ca-error-message"], "Invalid parameter x: \"?\"");
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     }
 }
