@@ -8,4 +8,5 @@ pub mod manifests;
 pub mod parameter;
 pub mod path_template;
 pub mod resources;
+pub mod signature;
 pub mod translate;
