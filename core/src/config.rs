@@ -26,6 +26,43 @@ pub struct GatewayConfig {
     pub groups: Vec<GroupConfig>,
     /// Resolved VpcAccesses, by `namespace/name`.
     pub upstreams: BTreeMap<String, UpstreamConfig>,
+    /// The Apps of the namespaces the instance serves (credentials stay in their Secrets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apps: Vec<AppConfig>,
+}
+
+/// An App: who it is, where its credentials are, and what it may call.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppConfig {
+    /// The App's namespace (its authorizations name objects there).
+    pub namespace: String,
+    /// The App's name.
+    pub name: String,
+    /// `$CaAppId`.
+    pub app_id: i64,
+    /// The credentials Secret's `namespace/name` (keys `appKey`, `appSecret`, optional `appCode`).
+    pub secret: String,
+    /// What it may call.
+    pub authorizations: Vec<AppGrant>,
+}
+
+/// Permission to call one Api, or every Api of a group.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppGrant {
+    /// An Api's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+    /// An ApiGroup's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Stages covered; empty covers all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<String>,
+    /// When the permission ends (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 impl GatewayConfig {
@@ -36,6 +73,7 @@ impl GatewayConfig {
             instance: instance.to_owned(),
             groups: Vec::new(),
             upstreams: BTreeMap::new(),
+            apps: Vec::new(),
         }
     }
 

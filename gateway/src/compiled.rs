@@ -7,7 +7,7 @@ use apigw_core::config::{ApiConfig, BackendConfig, GroupConfig};
 use apigw_core::parameter::ParameterCheck;
 use apigw_core::path_template::PathTemplate;
 use apigw_core::resources::{
-    BackendParameter, BackendProtocol, BackendType, HttpMethod, ParameterLocation, ParameterMode, Protocol,
+    ApiAuth, BackendParameter, BackendProtocol, BackendType, HttpMethod, ParameterLocation, ParameterMode, Protocol,
     SystemParameterName,
 };
 use apigw_core::translate::substitute_variables;
@@ -97,6 +97,8 @@ pub struct CompiledApi {
     pub stage: Arc<String>,
     /// Protocols allowed.
     pub protocols: Vec<Protocol>,
+    /// Authentication settings.
+    pub auth: ApiAuth,
     /// Path parameter names, by position in the path.
     pub path_params: Vec<String>,
     /// MAPPING or PASSTHROUGH.
@@ -281,6 +283,7 @@ impl CompiledApi {
             name,
             stage,
             protocols: api.protocols.clone(),
+            auth: api.auth.clone(),
             path_params,
             mode: api.mode,
             parameters,

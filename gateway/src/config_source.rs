@@ -11,6 +11,7 @@ use apigw_core::config::GatewayConfig;
 use apigw_core::translate::{Snapshot, secret_data, translate};
 use notify::{RecursiveMode, Watcher};
 
+use crate::apps::AppStore;
 use crate::live::Loaded;
 use crate::metrics::ReloadLabels;
 use crate::pipeline::Gateway;
@@ -56,11 +57,12 @@ pub fn load_manifests(paths: &[PathBuf], instance: &str) -> Result<(GatewayConfi
     }
     let config = translation.configs.remove(instance).unwrap_or_else(|| GatewayConfig::empty(instance));
     let mut secrets = Secrets::new();
-    for binding in config.groups.iter().flat_map(|group| &group.tls) {
-        if let Some((namespace, name)) = binding.secret.split_once('/')
+    let tls = config.groups.iter().flat_map(|group| &group.tls).map(|binding| &binding.secret);
+    for reference in tls.chain(config.apps.iter().map(|app| &app.secret)) {
+        if let Some((namespace, name)) = reference.split_once('/')
             && let Some(data) = secret_data(&snapshot, namespace, name)
         {
-            secrets.insert(binding.secret.clone(), data);
+            secrets.insert(reference.clone(), data);
         }
     }
     Ok((config, secrets))
@@ -92,17 +94,18 @@ pub fn reload(gateway: &Gateway, paths: &[PathBuf], instance: &str, version: u64
         Ok((
             RouteTable::compile(&config, &gateway.metrics)?,
             CertificateStore::compile(&config, &secrets)?,
+            AppStore::compile(&config, &secrets)?,
             config.content_hash(),
         ))
     });
     match result {
-        Ok((table, certificates, hash)) => {
+        Ok((table, certificates, apps, hash)) => {
             let apis = table.api_count();
             gateway.metrics.apis.set(apis as i64);
             gateway.metrics.reloads.get_or_create(&ReloadLabels { result: "loaded" }).inc();
             tracing::info!(version, %hash, apis, "config loaded");
             let loaded_at = jiff::Timestamp::now().to_string();
-            gateway.live.swap(Loaded { table, certificates, version, hash, loaded_at });
+            gateway.live.swap(Loaded { table, certificates, apps, version, hash, loaded_at });
             Ok(())
         }
         Err(error) => {

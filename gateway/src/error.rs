@@ -11,6 +11,36 @@ pub enum GatewayError {
     /// No config is loaded yet.
     #[error("Gateway Not Ready: no config loaded")]
     NotReady,
+    /// `X-Ca-Key` is missing or names no App.
+    #[error("Invalid AppKey")]
+    InvalidAppKey,
+    /// `X-Ca-Signature` is missing.
+    #[error("Empty Signature")]
+    EmptySignature,
+    /// The signature does not match the one the gateway computes over this StringToSign.
+    #[error("Invalid Signature, Server StringToSign:{0}")]
+    InvalidSignature(String),
+    /// `X-Ca-Signature-Method` is not one the Api accepts.
+    #[error("Invalid Signature Method")]
+    InvalidSignatureMethod,
+    /// `X-Ca-Timestamp` is more than 15 minutes away.
+    #[error("Timestamp Expired")]
+    TimestampExpired,
+    /// `X-Ca-Timestamp` is not a number of milliseconds.
+    #[error("Invalid Timestamp")]
+    InvalidTimestamp,
+    /// `X-Ca-Nonce` was already used within 15 minutes.
+    #[error("Nonce Used")]
+    NonceUsed,
+    /// `X-Ca-Nonce` is missing where the Api forces it.
+    #[error("Invalid Nonce")]
+    InvalidNonce,
+    /// `Content-MD5` does not match the body.
+    #[error("Invalid Content-MD5")]
+    InvalidContentMd5,
+    /// The App is not authorized for this Api and stage.
+    #[error("Unauthorized")]
+    Unauthorized,
     /// No group serves the request's host.
     #[error("Invalid Domain")]
     UnknownHost,
@@ -60,6 +90,15 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::UnknownHost | Self::ApiNotFound => StatusCode::NOT_FOUND,
+            Self::InvalidAppKey
+            | Self::InvalidSignatureMethod
+            | Self::TimestampExpired
+            | Self::InvalidTimestamp
+            | Self::NonceUsed
+            | Self::InvalidNonce
+            | Self::InvalidContentMd5 => StatusCode::BAD_REQUEST,
+            Self::EmptySignature => StatusCode::UNAUTHORIZED,
+            Self::InvalidSignature(_) | Self::Unauthorized => StatusCode::FORBIDDEN,
             Self::InvalidStage | Self::InvalidParameter(_) | Self::BadBody(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedProtocol(_) => StatusCode::FORBIDDEN,
             Self::AccessDenied(denial) => denial.status,
@@ -76,6 +115,16 @@ impl GatewayError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::NotReady => "I503NR",
+            Self::InvalidAppKey => "A400IK",
+            Self::EmptySignature => "A401ES",
+            Self::InvalidSignature(_) => "A403IS",
+            Self::InvalidSignatureMethod => "A400SM",
+            Self::TimestampExpired => "A400TE",
+            Self::InvalidTimestamp => "A400IT",
+            Self::NonceUsed => "A400NU",
+            Self::InvalidNonce => "A400IN",
+            Self::InvalidContentMd5 => "A400CM",
+            Self::Unauthorized => "A403UA",
             Self::UnknownHost => "I404DO",
             Self::ApiNotFound => "I404NF",
             Self::InvalidStage => "I400SG",
@@ -107,6 +156,16 @@ mod tests {
     #[test]
     fn every_code_carries_its_status() {
         let errors = [
+            GatewayError::InvalidAppKey,
+            GatewayError::EmptySignature,
+            GatewayError::InvalidSignature(String::new()),
+            GatewayError::InvalidSignatureMethod,
+            GatewayError::TimestampExpired,
+            GatewayError::InvalidTimestamp,
+            GatewayError::NonceUsed,
+            GatewayError::InvalidNonce,
+            GatewayError::InvalidContentMd5,
+            GatewayError::Unauthorized,
             GatewayError::NotReady,
             GatewayError::UnknownHost,
             GatewayError::ApiNotFound,

@@ -5,6 +5,7 @@
 pub mod access_control;
 pub mod access_log;
 pub mod admin;
+pub mod apps;
 pub mod backend;
 pub mod compiled;
 pub mod config_source;

@@ -9,6 +9,7 @@ use std::sync::{
 use arc_swap::ArcSwapOption;
 use serde::Serialize;
 
+use crate::apps::AppStore;
 use crate::route_table::RouteTable;
 use crate::tls::CertificateStore;
 
@@ -19,6 +20,8 @@ pub struct Loaded {
     pub table: RouteTable,
     /// The certificates of the HTTPS listeners, by host.
     pub certificates: CertificateStore,
+    /// The Apps, by AppKey.
+    pub apps: AppStore,
     /// The config's version (increasing; from the operator, or counted locally in manifests mode).
     pub version: u64,
     /// The config's content hash.

@@ -3,6 +3,7 @@
 //! attached to the object at fault. Pure: no I/O, no clock.
 
 mod api;
+mod app;
 mod conditions;
 mod conflict;
 mod group;
@@ -125,6 +126,29 @@ pub fn translate(snapshot: &Snapshot) -> Translation {
             }
         }
         config.groups.push(group_config);
+    }
+    // Apps: one per AppKey (the first created wins), served by every instance of their namespace.
+    let mut apps: Vec<&App> = snapshot.apps.iter().collect();
+    apps.sort_by_key(|app| (app.creation_timestamp().map(|time| time.0), object_ref(*app)));
+    let mut keys: Vec<String> = Vec::new();
+    for app in apps {
+        match app::translate(app, snapshot) {
+            Err(mut found) => problems.append(&mut found),
+            Ok((_, key)) if keys.contains(&key) => problems.push(Problem {
+                object: object_ref(app),
+                condition: ConditionType::Accepted,
+                reason: "Conflict",
+                message: "another App already uses this appKey".to_owned(),
+            }),
+            Ok((config, key)) => {
+                keys.push(key);
+                for instance in configs.values_mut() {
+                    if instance.groups.iter().any(|group| group.namespace == config.namespace) {
+                        instance.apps.push(config.clone());
+                    }
+                }
+            }
+        }
     }
     problems.sort();
     problems.dedup();

@@ -103,8 +103,8 @@ fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             vec!["ApiGroup/g InvalidStageName"],
         ),
         (
-            "APP auth is not served yet",
-            format!("{GROUP}---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {{name: a, namespace: demo}}\nspec:\n  groupRef: shop\n{ok_request}\n  backend: {{type: MOCK, statusCode: 200}}\n"),
+            "JWT auth is not served yet",
+            format!("{GROUP}---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {{name: a, namespace: demo}}\nspec:\n  groupRef: shop\n  auth: {{type: JWT}}\n{ok_request}\n  backend: {{type: MOCK, statusCode: 200}}\n"),
             vec!["Api/a UnsupportedAuth"],
         ),
     ]
@@ -159,6 +159,36 @@ fn lays_route_backends_over_the_apis_and_reports_missing_plugins() {
 
     let missing = translate(&snapshot(&format!("{GROUP}{bound}")));
     assert_eq!(missing.problems.iter().map(|problem| problem.reason).collect::<Vec<_>>(), ["RoutingPluginNotFound"]);
+}
+
+#[test]
+fn apps_need_their_credentials_and_unique_keys() {
+    let app = |name: &str, secret: &str| {
+        format!(
+            "---\napiVersion: apigw.io/v1alpha1\nkind: App\nmetadata: {{name: {name}, namespace: demo}}\nspec: {{appId: 7, credentialsSecretRef: {{name: {secret}}}, authorizations: [{{groupRef: shop, stages: [RELEASE]}}]}}\n"
+        )
+    };
+    let secret = |name: &str, key: &str| {
+        format!(
+            "---\napiVersion: v1\nkind: Secret\nmetadata: {{name: {name}, namespace: demo}}\nstringData: {{appKey: '{key}', appSecret: s}}\n"
+        )
+    };
+    let yaml = format!(
+        "{GROUP}{}{}{}{}{}",
+        secret("one", "k1"),
+        secret("two", "k1"),
+        app("first", "one"),
+        app("second", "two"),
+        app("third", "missing")
+    );
+    let translation = translate(&snapshot(&yaml));
+    let found: Vec<_> =
+        translation.problems.iter().map(|problem| format!("{} {}", problem.object.name, problem.reason)).collect();
+    assert_eq!(found, ["second Conflict", "third SecretNotFound"]);
+    let apps = &translation.configs["default"].apps;
+    assert_eq!(apps.len(), 1);
+    assert_eq!((apps[0].name.as_str(), apps[0].secret.as_str(), apps[0].app_id), ("first", "demo/one", 7));
+    assert_eq!(apps[0].authorizations[0].group.as_deref(), Some("shop"));
 }
 
 #[test]

@@ -24,6 +24,8 @@ pub struct RequestContext<'a> {
     pub gateway_id: &'a HeaderValue,
     /// The instance name, for `CaInstanceId`.
     pub instance: &'a str,
+    /// The authenticated App, for `CaAppId` and `CaAppKey`.
+    pub app: Option<&'a crate::apps::AppEntry>,
 }
 
 /// Where a backend request goes and what it carries, before its body is attached.
@@ -216,7 +218,8 @@ fn system_value(
         SystemParameterName::CaClientUa => text(headers.get(header::USER_AGENT)?)?,
         SystemParameterName::CaStage => api.stage.to_string(),
         SystemParameterName::CaInstanceId => context.instance.to_owned(),
-        SystemParameterName::CaAppId | SystemParameterName::CaAppKey => return None,
+        SystemParameterName::CaAppId => context.app?.app_id.clone(),
+        SystemParameterName::CaAppKey => context.app?.app_key.clone(),
     })
 }
 

@@ -3,6 +3,7 @@
 //! parameters, X-Ca-* / X-Forwarded-* / Via headers) -> backend (HTTP, HTTP-VPC, FC or MOCK) ->
 //! response (hop-by-hop headers removed, `X-Ca-Request-Id` added) -> metrics and access log.
 
+mod auth;
 pub mod forward;
 pub mod params;
 mod request;
@@ -18,7 +19,7 @@ use response::{header_safe, mock_response};
 
 use std::{borrow::Cow, collections::BTreeMap, net::SocketAddr, sync::Arc, sync::LazyLock, time::Instant};
 
-use apigw_core::resources::Protocol;
+use apigw_core::resources::{AuthType, Protocol};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header, uri::Scheme};
 use http_body_util::{BodyExt, Either, Full, Limited};
@@ -28,6 +29,7 @@ use percent_encoding::percent_decode_str;
 use tracing::Instrument;
 
 use crate::access_log::{AccessLog, AccessRecord};
+use crate::apps::{AppEntry, NonceCache};
 use crate::backend::{BackendBody, BackendClient, ProxyBody, direct, function};
 use crate::compiled::{CompiledApi, CompiledBackend, Destination, HttpTarget};
 use crate::error::GatewayError;
@@ -81,6 +83,7 @@ pub struct Gateway {
     access_log: AccessLog,
     settings: Settings,
     gateway_id: HeaderValue,
+    nonces: NonceCache,
 }
 
 /// A request that passed routing and the parameter checks, on its way to a backend.
@@ -99,6 +102,7 @@ struct Inbound<'a> {
 #[derive(Default)]
 struct Exchange {
     api: Option<Arc<CompiledApi>>,
+    app: Option<Arc<AppEntry>>,
     backend_ms: f64,
     error_code: &'static str,
 }
@@ -112,6 +116,7 @@ impl Gateway {
             access_log,
             gateway_id: HeaderValue::try_from(settings.gateway_id.as_str())
                 .unwrap_or(HeaderValue::from_static("apigw")),
+            nonces: NonceCache::default(),
             settings,
         }
     }
@@ -178,7 +183,7 @@ impl Gateway {
                 path: &path,
                 api: &api,
                 stage: exchange.api.as_ref().map_or("", |api| api.stage.as_str()),
-                app: "",
+                app: &exchange.app.as_ref().map(|app| app.app_id.clone()).unwrap_or_default(),
                 status: response.status().as_u16(),
                 error_code: exchange.error_code,
                 bytes,
@@ -231,7 +236,10 @@ impl Gateway {
             return Err(GatewayError::UnsupportedProtocol(name));
         }
 
-        let reads_body = api.reads_body || matches!(api.backend, CompiledBackend::Function(_));
+        let app_auth = api.auth.kind == AuthType::App;
+        let reads_body = api.reads_body
+            || matches!(api.backend, CompiledBackend::Function(_))
+            || (app_auth && auth::needs_body(&parts));
         let (read, stream) = if reads_body {
             (Some(self.read_body(body).await?), None)
         } else {
@@ -240,6 +248,9 @@ impl Gateway {
             }
             (None, Some(body))
         };
+        if app_auth {
+            exchange.app = Some(auth::authenticate(api, &loaded.apps, &self.nonces, &parts, read.as_ref())?);
+        }
         let sources = params::Sources {
             path: &path_values,
             query: parts.uri.query(),
@@ -247,6 +258,7 @@ impl Gateway {
             body: read.as_ref(),
         };
         let values = params::extract(api, &sources)?;
+        let app = exchange.app.clone();
         let context = RequestContext {
             request_id,
             client_ip: &connection.client_ip,
@@ -255,6 +267,7 @@ impl Gateway {
             scheme: if connection.tls { "https" } else { "http" },
             gateway_id: &self.gateway_id,
             instance: &self.settings.instance,
+            app: app.as_deref(),
         };
         let route = if api.access_control.is_some() || api.routing.is_some() {
             let declared = declared_parameters(api, &values);

@@ -48,6 +48,8 @@ pub(super) fn system_parameters<'a>(
         "CaClientUa" => headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok()),
         "CaProxy" => context.gateway_id.to_str().ok(),
         "CaInstanceId" => Some(context.instance),
+        "CaAppId" => context.app.map(|app| app.app_id.as_str()),
+        "CaAppKey" => context.app.map(|app| app.app_key.as_str()),
         _ => None,
     }
 }

@@ -1,0 +1,132 @@
+//! Apps as the gateway knows them: found by AppKey, with their secret and what they may call;
+//! and the nonces seen, so that a signed request is not replayed.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use apigw_core::config::GatewayConfig;
+
+use crate::compiled::{CompileError, CompiledApi};
+use crate::tls::Secrets;
+
+/// An App's credentials and grants.
+#[derive(Debug)]
+pub struct AppEntry {
+    /// `$CaAppId`, as text.
+    pub app_id: String,
+    /// `$CaAppKey`.
+    pub app_key: String,
+    /// The secret signatures are made with.
+    pub secret: Vec<u8>,
+    namespace: String,
+    grants: Vec<Grant>,
+}
+
+#[derive(Debug)]
+struct Grant {
+    api: Option<String>,
+    group: Option<String>,
+    stages: Vec<String>,
+    expires_at: Option<jiff::Timestamp>,
+}
+
+impl AppEntry {
+    /// Whether the App may call `api` (its group's namespace, group, name and stage) now.
+    pub fn may_call(&self, api: &CompiledApi, now: jiff::Timestamp) -> bool {
+        *api.namespace == self.namespace
+            && self.grants.iter().any(|grant| {
+                let target = match (&grant.api, &grant.group) {
+                    (Some(name), _) => *name == *api.name,
+                    (None, Some(group)) => *group == *api.group,
+                    (None, None) => false,
+                };
+                target
+                    && (grant.stages.is_empty() || grant.stages.iter().any(|stage| *stage == *api.stage))
+                    && grant.expires_at.is_none_or(|expiry| now < expiry)
+            })
+    }
+}
+
+/// The Apps of a config, by AppKey.
+#[derive(Debug, Default)]
+pub struct AppStore {
+    by_key: HashMap<String, Arc<AppEntry>>,
+}
+
+impl AppStore {
+    /// Loads every App of `config`, its credentials from `secrets`.
+    pub fn compile(config: &GatewayConfig, secrets: &Secrets) -> Result<Self, CompileError> {
+        let mut by_key = HashMap::new();
+        for app in &config.apps {
+            let error = |message: String| CompileError::Api {
+                namespace: app.namespace.clone(),
+                api: app.name.clone(),
+                message,
+            };
+            let data =
+                secrets.get(&app.secret).ok_or_else(|| error(format!("Secret {} is not available", app.secret)))?;
+            let (Some(key), Some(secret)) = (data.get("appKey"), data.get("appSecret")) else {
+                return Err(error(format!("Secret {} needs appKey and appSecret", app.secret)));
+            };
+            let grants = app
+                .authorizations
+                .iter()
+                .map(|grant| {
+                    let expires_at = grant
+                        .expires_at
+                        .as_deref()
+                        .map(str::parse)
+                        .transpose()
+                        .map_err(|e| error(format!("expiresAt: {e}")))?;
+                    Ok(Grant {
+                        api: grant.api.clone(),
+                        group: grant.group.clone(),
+                        stages: grant.stages.clone(),
+                        expires_at,
+                    })
+                })
+                .collect::<Result<_, CompileError>>()?;
+            let app_key = String::from_utf8_lossy(key).into_owned();
+            let entry = AppEntry {
+                app_id: app.app_id.to_string(),
+                app_key: app_key.clone(),
+                secret: secret.clone(),
+                namespace: app.namespace.clone(),
+                grants,
+            };
+            by_key.insert(app_key, Arc::new(entry));
+        }
+        Ok(Self { by_key })
+    }
+
+    /// The App with this AppKey.
+    pub fn find(&self, app_key: &str) -> Option<&Arc<AppEntry>> {
+        self.by_key.get(app_key)
+    }
+}
+
+/// Nonces seen within the replay window, on this gateway (every pod keeps its own; see
+/// docs/authentication.md).
+#[derive(Debug, Default)]
+pub struct NonceCache {
+    seen: Mutex<HashMap<String, Instant>>,
+}
+
+impl NonceCache {
+    /// Records `nonce`; false when it was already seen within `window`.
+    pub fn first_use(&self, nonce: &str, window: Duration) -> bool {
+        let now = Instant::now();
+        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if seen.len() > 100_000 {
+            seen.retain(|_, at| now.duration_since(*at) < window);
+        }
+        match seen.get(nonce) {
+            Some(at) if now.duration_since(*at) < window => false,
+            _ => {
+                seen.insert(nonce.to_owned(), now);
+                true
+            }
+        }
+    }
+}
