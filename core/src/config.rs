@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::resources::{
-    AccessRule, ApiAuth, BackendProtocol, BackendType, ConstantParameter, ErrorMapping, HttpMethod, Parameter,
-    ParameterMode, Protocol, RouteConstantParameter, SystemParameter,
+    AccessRule, ApiAuth, BackendProtocol, BackendType, ConstantParameter, Cors, ErrorMapping, HttpMethod, IpControl,
+    Parameter, ParameterMode, Protocol, RouteConstantParameter, SystemParameter,
 };
 
 /// The format version of [`GatewayConfig`]; a gateway refuses documents of another version.
@@ -156,6 +156,22 @@ pub struct ApiConfig {
     /// The bound error-mapping plugin, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_mapping: Option<ErrorMappingConfig>,
+    /// The bound IP-control plugin, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_control: Option<NamedPlugin<IpControl>>,
+    /// The bound CORS plugin, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<NamedPlugin<Cors>>,
+}
+
+/// A bound Plugin's spec and name.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamedPlugin<T> {
+    /// The Plugin's name.
+    pub plugin: String,
+    /// Its spec.
+    pub spec: T,
 }
 
 /// An error-mapping plugin as served for one API.

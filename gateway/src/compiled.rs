@@ -16,7 +16,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, uri::Authorit
 
 use crate::access_control::CompiledAccessControl;
 use crate::backend::upstream::Upstream;
+use crate::cors::CompiledCors;
 use crate::error_mapping::CompiledErrorMapping;
+use crate::ip_control::CompiledIpControl;
 use crate::metrics::{ApiLabels, ApiMetrics, Metrics};
 use crate::routing::CompiledRouting;
 
@@ -121,6 +123,10 @@ pub struct CompiledApi {
     pub access_control: Option<CompiledAccessControl>,
     /// Its error-mapping plugin.
     pub error_mapping: Option<CompiledErrorMapping>,
+    /// Its IP-control plugin.
+    pub ip_control: Option<CompiledIpControl>,
+    /// Its CORS plugin.
+    pub cors: Option<CompiledCors>,
 }
 
 /// A backend, compiled.
@@ -256,6 +262,18 @@ impl CompiledApi {
             .map(CompiledErrorMapping::compile)
             .transpose()
             .map_err(|message| error(format!("errorMapping: {message}")))?;
+        let ip_control = api
+            .ip_control
+            .as_ref()
+            .map(CompiledIpControl::compile)
+            .transpose()
+            .map_err(|message| error(format!("ipControl: {message}")))?;
+        let cors = api
+            .cors
+            .as_ref()
+            .map(CompiledCors::compile)
+            .transpose()
+            .map_err(|message| error(format!("cors: {message}")))?;
         let reads_body = parameters
             .iter()
             .any(|parameter| matches!(parameter.location, ParameterLocation::Form | ParameterLocation::Body))
@@ -278,6 +296,8 @@ impl CompiledApi {
             routing,
             access_control,
             error_mapping,
+            ip_control,
+            cors,
             namespace,
             group: group_name,
             name,

@@ -68,6 +68,9 @@ pub enum GatewayError {
     /// An access-control rule denied the request.
     #[error("{}", .0.message)]
     AccessDenied(Box<crate::access_control::Denial>),
+    /// The IP-control plugin refused the caller's address.
+    #[error("Access Denied by IP Control")]
+    IpDenied,
     /// An HTTP-VPC backend has no ready endpoint.
     #[error("Backend Service Unavailable: no ready endpoint")]
     NoReadyEndpoint,
@@ -98,7 +101,7 @@ impl GatewayError {
             | Self::InvalidNonce
             | Self::InvalidContentMd5 => StatusCode::BAD_REQUEST,
             Self::EmptySignature => StatusCode::UNAUTHORIZED,
-            Self::InvalidSignature(_) | Self::Unauthorized => StatusCode::FORBIDDEN,
+            Self::InvalidSignature(_) | Self::Unauthorized | Self::IpDenied => StatusCode::FORBIDDEN,
             Self::InvalidStage | Self::InvalidParameter(_) | Self::BadBody(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedProtocol(_) => StatusCode::FORBIDDEN,
             Self::AccessDenied(denial) => denial.status,
@@ -125,6 +128,7 @@ impl GatewayError {
             Self::InvalidNonce => "A400IN",
             Self::InvalidContentMd5 => "A400CM",
             Self::Unauthorized => "A403UA",
+            Self::IpDenied => "A403IP",
             Self::UnknownHost => "I404DO",
             Self::ApiNotFound => "I404NF",
             Self::InvalidStage => "I400SG",
@@ -166,6 +170,7 @@ mod tests {
             GatewayError::InvalidNonce,
             GatewayError::InvalidContentMd5,
             GatewayError::Unauthorized,
+            GatewayError::IpDenied,
             GatewayError::NotReady,
             GatewayError::UnknownHost,
             GatewayError::ApiNotFound,

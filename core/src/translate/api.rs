@@ -8,13 +8,13 @@ use super::group::base_path;
 use super::problem::ConditionType::{Accepted, ResolvedRefs};
 use super::{ConditionType, Problem, Snapshot, object_ref};
 use crate::config::{
-    AccessControlConfig, ApiConfig, BackendConfig, ErrorMappingConfig, GroupConfig, MockConfig, RouteConfig,
-    RoutingConfig, UpstreamConfig,
+    AccessControlConfig, ApiConfig, BackendConfig, ErrorMappingConfig, GroupConfig, MockConfig, NamedPlugin,
+    RouteConfig, RoutingConfig, UpstreamConfig,
 };
 use crate::parameter::ParameterCheck;
 use crate::path_template::PathTemplate;
 use crate::resources::{
-    Api, ApiGroup, AuthType, Backend, BackendType, ParameterLocation, Plugin, PluginKind, PluginRef,
+    Api, ApiGroup, AuthType, Backend, BackendType, Cors, IpControl, ParameterLocation, Plugin, PluginKind, PluginRef,
 };
 
 /// The backend timeout when an Api sets none, in milliseconds.
@@ -50,7 +50,7 @@ pub fn translate(
             "auth.type JWT needs the jwtAuth plugin, which this gateway version does not run yet".to_owned(),
         );
     }
-    let (access_control, error_mapping) = plugins(&mut findings, group, snapshot);
+    let BoundPlugins { access_control, error_mapping, ip_control, cors } = plugins(&mut findings, group, snapshot);
 
     let path = match (PathTemplate::parse(&spec.request.path), base_path(group)) {
         (Ok(path), Ok(base)) => Some(path.under(&base)),
@@ -81,6 +81,8 @@ pub fn translate(
             routing,
             access_control,
             error_mapping,
+            ip_control,
+            cors,
         }),
         _ => Err(findings.problems),
     }
@@ -141,12 +143,9 @@ fn check_stages(findings: &mut Findings<'_>, group: &GroupConfig) {
 }
 
 /// The Plugins bound to the Api — its own, then its group's for types it does not bind itself —
-/// as served: access control and error mapping today; other types are refused until they are run.
-fn plugins(
-    findings: &mut Findings<'_>,
-    group: &ApiGroup,
-    snapshot: &Snapshot,
-) -> (Option<AccessControlConfig>, Option<ErrorMappingConfig>) {
+/// as served: access control, error mapping, IP control and CORS today; other types are refused
+/// until they are run.
+fn plugins(findings: &mut Findings<'_>, group: &ApiGroup, snapshot: &Snapshot) -> BoundPlugins {
     let api = findings.api;
     let namespace = api.namespace();
     let references =
@@ -174,20 +173,21 @@ fn plugins(
             bound.push((kind, plugin));
         }
     }
-    let (mut access_control, mut error_mapping) = (None, None);
+    let mut served = BoundPlugins::default();
     for (kind, plugin) in bound {
         let name = plugin.name_any();
-        let accepted = super::plugin_problems(plugin).is_empty();
-        match (&plugin.spec.access_control, &plugin.spec.error_mapping) {
-            (Some(_), _) | (_, Some(_)) if !accepted => {
-                findings.add(
-                    ResolvedRefs,
-                    "PluginNotAccepted",
-                    format!("Plugin {name} is not accepted; see its conditions"),
-                );
-            }
-            (Some(access), _) => {
-                access_control = Some(AccessControlConfig {
+        if !super::plugin_problems(plugin).is_empty() {
+            findings.add(
+                ResolvedRefs,
+                "PluginNotAccepted",
+                format!("Plugin {name} is not accepted; see its conditions"),
+            );
+            continue;
+        }
+        let spec = &plugin.spec;
+        match (kind, &spec.access_control, &spec.error_mapping, &spec.ip_control, &spec.cors) {
+            (_, Some(access), ..) => {
+                served.access_control = Some(AccessControlConfig {
                     plugin: name,
                     parameters: access
                         .parameters
@@ -197,13 +197,26 @@ fn plugins(
                     rules: access.rules.clone(),
                 });
             }
-            (_, Some(mapping)) => error_mapping = Some(ErrorMappingConfig { plugin: name, mapping: mapping.clone() }),
-            (None, None) => {
+            (_, _, Some(mapping), ..) => {
+                served.error_mapping = Some(ErrorMappingConfig { plugin: name, mapping: mapping.clone() })
+            }
+            (_, _, _, Some(ip), _) => served.ip_control = Some(NamedPlugin { plugin: name, spec: ip.clone() }),
+            (_, _, _, _, Some(cors)) => served.cors = Some(NamedPlugin { plugin: name, spec: cors.clone() }),
+            (kind, ..) => {
                 findings.add(Accepted, "UnsupportedPlugin", super::unsupported_plugin(&format!("{name} ({kind})")))
             }
         }
     }
-    (access_control, error_mapping)
+    served
+}
+
+/// The Plugins an Api is served with.
+#[derive(Default)]
+struct BoundPlugins {
+    access_control: Option<AccessControlConfig>,
+    error_mapping: Option<ErrorMappingConfig>,
+    ip_control: Option<NamedPlugin<IpControl>>,
+    cors: Option<NamedPlugin<Cors>>,
 }
 
 /// The Api's routing plugin (its own binding, else its group's), with every route's backend laid

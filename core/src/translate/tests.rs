@@ -81,8 +81,8 @@ fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             "a group-level plugin of a type not run yet refuses the group's Apis",
             format!(
                 "{}{}{}",
-                GROUP.replace("  basePath: /v1", "  basePath: /v1\n  plugins: [{kind: Plugin, name: cors}]"),
-                "---\napiVersion: apigw.io/v1alpha1\nkind: Plugin\nmetadata: {name: cors, namespace: demo}\nspec: {cors: {}}\n",
+                GROUP.replace("  basePath: /v1", "  basePath: /v1\n  plugins: [{kind: Plugin, name: limits}]"),
+                "---\napiVersion: apigw.io/v1alpha1\nkind: Plugin\nmetadata: {name: limits, namespace: demo}\nspec: {trafficControl: {unit: SECOND, apiDefault: 10}}\n",
                 api("a", &format!("{ok_request}\n  backend: {{type: MOCK, statusCode: 200}}"))
             ),
             vec!["Api/a UnsupportedPlugin"],

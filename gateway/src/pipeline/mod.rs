@@ -134,6 +134,7 @@ impl Gateway {
             )
         });
         let mut exchange = Exchange::default();
+        let origin = request.headers().get(header::ORIGIN).cloned();
         // A span per request at debug level: free when disabled, and with RUST_LOG=debug it ties
         // the request's log lines (backend errors, upgrades) to its id.
         let span =
@@ -165,6 +166,11 @@ impl Gateway {
             }
         };
         response.headers_mut().insert(X_CA_REQUEST_ID, request_id.clone());
+        if let (Some(origin), Some(cors)) = (&origin, exchange.api.as_ref().and_then(|api| api.cors.as_ref()))
+            && !response.headers().contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        {
+            cors.decorate(origin, response.headers_mut());
+        }
         let elapsed = started.elapsed().as_secs_f64();
         self.observe(&exchange, response.status(), elapsed);
         if let Some((method, path, host)) = log {
@@ -224,6 +230,14 @@ impl Gateway {
         let host_header = host_value(&parts.headers, &parts.uri);
         let host = normalize_host(host_header.as_ref().and_then(|value| value.to_str().ok()).unwrap_or_default());
         let stage = parts.headers.get(X_CA_STAGE).and_then(|value| value.to_str().ok()).unwrap_or(DEFAULT_STAGE);
+        // A CORS preflight is answered for the API of the method it asks about.
+        if let Some((origin, requested)) = preflight(&parts)
+            && let Ok(found) = loaded.table.lookup(connection.internal, &host, &requested, parts.uri.path(), stage)
+            && let Some(cors) = &found.api.cors
+        {
+            exchange.api = Some(found.api.clone());
+            return Ok(cors.preflight(origin, &parts.headers));
+        }
         let RouteMatch { api, params: path_values, rest } =
             loaded.table.lookup(connection.internal, &host, &parts.method, parts.uri.path(), stage)?;
         exchange.api = Some(api.clone());
@@ -250,6 +264,13 @@ impl Gateway {
         };
         if app_auth {
             exchange.app = Some(auth::authenticate(api, &loaded.apps, &self.nonces, &parts, read.as_ref())?);
+        }
+        if let Some(ip_control) = &api.ip_control {
+            ip_control.check(
+                connection.peer.ip(),
+                &parts.headers,
+                exchange.app.as_ref().map(|app| app.app_id.as_str()),
+            )?;
         }
         let sources = params::Sources {
             path: &path_values,
@@ -491,4 +512,15 @@ impl Gateway {
         exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(function::response(&answer)?.map(|body| Either::Right(Full::new(body))))
     }
+}
+
+/// The Origin and the requested method of a CORS preflight (`OPTIONS` with
+/// `Access-Control-Request-Method`).
+fn preflight(parts: &http::request::Parts) -> Option<(&HeaderValue, http::Method)> {
+    if parts.method != http::Method::OPTIONS {
+        return None;
+    }
+    let origin = parts.headers.get(header::ORIGIN)?;
+    let requested = parts.headers.get(header::ACCESS_CONTROL_REQUEST_METHOD)?.to_str().ok()?.parse().ok()?;
+    Some((origin, requested))
 }
