@@ -50,7 +50,7 @@ impl CompiledCors {
             headers: spec.allow_headers.clone(),
             expose: spec.expose_headers.as_deref().map(value).transpose()?,
             credentials: spec.allow_credentials,
-            max_age: spec.max_age.map(|age| HeaderValue::from(age)),
+            max_age: spec.max_age.map(HeaderValue::from),
         })
     }
 
