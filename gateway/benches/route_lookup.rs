@@ -38,6 +38,8 @@ fn config(count: usize) -> GatewayConfig {
             routing: None,
             access_control: None,
             error_mapping: None,
+            ip_control: None,
+            cors: None,
             backend: BackendConfig {
                 kind: BackendType::Mock,
                 address: None,
