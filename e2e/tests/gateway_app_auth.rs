@@ -16,7 +16,7 @@ use http_body_util::Full;
 fn manifests(stable: SocketAddr, canary: SocketAddr) -> String {
     let app = |name: &str, id: u32, key: &str, grant: &str| {
         format!(
-            "---\napiVersion: v1\nkind: Secret\nmetadata: {{name: {name}-app}}\nstringData: {{appKey: '{key}', appSecret: {name}-secret}}\n---\napiVersion: apigw.io/v1alpha1\nkind: App\nmetadata: {{name: {name}}}\nspec: {{appId: {id}, credentialsSecretRef: {{name: {name}-app}}, authorizations: [{grant}]}}\n"
+            "---\napiVersion: v1\nkind: Secret\nmetadata: {{name: {name}-app}}\nstringData: {{appKey: '{key}', appSecret: {name}-secret, appCode: {name}-code}}\n---\napiVersion: apigw.io/v1alpha1\nkind: App\nmetadata: {{name: {name}}}\nspec: {{appId: {id}, credentialsSecretRef: {{name: {name}-app}}, authorizations: [{grant}]}}\n"
         )
     };
     let profile = shop_api(
@@ -24,8 +24,10 @@ fn manifests(stable: SocketAddr, canary: SocketAddr) -> String {
         "{method: ANY, path: /profile}",
         &format!("{{type: HTTP, address: 'http://{stable}'}}"),
     )
-    .replace("auth: {type: ANONYMOUS}", "auth: {type: APP, signatureMethods: [HmacSHA256, HmacSHA1]}")
-        + "  systemParameters: [{name: CaAppId, backend: {name: X-App-Id, in: HEADER}}]\n  plugins: [{kind: RoutingPlugin, name: app-grey}]\n";
+    .replace(
+        "auth: {type: ANONYMOUS}",
+        "auth: {type: APP, signatureMethods: [HmacSHA256, HmacSHA1], appCode: HEADER_QUERY}",
+    ) + "  systemParameters: [{name: CaAppId, backend: {name: X-App-Id, in: HEADER}}]\n  plugins: [{kind: RoutingPlugin, name: app-grey}]\n";
     let grey = format!(
         "---\napiVersion: apigw.io/v1alpha1\nkind: RoutingPlugin\nmetadata: {{name: app-grey}}\nspec:\n  routes:\n  - {{name: appGrey, condition: '$CaAppId = 4534463', backend: {{type: HTTP, address: 'http://{canary}'}}}}\n"
     );
@@ -171,4 +173,23 @@ async fn signed_requests_pass_and_bad_ones_get_the_reference_errors() {
     assert_eq!(error(&bad_md5), (400, "A400CM".to_owned(), "Invalid Content-MD5".to_owned()));
     let outsider = caller.send(Call::new("777", "outsider-secret", "n-11"), keep).await;
     assert_eq!(error(&outsider), (403, "A403UA".to_owned(), "Unauthorized".to_owned()), "authorized for TEST only");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn app_codes_authenticate_from_the_header_or_the_query() {
+    let (stable, canary) = (echo::start("stable").await, echo::start("canary").await);
+    let gateway = GatewayProcess::start(&manifests(stable, canary), &[]);
+    let client = TestClient::http1();
+    let header =
+        client.get(gateway.http, "shop.example.com", "/profile", &[("authorization", "APPCODE mobile-code")]).await;
+    assert_eq!((header.status.as_u16(), header.json()["headers"]["x-app-id"].as_str()), (200, Some("1001")));
+    let query = client.get(gateway.http, "shop.example.com", "/profile?AppCode=mobile-code", &[]).await;
+    assert_eq!(query.status, 200);
+    let wrong = client.get(gateway.http, "shop.example.com", "/profile", &[("authorization", "APPCODE nope")]).await;
+    assert_eq!(
+        (wrong.status.as_u16(), wrong.header("x-ca-error-code"), wrong.header("x-ca-error-message")),
+        (400, "A400AC", "Invalid AppCode")
+    );
+    let outsider = client.get(gateway.http, "shop.example.com", "/profile?appcode=outsider-code", &[]).await;
+    assert_eq!(outsider.header("x-ca-error-code"), "A403UA");
 }

@@ -48,16 +48,17 @@ impl AppEntry {
     }
 }
 
-/// The Apps of a config, by AppKey.
+/// The Apps of a config, by AppKey and by AppCode.
 #[derive(Debug, Default)]
 pub struct AppStore {
     by_key: HashMap<String, Arc<AppEntry>>,
+    by_code: HashMap<String, Arc<AppEntry>>,
 }
 
 impl AppStore {
     /// Loads every App of `config`, its credentials from `secrets`.
     pub fn compile(config: &GatewayConfig, secrets: &Secrets) -> Result<Self, CompileError> {
-        let mut by_key = HashMap::new();
+        let (mut by_key, mut by_code) = (HashMap::new(), HashMap::new());
         for app in &config.apps {
             let error = |message: String| CompileError::Api {
                 namespace: app.namespace.clone(),
@@ -95,9 +96,18 @@ impl AppStore {
                 namespace: app.namespace.clone(),
                 grants,
             };
-            by_key.insert(app_key, Arc::new(entry));
+            let entry = Arc::new(entry);
+            if let Some(code) = data.get("appCode").filter(|code| !code.is_empty()) {
+                by_code.insert(String::from_utf8_lossy(code).into_owned(), entry.clone());
+            }
+            by_key.insert(app_key, entry);
         }
-        Ok(Self { by_key })
+        Ok(Self { by_key, by_code })
+    }
+
+    /// The App with this AppCode.
+    pub fn find_code(&self, app_code: &str) -> Option<&Arc<AppEntry>> {
+        self.by_code.get(app_code)
     }
 
     /// The App with this AppKey.

@@ -11,6 +11,9 @@ pub enum GatewayError {
     /// No config is loaded yet.
     #[error("Gateway Not Ready: no config loaded")]
     NotReady,
+    /// An AppCode names no App.
+    #[error("Invalid AppCode")]
+    InvalidAppCode,
     /// `X-Ca-Key` is missing or names no App.
     #[error("Invalid AppKey")]
     InvalidAppKey,
@@ -94,6 +97,7 @@ impl GatewayError {
         match self {
             Self::UnknownHost | Self::ApiNotFound => StatusCode::NOT_FOUND,
             Self::InvalidAppKey
+            | Self::InvalidAppCode
             | Self::InvalidSignatureMethod
             | Self::TimestampExpired
             | Self::InvalidTimestamp
@@ -119,6 +123,7 @@ impl GatewayError {
         match self {
             Self::NotReady => "I503NR",
             Self::InvalidAppKey => "A400IK",
+            Self::InvalidAppCode => "A400AC",
             Self::EmptySignature => "A401ES",
             Self::InvalidSignature(_) => "A403IS",
             Self::InvalidSignatureMethod => "A400SM",
@@ -161,6 +166,7 @@ mod tests {
     fn every_code_carries_its_status() {
         let errors = [
             GatewayError::InvalidAppKey,
+            GatewayError::InvalidAppCode,
             GatewayError::EmptySignature,
             GatewayError::InvalidSignature(String::new()),
             GatewayError::InvalidSignatureMethod,

@@ -1,11 +1,11 @@
-//! APP authentication: the caller's App by `X-Ca-Key`, its signature checked over the same
+//! APP authentication: the caller's App by its AppCode where the Api accepts one, else by `X-Ca-Key`, its signature checked over the same
 //! StringToSign the official SDKs build, the timestamp within 15 minutes, the nonce never reused
 //! within 15 minutes, `Content-MD5` when sent, and the App's authorization for the Api.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use apigw_core::resources::SignatureMethod;
+use apigw_core::resources::{AppCodeMode, SignatureMethod};
 use apigw_core::signature::{SignedParts, content_md5, sign, string_to_sign};
 use bytes::Bytes;
 use http::request::Parts;
@@ -34,6 +34,10 @@ pub fn authenticate(
     body: Option<&Bytes>,
 ) -> Result<Arc<AppEntry>, GatewayError> {
     let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
+    if let Some(code) = app_code(api, parts) {
+        let app = apps.find_code(&code).ok_or(GatewayError::InvalidAppCode)?;
+        return authorized(app, api);
+    }
     let app = header("x-ca-key").and_then(|key| apps.find(key)).ok_or(GatewayError::InvalidAppKey)?;
     let signature =
         header("x-ca-signature").filter(|signature| !signature.is_empty()).ok_or(GatewayError::EmptySignature)?;
@@ -95,10 +99,34 @@ pub fn authenticate(
     {
         return Err(GatewayError::NonceUsed);
     }
+    authorized(app, api)
+}
+
+fn authorized(app: &Arc<AppEntry>, api: &CompiledApi) -> Result<Arc<AppEntry>, GatewayError> {
     if !app.may_call(api, jiff::Timestamp::now()) {
         return Err(GatewayError::Unauthorized);
     }
     Ok(app.clone())
+}
+
+/// The AppCode of a request, where the Api accepts one: `Authorization: APPCODE <code>`, and
+/// with HEADER_QUERY also the query parameter `AppCode` (any of Alibaba's spellings).
+fn app_code(api: &CompiledApi, parts: &Parts) -> Option<String> {
+    if api.auth.app_code == AppCodeMode::Disabled {
+        return None;
+    }
+    let from_header = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("APPCODE")))
+        .map(|(_, code)| code.trim().to_owned());
+    from_header.or_else(|| {
+        (api.auth.app_code == AppCodeMode::HeaderQuery)
+            .then(|| form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()))?
+            .find(|(key, _)| ["AppCode", "appcode", "appCode", "APPCODE", "APPCode"].contains(&key.as_ref()))
+            .map(|(_, code)| code.into_owned())
+    })
 }
 
 /// Compares without stopping at the first difference, so the time taken says nothing of where
