@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::resources::{
     AccessRule, ApiAuth, BackendProtocol, BackendType, ConstantParameter, Cors, ErrorMapping, HttpMethod, IpControl,
-    Parameter, ParameterMode, Protocol, RouteConstantParameter, SystemParameter,
+    Parameter, ParameterMode, Protocol, RouteConstantParameter, SystemParameter, TrafficControl,
 };
 
 /// The format version of [`GatewayConfig`]; a gateway refuses documents of another version.
@@ -162,6 +162,9 @@ pub struct ApiConfig {
     /// The bound CORS plugin, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<NamedPlugin<Cors>>,
+    /// The bound traffic-control plugin, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_control: Option<NamedPlugin<TrafficControl>>,
 }
 
 /// A bound Plugin's spec and name.

@@ -32,6 +32,11 @@ struct Grant {
 }
 
 impl AppEntry {
+    /// The user the App belongs to, for per-user limits: its namespace.
+    pub fn owner(&self) -> &str {
+        &self.namespace
+    }
+
     /// Whether the App may call `api` (its group's namespace, group, name and stage) now.
     pub fn may_call(&self, api: &CompiledApi, now: jiff::Timestamp) -> bool {
         *api.namespace == self.namespace

@@ -21,6 +21,7 @@ use crate::error_mapping::CompiledErrorMapping;
 use crate::ip_control::CompiledIpControl;
 use crate::metrics::{ApiLabels, ApiMetrics, Metrics};
 use crate::routing::CompiledRouting;
+use crate::traffic_control::CompiledTrafficControl;
 
 /// Why a config could not be compiled; the whole config is refused.
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +128,8 @@ pub struct CompiledApi {
     pub ip_control: Option<CompiledIpControl>,
     /// Its CORS plugin.
     pub cors: Option<CompiledCors>,
+    /// Its traffic-control plugin.
+    pub traffic_control: Option<CompiledTrafficControl>,
 }
 
 /// A backend, compiled.
@@ -274,6 +277,8 @@ impl CompiledApi {
             .map(CompiledCors::compile)
             .transpose()
             .map_err(|message| error(format!("cors: {message}")))?;
+        let key = format!("{}/{}/{}/{stage}", group.namespace, group.name, api.name);
+        let traffic_control = api.traffic_control.as_ref().map(|limits| CompiledTrafficControl::compile(limits, key));
         let reads_body = parameters
             .iter()
             .any(|parameter| matches!(parameter.location, ParameterLocation::Form | ParameterLocation::Body))
@@ -298,6 +303,7 @@ impl CompiledApi {
             error_mapping,
             ip_control,
             cors,
+            traffic_control,
             namespace,
             group: group_name,
             name,

@@ -71,6 +71,14 @@ pub enum GatewayError {
     /// An access-control rule denied the request.
     #[error("{}", .0.message)]
     AccessDenied(Box<crate::access_control::Denial>),
+    /// A traffic-control limit is reached; `by` is API, APP or USER.
+    #[error("Throttled by {by} Flow Control")]
+    Throttled {
+        /// Which limit.
+        by: &'static str,
+        /// Seconds until the window ends.
+        retry_after: u64,
+    },
     /// The IP-control plugin refused the caller's address.
     #[error("Access Denied by IP Control")]
     IpDenied,
@@ -106,6 +114,7 @@ impl GatewayError {
             | Self::InvalidContentMd5 => StatusCode::BAD_REQUEST,
             Self::EmptySignature => StatusCode::UNAUTHORIZED,
             Self::InvalidSignature(_) | Self::Unauthorized | Self::IpDenied => StatusCode::FORBIDDEN,
+            Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidStage | Self::InvalidParameter(_) | Self::BadBody(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedProtocol(_) => StatusCode::FORBIDDEN,
             Self::AccessDenied(denial) => denial.status,
@@ -134,6 +143,7 @@ impl GatewayError {
             Self::InvalidContentMd5 => "A400CM",
             Self::Unauthorized => "A403UA",
             Self::IpDenied => "A403IP",
+            Self::Throttled { .. } => "T429TC",
             Self::UnknownHost => "I404DO",
             Self::ApiNotFound => "I404NF",
             Self::InvalidStage => "I400SG",
@@ -177,6 +187,7 @@ mod tests {
             GatewayError::InvalidContentMd5,
             GatewayError::Unauthorized,
             GatewayError::IpDenied,
+            GatewayError::Throttled { by: "API", retry_after: 1 },
             GatewayError::NotReady,
             GatewayError::UnknownHost,
             GatewayError::ApiNotFound,

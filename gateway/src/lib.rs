@@ -22,3 +22,4 @@ pub mod request_id;
 pub mod route_table;
 pub mod routing;
 pub mod tls;
+pub mod traffic_control;

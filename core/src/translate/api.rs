@@ -15,6 +15,7 @@ use crate::parameter::ParameterCheck;
 use crate::path_template::PathTemplate;
 use crate::resources::{
     Api, ApiGroup, AuthType, Backend, BackendType, Cors, IpControl, ParameterLocation, Plugin, PluginKind, PluginRef,
+    TrafficControl,
 };
 
 /// The backend timeout when an Api sets none, in milliseconds.
@@ -50,7 +51,8 @@ pub fn translate(
             "auth.type JWT needs the jwtAuth plugin, which this gateway version does not run yet".to_owned(),
         );
     }
-    let BoundPlugins { access_control, error_mapping, ip_control, cors } = plugins(&mut findings, group, snapshot);
+    let BoundPlugins { access_control, error_mapping, ip_control, cors, traffic_control } =
+        plugins(&mut findings, group, snapshot);
 
     let path = match (PathTemplate::parse(&spec.request.path), base_path(group)) {
         (Ok(path), Ok(base)) => Some(path.under(&base)),
@@ -83,6 +85,7 @@ pub fn translate(
             error_mapping,
             ip_control,
             cors,
+            traffic_control,
         }),
         _ => Err(findings.problems),
     }
@@ -202,6 +205,10 @@ fn plugins(findings: &mut Findings<'_>, group: &ApiGroup, snapshot: &Snapshot) -
             }
             (_, _, _, Some(ip), _) => served.ip_control = Some(NamedPlugin { plugin: name, spec: ip.clone() }),
             (_, _, _, _, Some(cors)) => served.cors = Some(NamedPlugin { plugin: name, spec: cors.clone() }),
+            _ if spec.traffic_control.is_some() => {
+                served.traffic_control =
+                    spec.traffic_control.clone().map(|limits| NamedPlugin { plugin: name, spec: limits });
+            }
             (kind, ..) => {
                 findings.add(Accepted, "UnsupportedPlugin", super::unsupported_plugin(&format!("{name} ({kind})")))
             }
@@ -217,6 +224,7 @@ struct BoundPlugins {
     error_mapping: Option<ErrorMappingConfig>,
     ip_control: Option<NamedPlugin<IpControl>>,
     cors: Option<NamedPlugin<Cors>>,
+    traffic_control: Option<NamedPlugin<TrafficControl>>,
 }
 
 /// The Api's routing plugin (its own binding, else its group's), with every route's backend laid

@@ -192,6 +192,24 @@ fn plugin_problems(plugin: &Plugin) -> Vec<Problem> {
         let rules = access.rules.iter().map(|rule| ("rule", rule.name.as_str(), rule.condition.as_str()));
         return conditions::check(&object, &access.parameters, rules);
     }
+    if let Some(limits) = &spec.traffic_control {
+        let specials_ok = limits
+            .specials
+            .iter()
+            .flat_map(|special| &special.policies)
+            .all(|policy| policy.value <= limits.api_default);
+        let users_ok = limits.user_default.is_none_or(|user| user <= limits.api_default);
+        let apps_ok = limits.app_default.is_none_or(|app| app <= limits.user_default.unwrap_or(limits.api_default));
+        if !(specials_ok && users_ok && apps_ok) {
+            return vec![Problem {
+                object,
+                condition: ConditionType::Accepted,
+                reason: "InvalidLimits",
+                message: "limits must keep appDefault <= userDefault <= apiDefault and every special <= apiDefault"
+                    .to_owned(),
+            }];
+        }
+    }
     if let Some(mapping) = &spec.error_mapping {
         let mut problems =
             conditions::check(&object, &mapping.parameters, [("errorCondition", "", mapping.error_condition.as_str())]);

@@ -39,6 +39,7 @@ use crate::metrics::{BackendErrorLabels, Metrics, RequestLabels};
 use crate::plugin_parameters::RequestInputs;
 use crate::request_id;
 use crate::route_table::{DEFAULT_STAGE, RouteMatch};
+use crate::traffic_control::TrafficCounters;
 use forward::{MatchedRequest, RequestContext};
 
 /// A response body to the client: a backend's, streamed, or one the gateway made.
@@ -84,6 +85,7 @@ pub struct Gateway {
     settings: Settings,
     gateway_id: HeaderValue,
     nonces: NonceCache,
+    counters: TrafficCounters,
 }
 
 /// A request that passed routing and the parameter checks, on its way to a backend.
@@ -117,6 +119,7 @@ impl Gateway {
             gateway_id: HeaderValue::try_from(settings.gateway_id.as_str())
                 .unwrap_or(HeaderValue::from_static("apigw")),
             nonces: NonceCache::default(),
+            counters: TrafficCounters::default(),
             settings,
         }
     }
@@ -271,6 +274,10 @@ impl Gateway {
                 &parts.headers,
                 exchange.app.as_ref().map(|app| app.app_id.as_str()),
             )?;
+        }
+        if let Some(limits) = &api.traffic_control {
+            let app = exchange.app.as_deref();
+            limits.admit(&self.counters, app.map(|app| app.app_id.as_str()), app.map(AppEntry::owner))?;
         }
         let sources = params::Sources {
             path: &path_values,

@@ -33,6 +33,9 @@ pub fn error_response(error: &GatewayError, request_id: &str) -> Response<Client
     if let Ok(value) = HeaderValue::try_from(message.as_str()) {
         headers.insert(X_CA_ERROR_MESSAGE, value);
     }
+    if let GatewayError::Throttled { retry_after, .. } = error {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+    }
     if let GatewayError::AccessDenied(denial) = error {
         for (name, value) in &denial.headers {
             headers.insert(name.clone(), value.clone());
