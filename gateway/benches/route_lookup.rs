@@ -2,8 +2,7 @@
 
 use std::hint::black_box;
 
-use apigw_core::config::{ApiConfig, BackendConfig, GatewayConfig, GroupConfig, MockConfig};
-use apigw_core::resources::{ApiAuth, BackendType, HttpMethod, ParameterMode, Protocol};
+use apigw_core::config::{ApiConfig, GatewayConfig, GroupConfig};
 use apigw_gateway::metrics::Metrics;
 use apigw_gateway::route_table::RouteTable;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -24,33 +23,22 @@ fn config(count: usize) -> GatewayConfig {
         });
     }
     for index in 0..count {
-        config.groups[index % 10].apis.push(ApiConfig {
-            name: format!("api{index}"),
-            stages: vec!["RELEASE".to_owned()],
-            protocols: vec![Protocol::Http],
-            method: if index % 2 == 0 { HttpMethod::Get } else { HttpMethod::Post },
-            path: format!("/service{index}/users/[id]"),
-            mode: ParameterMode::Passthrough,
-            parameters: Vec::new(),
-            constant_parameters: Vec::new(),
-            system_parameters: Vec::new(),
-            auth: ApiAuth::default(),
-            routing: None,
-            access_control: None,
-            error_mapping: None,
-            ip_control: None,
-            cors: None,
-            backend: BackendConfig {
-                kind: BackendType::Mock,
-                address: None,
-                upstream: None,
-                path: None,
-                method: None,
-                timeout_ms: 1000,
-                protocol: Default::default(),
-                mock: Some(MockConfig { status_code: 200, headers: Default::default(), body: String::new() }),
-            },
-        });
+        // Built from JSON so that optional fields keep their defaults as the config grows.
+        let api: ApiConfig = serde_json::from_value(serde_json::json!({
+            "name": format!("api{index}"),
+            "stages": ["RELEASE"],
+            "protocols": ["HTTP"],
+            "method": if index % 2 == 0 { "GET" } else { "POST" },
+            "path": format!("/service{index}/users/[id]"),
+            "mode": "PASSTHROUGH",
+            "parameters": [],
+            "constantParameters": [],
+            "systemParameters": [],
+            "auth": {"type": "ANONYMOUS"},
+            "backend": {"type": "MOCK", "timeoutMs": 1000, "mock": {"statusCode": 200, "headers": {}, "body": ""}},
+        }))
+        .expect("a valid ApiConfig");
+        config.groups[index % 10].apis.push(api);
     }
     config
 }
