@@ -82,7 +82,7 @@ fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             format!(
                 "{}{}{}",
                 GROUP.replace("  basePath: /v1", "  basePath: /v1\n  plugins: [{kind: Plugin, name: limits}]"),
-                "---\napiVersion: apigw.io/v1alpha1\nkind: Plugin\nmetadata: {name: limits, namespace: demo}\nspec: {trafficControl: {unit: SECOND, apiDefault: 10}}\n",
+                "---\napiVersion: apigw.io/v1alpha1\nkind: Plugin\nmetadata: {name: limits, namespace: demo}\nspec: {backendSignature: {type: APIGW_BACKEND, credentialsSecretRef: {name: s}}}\n",
                 api("a", &format!("{ok_request}\n  backend: {{type: MOCK, statusCode: 200}}"))
             ),
             vec!["Api/a UnsupportedPlugin"],
@@ -91,6 +91,11 @@ fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             "a missing plugin",
             format!("{GROUP}{}", api("a", &format!("{ok_request}\n  backend: {{type: MOCK, statusCode: 200}}\n  plugins: [{{kind: Plugin, name: nope}}]"))),
             vec!["Api/a PluginNotFound"],
+        ),
+        (
+            "traffic-control limits out of order (unchecked in manifest files, so checked here)",
+            "apiVersion: apigw.io/v1alpha1\nkind: Plugin\nmetadata: {name: limits, namespace: demo}\nspec: {trafficControl: {unit: SECOND, apiDefault: 10, appDefault: 20}}".to_owned(),
+            vec!["Plugin/limits InvalidLimits"],
         ),
         (
             "a plugin with two types (unchecked in manifest files, so checked here)",
