@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::resources::{
-    AccessRule, ApiAuth, BackendProtocol, BackendType, ConstantParameter, Cors, ErrorMapping, HttpMethod, IpControl,
-    Parameter, ParameterMode, Protocol, RouteConstantParameter, SystemParameter, TrafficControl,
+    AccessRule, ApiAuth, BackendProtocol, BackendSignatureType, BackendType, ConstantParameter, Cors, ErrorMapping,
+    HttpMethod, IpControl, Parameter, ParameterMode, Protocol, RouteConstantParameter, SignatureMethod,
+    SystemParameter, TrafficControl,
 };
 
 /// The format version of [`GatewayConfig`]; a gateway refuses documents of another version.
@@ -165,6 +166,24 @@ pub struct ApiConfig {
     /// The bound traffic-control plugin, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_control: Option<NamedPlugin<TrafficControl>>,
+    /// The bound backend-signature plugin, if any; its credentials Secret as `namespace/name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_signature: Option<BackendSignatureConfig>,
+}
+
+/// A backend-signature plugin as served: how to sign, and the Secret holding the credentials.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackendSignatureConfig {
+    /// The Plugin's name.
+    pub plugin: String,
+    /// APIGW_BACKEND or APIGW_FRONTEND.
+    #[serde(rename = "type")]
+    pub kind: BackendSignatureType,
+    /// The credentials Secret's `namespace/name` (keys `appKey`, `appSecret`).
+    pub secret: String,
+    /// HMAC method.
+    pub signature_method: SignatureMethod,
 }
 
 /// A bound Plugin's spec and name.

@@ -16,11 +16,13 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, uri::Authorit
 
 use crate::access_control::CompiledAccessControl;
 use crate::backend::upstream::Upstream;
+use crate::backend_signature::BackendSigner;
 use crate::cors::CompiledCors;
 use crate::error_mapping::CompiledErrorMapping;
 use crate::ip_control::CompiledIpControl;
 use crate::metrics::{ApiLabels, ApiMetrics, Metrics};
 use crate::routing::CompiledRouting;
+use crate::tls::Secrets;
 use crate::traffic_control::CompiledTrafficControl;
 
 /// Why a config could not be compiled; the whole config is refused.
@@ -130,6 +132,8 @@ pub struct CompiledApi {
     pub cors: Option<CompiledCors>,
     /// Its traffic-control plugin.
     pub traffic_control: Option<CompiledTrafficControl>,
+    /// Its backend-signature plugin.
+    pub backend_signer: Option<BackendSigner>,
 }
 
 /// A backend, compiled.
@@ -189,6 +193,7 @@ impl CompiledApi {
     /// Compiles `api` of `group` for `stage`.
     pub fn compile(
         metrics: &Metrics,
+        secrets: &Secrets,
         group: &GroupConfig,
         api: &ApiConfig,
         stage: &str,
@@ -279,6 +284,12 @@ impl CompiledApi {
             .map_err(|message| error(format!("cors: {message}")))?;
         let key = format!("{}/{}/{}/{stage}", group.namespace, group.name, api.name);
         let traffic_control = api.traffic_control.as_ref().map(|limits| CompiledTrafficControl::compile(limits, key));
+        let backend_signer = api
+            .backend_signature
+            .as_ref()
+            .map(|signature| BackendSigner::compile(signature, secrets))
+            .transpose()
+            .map_err(|message| error(format!("backendSignature: {message}")))?;
         let reads_body = parameters
             .iter()
             .any(|parameter| matches!(parameter.location, ParameterLocation::Form | ParameterLocation::Body))
@@ -304,6 +315,7 @@ impl CompiledApi {
             ip_control,
             cors,
             traffic_control,
+            backend_signer,
             namespace,
             group: group_name,
             name,

@@ -58,7 +58,11 @@ pub fn load_manifests(paths: &[PathBuf], instance: &str) -> Result<(GatewayConfi
     let config = translation.configs.remove(instance).unwrap_or_else(|| GatewayConfig::empty(instance));
     let mut secrets = Secrets::new();
     let tls = config.groups.iter().flat_map(|group| &group.tls).map(|binding| &binding.secret);
-    for reference in tls.chain(config.apps.iter().map(|app| &app.secret)) {
+    let signatures =
+        config.groups.iter().flat_map(|group| &group.apis).filter_map(|api| api.backend_signature.as_ref());
+    let references =
+        tls.chain(config.apps.iter().map(|app| &app.secret)).chain(signatures.map(|signature| &signature.secret));
+    for reference in references {
         if let Some((namespace, name)) = reference.split_once('/')
             && let Some(data) = secret_data(&snapshot, namespace, name)
         {
@@ -92,7 +96,7 @@ fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
 pub fn reload(gateway: &Gateway, paths: &[PathBuf], instance: &str, version: u64) -> Result<(), LoadError> {
     let result = load_manifests(paths, instance).and_then(|(config, secrets)| {
         Ok((
-            RouteTable::compile(&config, &gateway.metrics)?,
+            RouteTable::compile(&config, &gateway.metrics, &secrets)?,
             CertificateStore::compile(&config, &secrets)?,
             AppStore::compile(&config, &secrets)?,
             config.content_hash(),

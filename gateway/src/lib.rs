@@ -7,6 +7,7 @@ pub mod access_log;
 pub mod admin;
 pub mod apps;
 pub mod backend;
+pub mod backend_signature;
 pub mod compiled;
 pub mod config_source;
 pub mod cors;

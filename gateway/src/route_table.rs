@@ -12,6 +12,7 @@ use crate::backend::upstream::Upstream;
 use crate::compiled::{CompileError, CompiledApi};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
+use crate::tls::Secrets;
 
 /// The stage served when a request names none.
 pub const DEFAULT_STAGE: &str = "RELEASE";
@@ -64,7 +65,7 @@ pub struct RouteMatch<'a> {
 impl RouteTable {
     /// Compiles a config, taking each API's metric handles from `metrics`; any error refuses the
     /// whole config.
-    pub fn compile(config: &GatewayConfig, metrics: &Metrics) -> Result<Self, CompileError> {
+    pub fn compile(config: &GatewayConfig, metrics: &Metrics, secrets: &Secrets) -> Result<Self, CompileError> {
         if config.format != apigw_core::config::CONFIG_FORMAT {
             return Err(CompileError::Format(config.format.clone()));
         }
@@ -90,7 +91,7 @@ impl RouteTable {
                     message: e.to_string(),
                 })?;
                 for stage in &api.stages {
-                    let compiled = Arc::new(CompiledApi::compile(metrics, group, api, stage, &upstreams)?);
+                    let compiled = Arc::new(CompiledApi::compile(metrics, secrets, group, api, stage, &upstreams)?);
                     for host in &group.hosts {
                         table.public.routes_mut(host).insert(api.method, &template, &compiled, host)?;
                     }

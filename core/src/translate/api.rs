@@ -8,8 +8,8 @@ use super::group::base_path;
 use super::problem::ConditionType::{Accepted, ResolvedRefs};
 use super::{ConditionType, Problem, Snapshot, object_ref};
 use crate::config::{
-    AccessControlConfig, ApiConfig, BackendConfig, ErrorMappingConfig, GroupConfig, MockConfig, NamedPlugin,
-    RouteConfig, RoutingConfig, UpstreamConfig,
+    AccessControlConfig, ApiConfig, BackendConfig, BackendSignatureConfig, ErrorMappingConfig, GroupConfig, MockConfig,
+    NamedPlugin, RouteConfig, RoutingConfig, UpstreamConfig,
 };
 use crate::parameter::ParameterCheck;
 use crate::path_template::PathTemplate;
@@ -51,7 +51,7 @@ pub fn translate(
             "auth.type JWT needs the jwtAuth plugin, which this gateway version does not run yet".to_owned(),
         );
     }
-    let BoundPlugins { access_control, error_mapping, ip_control, cors, traffic_control } =
+    let BoundPlugins { access_control, error_mapping, ip_control, cors, traffic_control, backend_signature } =
         plugins(&mut findings, group, snapshot);
 
     let path = match (PathTemplate::parse(&spec.request.path), base_path(group)) {
@@ -86,6 +86,7 @@ pub fn translate(
             ip_control,
             cors,
             traffic_control,
+            backend_signature,
         }),
         _ => Err(findings.problems),
     }
@@ -205,6 +206,26 @@ fn plugins(findings: &mut Findings<'_>, group: &ApiGroup, snapshot: &Snapshot) -
             }
             (_, _, _, Some(ip), _) => served.ip_control = Some(NamedPlugin { plugin: name, spec: ip.clone() }),
             (_, _, _, _, Some(cors)) => served.cors = Some(NamedPlugin { plugin: name, spec: cors.clone() }),
+            _ if spec.backend_signature.is_some() => {
+                let Some(signature) = &spec.backend_signature else { continue };
+                let (namespace, secret) =
+                    (plugin.namespace().unwrap_or_default(), &signature.credentials_secret_ref.name);
+                match super::secret_data(snapshot, &namespace, secret) {
+                    Some(data) if data.contains_key("appKey") && data.contains_key("appSecret") => {
+                        served.backend_signature = Some(BackendSignatureConfig {
+                            plugin: name.clone(),
+                            kind: signature.kind,
+                            secret: format!("{namespace}/{secret}"),
+                            signature_method: signature.signature_method,
+                        });
+                    }
+                    _ => findings.add(
+                        ResolvedRefs,
+                        "SecretNotFound",
+                        format!("Plugin {name}: Secret {secret} with appKey and appSecret does not exist"),
+                    ),
+                }
+            }
             _ if spec.traffic_control.is_some() => {
                 served.traffic_control =
                     spec.traffic_control.clone().map(|limits| NamedPlugin { plugin: name, spec: limits });
@@ -225,6 +246,7 @@ struct BoundPlugins {
     ip_control: Option<NamedPlugin<IpControl>>,
     cors: Option<NamedPlugin<Cors>>,
     traffic_control: Option<NamedPlugin<TrafficControl>>,
+    backend_signature: Option<BackendSignatureConfig>,
 }
 
 /// The Api's routing plugin (its own binding, else its group's), with every route's backend laid

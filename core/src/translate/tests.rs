@@ -82,7 +82,7 @@ fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             format!(
                 "{}{}{}",
                 GROUP.replace("  basePath: /v1", "  basePath: /v1\n  plugins: [{kind: Plugin, name: limits}]"),
-                "---\napiVersion: apigw.io/v1alpha1\nkind: Plugin\nmetadata: {name: limits, namespace: demo}\nspec: {backendSignature: {type: APIGW_BACKEND, credentialsSecretRef: {name: s}}}\n",
+                "---\napiVersion: apigw.io/v1alpha1\nkind: Plugin\nmetadata: {name: limits, namespace: demo}\nspec: {jwtAuth: {jwk: {kty: RSA, e: AQAB, \"n\": abc}}}\n",
                 api("a", &format!("{ok_request}\n  backend: {{type: MOCK, statusCode: 200}}"))
             ),
             vec!["Api/a UnsupportedPlugin"],

@@ -7,6 +7,7 @@ use apigw_core::resources::{ParameterLocation, ParameterMode, SystemParameterNam
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::compiled::{CompiledApi, HttpTarget};
+use crate::routing::CompiledRoute;
 
 /// Facts about the request the gateway adds or maps to the backend.
 pub struct RequestContext<'a> {
@@ -85,7 +86,7 @@ pub fn backend_parts(
     request: &MatchedRequest<'_>,
     mut headers: HeaderMap,
     values: &[Option<Cow<'_, str>>],
-    route_query: &[(String, String)],
+    route: Option<&CompiledRoute>,
 ) -> BackendParts {
     let MatchedRequest { path: request_path, query, rest, path_values } = *request;
     strip_hop_by_hop(&mut headers);
@@ -128,7 +129,12 @@ pub fn backend_parts(
             }
         }
     }
-    query_pairs.extend(route_query.iter().cloned());
+    if let Some(route) = route {
+        query_pairs.extend(route.query.iter().cloned());
+        for (name, value) in &route.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
     for (name, target) in &api.system {
         if let Some(value) = system_value(*name, api, context, &headers) {
             add(&mut headers, &mut query_pairs, &mut form_pairs, target.location, &target.name, &value);

@@ -39,6 +39,7 @@ use crate::metrics::{BackendErrorLabels, Metrics, RequestLabels};
 use crate::plugin_parameters::RequestInputs;
 use crate::request_id;
 use crate::route_table::{DEFAULT_STAGE, RouteMatch};
+use crate::routing::CompiledRoute;
 use crate::traffic_control::TrafficCounters;
 use forward::{MatchedRequest, RequestContext};
 
@@ -97,7 +98,10 @@ struct Inbound<'a> {
     headers: http::HeaderMap,
     values: Vec<Option<Cow<'a, str>>>,
     /// Query constants of the route taken.
-    route_query: &'a [(String, String)],
+    /// The route taken by the routing plugin, if any.
+    route: Option<&'a CompiledRoute>,
+    /// The client's body, when the gateway read it.
+    body_bytes: Option<Bytes>,
 }
 
 /// What is known about a request once it is handled, for metrics and the access log.
@@ -322,15 +326,11 @@ impl Gateway {
             None => &api.backend,
             Some(route) => {
                 headers.insert(X_CA_ROUTING_NAME, route.name.clone());
-                for (name, value) in &route.headers {
-                    headers.insert(name.clone(), value.clone());
-                }
                 route.backend.as_ref().ok_or_else(|| {
                     GatewayError::IncompleteRouteBackend(route.name.to_str().unwrap_or_default().to_owned())
                 })?
             }
         };
-        let route_query = route.map_or(&[][..], |route| route.query.as_slice());
         let matched =
             MatchedRequest { path: parts.uri.path(), query: parts.uri.query(), rest, path_values: &path_values };
         let response = match backend {
@@ -341,12 +341,30 @@ impl Gateway {
                     (None, Some(incoming)) => Either::Left(Limited::new(incoming, self.settings.max_body_bytes)),
                     (None, None) => Either::Right(Full::default()),
                 };
-                let inbound = Inbound { api, context, matched, method: &parts.method, headers, values, route_query };
+                let inbound = Inbound {
+                    api,
+                    context,
+                    matched,
+                    method: &parts.method,
+                    headers,
+                    values,
+                    route,
+                    body_bytes: read.clone(),
+                };
                 self.forward(target, inbound, body, upgrade, exchange).await?
             }
             CompiledBackend::Function(target) => {
                 let body = read.clone().unwrap_or_default();
-                let inbound = Inbound { api, context, matched, method: &parts.method, headers, values, route_query };
+                let inbound = Inbound {
+                    api,
+                    context,
+                    matched,
+                    method: &parts.method,
+                    headers,
+                    values,
+                    route,
+                    body_bytes: read.clone(),
+                };
                 self.call_function(target, inbound, &body, exchange).await?
             }
         };
@@ -402,13 +420,19 @@ impl Gateway {
         upgrade: Option<OnUpgrade>,
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
-        let Inbound { api, context, matched, method, headers, values, route_query } = inbound;
+        let Inbound { api, context, matched, method, headers, values, route, body_bytes } = inbound;
         let client_upgrade = upgrade.as_ref().and_then(|_| headers.get(header::UPGRADE).cloned());
-        let mut backend = forward::backend_parts(api, target, &context, &matched, headers, &values, route_query);
+        let mut backend = forward::backend_parts(api, target, &context, &matched, headers, &values, route);
         if let Some(protocol) = client_upgrade {
             websocket::keep_upgrade_headers(protocol, &mut backend.headers);
         }
         drop(values);
+        let method = target.method.clone().unwrap_or_else(|| method.clone());
+        if let Some(signer) = &api.backend_signer {
+            let form = backend.body.as_deref().or(body_bytes.as_deref()).filter(|_| params::is_form(&backend.headers));
+            let nonce = context.request_id.to_str().unwrap_or_default();
+            signer.sign(method.as_str(), &backend.path_and_query, &mut backend.headers, form, nonce);
+        }
         let body = match backend.body {
             Some(replaced) => Either::Right(Full::from(replaced)),
             None => body,
@@ -440,7 +464,7 @@ impl Gateway {
         }
         .map_err(GatewayError::BadBackendAddress)?;
         let mut request = Request::new(body);
-        *request.method_mut() = target.method.clone().unwrap_or_else(|| method.clone());
+        *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let started = Instant::now();
@@ -470,8 +494,8 @@ impl Gateway {
         body: &Bytes,
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
-        let Inbound { api, context, matched, method, headers, values, route_query } = inbound;
-        let backend = forward::backend_parts(api, target, &context, &matched, headers, &values, route_query);
+        let Inbound { api, context, matched, method, headers, values, route, .. } = inbound;
+        let backend = forward::backend_parts(api, target, &context, &matched, headers, &values, route);
         let path_parameters: BTreeMap<String, String> = api
             .path_params
             .iter()
