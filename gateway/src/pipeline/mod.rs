@@ -333,6 +333,8 @@ impl Gateway {
         };
         let matched =
             MatchedRequest { path: parts.uri.path(), query: parts.uri.query(), rest, path_values: &path_values };
+        let body_bytes = read.clone();
+        let inbound = Inbound { api, context, matched, method: &parts.method, headers, values, route, body_bytes };
         let response = match backend {
             CompiledBackend::Mock(answer) => mock_response(answer),
             CompiledBackend::Http(target) => {
@@ -341,30 +343,10 @@ impl Gateway {
                     (None, Some(incoming)) => Either::Left(Limited::new(incoming, self.settings.max_body_bytes)),
                     (None, None) => Either::Right(Full::default()),
                 };
-                let inbound = Inbound {
-                    api,
-                    context,
-                    matched,
-                    method: &parts.method,
-                    headers,
-                    values,
-                    route,
-                    body_bytes: read.clone(),
-                };
                 self.forward(target, inbound, body, upgrade, exchange).await?
             }
             CompiledBackend::Function(target) => {
                 let body = read.clone().unwrap_or_default();
-                let inbound = Inbound {
-                    api,
-                    context,
-                    matched,
-                    method: &parts.method,
-                    headers,
-                    values,
-                    route,
-                    body_bytes: read.clone(),
-                };
                 self.call_function(target, inbound, &body, exchange).await?
             }
         };
