@@ -50,3 +50,41 @@ async fn maps_backend_error_results_to_statuses_and_messages() {
     let odd = client.get(gateway.http, "shop.example.com", "/odd", &[]).await;
     assert_eq!((odd.status.as_u16(), odd.header("x-ca-error-message")), (500, "Unknown Error, ResultId=r-odd"));
 }
+
+const BACKEND_DOWN: &str = r#"---
+apiVersion: apigw.io/v1alpha1
+kind: Plugin
+metadata: {name: backend-down}
+spec:
+  errorMapping:
+    parameters: {code: "ErrorCode", status: "StatusCode"}
+    errorCondition: "$code = 'B502CF'"
+    errorCode: code
+    mappings:
+    - {code: B502CF, statusCode: 503, errorMessage: "Backend down (${code} after ${status}), try later"}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn maps_failed_backend_calls_by_their_gateway_error_code() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let bound = "  plugins: [{kind: Plugin, name: backend-down}]\n";
+    let manifests = [
+        shop_group(""),
+        BACKEND_DOWN.to_owned(),
+        shop_api("down", "{method: GET, path: /down}", &format!("{{type: HTTP, address: 'http://{closed}'}}")) + bound,
+        shop_api("up", "{method: GET, path: /up}", "{type: MOCK, statusCode: 200, body: ok}") + bound,
+    ]
+    .concat();
+    let gateway = GatewayProcess::start(&manifests, &[]);
+    let client = TestClient::http1();
+    let down = client.get(gateway.http, "shop.example.com", "/down", &[]).await;
+    assert_eq!(down.status, 503, "{down:?}");
+    assert_eq!(down.header("x-ca-error-code"), "B502CF", "the gateway's code stays");
+    assert_eq!(down.header("x-ca-error-message"), "Backend down (B502CF after 502), try later");
+    let up = client.get(gateway.http, "shop.example.com", "/up", &[]).await;
+    assert_eq!(
+        (up.status.as_u16(), up.header("x-ca-error-message")),
+        (200, ""),
+        "no ErrorCode when the backend answers"
+    );
+}

@@ -127,6 +127,14 @@ impl GatewayError {
         }
     }
 
+    /// Whether the backend call failed (the errors the error-mapping plugin sees as `ErrorCode`).
+    pub fn is_backend_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::BackendConnect(_) | Self::BackendTimeout | Self::BadFunctionResponse(_) | Self::NoReadyEndpoint
+        )
+    }
+
     /// The `X-Ca-Error-Code`.
     pub fn code(&self) -> &'static str {
         match self {

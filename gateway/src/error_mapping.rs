@@ -1,6 +1,7 @@
-//! The error-mapping plugin: once the backend has answered, its status, headers and JSON body
-//! fields are the parameters of `errorCondition`; when it holds, the error code picks a mapping
-//! (else the default) that sets the status and `X-Ca-Error-Message`.
+//! The error-mapping plugin: once the backend has answered (or failed: timeout, refused
+//! connection, no ready endpoint), its status, gateway error code, headers and JSON body fields
+//! are the parameters of `errorCondition`; when it holds, the error code picks a mapping (else
+//! the default) that sets the status and `X-Ca-Error-Message`.
 
 use apigw_core::condition::{Condition, Parameters};
 use apigw_core::config::ErrorMappingConfig;
@@ -12,11 +13,13 @@ use crate::plugin_parameters::{Step, field, interpolate, json_path};
 #[derive(Debug)]
 enum Source {
     StatusCode,
+    /// The gateway's `X-Ca-Error-Code` when the backend call failed (`B504TO`, ...).
+    ErrorCode,
     Header(HeaderName),
     /// A field of the JSON body: `$.a.b[0].c`.
     BodyJson(Vec<Step>),
     System(String),
-    /// `ErrorCode` (gateway errors are not mapped) and `Token:` (until JWT): null.
+    /// `Token:` (until JWT): null.
     Unavailable,
 }
 
@@ -46,7 +49,8 @@ fn parse_source(text: &str) -> Result<Source, String> {
             Source::BodyJson(json_path(name).ok_or_else(|| format!("{text}: expected a JSON path such as $.a.b"))?)
         }
         "system" => Source::System(name.to_owned()),
-        "errorcode" | "token" => Source::Unavailable,
+        "errorcode" => Source::ErrorCode,
+        "token" => Source::Unavailable,
         _ => {
             return Err(format!(
                 "{text}: not a response-phase source (StatusCode, ErrorCode, Header:, BodyJsonField:, System:, Token:)"
@@ -103,9 +107,11 @@ impl CompiledErrorMapping {
     }
 
     /// The status and `X-Ca-Error-Message` that replace the backend's, when its answer is an error.
+    /// `error_code` is the gateway's code when the backend call itself failed.
     pub fn map<'a>(
         &self,
         status: StatusCode,
+        error_code: Option<&str>,
         headers: &HeaderMap,
         body: Option<&[u8]>,
         system: &dyn Fn(&str) -> Option<&'a str>,
@@ -117,6 +123,7 @@ impl CompiledErrorMapping {
             .map(|(name, source)| {
                 let value = match source {
                     Source::StatusCode => Some(status.as_str().to_owned()),
+                    Source::ErrorCode => error_code.map(str::to_owned),
                     Source::Header(header) => {
                         headers.get(header).and_then(|value| value.to_str().ok()).map(str::to_owned)
                     }

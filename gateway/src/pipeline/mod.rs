@@ -151,14 +151,8 @@ impl Gateway {
             Ok(response) => response,
             Err(error) => {
                 exchange.error_code = error.code();
-                if let (
-                    Some(api),
-                    GatewayError::BackendConnect(_)
-                    | GatewayError::BackendTimeout
-                    | GatewayError::BadFunctionResponse(_)
-                    | GatewayError::NoReadyEndpoint,
-                ) = (&exchange.api, &error)
-                {
+                let failed_api = exchange.api.as_ref().filter(|_| error.is_backend_failure());
+                if let Some(api) = failed_api {
                     self.metrics
                         .backend_errors
                         .get_or_create(&BackendErrorLabels {
@@ -169,7 +163,14 @@ impl Gateway {
                         })
                         .inc();
                 }
-                error_response(&error, request_id.to_str().unwrap_or_default())
+                let response = error_response(&error, request_id.to_str().unwrap_or_default());
+                match failed_api.and_then(|api| Some((api, api.error_mapping.as_ref()?))) {
+                    Some((api, mapping)) => {
+                        let mapped = self.map_errors(api, mapping, response, Some(error.code()), &request_id).await;
+                        mapped.unwrap_or_else(|error| error_response(&error, request_id.to_str().unwrap_or_default()))
+                    }
+                    None => response,
+                }
             }
         };
         response.headers_mut().insert(X_CA_REQUEST_ID, request_id.clone());
@@ -351,18 +352,19 @@ impl Gateway {
             }
         };
         match &api.error_mapping {
-            Some(mapping) => self.map_errors(api, mapping, response, request_id).await,
+            Some(mapping) => self.map_errors(api, mapping, response, None, request_id).await,
             None => Ok(response),
         }
     }
 
-    /// Applies the error-mapping plugin to a backend's answer (reading its body when a parameter
-    /// needs a JSON field).
+    /// Applies the error-mapping plugin to a backend's answer, or to the gateway's answer when the
+    /// backend call failed with `error_code` (reading the body when a parameter needs a JSON field).
     async fn map_errors(
         &self,
         api: &CompiledApi,
         mapping: &CompiledErrorMapping,
         response: Response<ClientBody>,
+        error_code: Option<&str>,
         request_id: &HeaderValue,
     ) -> Result<Response<ClientBody>, GatewayError> {
         let (mut parts, body) = response.into_parts();
@@ -377,7 +379,8 @@ impl Gateway {
             (body, None)
         };
         let system = response_system_parameters(api, request_id);
-        if let Some((status, message)) = mapping.map(parts.status, &parts.headers, read.as_deref(), &system) {
+        if let Some((status, message)) = mapping.map(parts.status, error_code, &parts.headers, read.as_deref(), &system)
+        {
             parts.status = status;
             if let Ok(value) = HeaderValue::try_from(header_safe(&message)) {
                 parts.headers.insert(X_CA_ERROR_MESSAGE, value);
