@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::resources::{
     AccessRule, ApiAuth, BackendProtocol, BackendSignatureType, BackendType, ConstantParameter, Cors, ErrorMapping,
-    HttpMethod, IpControl, Parameter, ParameterMode, Protocol, RouteConstantParameter, SignatureMethod,
+    HttpMethod, IpControl, JwtAuth, Parameter, ParameterMode, Protocol, RouteConstantParameter, SignatureMethod,
     SystemParameter, TrafficControl,
 };
 
@@ -166,6 +166,9 @@ pub struct ApiConfig {
     /// The bound traffic-control plugin, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic_control: Option<NamedPlugin<TrafficControl>>,
+    /// The bound jwtAuth plugin, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwt_auth: Option<NamedPlugin<JwtAuth>>,
     /// The bound backend-signature plugin, if any; its credentials Secret as `namespace/name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_signature: Option<BackendSignatureConfig>,

@@ -20,6 +20,7 @@ use crate::backend_signature::BackendSigner;
 use crate::cors::CompiledCors;
 use crate::error_mapping::CompiledErrorMapping;
 use crate::ip_control::CompiledIpControl;
+use crate::jwt_auth::CompiledJwtAuth;
 use crate::metrics::{ApiLabels, ApiMetrics, Metrics};
 use crate::routing::CompiledRouting;
 use crate::tls::Secrets;
@@ -134,6 +135,8 @@ pub struct CompiledApi {
     pub traffic_control: Option<CompiledTrafficControl>,
     /// Its backend-signature plugin.
     pub backend_signer: Option<BackendSigner>,
+    /// Its jwtAuth plugin.
+    pub jwt_auth: Option<CompiledJwtAuth>,
 }
 
 /// A backend, compiled.
@@ -282,6 +285,12 @@ impl CompiledApi {
             .map(CompiledCors::compile)
             .transpose()
             .map_err(|message| error(format!("cors: {message}")))?;
+        let jwt_auth = api
+            .jwt_auth
+            .as_ref()
+            .map(|jwt| CompiledJwtAuth::compile(&jwt.spec))
+            .transpose()
+            .map_err(|message| error(format!("jwtAuth: {message}")))?;
         let key = format!("{}/{}/{}/{stage}", group.namespace, group.name, api.name);
         let traffic_control = api.traffic_control.as_ref().map(|limits| CompiledTrafficControl::compile(limits, key));
         let backend_signer = api
@@ -316,6 +325,7 @@ impl CompiledApi {
             cors,
             traffic_control,
             backend_signer,
+            jwt_auth,
             namespace,
             group: group_name,
             name,

@@ -17,6 +17,12 @@ pub enum GatewayError {
     /// `X-Ca-Key` is missing or names no App.
     #[error("Invalid AppKey")]
     InvalidAppKey,
+    /// The jwtAuth plugin found no token.
+    #[error("Missing Token")]
+    MissingToken,
+    /// The token is malformed, expired, or signed by no configured key.
+    #[error("Invalid Token: {0}")]
+    InvalidToken(String),
     /// `X-Ca-Signature` is missing.
     #[error("Empty Signature")]
     EmptySignature,
@@ -112,7 +118,7 @@ impl GatewayError {
             | Self::NonceUsed
             | Self::InvalidNonce
             | Self::InvalidContentMd5 => StatusCode::BAD_REQUEST,
-            Self::EmptySignature => StatusCode::UNAUTHORIZED,
+            Self::EmptySignature | Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidSignature(_) | Self::Unauthorized | Self::IpDenied => StatusCode::FORBIDDEN,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidStage | Self::InvalidParameter(_) | Self::BadBody(_) => StatusCode::BAD_REQUEST,
@@ -142,6 +148,8 @@ impl GatewayError {
             Self::InvalidAppKey => "A400IK",
             Self::InvalidAppCode => "A400AC",
             Self::EmptySignature => "A401ES",
+            Self::MissingToken => "A401MT",
+            Self::InvalidToken(_) => "A401IT",
             Self::InvalidSignature(_) => "A403IS",
             Self::InvalidSignatureMethod => "A400SM",
             Self::TimestampExpired => "A400TE",
@@ -186,6 +194,8 @@ mod tests {
             GatewayError::InvalidAppKey,
             GatewayError::InvalidAppCode,
             GatewayError::EmptySignature,
+            GatewayError::MissingToken,
+            GatewayError::InvalidToken(String::new()),
             GatewayError::InvalidSignature(String::new()),
             GatewayError::InvalidSignatureMethod,
             GatewayError::TimestampExpired,

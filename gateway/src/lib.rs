@@ -14,6 +14,7 @@ pub mod cors;
 pub mod error;
 pub mod error_mapping;
 pub mod ip_control;
+pub mod jwt_auth;
 pub mod listener;
 pub mod live;
 pub mod metrics;

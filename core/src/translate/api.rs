@@ -14,8 +14,8 @@ use crate::config::{
 use crate::parameter::ParameterCheck;
 use crate::path_template::PathTemplate;
 use crate::resources::{
-    Api, ApiGroup, AuthType, Backend, BackendType, Cors, IpControl, ParameterLocation, Plugin, PluginKind, PluginRef,
-    TrafficControl,
+    Api, ApiGroup, AuthType, Backend, BackendType, ClaimLocation, Cors, IpControl, JwtAuth, ParameterLocation, Plugin,
+    PluginKind, PluginRef, TrafficControl,
 };
 
 /// The backend timeout when an Api sets none, in milliseconds.
@@ -44,15 +44,15 @@ pub fn translate(
     let spec = &api.spec;
     let mut findings = Findings { api, problems: Vec::new() };
 
-    if spec.auth.kind == AuthType::Jwt {
+    let BoundPlugins { access_control, error_mapping, ip_control, cors, traffic_control, backend_signature, jwt_auth } =
+        plugins(&mut findings, group, snapshot);
+    if spec.auth.kind == AuthType::Jwt && jwt_auth.is_none() {
         findings.add(
             Accepted,
-            "UnsupportedAuth",
-            "auth.type JWT needs the jwtAuth plugin, which this gateway version does not run yet".to_owned(),
+            "JwtPluginMissing",
+            "auth.type JWT needs a jwtAuth Plugin bound to the Api or its group".to_owned(),
         );
     }
-    let BoundPlugins { access_control, error_mapping, ip_control, cors, traffic_control, backend_signature } =
-        plugins(&mut findings, group, snapshot);
 
     let path = match (PathTemplate::parse(&spec.request.path), base_path(group)) {
         (Ok(path), Ok(base)) => Some(path.under(&base)),
@@ -87,6 +87,7 @@ pub fn translate(
             cors,
             traffic_control,
             backend_signature,
+            jwt_auth,
         }),
         _ => Err(findings.problems),
     }
@@ -226,6 +227,13 @@ fn plugins(findings: &mut Findings<'_>, group: &ApiGroup, snapshot: &Snapshot) -
                     ),
                 }
             }
+            _ if spec.jwt_auth.is_some() => {
+                let Some(jwt) = &spec.jwt_auth else { continue };
+                match jwt_problem(jwt) {
+                    Some((reason, message)) => findings.add(Accepted, reason, format!("Plugin {name}: {message}")),
+                    None => served.jwt_auth = Some(NamedPlugin { plugin: name, spec: jwt.clone() }),
+                }
+            }
             _ if spec.traffic_control.is_some() => {
                 served.traffic_control =
                     spec.traffic_control.clone().map(|limits| NamedPlugin { plugin: name, spec: limits });
@@ -247,6 +255,48 @@ struct BoundPlugins {
     cors: Option<NamedPlugin<Cors>>,
     traffic_control: Option<NamedPlugin<TrafficControl>>,
     backend_signature: Option<BackendSignatureConfig>,
+    jwt_auth: Option<NamedPlugin<JwtAuth>>,
+}
+
+/// What keeps a jwtAuth plugin from being served: a setting the gateway does not run yet, or a
+/// key that cannot be one (so that a bad key is reported here instead of refusing a whole config
+/// in the gateway).
+fn jwt_problem(jwt: &JwtAuth) -> Option<(&'static str, String)> {
+    use base64::Engine;
+    let unserved = if jwt.key_secret_ref.is_some() {
+        Some("keySecretRef (symmetric keys)")
+    } else if jwt.prevent_jti_replay {
+        Some("preventJtiReplay")
+    } else if jwt.claim_parameters.iter().any(|claim| claim.location == ClaimLocation::Path) {
+        Some("a claimParameter with location path")
+    } else {
+        None
+    };
+    if let Some(feature) = unserved {
+        return Some(("UnsupportedPlugin", format!("jwtAuth {feature} is not served by this gateway version yet")));
+    }
+    const ALGORITHMS: [&str; 9] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
+    for (index, key) in jwt.jwk.iter().chain(&jwt.jwks).enumerate() {
+        let name = key.kid.clone().unwrap_or_else(|| format!("#{index}"));
+        let fields = [("n", &key.n), ("e", &key.e), ("x", &key.x), ("y", &key.y)];
+        let undecodable = fields.iter().find(|(_, value)| {
+            value.as_ref().is_some_and(|value| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value.trim_end_matches('=')).is_err()
+            })
+        });
+        let problem = match (undecodable, key.alg.as_deref(), key.crv.as_deref()) {
+            (Some((field, _)), ..) => Some(format!("{field} is not base64url")),
+            (_, Some(alg), _) if !ALGORITHMS.contains(&alg) => Some(format!("alg {alg} is not supported")),
+            (_, _, Some(crv)) if !["P-256", "P-384", "Ed25519"].contains(&crv) => {
+                Some(format!("crv {crv} is not supported (P-256, P-384, Ed25519)"))
+            }
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            return Some(("InvalidKey", format!("jwtAuth key {name}: {problem}")));
+        }
+    }
+    None
 }
 
 /// The Api's routing plugin (its own binding, else its group's), with every route's backend laid

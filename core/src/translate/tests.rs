@@ -78,14 +78,24 @@ fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         ),
         ("missing VpcAccess", format!("{GROUP}{}", api("a", &format!("{ok_request}\n  backend: {{type: HTTP-VPC, vpcAccessName: nope}}"))), vec!["Api/a VpcAccessNotFound"]),
         (
-            "a group-level plugin of a type not run yet refuses the group's Apis",
+            "a group-level jwtAuth plugin with a setting not run yet refuses the group's Apis",
             format!(
                 "{}{}{}",
                 GROUP.replace("  basePath: /v1", "  basePath: /v1\n  plugins: [{kind: Plugin, name: limits}]"),
-                "---\napiVersion: apigw.io/v1alpha1\nkind: Plugin\nmetadata: {name: limits, namespace: demo}\nspec: {jwtAuth: {jwk: {kty: RSA, e: AQAB, \"n\": abc}}}\n",
+                "---\napiVersion: apigw.io/v1alpha1\nkind: Plugin\nmetadata: {name: limits, namespace: demo}\nspec: {jwtAuth: {preventJtiReplay: true, jwk: {kty: RSA, e: AQAB, \"n\": abc}}}\n",
                 api("a", &format!("{ok_request}\n  backend: {{type: MOCK, statusCode: 200}}"))
             ),
             vec!["Api/a UnsupportedPlugin"],
+        ),
+        (
+            "a jwtAuth key that cannot be one",
+            format!(
+                "{}{}{}",
+                GROUP.replace("  basePath: /v1", "  basePath: /v1\n  plugins: [{kind: Plugin, name: jwt}]"),
+                "---\napiVersion: apigw.io/v1alpha1\nkind: Plugin\nmetadata: {name: jwt, namespace: demo}\nspec: {jwtAuth: {jwks: [{kty: EC, crv: P-256, x: AAAA, y: AAAA}, {kty: RSA, kid: r1, e: AQAB, \"n\": 'not base64!'}]}}\n",
+                api("a", &format!("{ok_request}\n  backend: {{type: MOCK, statusCode: 200}}"))
+            ),
+            vec!["Api/a InvalidKey"],
         ),
         (
             "a missing plugin",
@@ -108,9 +118,9 @@ fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             vec!["ApiGroup/g InvalidStageName"],
         ),
         (
-            "JWT auth is not served yet",
+            "JWT auth without a jwtAuth plugin",
             format!("{GROUP}---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {{name: a, namespace: demo}}\nspec:\n  groupRef: shop\n  auth: {{type: JWT}}\n{ok_request}\n  backend: {{type: MOCK, statusCode: 200}}\n"),
-            vec!["Api/a UnsupportedAuth"],
+            vec!["Api/a JwtPluginMissing"],
         ),
     ]
 }

@@ -27,6 +27,8 @@ pub struct RequestContext<'a> {
     pub instance: &'a str,
     /// The authenticated App, for `CaAppId` and `CaAppKey`.
     pub app: Option<&'a crate::apps::AppEntry>,
+    /// The token claims the jwtAuth plugin passes to the backend.
+    pub claims: &'a [crate::jwt_auth::ForwardedClaim],
 }
 
 /// Where a backend request goes and what it carries, before its body is attached.
@@ -134,6 +136,9 @@ pub fn backend_parts(
         for (name, value) in &route.headers {
             headers.insert(name.clone(), value.clone());
         }
+    }
+    for claim in context.claims {
+        add(&mut headers, &mut query_pairs, &mut form_pairs, claim.location, &claim.name, &claim.value);
     }
     for (name, target) in &api.system {
         if let Some(value) = system_value(*name, api, context, &headers) {

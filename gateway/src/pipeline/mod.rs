@@ -273,6 +273,10 @@ impl Gateway {
         if app_auth {
             exchange.app = Some(auth::authenticate(api, &loaded.apps, &self.nonces, &parts, read.as_ref())?);
         }
+        let claims = match &api.jwt_auth {
+            Some(jwt) => jwt.verify(&parts.headers, parts.uri.query())?,
+            None => Vec::new(),
+        };
         if let Some(ip_control) = &api.ip_control {
             ip_control.check(
                 connection.peer.ip(),
@@ -301,6 +305,7 @@ impl Gateway {
             gateway_id: &self.gateway_id,
             instance: &self.settings.instance,
             app: app.as_deref(),
+            claims: &claims,
         };
         let route = if api.access_control.is_some() || api.routing.is_some() {
             let declared = declared_parameters(api, &values);

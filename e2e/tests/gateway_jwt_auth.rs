@@ -1,0 +1,123 @@
+//! jwtAuth end to end: ES256 tokens signed with keys generated for the run, picked by `kid`,
+//! checked for expiry, read from `Authorization: Bearer` or a cookie; chosen claims reach the
+//! backend; a missing or bad token gets 401 with the reason.
+
+use apigw_e2e::echo;
+use apigw_e2e::gateway::{GatewayProcess, TestClient};
+use apigw_e2e::manifests::{shop_api, shop_group};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+
+/// A P-256 key pair: the signing key and the public JWK (flow-style YAML).
+struct TestKey {
+    signing: EncodingKey,
+    jwk: String,
+}
+
+impl TestKey {
+    fn generate(kid: &str) -> Self {
+        let random = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &random).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &random).unwrap();
+        let point = pair.public_key().as_ref(); // 0x04 | x | y
+        let (x, y) = (URL_SAFE_NO_PAD.encode(&point[1..33]), URL_SAFE_NO_PAD.encode(&point[33..]));
+        let jwk = format!("{{kty: EC, crv: P-256, kid: {kid}, x: '{x}', y: '{y}'}}");
+        Self { signing: EncodingKey::from_ec_der(pkcs8.as_ref()), jwk }
+    }
+
+    fn token(&self, kid: Option<&str>, claims: serde_json::Value) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(&header, &claims, &self.signing).unwrap()
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verifies_tokens_and_passes_claims_to_the_backend() {
+    let backend = echo::start("orders").await;
+    let (first, second) = (TestKey::generate("k1"), TestKey::generate("k2"));
+    let plugins = format!(
+        r#"---
+apiVersion: apigw.io/v1alpha1
+kind: Plugin
+metadata: {{name: jwt}}
+spec:
+  jwtAuth:
+    claimParameters:
+    - {{claimName: userId, parameterName: X-User-Id, location: header}}
+    - {{claimName: role, parameterName: role, location: query}}
+    jwks: [{}, {}]
+---
+apiVersion: apigw.io/v1alpha1
+kind: Plugin
+metadata: {{name: jwt-cookie}}
+spec:
+  jwtAuth: {{parameter: session, parameterLocation: cookie, bypassEmptyToken: true, ignoreExpirationCheck: true, claimParameters: [{{claimName: userId, parameterName: X-User-Id, location: header}}], jwk: {}}}
+"#,
+        first.jwk, second.jwk, first.jwk
+    );
+    let address = format!("{{type: HTTP, address: 'http://{backend}'}}");
+    let manifests = [
+        shop_group(""),
+        plugins,
+        shop_api("orders", "{method: GET, path: /orders}", &address).replace("type: ANONYMOUS", "type: JWT")
+            + "  plugins: [{kind: Plugin, name: jwt}]\n",
+        shop_api("public", "{method: GET, path: /public}", &address)
+            + "  plugins: [{kind: Plugin, name: jwt-cookie}]\n",
+    ]
+    .concat();
+    let gateway = GatewayProcess::start(&manifests, &[]);
+    let client = TestClient::http1();
+    let get = |path: &'static str, headers: Vec<(&'static str, String)>| {
+        let client = &client;
+        let gateway = &gateway;
+        async move {
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
+            client.get(gateway.http, "shop.example.com", path, &headers).await
+        }
+    };
+    let bearer = |token: String| vec![("authorization", format!("Bearer {token}"))];
+    let claims = serde_json::json!({"userId": "u-42", "role": "admin", "exp": now() + 600});
+
+    let missing = get("/orders", vec![]).await;
+    assert_eq!((missing.status.as_u16(), missing.header("x-ca-error-code")), (401, "A401MT"), "{missing:?}");
+
+    let by_first = get("/orders", bearer(first.token(Some("k1"), claims.clone()))).await;
+    assert_eq!(by_first.status, 200, "{by_first:?}");
+    let seen = by_first.json();
+    assert_eq!(seen["headers"]["x-user-id"], "u-42");
+    assert_eq!(seen["query"], "role=admin");
+
+    let by_second = get("/orders", bearer(second.token(Some("k2"), claims.clone()))).await;
+    assert_eq!(by_second.status, 200, "{by_second:?}");
+    let without_kid = get("/orders", bearer(second.token(None, claims.clone()))).await;
+    assert_eq!(without_kid.status, 200, "a token without kid tries every key: {without_kid:?}");
+
+    let wrong_key = get("/orders", bearer(second.token(Some("k1"), claims.clone()))).await;
+    assert_eq!((wrong_key.status.as_u16(), wrong_key.header("x-ca-error-code")), (401, "A401IT"));
+    assert!(wrong_key.header("x-ca-error-message").starts_with("Invalid Token: "), "{wrong_key:?}");
+
+    let stale = serde_json::json!({"userId": "u-42", "exp": now() - 3600});
+    let expired = get("/orders", bearer(first.token(Some("k1"), stale.clone()))).await;
+    assert_eq!(expired.status, 401);
+    assert!(expired.header("x-ca-error-message").contains("ExpiredSignature"), "{expired:?}");
+    let garbage = get("/orders", bearer("not.a.token".to_owned())).await;
+    assert_eq!((garbage.status.as_u16(), garbage.header("x-ca-error-code")), (401, "A401IT"));
+
+    let anonymous = get("/public", vec![]).await;
+    assert_eq!(anonymous.status, 200, "bypassEmptyToken lets a request without a token through");
+    assert_eq!(anonymous.json()["headers"]["x-user-id"], serde_json::Value::Null);
+    let cookie = vec![("cookie", format!("theme=dark; session={}", first.token(None, stale)))];
+    let from_cookie = get("/public", cookie).await;
+    assert_eq!(from_cookie.status, 200, "ignoreExpirationCheck: {from_cookie:?}");
+    assert_eq!(from_cookie.json()["headers"]["x-user-id"], "u-42");
+    let forged = vec![("cookie", format!("session={}", second.token(None, claims)))];
+    assert_eq!(get("/public", forged).await.status, 401, "a present token is still verified");
+}

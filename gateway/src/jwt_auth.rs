@@ -1,0 +1,176 @@
+//! The jwtAuth plugin: a token read from a header (`Bearer ` optional), the query or a cookie,
+//! verified against the plugin's public JWKs (a token's `kid` picks the key; a token without one
+//! tries each), `exp` and `nbf` checked unless turned off, and chosen claims passed to the backend.
+
+use std::borrow::Cow;
+
+use apigw_core::resources::{ClaimLocation, Jwk, JwtAuth, KeyType, ParameterLocation, TokenLocation};
+use http::{HeaderMap, header};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk};
+use serde_json::{Map, Value};
+
+use crate::error::GatewayError;
+
+/// One verification key.
+struct Key {
+    kid: Option<String>,
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// A claim the backend receives: where, under which name, and its value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForwardedClaim {
+    /// Where the backend receives it.
+    pub location: ParameterLocation,
+    /// The parameter name.
+    pub name: String,
+    /// The claim's value (strings as they are, other JSON as JSON text).
+    pub value: String,
+}
+
+/// A jwtAuth plugin, compiled.
+pub struct CompiledJwtAuth {
+    parameter: String,
+    location: TokenLocation,
+    keys: Vec<Key>,
+    claims: Vec<(String, ForwardedClaim)>,
+    bypass_empty_token: bool,
+    check_expiration: bool,
+}
+
+impl std::fmt::Debug for CompiledJwtAuth {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("CompiledJwtAuth")
+            .field("parameter", &self.parameter)
+            .field("location", &self.location)
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The algorithm a key is for: its `alg`, else the usual one of its type and curve.
+fn algorithm(spec: &Jwk) -> Result<Algorithm, String> {
+    if let Some(alg) = &spec.alg {
+        return alg.parse().map_err(|_| format!("alg {alg:?} is not a JWS algorithm"));
+    }
+    Ok(match (spec.kty, spec.crv.as_deref()) {
+        (KeyType::RSA, _) => Algorithm::RS256,
+        (KeyType::EC, Some("P-384")) => Algorithm::ES384,
+        (KeyType::EC, _) => Algorithm::ES256,
+        (KeyType::OKP, _) => Algorithm::EdDSA,
+    })
+}
+
+fn key(spec: &Jwk) -> Result<Key, String> {
+    let name = spec.kid.as_deref().unwrap_or("without kid");
+    let parsed: jwk::Jwk =
+        serde_json::to_value(spec).and_then(serde_json::from_value).map_err(|error| format!("key {name}: {error}"))?;
+    let key = DecodingKey::from_jwk(&parsed).map_err(|error| format!("key {name}: {error}"))?;
+    Ok(Key { kid: spec.kid.clone(), algorithm: algorithm(spec).map_err(|error| format!("key {name}: {error}"))?, key })
+}
+
+fn claim_location(location: ClaimLocation) -> Result<ParameterLocation, String> {
+    match location {
+        ClaimLocation::Query => Ok(ParameterLocation::Query),
+        ClaimLocation::Header => Ok(ParameterLocation::Header),
+        ClaimLocation::FormData => Ok(ParameterLocation::Form),
+        ClaimLocation::Path => Err("claimParameters: location path is not served yet".to_owned()),
+    }
+}
+
+impl CompiledJwtAuth {
+    /// Compiles a plugin: every key must be a usable public key.
+    pub fn compile(spec: &JwtAuth) -> Result<Self, String> {
+        let keys = spec.jwk.iter().chain(&spec.jwks).map(key).collect::<Result<Vec<_>, _>>()?;
+        if keys.is_empty() {
+            return Err("no public key (jwk or jwks)".to_owned());
+        }
+        let claims = spec
+            .claim_parameters
+            .iter()
+            .map(|claim| {
+                let location = claim_location(claim.location)?;
+                let forwarded = ForwardedClaim { location, name: claim.parameter_name.clone(), value: String::new() };
+                Ok((claim.claim_name.clone(), forwarded))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Self {
+            parameter: spec.parameter.clone(),
+            location: spec.parameter_location,
+            keys,
+            claims,
+            bypass_empty_token: spec.bypass_empty_token,
+            check_expiration: !spec.ignore_expiration_check,
+        })
+    }
+
+    /// Verifies the request's token; the claims the backend receives (none when an empty token
+    /// is let through).
+    pub fn verify(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Vec<ForwardedClaim>, GatewayError> {
+        let Some(token) = self.token(headers, query).filter(|token| !token.is_empty()) else {
+            return if self.bypass_empty_token { Ok(Vec::new()) } else { Err(GatewayError::MissingToken) };
+        };
+        let claims = self.claims(&token)?;
+        Ok(self
+            .claims
+            .iter()
+            .filter_map(|(claim, forwarded)| {
+                let value = match claims.get(claim)? {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                Some(ForwardedClaim { value, ..forwarded.clone() })
+            })
+            .collect())
+    }
+
+    fn claims(&self, token: &str) -> Result<Map<String, Value>, GatewayError> {
+        let invalid = |reason: String| GatewayError::InvalidToken(reason);
+        let header = jsonwebtoken::decode_header(token).map_err(|error| invalid(error.to_string()))?;
+        let candidates: Vec<&Key> = self
+            .keys
+            .iter()
+            .filter(|key| header.kid.is_none() || key.kid.is_none() || key.kid == header.kid)
+            .filter(|key| key.algorithm == header.alg)
+            .collect();
+        if candidates.is_empty() {
+            return Err(invalid(format!("no key for kid {:?} and alg {:?}", header.kid, header.alg)));
+        }
+        let mut validation = Validation::new(header.alg);
+        validation.validate_aud = false;
+        validation.validate_exp = self.check_expiration;
+        validation.validate_nbf = self.check_expiration;
+        validation.required_spec_claims.clear();
+        let mut last = None;
+        for key in candidates {
+            match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation) {
+                Ok(data) => return Ok(data.claims),
+                Err(error) => last = Some(error),
+            }
+        }
+        Err(invalid(last.map(|error| error.to_string()).unwrap_or_default()))
+    }
+
+    fn token<'r>(&self, headers: &'r HeaderMap, query: Option<&'r str>) -> Option<Cow<'r, str>> {
+        match self.location {
+            TokenLocation::Header => {
+                let value = headers.get(self.parameter.as_str())?.to_str().ok()?.trim();
+                let bearer = value.get(..7).filter(|prefix| prefix.eq_ignore_ascii_case("bearer "));
+                Some(Cow::Borrowed(if bearer.is_some() { value[7..].trim_start() } else { value }))
+            }
+            TokenLocation::Query => {
+                form_urlencoded::parse(query?.as_bytes()).find(|(name, _)| *name == self.parameter).map(|(_, v)| v)
+            }
+            TokenLocation::Cookie => headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(|cookies| cookies.split(';'))
+                .filter_map(|cookie| cookie.trim().split_once('='))
+                .find(|(name, _)| *name == self.parameter)
+                .map(|(_, value)| Cow::Borrowed(value)),
+        }
+    }
+}
