@@ -27,6 +27,16 @@ fn api(name: &str, extra: &str) -> String {
     )
 }
 
+/// The group bound to a Plugin `p` with `plugin_spec`, and a MOCK Api `a` of the group.
+fn group_plugin(plugin_spec: &str) -> String {
+    let group = GROUP.replace("  basePath: /v1", "  basePath: /v1\n  plugins: [{kind: Plugin, name: p}]");
+    let plugin = format!(
+        "---\napiVersion: apigw.io/v1alpha1\nkind: Plugin\nmetadata: {{name: p, namespace: demo}}\nspec: {plugin_spec}\n"
+    );
+    let api = api("a", "  request: {method: GET, path: '/users/[id]'}\n  backend: {type: MOCK, statusCode: 200}");
+    format!("{group}{plugin}{api}")
+}
+
 /// `(case, yaml, expected problems as "Kind/name Reason")`.
 fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
     let ok_request = "  request: {method: GET, path: '/users/[id]'}";
@@ -79,22 +89,12 @@ fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         ("missing VpcAccess", format!("{GROUP}{}", api("a", &format!("{ok_request}\n  backend: {{type: HTTP-VPC, vpcAccessName: nope}}"))), vec!["Api/a VpcAccessNotFound"]),
         (
             "a group-level jwtAuth plugin with a setting not run yet refuses the group's Apis",
-            format!(
-                "{}{}{}",
-                GROUP.replace("  basePath: /v1", "  basePath: /v1\n  plugins: [{kind: Plugin, name: limits}]"),
-                "---\napiVersion: apigw.io/v1alpha1\nkind: Plugin\nmetadata: {name: limits, namespace: demo}\nspec: {jwtAuth: {preventJtiReplay: true, jwk: {kty: RSA, e: AQAB, \"n\": abc}}}\n",
-                api("a", &format!("{ok_request}\n  backend: {{type: MOCK, statusCode: 200}}"))
-            ),
+            group_plugin("{jwtAuth: {preventJtiReplay: true, jwk: {kty: RSA, e: AQAB, \"n\": abc}}}"),
             vec!["Api/a UnsupportedPlugin"],
         ),
         (
             "a jwtAuth key that cannot be one",
-            format!(
-                "{}{}{}",
-                GROUP.replace("  basePath: /v1", "  basePath: /v1\n  plugins: [{kind: Plugin, name: jwt}]"),
-                "---\napiVersion: apigw.io/v1alpha1\nkind: Plugin\nmetadata: {name: jwt, namespace: demo}\nspec: {jwtAuth: {jwks: [{kty: EC, crv: P-256, x: AAAA, y: AAAA}, {kty: RSA, kid: r1, e: AQAB, \"n\": 'not base64!'}]}}\n",
-                api("a", &format!("{ok_request}\n  backend: {{type: MOCK, statusCode: 200}}"))
-            ),
+            group_plugin("{jwtAuth: {jwks: [{kty: EC, crv: P-256, x: AAAA, y: AAAA}, {kty: RSA, kid: r1, e: AQAB, \"n\": 'not base64!'}]}}"),
             vec!["Api/a InvalidKey"],
         ),
         (
