@@ -1,6 +1,7 @@
 //! jwtAuth end to end: ES256 tokens signed with keys generated for the run, picked by `kid`,
 //! checked for expiry, read from `Authorization: Bearer` or a cookie; chosen claims reach the
-//! backend; a missing or bad token gets 401 with the reason.
+//! backend and `Token:` conditions (grey release by user); a missing or bad token gets 401 with
+//! the reason.
 
 use apigw_e2e::echo;
 use apigw_e2e::gateway::{GatewayProcess, TestClient};
@@ -42,6 +43,7 @@ fn now() -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn verifies_tokens_and_passes_claims_to_the_backend() {
     let backend = echo::start("orders").await;
+    let canary = echo::start("canary").await;
     let (first, second) = (TestKey::generate("k1"), TestKey::generate("k2"));
     let plugins = format!(
         r#"---
@@ -60,6 +62,14 @@ kind: Plugin
 metadata: {{name: jwt-cookie}}
 spec:
   jwtAuth: {{parameter: session, parameterLocation: cookie, bypassEmptyToken: true, ignoreExpirationCheck: true, claimParameters: [{{claimName: userId, parameterName: X-User-Id, location: header}}], jwk: {}}}
+---
+apiVersion: apigw.io/v1alpha1
+kind: RoutingPlugin
+metadata: {{name: users-ending-in-1}}
+spec:
+  parameters: {{userId: "Token:userId"}}
+  routes:
+  - {{name: canary, condition: "$userId like '%1'", backend: {{type: HTTP, address: 'http://{canary}'}}}}
 "#,
         first.jwk, second.jwk, first.jwk
     );
@@ -68,7 +78,7 @@ spec:
         shop_group(""),
         plugins,
         shop_api("orders", "{method: GET, path: /orders}", &address).replace("type: ANONYMOUS", "type: JWT")
-            + "  plugins: [{kind: Plugin, name: jwt}]\n",
+            + "  plugins: [{kind: Plugin, name: jwt}, {kind: RoutingPlugin, name: users-ending-in-1}]\n",
         shop_api("public", "{method: GET, path: /public}", &address)
             + "  plugins: [{kind: Plugin, name: jwt-cookie}]\n",
     ]
@@ -94,6 +104,10 @@ spec:
     let seen = by_first.json();
     assert_eq!(seen["headers"]["x-user-id"], "u-42");
     assert_eq!(seen["query"], "role=admin");
+    assert_eq!(seen["backend"], "orders");
+    let grey = serde_json::json!({"userId": "u-41", "exp": now() + 600});
+    let routed = get("/orders", bearer(first.token(Some("k1"), grey))).await;
+    assert_eq!(routed.json()["backend"], "canary", "Token:userId routes users ending in 1: {routed:?}");
 
     let by_second = get("/orders", bearer(second.token(Some("k2"), claims.clone()))).await;
     assert_eq!(by_second.status, 200, "{by_second:?}");

@@ -29,6 +29,15 @@ pub struct ForwardedClaim {
     pub value: String,
 }
 
+/// What a verified token gives the request.
+#[derive(Debug, Default)]
+pub struct Verified {
+    /// Every claim, for `Token:claim` sources in conditions.
+    pub claims: Map<String, Value>,
+    /// The claims the backend receives.
+    pub forwarded: Vec<ForwardedClaim>,
+}
+
 /// A jwtAuth plugin, compiled.
 pub struct CompiledJwtAuth {
     parameter: String,
@@ -106,14 +115,13 @@ impl CompiledJwtAuth {
         })
     }
 
-    /// Verifies the request's token; the claims the backend receives (none when an empty token
-    /// is let through).
-    pub fn verify(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Vec<ForwardedClaim>, GatewayError> {
+    /// Verifies the request's token (no claims when an empty token is let through).
+    pub fn verify(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Verified, GatewayError> {
         let Some(token) = self.token(headers, query).filter(|token| !token.is_empty()) else {
-            return if self.bypass_empty_token { Ok(Vec::new()) } else { Err(GatewayError::MissingToken) };
+            return if self.bypass_empty_token { Ok(Verified::default()) } else { Err(GatewayError::MissingToken) };
         };
         let claims = self.claims(&token)?;
-        Ok(self
+        let forwarded = self
             .claims
             .iter()
             .filter_map(|(claim, forwarded)| {
@@ -123,7 +131,8 @@ impl CompiledJwtAuth {
                 };
                 Some(ForwardedClaim { value, ..forwarded.clone() })
             })
-            .collect())
+            .collect();
+        Ok(Verified { claims, forwarded })
     }
 
     fn claims(&self, token: &str) -> Result<Map<String, Value>, GatewayError> {

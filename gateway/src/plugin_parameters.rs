@@ -1,5 +1,6 @@
 //! The `parameters` of condition plugins (routing, access control): names bound to sources in
-//! the request (`Query:x`, `Header:x`, `Parameter:x`, `System:x`, `XFF:-1`, `Method`, `Path`),
+//! the request (`Query:x`, `Header:x`, `Parameter:x`, `System:x`, `XFF:-1`, `Method`, `Path`,
+//! `Token:claim`),
 //! read once per request and seen by conditions as `$name`, beside the system parameters.
 
 use std::borrow::Cow;
@@ -20,8 +21,10 @@ enum Source {
     Xff(i64),
     Method,
     Path,
-    /// Sources that need a later release (JWT claims, JSON bodies, host templates, form fields):
-    /// always null for now.
+    /// A claim of the token the jwtAuth plugin verified.
+    Token(String),
+    /// Sources that need a later release (host templates) or belong to the response phase:
+    /// always null here.
     Unavailable,
     /// A field of an urlencoded form body.
     Form(String),
@@ -44,7 +47,8 @@ impl Source {
             "bodyjson" | "bodyjsonfield" => {
                 Source::BodyJson(json_path(name).ok_or_else(|| format!("{text}: expected a JSON path such as $.a.b"))?)
             }
-            "token" | "host" | "statuscode" | "errorcode" => Source::Unavailable,
+            "token" => Source::Token(name.to_owned()),
+            "host" | "statuscode" | "errorcode" => Source::Unavailable,
             _ => return Err(format!("{text}: unknown parameter source")),
         })
     }
@@ -66,6 +70,8 @@ pub struct RequestInputs<'f, 'a> {
     pub system: &'f dyn Fn(&str) -> Option<&'a str>,
     /// The request body, when it was read.
     pub body: Option<&'a [u8]>,
+    /// The claims of the verified JWT (empty without jwtAuth).
+    pub claims: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 /// A plugin's parameter values for one request, and the system parameters.
@@ -138,6 +144,11 @@ fn value<'a>(source: &Source, inputs: &RequestInputs<'_, 'a>) -> Option<Cow<'a, 
             form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == name).map(|(_, value)| value)
         }),
         Source::Header(name) => inputs.headers.get(name).and_then(|value| value.to_str().ok()).map(Cow::Borrowed),
+        Source::Token(claim) => match inputs.claims.get(claim)? {
+            serde_json::Value::String(text) => Some(Cow::Borrowed(text)),
+            serde_json::Value::Null => None,
+            other => Some(Cow::Owned(other.to_string())),
+        },
         Source::Parameter(name) => (inputs.declared)(name).map(Cow::Borrowed),
         Source::System(name) => (inputs.system)(name).map(Cow::Borrowed),
         Source::Xff(index) => {

@@ -34,6 +34,7 @@ use crate::backend::{BackendBody, BackendClient, ProxyBody, direct, function};
 use crate::compiled::{CompiledApi, CompiledBackend, Destination, HttpTarget};
 use crate::error::GatewayError;
 use crate::error_mapping::CompiledErrorMapping;
+use crate::jwt_auth::Verified;
 use crate::live::LiveConfig;
 use crate::metrics::{BackendErrorLabels, Metrics, RequestLabels};
 use crate::plugin_parameters::RequestInputs;
@@ -273,9 +274,9 @@ impl Gateway {
         if app_auth {
             exchange.app = Some(auth::authenticate(api, &loaded.apps, &self.nonces, &parts, read.as_ref())?);
         }
-        let claims = match &api.jwt_auth {
+        let token = match &api.jwt_auth {
             Some(jwt) => jwt.verify(&parts.headers, parts.uri.query())?,
-            None => Vec::new(),
+            None => Verified::default(),
         };
         if let Some(ip_control) = &api.ip_control {
             ip_control.check(
@@ -305,7 +306,7 @@ impl Gateway {
             gateway_id: &self.gateway_id,
             instance: &self.settings.instance,
             app: app.as_deref(),
-            claims: &claims,
+            claims: &token.forwarded,
         };
         let route = if api.access_control.is_some() || api.routing.is_some() {
             let declared = declared_parameters(api, &values);
@@ -318,6 +319,7 @@ impl Gateway {
                 declared: &declared,
                 system: &system,
                 body: read.as_deref(),
+                claims: &token.claims,
             };
             if let Some(access_control) = &api.access_control {
                 access_control.check(&inputs).map_err(GatewayError::AccessDenied)?;
