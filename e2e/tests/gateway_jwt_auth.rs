@@ -64,6 +64,12 @@ spec:
   jwtAuth: {{parameter: session, parameterLocation: cookie, bypassEmptyToken: true, ignoreExpirationCheck: true, claimParameters: [{{claimName: userId, parameterName: X-User-Id, location: header}}], jwk: {}}}
 ---
 apiVersion: apigw.io/v1alpha1
+kind: Plugin
+metadata: {{name: jwt-once}}
+spec:
+  jwtAuth: {{preventJtiReplay: true, jwk: {}}}
+---
+apiVersion: apigw.io/v1alpha1
 kind: RoutingPlugin
 metadata: {{name: users-ending-in-1}}
 spec:
@@ -71,7 +77,7 @@ spec:
   routes:
   - {{name: canary, condition: "$userId like '%1'", backend: {{type: HTTP, address: 'http://{canary}'}}}}
 "#,
-        first.jwk, second.jwk, first.jwk
+        first.jwk, second.jwk, first.jwk, first.jwk
     );
     let address = format!("{{type: HTTP, address: 'http://{backend}'}}");
     let manifests = [
@@ -81,6 +87,7 @@ spec:
             + "  plugins: [{kind: Plugin, name: jwt}, {kind: RoutingPlugin, name: users-ending-in-1}]\n",
         shop_api("public", "{method: GET, path: /public}", &address)
             + "  plugins: [{kind: Plugin, name: jwt-cookie}]\n",
+        shop_api("once", "{method: GET, path: /once}", &address) + "  plugins: [{kind: Plugin, name: jwt-once}]\n",
     ]
     .concat();
     let gateway = GatewayProcess::start(&manifests, &[]);
@@ -134,4 +141,12 @@ spec:
     assert_eq!(from_cookie.json()["headers"]["x-user-id"], "u-42");
     let forged = vec![("cookie", format!("session={}", second.token(None, claims)))];
     assert_eq!(get("/public", forged).await.status, 401, "a present token is still verified");
+
+    let single_use = first.token(None, serde_json::json!({"jti": "t-1", "exp": now() + 600}));
+    let first_use = get("/once", bearer(single_use.clone())).await;
+    assert_eq!(first_use.status, 200, "{first_use:?}");
+    let replayed = get("/once", bearer(single_use)).await;
+    assert_eq!((replayed.status.as_u16(), replayed.header("x-ca-error-code")), (401, "A401TR"), "{replayed:?}");
+    let without_id = get("/once", bearer(first.token(None, serde_json::json!({"exp": now() + 600})))).await;
+    assert_eq!(without_id.header("x-ca-error-message"), "Invalid Token: preventJtiReplay needs a jti claim");
 }

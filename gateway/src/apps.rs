@@ -121,25 +121,25 @@ impl AppStore {
     }
 }
 
-/// Nonces seen within the replay window, on this gateway (every pod keeps its own; see
-/// docs/authentication.md).
+/// Keys seen recently — signature nonces, JWT ids — each remembered for its own time, on this
+/// gateway (every pod keeps its own; see docs/authentication.md).
 #[derive(Debug, Default)]
 pub struct NonceCache {
-    seen: Mutex<HashMap<String, Instant>>,
+    forget_at: Mutex<HashMap<String, Instant>>,
 }
 
 impl NonceCache {
-    /// Records `nonce`; false when it was already seen within `window`.
-    pub fn first_use(&self, nonce: &str, window: Duration) -> bool {
+    /// Records `key` for `keep_for`; false when it is still remembered from an earlier use.
+    pub fn first_use(&self, key: &str, keep_for: Duration) -> bool {
         let now = Instant::now();
-        let mut seen = self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if seen.len() > 100_000 {
-            seen.retain(|_, at| now.duration_since(*at) < window);
+        let mut forget_at = self.forget_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if forget_at.len() > 100_000 {
+            forget_at.retain(|_, until| *until > now);
         }
-        match seen.get(nonce) {
-            Some(at) if now.duration_since(*at) < window => false,
+        match forget_at.get(key) {
+            Some(until) if *until > now => false,
             _ => {
-                seen.insert(nonce.to_owned(), now);
+                forget_at.insert(key.to_owned(), now + keep_for);
                 true
             }
         }

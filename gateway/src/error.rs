@@ -23,6 +23,9 @@ pub enum GatewayError {
     /// The token is malformed, expired, or signed by no configured key.
     #[error("Invalid Token: {0}")]
     InvalidToken(String),
+    /// The token's `jti` was used before (preventJtiReplay).
+    #[error("Token Replayed")]
+    TokenReplayed,
     /// `X-Ca-Signature` is missing.
     #[error("Empty Signature")]
     EmptySignature,
@@ -118,7 +121,9 @@ impl GatewayError {
             | Self::NonceUsed
             | Self::InvalidNonce
             | Self::InvalidContentMd5 => StatusCode::BAD_REQUEST,
-            Self::EmptySignature | Self::MissingToken | Self::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            Self::EmptySignature | Self::MissingToken | Self::InvalidToken(_) | Self::TokenReplayed => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::InvalidSignature(_) | Self::Unauthorized | Self::IpDenied => StatusCode::FORBIDDEN,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidStage | Self::InvalidParameter(_) | Self::BadBody(_) => StatusCode::BAD_REQUEST,
@@ -150,6 +155,7 @@ impl GatewayError {
             Self::EmptySignature => "A401ES",
             Self::MissingToken => "A401MT",
             Self::InvalidToken(_) => "A401IT",
+            Self::TokenReplayed => "A401TR",
             Self::InvalidSignature(_) => "A403IS",
             Self::InvalidSignatureMethod => "A400SM",
             Self::TimestampExpired => "A400TE",
@@ -196,6 +202,7 @@ mod tests {
             GatewayError::EmptySignature,
             GatewayError::MissingToken,
             GatewayError::InvalidToken(String::new()),
+            GatewayError::TokenReplayed,
             GatewayError::InvalidSignature(String::new()),
             GatewayError::InvalidSignatureMethod,
             GatewayError::TimestampExpired,

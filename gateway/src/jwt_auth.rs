@@ -1,15 +1,23 @@
 //! The jwtAuth plugin: a token read from a header (`Bearer ` optional), the query or a cookie,
 //! verified against the plugin's public JWKs (a token's `kid` picks the key; a token without one
-//! tries each), `exp` and `nbf` checked unless turned off, and chosen claims passed to the backend.
+//! tries each), `exp` and `nbf` checked unless turned off, a `jti` refused when seen before (if
+//! asked), and chosen claims passed to the backend.
 
 use std::borrow::Cow;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use apigw_core::resources::{ClaimLocation, Jwk, JwtAuth, KeyType, ParameterLocation, TokenLocation};
 use http::{HeaderMap, header};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk};
 use serde_json::{Map, Value};
 
+use crate::apps::NonceCache;
 use crate::error::GatewayError;
+
+/// How long a `jti` is remembered when its token has no `exp`.
+const JTI_MEMORY_WITHOUT_EXP: Duration = Duration::from_secs(24 * 3600);
+/// The clock skew allowed on `exp` and `nbf` (jsonwebtoken's default).
+const LEEWAY: Duration = Duration::from_secs(60);
 
 /// One verification key.
 struct Key {
@@ -46,6 +54,8 @@ pub struct CompiledJwtAuth {
     claims: Vec<(String, ForwardedClaim)>,
     bypass_empty_token: bool,
     check_expiration: bool,
+    /// With preventJtiReplay: the plugin's `namespace/name`, which prefixes its ids in the cache.
+    replay_scope: Option<String>,
 }
 
 impl std::fmt::Debug for CompiledJwtAuth {
@@ -90,8 +100,8 @@ fn claim_location(location: ClaimLocation) -> Result<ParameterLocation, String> 
 }
 
 impl CompiledJwtAuth {
-    /// Compiles a plugin: every key must be a usable public key.
-    pub fn compile(spec: &JwtAuth) -> Result<Self, String> {
+    /// Compiles the plugin `scope` (`namespace/name`): every key must be a usable public key.
+    pub fn compile(spec: &JwtAuth, scope: String) -> Result<Self, String> {
         let keys = spec.jwk.iter().chain(&spec.jwks).map(key).collect::<Result<Vec<_>, _>>()?;
         if keys.is_empty() {
             return Err("no public key (jwk or jwks)".to_owned());
@@ -112,15 +122,25 @@ impl CompiledJwtAuth {
             claims,
             bypass_empty_token: spec.bypass_empty_token,
             check_expiration: !spec.ignore_expiration_check,
+            replay_scope: spec.prevent_jti_replay.then_some(scope),
         })
     }
 
     /// Verifies the request's token (no claims when an empty token is let through).
-    pub fn verify(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Verified, GatewayError> {
+    /// `seen` remembers the ids of tokens used (preventJtiReplay).
+    pub fn verify(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        seen: &NonceCache,
+    ) -> Result<Verified, GatewayError> {
         let Some(token) = self.token(headers, query).filter(|token| !token.is_empty()) else {
             return if self.bypass_empty_token { Ok(Verified::default()) } else { Err(GatewayError::MissingToken) };
         };
         let claims = self.claims(&token)?;
+        if let Some(scope) = &self.replay_scope {
+            first_use_of_id(&claims, scope, seen)?;
+        }
         let forwarded = self
             .claims
             .iter()
@@ -182,4 +202,17 @@ impl CompiledJwtAuth {
                 .map(|(_, value)| Cow::Borrowed(value)),
         }
     }
+}
+
+/// Refuses a token whose `jti` was used before; the id is remembered until the token expires.
+fn first_use_of_id(claims: &Map<String, Value>, scope: &str, seen: &NonceCache) -> Result<(), GatewayError> {
+    let Some(Value::String(id)) = claims.get("jti") else {
+        return Err(GatewayError::InvalidToken("preventJtiReplay needs a jti claim".to_owned()));
+    };
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let keep_for = match claims.get("exp").and_then(Value::as_u64) {
+        Some(exp) => Duration::from_secs(exp).saturating_sub(now) + LEEWAY,
+        None => JTI_MEMORY_WITHOUT_EXP,
+    };
+    if seen.first_use(&format!("{scope}/{id}"), keep_for) { Ok(()) } else { Err(GatewayError::TokenReplayed) }
 }

@@ -265,8 +265,6 @@ fn jwt_problem(jwt: &JwtAuth) -> Option<(&'static str, String)> {
     use base64::Engine;
     let unserved = if jwt.key_secret_ref.is_some() {
         Some("keySecretRef (symmetric keys)")
-    } else if jwt.prevent_jti_replay {
-        Some("preventJtiReplay")
     } else if jwt.claim_parameters.iter().any(|claim| claim.location == ClaimLocation::Path) {
         Some("a claimParameter with location path")
     } else {

@@ -89,7 +89,7 @@ fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         ("missing VpcAccess", format!("{GROUP}{}", api("a", &format!("{ok_request}\n  backend: {{type: HTTP-VPC, vpcAccessName: nope}}"))), vec!["Api/a VpcAccessNotFound"]),
         (
             "a group-level jwtAuth plugin with a setting not run yet refuses the group's Apis",
-            group_plugin("{jwtAuth: {preventJtiReplay: true, jwk: {kty: RSA, e: AQAB, \"n\": abc}}}"),
+            group_plugin("{jwtAuth: {keySecretRef: {name: s, key: jwks}, jwk: {kty: RSA, e: AQAB, \"n\": abc}}}"),
             vec!["Api/a UnsupportedPlugin"],
         ),
         (

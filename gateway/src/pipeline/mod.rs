@@ -87,6 +87,8 @@ pub struct Gateway {
     settings: Settings,
     gateway_id: HeaderValue,
     nonces: NonceCache,
+    /// JWT ids seen (preventJtiReplay).
+    token_ids: NonceCache,
     counters: TrafficCounters,
 }
 
@@ -124,6 +126,7 @@ impl Gateway {
             gateway_id: HeaderValue::try_from(settings.gateway_id.as_str())
                 .unwrap_or(HeaderValue::from_static("apigw")),
             nonces: NonceCache::default(),
+            token_ids: NonceCache::default(),
             counters: TrafficCounters::default(),
             settings,
         }
@@ -275,7 +278,7 @@ impl Gateway {
             exchange.app = Some(auth::authenticate(api, &loaded.apps, &self.nonces, &parts, read.as_ref())?);
         }
         let token = match &api.jwt_auth {
-            Some(jwt) => jwt.verify(&parts.headers, parts.uri.query())?,
+            Some(jwt) => jwt.verify(&parts.headers, parts.uri.query(), &self.token_ids)?,
             None => Verified::default(),
         };
         if let Some(ip_control) = &api.ip_control {
