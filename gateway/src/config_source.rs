@@ -121,6 +121,17 @@ pub fn reload(gateway: &Gateway, paths: &[PathBuf], instance: &str, version: u64
     }
 }
 
+/// Whether an event on `changed` paths concerns the `watched` files and folders (a file is
+/// watched through its folder, whose other files — a log, say — must not cause reloads).
+fn touches(changed: &[PathBuf], watched: &[PathBuf]) -> bool {
+    changed.iter().any(|changed| {
+        watched.iter().any(|watched| match watched.is_dir() {
+            true => changed.starts_with(watched) || changed.starts_with(watched.canonicalize().unwrap_or_default()),
+            false => changed.file_name() == watched.file_name(),
+        })
+    })
+}
+
 /// Watches `paths` and reloads shortly after any change (bursts of writes make one reload).
 /// Returns the watcher, which stops watching when dropped.
 pub fn watch(
@@ -129,8 +140,9 @@ pub fn watch(
     instance: String,
 ) -> notify::Result<notify::RecommendedWatcher> {
     let (changed, mut changes) = tokio::sync::mpsc::unbounded_channel();
+    let watched = paths.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|event| !event.kind.is_access()) {
+        if event.is_ok_and(|event| !event.kind.is_access() && touches(&event.paths, &watched)) {
             let _ = changed.send(());
         }
     })?;
@@ -154,4 +166,23 @@ pub fn watch(
         }
     });
     Ok(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_changes_to_watched_files_and_folders_cause_reloads() {
+        let folder = std::env::temp_dir().join(format!("apigw-touches-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let file = PathBuf::from("demo/apis.yaml");
+        let watched = [file.clone(), folder.clone()];
+        assert!(touches(&[PathBuf::from("demo/apis.yaml")], &watched));
+        assert!(touches(&[PathBuf::from("./apis.yaml")], &watched), "a file in the working folder");
+        assert!(!touches(&[PathBuf::from("demo/gateway.log")], &watched), "a neighbour of a watched file");
+        assert!(touches(&[folder.join("nested/more.yaml")], &watched), "anything under a watched folder");
+        assert!(!touches(&[std::env::temp_dir().join("other.yaml")], &watched));
+        std::fs::remove_dir_all(folder).unwrap();
+    }
 }
