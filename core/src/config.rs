@@ -168,7 +168,7 @@ pub struct ApiConfig {
     pub traffic_control: Option<NamedPlugin<TrafficControl>>,
     /// The bound jwtAuth plugin, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jwt_auth: Option<NamedPlugin<JwtAuth>>,
+    pub jwt_auth: Option<JwtAuthConfig>,
     /// The bound backend-signature plugin, if any; its credentials Secret as `namespace/name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_signature: Option<BackendSignatureConfig>,
@@ -187,6 +187,19 @@ pub struct BackendSignatureConfig {
     pub secret: String,
     /// HMAC method.
     pub signature_method: SignatureMethod,
+}
+
+/// A jwtAuth plugin as served: its spec and, for `keySecretRef`, the Secret's `namespace/name`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JwtAuthConfig {
+    /// The Plugin's name.
+    pub plugin: String,
+    /// Its spec.
+    pub spec: JwtAuth,
+    /// The Secret holding a JWKS (`keySecretRef`), as `namespace/name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_secret: Option<String>,
 }
 
 /// A bound Plugin's spec and name.

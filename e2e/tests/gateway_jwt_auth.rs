@@ -36,6 +36,16 @@ impl TestKey {
     }
 }
 
+/// The symmetric key of the HS256 plugin, kept in a Secret as a JWKS.
+const SHARED_SECRET: &[u8] = b"a shared secret of at least 32 bytes!";
+
+/// An HS256 token with `kid`.
+fn shared_token(secret: &[u8], claims: serde_json::Value) -> String {
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some("h1".to_owned());
+    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(secret)).unwrap()
+}
+
 fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
@@ -69,6 +79,18 @@ metadata: {{name: jwt-once}}
 spec:
   jwtAuth: {{preventJtiReplay: true, jwk: {}}}
 ---
+apiVersion: v1
+kind: Secret
+metadata: {{name: shared-keys}}
+stringData:
+  jwks: '{{"keys": [{{"kty": "oct", "kid": "h1", "k": "{}"}}]}}'
+---
+apiVersion: apigw.io/v1alpha1
+kind: Plugin
+metadata: {{name: jwt-shared}}
+spec:
+  jwtAuth: {{keySecretRef: {{name: shared-keys, key: jwks}}}}
+---
 apiVersion: apigw.io/v1alpha1
 kind: RoutingPlugin
 metadata: {{name: users-ending-in-1}}
@@ -77,7 +99,11 @@ spec:
   routes:
   - {{name: canary, condition: "$userId like '%1'", backend: {{type: HTTP, address: 'http://{canary}'}}}}
 "#,
-        first.jwk, second.jwk, first.jwk, first.jwk
+        first.jwk,
+        second.jwk,
+        first.jwk,
+        first.jwk,
+        URL_SAFE_NO_PAD.encode(SHARED_SECRET)
     );
     let address = format!("{{type: HTTP, address: 'http://{backend}'}}");
     let manifests = [
@@ -88,6 +114,8 @@ spec:
         shop_api("public", "{method: GET, path: /public}", &address)
             + "  plugins: [{kind: Plugin, name: jwt-cookie}]\n",
         shop_api("once", "{method: GET, path: /once}", &address) + "  plugins: [{kind: Plugin, name: jwt-once}]\n",
+        shop_api("shared", "{method: GET, path: /shared}", &address)
+            + "  plugins: [{kind: Plugin, name: jwt-shared}]\n",
     ]
     .concat();
     let gateway = GatewayProcess::start(&manifests, &[]);
@@ -139,7 +167,7 @@ spec:
     let from_cookie = get("/public", cookie).await;
     assert_eq!(from_cookie.status, 200, "ignoreExpirationCheck: {from_cookie:?}");
     assert_eq!(from_cookie.json()["headers"]["x-user-id"], "u-42");
-    let forged = vec![("cookie", format!("session={}", second.token(None, claims)))];
+    let forged = vec![("cookie", format!("session={}", second.token(None, claims.clone())))];
     assert_eq!(get("/public", forged).await.status, 401, "a present token is still verified");
 
     let single_use = first.token(None, serde_json::json!({"jti": "t-1", "exp": now() + 600}));
@@ -149,4 +177,9 @@ spec:
     assert_eq!((replayed.status.as_u16(), replayed.header("x-ca-error-code")), (401, "A401TR"), "{replayed:?}");
     let without_id = get("/once", bearer(first.token(None, serde_json::json!({"exp": now() + 600})))).await;
     assert_eq!(without_id.header("x-ca-error-message"), "Invalid Token: preventJtiReplay needs a jti claim");
+
+    let symmetric = get("/shared", bearer(shared_token(SHARED_SECRET, claims.clone()))).await;
+    assert_eq!(symmetric.status, 200, "HS256 with the Secret's key: {symmetric:?}");
+    let other_secret = get("/shared", bearer(shared_token(b"another secret of at least 32 bytes", claims))).await;
+    assert_eq!(other_secret.header("x-ca-error-code"), "A401IT");
 }

@@ -288,7 +288,7 @@ impl CompiledApi {
         let jwt_auth = api
             .jwt_auth
             .as_ref()
-            .map(|jwt| CompiledJwtAuth::compile(&jwt.spec, format!("{}/{}", group.namespace, jwt.plugin)))
+            .map(|jwt| CompiledJwtAuth::compile(jwt, &group.namespace, secrets))
             .transpose()
             .map_err(|message| error(format!("jwtAuth: {message}")))?;
         let key = format!("{}/{}/{}/{stage}", group.namespace, group.name, api.name);

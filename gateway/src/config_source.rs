@@ -58,10 +58,10 @@ pub fn load_manifests(paths: &[PathBuf], instance: &str) -> Result<(GatewayConfi
     let config = translation.configs.remove(instance).unwrap_or_else(|| GatewayConfig::empty(instance));
     let mut secrets = Secrets::new();
     let tls = config.groups.iter().flat_map(|group| &group.tls).map(|binding| &binding.secret);
-    let signatures =
-        config.groups.iter().flat_map(|group| &group.apis).filter_map(|api| api.backend_signature.as_ref());
-    let references =
-        tls.chain(config.apps.iter().map(|app| &app.secret)).chain(signatures.map(|signature| &signature.secret));
+    let apis = || config.groups.iter().flat_map(|group| &group.apis);
+    let signatures = apis().filter_map(|api| api.backend_signature.as_ref()).map(|signature| &signature.secret);
+    let jwks = apis().filter_map(|api| api.jwt_auth.as_ref()?.key_secret.as_ref());
+    let references = tls.chain(config.apps.iter().map(|app| &app.secret)).chain(signatures).chain(jwks);
     for reference in references {
         if let Some((namespace, name)) = reference.split_once('/')
             && let Some(data) = secret_data(&snapshot, namespace, name)

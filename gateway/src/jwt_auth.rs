@@ -6,13 +6,15 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use apigw_core::resources::{ClaimLocation, Jwk, JwtAuth, KeyType, ParameterLocation, TokenLocation};
+use apigw_core::config::JwtAuthConfig;
+use apigw_core::resources::{ClaimLocation, Jwk, KeyType, ParameterLocation, TokenLocation};
 use http::{HeaderMap, header};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk};
 use serde_json::{Map, Value};
 
 use crate::apps::NonceCache;
 use crate::error::GatewayError;
+use crate::tls::Secrets;
 
 /// How long a `jti` is remembered when its token has no `exp`.
 const JTI_MEMORY_WITHOUT_EXP: Duration = Duration::from_secs(24 * 3600);
@@ -90,6 +92,29 @@ fn key(spec: &Jwk) -> Result<Key, String> {
     Ok(Key { kid: spec.kid.clone(), algorithm: algorithm(spec).map_err(|error| format!("key {name}: {error}"))?, key })
 }
 
+/// The keys of a JWKS document (a Secret's, for symmetric keys): `kid`, `alg` (else HS256 for
+/// `oct` keys and the usual one of other types) and the key.
+fn secret_keys(text: &[u8]) -> Result<Vec<Key>, String> {
+    let set: jwk::JwkSet = serde_json::from_slice(text).map_err(|error| format!("not a JWKS: {error}"))?;
+    set.keys
+        .iter()
+        .map(|parsed| {
+            let name = parsed.common.key_id.as_deref().unwrap_or("without kid");
+            let key = DecodingKey::from_jwk(parsed).map_err(|error| format!("key {name}: {error}"))?;
+            let algorithm = match (&parsed.common.key_algorithm, &parsed.algorithm) {
+                (Some(alg), _) => {
+                    alg.to_string().parse().map_err(|_| format!("key {name}: alg {alg} is not a JWS algorithm"))?
+                }
+                (None, jwk::AlgorithmParameters::OctetKey(_)) => Algorithm::HS256,
+                (None, jwk::AlgorithmParameters::RSA(_)) => Algorithm::RS256,
+                (None, jwk::AlgorithmParameters::EllipticCurve(_)) => Algorithm::ES256,
+                (None, jwk::AlgorithmParameters::OctetKeyPair(_)) => Algorithm::EdDSA,
+            };
+            Ok(Key { kid: parsed.common.key_id.clone(), algorithm, key })
+        })
+        .collect()
+}
+
 fn claim_location(location: ClaimLocation) -> Result<ParameterLocation, String> {
     match location {
         ClaimLocation::Query => Ok(ParameterLocation::Query),
@@ -100,11 +125,20 @@ fn claim_location(location: ClaimLocation) -> Result<ParameterLocation, String> 
 }
 
 impl CompiledJwtAuth {
-    /// Compiles the plugin `scope` (`namespace/name`): every key must be a usable public key.
-    pub fn compile(spec: &JwtAuth, scope: String) -> Result<Self, String> {
-        let keys = spec.jwk.iter().chain(&spec.jwks).map(key).collect::<Result<Vec<_>, _>>()?;
+    /// Compiles the plugin of namespace `namespace`: every key must be usable; symmetric keys
+    /// come from the `keySecretRef` Secret in `secrets`.
+    pub fn compile(config: &JwtAuthConfig, namespace: &str, secrets: &Secrets) -> Result<Self, String> {
+        let spec = &config.spec;
+        let mut keys = spec.jwk.iter().chain(&spec.jwks).map(key).collect::<Result<Vec<_>, _>>()?;
+        if let (Some(reference), Some(secret)) = (&spec.key_secret_ref, &config.key_secret) {
+            let text = secrets
+                .get(secret)
+                .and_then(|data| data.get(&reference.key))
+                .ok_or_else(|| format!("Secret {secret} with key {} is not available", reference.key))?;
+            keys.extend(secret_keys(text).map_err(|error| format!("Secret {secret}: {error}"))?);
+        }
         if keys.is_empty() {
-            return Err("no public key (jwk or jwks)".to_owned());
+            return Err("no key (jwk, jwks or keySecretRef)".to_owned());
         }
         let claims = spec
             .claim_parameters
@@ -122,7 +156,7 @@ impl CompiledJwtAuth {
             claims,
             bypass_empty_token: spec.bypass_empty_token,
             check_expiration: !spec.ignore_expiration_check,
-            replay_scope: spec.prevent_jti_replay.then_some(scope),
+            replay_scope: spec.prevent_jti_replay.then(|| format!("{namespace}/{}", config.plugin)),
         })
     }
 

@@ -8,8 +8,8 @@ use super::group::base_path;
 use super::problem::ConditionType::{Accepted, ResolvedRefs};
 use super::{ConditionType, Problem, Snapshot, object_ref};
 use crate::config::{
-    AccessControlConfig, ApiConfig, BackendConfig, BackendSignatureConfig, ErrorMappingConfig, GroupConfig, MockConfig,
-    NamedPlugin, RouteConfig, RoutingConfig, UpstreamConfig,
+    AccessControlConfig, ApiConfig, BackendConfig, BackendSignatureConfig, ErrorMappingConfig, GroupConfig,
+    JwtAuthConfig, MockConfig, NamedPlugin, RouteConfig, RoutingConfig, UpstreamConfig,
 };
 use crate::parameter::ParameterCheck;
 use crate::path_template::PathTemplate;
@@ -229,9 +229,20 @@ fn plugins(findings: &mut Findings<'_>, group: &ApiGroup, snapshot: &Snapshot) -
             }
             _ if spec.jwt_auth.is_some() => {
                 let Some(jwt) = &spec.jwt_auth else { continue };
-                match jwt_problem(jwt) {
-                    Some((reason, message)) => findings.add(Accepted, reason, format!("Plugin {name}: {message}")),
-                    None => served.jwt_auth = Some(NamedPlugin { plugin: name, spec: jwt.clone() }),
+                let namespace = plugin.namespace().unwrap_or_default();
+                let problem = jwt_problem(jwt).or_else(|| {
+                    let reference = jwt.key_secret_ref.as_ref()?;
+                    jwks_secret_problem(snapshot, &namespace, &reference.name, &reference.key)
+                });
+                match problem {
+                    Some((condition, reason, message)) => {
+                        findings.add(condition, reason, format!("Plugin {name}: {message}"))
+                    }
+                    None => {
+                        let key_secret =
+                            jwt.key_secret_ref.as_ref().map(|secret| format!("{namespace}/{}", secret.name));
+                        served.jwt_auth = Some(JwtAuthConfig { plugin: name, spec: jwt.clone(), key_secret });
+                    }
                 }
             }
             _ if spec.traffic_control.is_some() => {
@@ -255,23 +266,47 @@ struct BoundPlugins {
     cors: Option<NamedPlugin<Cors>>,
     traffic_control: Option<NamedPlugin<TrafficControl>>,
     backend_signature: Option<BackendSignatureConfig>,
-    jwt_auth: Option<NamedPlugin<JwtAuth>>,
+    jwt_auth: Option<JwtAuthConfig>,
+}
+
+/// What is wrong with the JWKS a jwtAuth plugin reads from a Secret key, if anything.
+fn jwks_secret_problem(
+    snapshot: &Snapshot,
+    namespace: &str,
+    secret: &str,
+    key: &str,
+) -> Option<(ConditionType, &'static str, String)> {
+    let Some(text) = super::secret_data(snapshot, namespace, secret).and_then(|mut data| data.remove(key)) else {
+        return Some((
+            ResolvedRefs,
+            "SecretNotFound",
+            format!("jwtAuth keySecretRef: Secret {secret} with key {key} does not exist"),
+        ));
+    };
+    let keys =
+        serde_json::from_slice::<serde_json::Value>(&text).ok().and_then(|jwks| jwks.get("keys")?.as_array().cloned());
+    match keys {
+        Some(keys)
+            if !keys.is_empty() && keys.iter().all(|key| key.get("kty").is_some_and(serde_json::Value::is_string)) =>
+        {
+            None
+        }
+        _ => Some((
+            Accepted,
+            "InvalidKey",
+            format!("jwtAuth keySecretRef: {secret}/{key} is not a JWKS ({{\"keys\": [{{\"kty\": ...}}]}})"),
+        )),
+    }
 }
 
 /// What keeps a jwtAuth plugin from being served: a setting the gateway does not run yet, or a
 /// key that cannot be one (so that a bad key is reported here instead of refusing a whole config
 /// in the gateway).
-fn jwt_problem(jwt: &JwtAuth) -> Option<(&'static str, String)> {
+fn jwt_problem(jwt: &JwtAuth) -> Option<(ConditionType, &'static str, String)> {
     use base64::Engine;
-    let unserved = if jwt.key_secret_ref.is_some() {
-        Some("keySecretRef (symmetric keys)")
-    } else if jwt.claim_parameters.iter().any(|claim| claim.location == ClaimLocation::Path) {
-        Some("a claimParameter with location path")
-    } else {
-        None
-    };
-    if let Some(feature) = unserved {
-        return Some(("UnsupportedPlugin", format!("jwtAuth {feature} is not served by this gateway version yet")));
+    if jwt.claim_parameters.iter().any(|claim| claim.location == ClaimLocation::Path) {
+        let message = "jwtAuth claimParameters with location path are not served by this gateway version yet";
+        return Some((Accepted, "UnsupportedPlugin", message.to_owned()));
     }
     const ALGORITHMS: [&str; 9] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
     for (index, key) in jwt.jwk.iter().chain(&jwt.jwks).enumerate() {
@@ -291,7 +326,7 @@ fn jwt_problem(jwt: &JwtAuth) -> Option<(&'static str, String)> {
             _ => None,
         };
         if let Some(problem) = problem {
-            return Some(("InvalidKey", format!("jwtAuth key {name}: {problem}")));
+            return Some((Accepted, "InvalidKey", format!("jwtAuth key {name}: {problem}")));
         }
     }
     None
