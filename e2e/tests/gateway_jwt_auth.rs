@@ -65,6 +65,7 @@ spec:
     claimParameters:
     - {{claimName: userId, parameterName: X-User-Id, location: header}}
     - {{claimName: role, parameterName: role, location: query}}
+    - {{claimName: userId, parameterName: uid, location: path}}
     jwks: [{}, {}]
 ---
 apiVersion: apigw.io/v1alpha1
@@ -109,7 +110,12 @@ spec:
     let manifests = [
         shop_group(""),
         plugins,
-        shop_api("orders", "{method: GET, path: /orders}", &address).replace("type: ANONYMOUS", "type: JWT")
+        shop_api(
+            "orders",
+            "{method: GET, path: /orders}",
+            &format!("{{type: HTTP, address: 'http://{backend}', path: '/users/[uid]/orders'}}"),
+        )
+        .replace("type: ANONYMOUS", "type: JWT")
             + "  plugins: [{kind: Plugin, name: jwt}, {kind: RoutingPlugin, name: users-ending-in-1}]\n",
         shop_api("public", "{method: GET, path: /public}", &address)
             + "  plugins: [{kind: Plugin, name: jwt-cookie}]\n",
@@ -140,6 +146,7 @@ spec:
     assert_eq!(seen["headers"]["x-user-id"], "u-42");
     assert_eq!(seen["query"], "role=admin");
     assert_eq!(seen["backend"], "orders");
+    assert_eq!(seen["path"], "/users/u-42/orders", "a claim fills the backend path");
     let grey = serde_json::json!({"userId": "u-41", "exp": now() + 600});
     let routed = get("/orders", bearer(first.token(Some("k1"), grey))).await;
     assert_eq!(routed.json()["backend"], "canary", "Token:userId routes users ending in 1: {routed:?}");

@@ -115,12 +115,12 @@ fn secret_keys(text: &[u8]) -> Result<Vec<Key>, String> {
         .collect()
 }
 
-fn claim_location(location: ClaimLocation) -> Result<ParameterLocation, String> {
+fn claim_location(location: ClaimLocation) -> ParameterLocation {
     match location {
-        ClaimLocation::Query => Ok(ParameterLocation::Query),
-        ClaimLocation::Header => Ok(ParameterLocation::Header),
-        ClaimLocation::FormData => Ok(ParameterLocation::Form),
-        ClaimLocation::Path => Err("claimParameters: location path is not served yet".to_owned()),
+        ClaimLocation::Query => ParameterLocation::Query,
+        ClaimLocation::Header => ParameterLocation::Header,
+        ClaimLocation::FormData => ParameterLocation::Form,
+        ClaimLocation::Path => ParameterLocation::Path,
     }
 }
 
@@ -144,11 +144,11 @@ impl CompiledJwtAuth {
             .claim_parameters
             .iter()
             .map(|claim| {
-                let location = claim_location(claim.location)?;
+                let location = claim_location(claim.location);
                 let forwarded = ForwardedClaim { location, name: claim.parameter_name.clone(), value: String::new() };
-                Ok((claim.claim_name.clone(), forwarded))
+                (claim.claim_name.clone(), forwarded)
             })
-            .collect::<Result<_, String>>()?;
+            .collect();
         Ok(Self {
             parameter: spec.parameter.clone(),
             location: spec.parameter_location,

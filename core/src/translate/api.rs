@@ -14,8 +14,8 @@ use crate::config::{
 use crate::parameter::ParameterCheck;
 use crate::path_template::PathTemplate;
 use crate::resources::{
-    Api, ApiGroup, AuthType, Backend, BackendType, ClaimLocation, Cors, IpControl, JwtAuth, ParameterLocation, Plugin,
-    PluginKind, PluginRef, TrafficControl,
+    Api, ApiGroup, AuthType, Backend, BackendType, Cors, IpControl, JwtAuth, ParameterLocation, Plugin, PluginKind,
+    PluginRef, TrafficControl,
 };
 
 /// The backend timeout when an Api sets none, in milliseconds.
@@ -299,15 +299,10 @@ fn jwks_secret_problem(
     }
 }
 
-/// What keeps a jwtAuth plugin from being served: a setting the gateway does not run yet, or a
-/// key that cannot be one (so that a bad key is reported here instead of refusing a whole config
-/// in the gateway).
+/// A jwtAuth key that cannot be one, if any (reported here so that a bad key does not make the
+/// gateway refuse a whole config).
 fn jwt_problem(jwt: &JwtAuth) -> Option<(ConditionType, &'static str, String)> {
     use base64::Engine;
-    if jwt.claim_parameters.iter().any(|claim| claim.location == ClaimLocation::Path) {
-        let message = "jwtAuth claimParameters with location path are not served by this gateway version yet";
-        return Some((Accepted, "UnsupportedPlugin", message.to_owned()));
-    }
     const ALGORITHMS: [&str; 9] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
     for (index, key) in jwt.jwk.iter().chain(&jwt.jwks).enumerate() {
         let name = key.kid.clone().unwrap_or_else(|| format!("#{index}"));

@@ -87,11 +87,6 @@ fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             vec![],
         ),
         ("missing VpcAccess", format!("{GROUP}{}", api("a", &format!("{ok_request}\n  backend: {{type: HTTP-VPC, vpcAccessName: nope}}"))), vec!["Api/a VpcAccessNotFound"]),
-        (
-            "a group-level jwtAuth plugin with a setting not run yet refuses the group's Apis",
-            group_plugin("{jwtAuth: {claimParameters: [{claimName: a, parameterName: a, location: path}], jwk: {kty: RSA, e: AQAB, \"n\": abc}}}"),
-            vec!["Api/a UnsupportedPlugin"],
-        ),
         ("a jwtAuth Secret that does not exist", group_plugin("{jwtAuth: {keySecretRef: {name: s, key: jwks}}}"), vec!["Api/a SecretNotFound"]),
         (
             "a jwtAuth Secret that holds no JWKS",

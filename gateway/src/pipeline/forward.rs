@@ -137,7 +137,7 @@ pub fn backend_parts(
             headers.insert(name.clone(), value.clone());
         }
     }
-    for claim in context.claims {
+    for claim in context.claims.iter().filter(|claim| claim.location != ParameterLocation::Path) {
         add(&mut headers, &mut query_pairs, &mut form_pairs, claim.location, &claim.name, &claim.value);
     }
     for (name, target) in &api.system {
@@ -158,9 +158,15 @@ pub fn backend_parts(
                 api.path_params.iter().position(|param| param == name).and_then(|index| path_values.get(index).copied())
             };
             let mapped = |name: &str| path_targets.iter().find(|(target, _)| *target == name).map(|(_, value)| *value);
+            let claimed = |name: &str| {
+                let claim = context.claims.iter().find(|c| c.location == ParameterLocation::Path && c.name == name);
+                claim.map(|claim| claim.value.as_str())
+            };
             template.render(
                 |name| {
-                    if mapping { mapped(name).or_else(|| request_value(name)) } else { request_value(name) }
+                    claimed(name).or_else(|| {
+                        if mapping { mapped(name).or_else(|| request_value(name)) } else { request_value(name) }
+                    })
                 },
                 rest,
             )
