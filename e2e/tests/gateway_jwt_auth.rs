@@ -190,3 +190,52 @@ spec:
     let other_secret = get("/shared", bearer(shared_token(b"another secret of at least 32 bytes", claims))).await;
     assert_eq!(other_secret.header("x-ca-error-code"), "A401IT");
 }
+
+/// The reference document's grey release by JWT claim (examples/grey-release/2-by-jwt-claim.yaml
+/// with a key of this run): users whose `userId` ends in 0 or 1 reach the new backend.
+#[tokio::test(flavor = "multi_thread")]
+async fn grey_release_by_user_sends_a_fifth_of_1000_users_to_the_new_backend() {
+    let (stable, new) = (echo::start("stable").await, echo::start("new").await);
+    let key = TestKey::generate("showJwt");
+    let manifests = format!(
+        r#"{group}---
+apiVersion: apigw.io/v1alpha1
+kind: Plugin
+metadata: {{name: jwt}}
+spec:
+  jwtAuth: {{parameter: X-Token, claimParameters: [{{claimName: userId, parameterName: userId, location: query}}], jwk: {jwk}}}
+---
+apiVersion: apigw.io/v1alpha1
+kind: RoutingPlugin
+metadata: {{name: user-id-grey}}
+spec:
+  parameters: {{userId: "Token:userId"}}
+  routes:
+  - {{name: userIdGrey, condition: "$userId like '%0' or $userId like '%1'", backend: {{type: HTTP, address: 'http://{new}'}}}}
+{api}  plugins: [{{kind: Plugin, name: jwt}}, {{kind: RoutingPlugin, name: user-id-grey}}]
+"#,
+        group = shop_group(""),
+        jwk = key.jwk,
+        api = shop_api(
+            "web-by-user",
+            "{method: GET, path: /web/user}",
+            &format!("{{type: HTTP, address: 'http://{stable}'}}")
+        )
+        .replace("type: ANONYMOUS", "type: JWT"),
+    );
+    let gateway = GatewayProcess::start(&manifests, &[]);
+    let client = TestClient::http1();
+    let mut to_new = 0;
+    for user in 0..1000 {
+        let token = key.token(Some("showJwt"), serde_json::json!({"userId": format!("{user}"), "exp": now() + 600}));
+        let answer = client.get(gateway.http, "shop.example.com", "/web/user", &[("x-token", &token)]).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let seen = answer.json();
+        assert_eq!(seen["query"], format!("userId={user}"), "the claim reaches the backend");
+        let on_new = seen["backend"] == "new";
+        assert_eq!(on_new, user % 10 <= 1, "user {user} went to {}", seen["backend"]);
+        to_new += usize::from(on_new);
+    }
+    println!("grey release by userId: {to_new} of 1000 users on the new backend");
+    assert_eq!(to_new, 200);
+}
