@@ -101,7 +101,7 @@ spec:
   - {{name: canary, condition: "$userId like '%1'", backend: {{type: HTTP, address: 'http://{canary}'}}}}
 "#,
         first.jwk,
-        second.jwk,
+        second.jwk.replace("kty: EC", "kty: EC, alg: ES256"),
         first.jwk,
         first.jwk,
         URL_SAFE_NO_PAD.encode(SHARED_SECRET)

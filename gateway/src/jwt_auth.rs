@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use apigw_core::config::JwtAuthConfig;
-use apigw_core::resources::{ClaimLocation, Jwk, KeyType, ParameterLocation, TokenLocation};
+use apigw_core::resources::{ClaimLocation, Jwk, ParameterLocation, TokenLocation};
 use http::{HeaderMap, header};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk};
 use serde_json::{Map, Value};
@@ -71,48 +71,36 @@ impl std::fmt::Debug for CompiledJwtAuth {
     }
 }
 
-/// The algorithm a key is for: its `alg`, else the usual one of its type and curve.
-fn algorithm(spec: &Jwk) -> Result<Algorithm, String> {
-    if let Some(alg) = &spec.alg {
-        return alg.parse().map_err(|_| format!("alg {alg:?} is not a JWS algorithm"));
-    }
-    Ok(match (spec.kty, spec.crv.as_deref()) {
-        (KeyType::RSA, _) => Algorithm::RS256,
-        (KeyType::EC, Some("P-384")) => Algorithm::ES384,
-        (KeyType::EC, _) => Algorithm::ES256,
-        (KeyType::OKP, _) => Algorithm::EdDSA,
-    })
+/// A key from its JWK: its `kid`, its `alg` or else the usual algorithm of its type and curve
+/// (HS256 for `oct` keys, which only a Secret's JWKS holds).
+fn key(parsed: &jwk::Jwk) -> Result<Key, String> {
+    let name = parsed.common.key_id.as_deref().unwrap_or("without kid");
+    let key = DecodingKey::from_jwk(parsed).map_err(|error| format!("key {name}: {error}"))?;
+    let algorithm = match (&parsed.common.key_algorithm, &parsed.algorithm) {
+        (Some(alg), _) => {
+            alg.to_string().parse().map_err(|_| format!("key {name}: alg {alg} is not a JWS algorithm"))?
+        }
+        (None, jwk::AlgorithmParameters::OctetKey(_)) => Algorithm::HS256,
+        (None, jwk::AlgorithmParameters::RSA(_)) => Algorithm::RS256,
+        (None, jwk::AlgorithmParameters::EllipticCurve(ec)) if ec.curve == jwk::EllipticCurve::P384 => Algorithm::ES384,
+        (None, jwk::AlgorithmParameters::EllipticCurve(_)) => Algorithm::ES256,
+        (None, jwk::AlgorithmParameters::OctetKeyPair(_)) => Algorithm::EdDSA,
+    };
+    Ok(Key { kid: parsed.common.key_id.clone(), algorithm, key })
 }
 
-fn key(spec: &Jwk) -> Result<Key, String> {
+/// A key of the Plugin's spec.
+fn spec_key(spec: &Jwk) -> Result<Key, String> {
     let name = spec.kid.as_deref().unwrap_or("without kid");
     let parsed: jwk::Jwk =
         serde_json::to_value(spec).and_then(serde_json::from_value).map_err(|error| format!("key {name}: {error}"))?;
-    let key = DecodingKey::from_jwk(&parsed).map_err(|error| format!("key {name}: {error}"))?;
-    Ok(Key { kid: spec.kid.clone(), algorithm: algorithm(spec).map_err(|error| format!("key {name}: {error}"))?, key })
+    key(&parsed)
 }
 
-/// The keys of a JWKS document (a Secret's, for symmetric keys): `kid`, `alg` (else HS256 for
-/// `oct` keys and the usual one of other types) and the key.
+/// The keys of a JWKS document (a Secret's).
 fn secret_keys(text: &[u8]) -> Result<Vec<Key>, String> {
     let set: jwk::JwkSet = serde_json::from_slice(text).map_err(|error| format!("not a JWKS: {error}"))?;
-    set.keys
-        .iter()
-        .map(|parsed| {
-            let name = parsed.common.key_id.as_deref().unwrap_or("without kid");
-            let key = DecodingKey::from_jwk(parsed).map_err(|error| format!("key {name}: {error}"))?;
-            let algorithm = match (&parsed.common.key_algorithm, &parsed.algorithm) {
-                (Some(alg), _) => {
-                    alg.to_string().parse().map_err(|_| format!("key {name}: alg {alg} is not a JWS algorithm"))?
-                }
-                (None, jwk::AlgorithmParameters::OctetKey(_)) => Algorithm::HS256,
-                (None, jwk::AlgorithmParameters::RSA(_)) => Algorithm::RS256,
-                (None, jwk::AlgorithmParameters::EllipticCurve(_)) => Algorithm::ES256,
-                (None, jwk::AlgorithmParameters::OctetKeyPair(_)) => Algorithm::EdDSA,
-            };
-            Ok(Key { kid: parsed.common.key_id.clone(), algorithm, key })
-        })
-        .collect()
+    set.keys.iter().map(key).collect()
 }
 
 fn claim_location(location: ClaimLocation) -> ParameterLocation {
@@ -129,7 +117,7 @@ impl CompiledJwtAuth {
     /// come from the `keySecretRef` Secret in `secrets`.
     pub fn compile(config: &JwtAuthConfig, namespace: &str, secrets: &Secrets) -> Result<Self, String> {
         let spec = &config.spec;
-        let mut keys = spec.jwk.iter().chain(&spec.jwks).map(key).collect::<Result<Vec<_>, _>>()?;
+        let mut keys = spec.jwk.iter().chain(&spec.jwks).map(spec_key).collect::<Result<Vec<_>, _>>()?;
         if let (Some(reference), Some(secret)) = (&spec.key_secret_ref, &config.key_secret) {
             let text = secrets
                 .get(secret)
