@@ -26,6 +26,8 @@ struct Key {
     kid: Option<String>,
     algorithm: Algorithm,
     key: DecodingKey,
+    /// Built once: this key's algorithm, `exp`/`nbf` as the plugin says, `aud` unchecked.
+    validation: Validation,
 }
 
 /// A claim the backend receives: where, under which name, and its value.
@@ -55,7 +57,6 @@ pub struct CompiledJwtAuth {
     keys: Vec<Key>,
     claims: Vec<(String, ForwardedClaim)>,
     bypass_empty_token: bool,
-    check_expiration: bool,
     /// With preventJtiReplay: the plugin's `namespace/name`, which prefixes its ids in the cache.
     replay_scope: Option<String>,
 }
@@ -86,7 +87,10 @@ fn key(parsed: &jwk::Jwk) -> Result<Key, String> {
         (None, jwk::AlgorithmParameters::EllipticCurve(_)) => Algorithm::ES256,
         (None, jwk::AlgorithmParameters::OctetKeyPair(_)) => Algorithm::EdDSA,
     };
-    Ok(Key { kid: parsed.common.key_id.clone(), algorithm, key })
+    let mut validation = Validation::new(algorithm);
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    Ok(Key { kid: parsed.common.key_id.clone(), algorithm, key, validation })
 }
 
 /// A key of the Plugin's spec.
@@ -128,6 +132,10 @@ impl CompiledJwtAuth {
         if keys.is_empty() {
             return Err("no key (jwk, jwks or keySecretRef)".to_owned());
         }
+        for key in &mut keys {
+            key.validation.validate_exp = !spec.ignore_expiration_check;
+            key.validation.validate_nbf = !spec.ignore_expiration_check;
+        }
         let claims = spec
             .claim_parameters
             .iter()
@@ -143,7 +151,6 @@ impl CompiledJwtAuth {
             keys,
             claims,
             bypass_empty_token: spec.bypass_empty_token,
-            check_expiration: !spec.ignore_expiration_check,
             replay_scope: spec.prevent_jti_replay.then(|| format!("{namespace}/{}", config.plugin)),
         })
     }
@@ -180,23 +187,18 @@ impl CompiledJwtAuth {
     fn claims(&self, token: &str) -> Result<Map<String, Value>, GatewayError> {
         let invalid = |reason: String| GatewayError::InvalidToken(reason);
         let header = jsonwebtoken::decode_header(token).map_err(|error| invalid(error.to_string()))?;
-        let candidates: Vec<&Key> = self
+        let mut candidates = self
             .keys
             .iter()
             .filter(|key| header.kid.is_none() || key.kid.is_none() || key.kid == header.kid)
             .filter(|key| key.algorithm == header.alg)
-            .collect();
-        if candidates.is_empty() {
+            .peekable();
+        if candidates.peek().is_none() {
             return Err(invalid(format!("no key for kid {:?} and alg {:?}", header.kid, header.alg)));
         }
-        let mut validation = Validation::new(header.alg);
-        validation.validate_aud = false;
-        validation.validate_exp = self.check_expiration;
-        validation.validate_nbf = self.check_expiration;
-        validation.required_spec_claims.clear();
         let mut last = None;
         for key in candidates {
-            match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation) {
+            match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &key.validation) {
                 Ok(data) => return Ok(data.claims),
                 Err(error) => last = Some(error),
             }
