@@ -2,6 +2,7 @@
 //!
 //! - [`resources`]: the custom resources of `apigw.io/v1alpha1` (the user-facing contract).
 
+pub mod bundle;
 pub mod condition;
 pub mod config;
 pub mod manifests;

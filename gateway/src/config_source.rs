@@ -8,7 +8,7 @@ use std::{
 };
 
 use apigw_core::config::GatewayConfig;
-use apigw_core::translate::{Snapshot, secret_data, translate};
+use apigw_core::translate::{Snapshot, referenced_secrets, translate};
 use notify::{RecursiveMode, Watcher};
 
 use crate::apps::AppStore;
@@ -56,19 +56,7 @@ pub fn load_manifests(paths: &[PathBuf], instance: &str) -> Result<(GatewayConfi
         return Err(LoadError::Problems(translation.problems.iter().map(ToString::to_string).collect()));
     }
     let config = translation.configs.remove(instance).unwrap_or_else(|| GatewayConfig::empty(instance));
-    let mut secrets = Secrets::new();
-    let tls = config.groups.iter().flat_map(|group| &group.tls).map(|binding| &binding.secret);
-    let apis = || config.groups.iter().flat_map(|group| &group.apis);
-    let signatures = apis().filter_map(|api| api.backend_signature.as_ref()).map(|signature| &signature.secret);
-    let jwks = apis().filter_map(|api| api.jwt_auth.as_ref()?.key_secret.as_ref());
-    let references = tls.chain(config.apps.iter().map(|app| &app.secret)).chain(signatures).chain(jwks);
-    for reference in references {
-        if let Some((namespace, name)) = reference.split_once('/')
-            && let Some(data) = secret_data(&snapshot, namespace, name)
-        {
-            secrets.insert(reference.clone(), data);
-        }
-    }
+    let secrets = referenced_secrets(&config, &snapshot);
     Ok((config, secrets))
 }
 

@@ -13,7 +13,7 @@ use crate::compiled::CompileError;
 use crate::pipeline::Gateway;
 
 /// Secret data by `namespace/name`, as the config source read it.
-pub type Secrets = HashMap<String, std::collections::BTreeMap<String, Vec<u8>>>;
+pub type Secrets = apigw_core::bundle::SecretData;
 
 /// The certificates of a config, by host.
 #[derive(Debug, Default)]

@@ -1,3 +1,20 @@
 //! The apigw operator: reconciles apigw custom resources into gateway configuration.
+//!
+//! - [`cache`]: reflectors of every watched kind;
+//! - [`reconcile`]: the debounced loop that translates, publishes and reports;
+//! - [`publish`]: the ConfigMaps and Secret of each instance;
+//! - [`status`]: conditions on every object;
+//! - [`gateways`]: what gateways report about the versions they serve;
+//! - [`leader`]: leader election with a Lease;
+//! - [`admin`], [`metrics`]: `/metrics`, `/healthz`, `/readyz`;
+//! - [`crdgen`]: the CRD YAML of every kind.
 
+pub mod admin;
+pub mod cache;
 pub mod crdgen;
+pub mod gateways;
+pub mod leader;
+pub mod metrics;
+pub mod publish;
+pub mod reconcile;
+pub mod status;

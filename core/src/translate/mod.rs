@@ -10,7 +10,7 @@ mod group;
 mod problem;
 mod upstream;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -21,6 +21,7 @@ pub use conditions::SYSTEM_PARAMETERS;
 pub use problem::{ConditionType, ObjectRef, Problem};
 pub use upstream::ALLOW_VPC_ACCESS_FROM;
 
+use crate::bundle::SecretData;
 use crate::config::GatewayConfig;
 use crate::resources::{Api, ApiGroup, App, Plugin, RoutingPlugin, VpcAccess};
 
@@ -166,6 +167,60 @@ pub fn secret_data(snapshot: &Snapshot, namespace: &str, name: &str) -> Option<B
         data.insert(key.clone(), value.clone().into_bytes());
     }
     Some(data)
+}
+
+/// The data of every Secret `config` references (TLS certificates, App credentials, backend
+/// signature keys, JWKS), by `namespace/name`; missing Secrets are left out.
+pub fn referenced_secrets(config: &GatewayConfig, snapshot: &Snapshot) -> SecretData {
+    let tls = config.groups.iter().flat_map(|group| &group.tls).map(|binding| &binding.secret);
+    let apis = || config.groups.iter().flat_map(|group| &group.apis);
+    let signatures = apis().filter_map(|api| api.backend_signature.as_ref()).map(|signature| &signature.secret);
+    let jwks = apis().filter_map(|api| api.jwt_auth.as_ref()?.key_secret.as_ref());
+    let references = tls.chain(config.apps.iter().map(|app| &app.secret)).chain(signatures).chain(jwks);
+    references
+        .filter_map(|reference| {
+            let (namespace, name) = reference.split_once('/')?;
+            Some((reference.clone(), secret_data(snapshot, namespace, name)?))
+        })
+        .collect()
+}
+
+/// The objects `config` serves: its ApiGroups, Apis, the RoutingPlugins and Plugins they bind,
+/// the VpcAccesses they use and its Apps.
+pub fn members(config: &GatewayConfig) -> BTreeSet<ObjectRef> {
+    let named = |kind: &'static str, namespace: &str, name: &str| ObjectRef {
+        kind,
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    };
+    let mut members = BTreeSet::new();
+    for group in &config.groups {
+        let namespace = group.namespace.as_str();
+        members.insert(named("ApiGroup", namespace, &group.name));
+        for api in &group.apis {
+            members.insert(named("Api", namespace, &api.name));
+            if let Some(routing) = &api.routing {
+                members.insert(named("RoutingPlugin", namespace, &routing.plugin));
+            }
+            let plugins = [
+                api.access_control.as_ref().map(|plugin| &plugin.plugin),
+                api.error_mapping.as_ref().map(|plugin| &plugin.plugin),
+                api.ip_control.as_ref().map(|plugin| &plugin.plugin),
+                api.cors.as_ref().map(|plugin| &plugin.plugin),
+                api.traffic_control.as_ref().map(|plugin| &plugin.plugin),
+                api.jwt_auth.as_ref().map(|plugin| &plugin.plugin),
+                api.backend_signature.as_ref().map(|plugin| &plugin.plugin),
+            ];
+            members.extend(plugins.into_iter().flatten().map(|name| named("Plugin", namespace, name)));
+        }
+    }
+    for key in config.upstreams.keys() {
+        if let Some((namespace, name)) = key.split_once('/') {
+            members.insert(named("VpcAccess", namespace, name));
+        }
+    }
+    members.extend(config.apps.iter().map(|app| named("App", &app.namespace, &app.name)));
+    members
 }
 
 /// Everything wrong with a RoutingPlugin.

@@ -1,0 +1,78 @@
+//! How gateways report what they serve: each gateway replica keeps a Lease in the config
+//! namespace, labelled [`COMPONENT_LABEL`]`=gateway` and [`INSTANCE_LABEL`]`=<instance>`, renews
+//! it every few seconds while it is ready, and writes the config version it loaded into the
+//! annotation [`LOADED_VERSION_ANNOTATION`]. A gateway is ready while its Lease is not expired.
+//!
+//! [`COMPONENT_LABEL`]: crate::cache::COMPONENT_LABEL
+//! [`INSTANCE_LABEL`]: apigw_core::bundle::INSTANCE_LABEL
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use apigw_core::bundle::INSTANCE_LABEL;
+use k8s_openapi::api::coordination::v1::Lease;
+
+/// Annotation on a gateway's Lease: the config version it serves.
+pub const LOADED_VERSION_ANNOTATION: &str = "apigw.io/loaded-config-version";
+
+/// The newest config version served by a ready gateway, per instance.
+pub fn served_versions(leases: &[Arc<Lease>], now: jiff::Timestamp) -> HashMap<String, u64> {
+    let mut served: HashMap<String, u64> = HashMap::new();
+    for lease in leases {
+        let metadata = &lease.metadata;
+        let Some(instance) = metadata.labels.as_ref().and_then(|labels| labels.get(INSTANCE_LABEL)) else { continue };
+        let Some(version) = metadata
+            .annotations
+            .as_ref()
+            .and_then(|annotations| annotations.get(LOADED_VERSION_ANNOTATION)?.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        let Some(spec) = &lease.spec else { continue };
+        let ready = match (&spec.renew_time, spec.lease_duration_seconds) {
+            (Some(renewed), Some(duration)) => renewed.0.as_second() + i64::from(duration) >= now.as_second(),
+            _ => false,
+        };
+        if ready {
+            let newest = served.entry(instance.clone()).or_default();
+            *newest = (*newest).max(version);
+        }
+    }
+    served
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::coordination::v1::LeaseSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+
+    fn lease(instance: &str, version: &str, renewed: i64) -> Arc<Lease> {
+        Arc::new(Lease {
+            metadata: ObjectMeta {
+                labels: Some([(INSTANCE_LABEL.to_owned(), instance.to_owned())].into()),
+                annotations: Some([(LOADED_VERSION_ANNOTATION.to_owned(), version.to_owned())].into()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(LeaseSpec {
+                renew_time: Some(MicroTime(jiff::Timestamp::from_second(renewed).unwrap())),
+                lease_duration_seconds: Some(15),
+                ..LeaseSpec::default()
+            }),
+        })
+    }
+
+    #[test]
+    fn the_newest_version_of_ready_gateways_counts_per_instance() {
+        let leases = [lease("default", "4", 100), lease("default", "6", 100), lease("internal", "2", 100)];
+        let served = served_versions(&leases, jiff::Timestamp::from_second(110).unwrap());
+        assert_eq!(served, HashMap::from([("default".to_owned(), 6), ("internal".to_owned(), 2)]));
+    }
+
+    #[test]
+    fn expired_leases_and_bad_versions_do_not_count() {
+        let leases = [lease("default", "9", 100), lease("default", "x", 200), lease("default", "3", 200)];
+        let served = served_versions(&leases, jiff::Timestamp::from_second(116).unwrap());
+        assert_eq!(served.get("default"), Some(&3));
+    }
+}

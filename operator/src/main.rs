@@ -1,0 +1,110 @@
+//! `apigw-operator`: watches the apigw custom resources, publishes each gateway instance's config
+//! into ConfigMaps and a Secret of the config namespace, and reports status on every object.
+//! Connects like kubectl (in-cluster config, else `KUBECONFIG`).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use apigw_operator::admin::{self, Health};
+use apigw_operator::cache::{Cache, Changes};
+use apigw_operator::leader::Elector;
+use apigw_operator::metrics::Metrics;
+use apigw_operator::reconcile::Reconciler;
+use clap::Parser;
+use tokio::sync::watch;
+
+/// Command-line flags.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// Namespace the config ConfigMaps, Secrets and Leases live in.
+    #[arg(long, env = "APIGW_CONFIG_NAMESPACE", default_value = "apigw-system")]
+    config_namespace: String,
+    /// Admin listener: /metrics, /healthz, /readyz.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    admin: SocketAddr,
+    /// Name of the leader-election Lease.
+    #[arg(long, default_value = "apigw-operator")]
+    lease_name: String,
+    /// This replica's identity in the Lease (default: the host name and process id).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "starting the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "operator stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let client = kube::Client::try_default().await?;
+    let metrics = Arc::new(Metrics::default());
+    let health = Arc::new(Health { metrics: metrics.clone(), ready: false.into() });
+    let listener = tokio::net::TcpListener::bind(args.admin).await?;
+    tracing::info!(admin = %listener.local_addr()?, "admin listening");
+    tokio::spawn(admin::serve(listener, health.clone()));
+
+    // The caches fill while this replica waits for the Lease: a standby takes over warm.
+    let changes = Arc::new(Changes::default());
+    let cache = Cache::start(&client, &args.config_namespace, changes.clone(), metrics.clone());
+
+    let identity = args.identity.unwrap_or_else(|| {
+        let host = hostname::get().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+        format!("{host}-{}", std::process::id())
+    });
+    let elector = Arc::new(Elector::new(client.clone(), &args.config_namespace, &args.lease_name, &identity));
+    let (leading_sender, mut leading) = watch::channel(false);
+    tokio::spawn({
+        let elector = elector.clone();
+        async move { elector.run(leading_sender).await }
+    });
+
+    cache.wait_until_ready().await;
+    health.ready.store(true, Ordering::Relaxed);
+    tracing::info!(%identity, "caches synced; waiting to lead");
+    let reconciler = Reconciler::new(client, cache, &args.config_namespace, metrics.clone());
+    tokio::select! {
+        result = leading.wait_for(|leading| *leading) => {
+            result?;
+        }
+        _ = shutdown_signal() => return Ok(()),
+    }
+    metrics.leader.set(1);
+    let stopped = tokio::select! {
+        _ = reconciler.run(changes, leading) => Err("lost the leader Lease".into()),
+        _ = shutdown_signal() => Ok(()),
+    };
+    metrics.leader.set(0);
+    if let Err(error) = elector.release().await {
+        tracing::warn!(%error, "releasing the Lease");
+    }
+    stopped
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { if let Some(terminate) = terminate.as_mut() { terminate.recv().await; } else { std::future::pending::<()>().await } } => {}
+    }
+}

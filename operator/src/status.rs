@@ -1,0 +1,240 @@
+//! Status: what each object's `status` should say, and writing it only when it changes.
+//!
+//! Conditions: `Accepted` (the object is valid), `ResolvedRefs` (everything it references exists
+//! and is allowed), `Programmed` (a ready gateway of its instance serves a config version that
+//! contains the object's current generation). `lastTransitionTime` moves only when a condition's
+//! status flips, so an unchanged object compares equal and is not written.
+
+use std::fmt::Debug;
+
+use apigw_core::translate::{ConditionType, ObjectRef, Problem};
+use futures::StreamExt;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{Patch, PatchParams};
+use kube::core::object::HasStatus;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value, json};
+
+use crate::metrics::{KindLabels, Metrics};
+
+/// Whether an object is served.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Programmed {
+    /// Not valid or not resolved: never sent to gateways.
+    Refused,
+    /// Valid, but nothing served uses it (`message` says why).
+    Unused(&'static str),
+    /// In config `version` of `instance`, which no ready gateway has loaded yet.
+    Pending {
+        /// The first instance still waiting.
+        instance: String,
+        /// The version that contains the object.
+        version: u64,
+    },
+    /// Served by every instance that uses it, at `version` or later.
+    Served {
+        /// The version that contains the object.
+        version: u64,
+    },
+}
+
+/// Everything that decides one object's status.
+pub struct Facts<'a> {
+    /// The object's `metadata.generation`.
+    pub generation: Option<i64>,
+    /// Its problems (already filtered to this object).
+    pub problems: &'a [&'a Problem],
+    /// Whether it is served.
+    pub programmed: Programmed,
+    /// Kind-specific fields (`url`, `apiCount`, `internalDomain`), merged into the status.
+    pub extra: Map<String, Value>,
+}
+
+/// The status `facts` call for, keeping transition times of conditions that did not flip.
+pub fn desired(facts: &Facts, current: &[Condition], now: &Time) -> Value {
+    let condition = |kind: ConditionType| -> (bool, String, String) {
+        let found: Vec<&&Problem> = facts.problems.iter().filter(|problem| problem.condition == kind).collect();
+        match found.first() {
+            None => (true, kind.as_str().to_owned(), ok_message(kind).to_owned()),
+            Some(first) => (
+                false,
+                first.reason.to_owned(),
+                found.iter().map(|problem| problem.message.as_str()).collect::<Vec<_>>().join("; "),
+            ),
+        }
+    };
+    let programmed = match &facts.programmed {
+        Programmed::Refused => {
+            (false, "Invalid".to_owned(), "not served: see the Accepted and ResolvedRefs conditions".to_owned())
+        }
+        Programmed::Unused(why) => (false, "Unused".to_owned(), (*why).to_owned()),
+        Programmed::Pending { instance, version } => (
+            false,
+            "Pending".to_owned(),
+            format!("waiting for a ready gateway of instance {instance} to load config version {version}"),
+        ),
+        Programmed::Served { version } => {
+            (true, "Programmed".to_owned(), format!("served by ready gateways from config version {version}"))
+        }
+    };
+    let conditions = [
+        ("Accepted", condition(ConditionType::Accepted)),
+        ("ResolvedRefs", condition(ConditionType::ResolvedRefs)),
+        ("Programmed", programmed),
+    ]
+    .into_iter()
+    .map(|(kind, (ok, reason, message))| {
+        let status = if ok { "True" } else { "False" };
+        let previous = current.iter().find(|condition| condition.type_ == kind);
+        let last_transition_time = previous
+            .filter(|previous| previous.status == status)
+            .map_or_else(|| now.clone(), |previous| previous.last_transition_time.clone());
+        Condition {
+            type_: kind.to_owned(),
+            status: status.to_owned(),
+            reason,
+            message,
+            observed_generation: facts.generation,
+            last_transition_time,
+        }
+    })
+    .collect::<Vec<_>>();
+    let mut status = facts.extra.clone();
+    if let Some(generation) = facts.generation {
+        status.insert("observedGeneration".to_owned(), json!(generation));
+    }
+    status.insert("conditions".to_owned(), serde_json::to_value(conditions).expect("conditions serialize"));
+    Value::Object(status)
+}
+
+fn ok_message(kind: ConditionType) -> &'static str {
+    match kind {
+        ConditionType::Accepted => "the spec is valid",
+        ConditionType::ResolvedRefs => "every reference was found and is allowed",
+    }
+}
+
+/// The conditions an object reports now.
+pub fn current_conditions<K: HasStatus>(object: &K) -> Vec<Condition>
+where
+    K::Status: Serialize,
+{
+    current_status(object)
+        .get("conditions")
+        .and_then(|conditions| serde_json::from_value(conditions.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// An object's status as JSON (`{}` when it has none).
+pub fn current_status<K: HasStatus>(object: &K) -> Value
+where
+    K::Status: Serialize,
+{
+    object.status().and_then(|status| serde_json::to_value(status).ok()).unwrap_or_else(|| json!({}))
+}
+
+/// A status to write.
+pub struct Update {
+    /// The object.
+    pub object: ObjectRef,
+    /// Its new status.
+    pub status: Value,
+}
+
+/// Writes `updates` to objects of kind `K`, 16 at a time; returns how many failed (the next
+/// pass retries them, as their status still differs).
+pub async fn write<K>(client: &Client, updates: Vec<Update>, metrics: &Metrics) -> usize
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + Clone + DeserializeOwned + Debug,
+{
+    let writes = updates.into_iter().map(|update| {
+        let api: Api<K> = Api::namespaced(client.clone(), &update.object.namespace);
+        async move {
+            let patch = json!({ "status": update.status });
+            let result = api.patch_status(&update.object.name, &PatchParams::default(), &Patch::Merge(&patch)).await;
+            match result {
+                Ok(object) => {
+                    metrics.status_writes.get_or_create(&KindLabels { kind: update.object.kind }).inc();
+                    tracing::debug!(object = %update.object, generation = ?object.meta().generation, "status written");
+                    false
+                }
+                // Deleted since the snapshot: nothing to report on.
+                Err(kube::Error::Api(status)) if status.code == 404 => false,
+                Err(error) => {
+                    tracing::warn!(object = %update.object, %error, "writing status failed");
+                    true
+                }
+            }
+        }
+    });
+    futures::stream::iter(writes).buffer_unordered(16).filter(|failed| std::future::ready(*failed)).count().await
+}
+
+/// The update for `object` if its status differs from `status`.
+pub fn changed<K: HasStatus + ResourceExt>(object: &K, object_ref: ObjectRef, status: Value) -> Option<Update>
+where
+    K::Status: Serialize,
+{
+    (current_status(object) != status).then_some(Update { object: object_ref, status })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apigw_core::translate::ObjectRef;
+
+    fn problem(condition: ConditionType, reason: &'static str, message: &str) -> Problem {
+        let object = ObjectRef { kind: "Api", namespace: "shop".into(), name: "orders".into() };
+        Problem { object, condition, reason, message: message.into() }
+    }
+
+    fn time(seconds: i64) -> Time {
+        Time(jiff::Timestamp::from_second(seconds).unwrap())
+    }
+
+    fn facts<'a>(problems: &'a [&'a Problem], programmed: Programmed) -> Facts<'a> {
+        Facts { generation: Some(3), problems, programmed, extra: Map::new() }
+    }
+
+    fn conditions(status: &Value) -> Vec<Condition> {
+        serde_json::from_value(status["conditions"].clone()).unwrap()
+    }
+
+    #[test]
+    fn a_valid_served_object_is_accepted_resolved_and_programmed() {
+        let status = desired(&facts(&[], Programmed::Served { version: 7 }), &[], &time(100));
+        assert_eq!(status["observedGeneration"], 3);
+        let conditions = conditions(&status);
+        assert_eq!(conditions.len(), 3);
+        assert!(conditions.iter().all(|condition| condition.status == "True"), "{conditions:?}");
+        assert!(conditions[2].message.contains("version 7"));
+    }
+
+    #[test]
+    fn problems_set_their_condition_false_with_every_message() {
+        let missing = problem(ConditionType::ResolvedRefs, "GroupNotFound", "ApiGroup shop/web not found");
+        let plugin = problem(ConditionType::ResolvedRefs, "PluginNotFound", "Plugin jwt not found");
+        let problems = [&missing, &plugin];
+        let conditions = conditions(&desired(&facts(&problems, Programmed::Refused), &[], &time(100)));
+        assert_eq!(conditions[0].status, "True");
+        assert_eq!(conditions[1].status, "False");
+        assert_eq!(conditions[1].reason, "GroupNotFound");
+        assert_eq!(conditions[1].message, "ApiGroup shop/web not found; Plugin jwt not found");
+        assert_eq!((conditions[2].status.as_str(), conditions[2].reason.as_str()), ("False", "Invalid"));
+    }
+
+    #[test]
+    fn transition_times_move_only_when_a_condition_flips() {
+        let pending = Programmed::Pending { instance: "default".into(), version: 2 };
+        let first = desired(&facts(&[], pending.clone()), &[], &time(100));
+        let again = desired(&facts(&[], pending), &conditions(&first), &time(200));
+        assert_eq!(first, again, "nothing changed: nothing to write");
+        let served = desired(&facts(&[], Programmed::Served { version: 2 }), &conditions(&again), &time(300));
+        let served = conditions(&served);
+        assert_eq!(served[0].last_transition_time, time(100), "Accepted did not flip");
+        assert_eq!(served[2].last_transition_time, time(300), "Programmed did");
+    }
+}
