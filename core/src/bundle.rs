@@ -10,6 +10,9 @@
 //!   grows), [`HASH_LABEL`] (of config and secrets together) and, on ConfigMaps, [`SHARD_LABEL`]
 //!   and [`SHARDS_LABEL`]. A gateway assembles a version only when it holds every shard and the
 //!   Secret at that version.
+//! - each gateway replica reports in a Lease of the config namespace, labelled
+//!   [`COMPONENT_LABEL`]`=`[`GATEWAY_COMPONENT`] and [`INSTANCE_LABEL`], renewed every few seconds
+//!   while it serves, with the version it loaded in [`LOADED_VERSION_ANNOTATION`].
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -34,6 +37,12 @@ pub const SHARDS_LABEL: &str = "apigw.io/shards";
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// The operator's name: field manager and managed-by label value.
 pub const MANAGER: &str = "apigw-operator";
+/// Label on gateway Leases, with the value [`GATEWAY_COMPONENT`].
+pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+/// The component label value of gateway Leases.
+pub const GATEWAY_COMPONENT: &str = "gateway";
+/// Annotation on a gateway's Lease: the config version it serves.
+pub const LOADED_VERSION_ANNOTATION: &str = "apigw.io/loaded-config-version";
 /// The `binaryData` key of a shard.
 pub const SHARD_KEY: &str = "config.json.gz";
 /// The Secret's data key.

@@ -28,7 +28,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)
 
 pki=$dir/pki
-if [ ! -f "$pki/admin.crt" ]; then
+# admin.ext marks the PKI of this script's version: X.509 v3 client certificates (rustls, which
+# the operator and gateway use through kube-rs, refuses v1 certificates).
+if [ ! -f "$pki/admin.ext" ]; then
   (
     cd "$pki"
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=apigw-test-ca" -keyout ca.key -out ca.crt 2>/dev/null
@@ -36,7 +38,8 @@ if [ ! -f "$pki/admin.crt" ]; then
     printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n' > apiserver.ext
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -extfile apiserver.ext -out apiserver.crt 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=admin" -keyout admin.key -out admin.csr 2>/dev/null
-    openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -out admin.crt 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\n' > admin.ext
+    openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -extfile admin.ext -out admin.crt 2>/dev/null
     openssl genrsa -out sa.key 2048 2>/dev/null
     openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
   )

@@ -70,10 +70,26 @@ pub async fn start_tls(name: &str, certificate: &[u8], key: &[u8]) -> SocketAddr
 
 /// Starts an echo backend on a free loopback port in the current runtime; returns its address.
 pub async fn start(name: &str) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding a loopback port");
+    start_on(std::net::Ipv4Addr::LOCALHOST.into(), name).await
+}
+
+/// Starts an echo backend on a free port of `ip` in the current runtime; returns its address.
+pub async fn start_on(ip: std::net::IpAddr, name: &str) -> SocketAddr {
+    let listener = TcpListener::bind((ip, 0)).await.expect("binding a port");
     let address = listener.local_addr().expect("a bound address");
     tokio::spawn(serve(listener, name.to_owned()));
     address
+}
+
+/// This machine's first non-loopback IPv4 address: EndpointSlices may not point at loopback
+/// addresses, so backends behind Services listen there.
+pub fn host_ip() -> std::net::IpAddr {
+    let output = std::process::Command::new("hostname").arg("-I").output().expect("`hostname -I` runs");
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .filter_map(|address| address.parse::<std::net::IpAddr>().ok())
+        .find(|address| address.is_ipv4() && !address.is_loopback())
+        .expect("this machine has a non-loopback IPv4 address (see `hostname -I`)")
 }
 
 /// The name that makes the backend answer a fixed body.

@@ -2,6 +2,7 @@
 //! client to talk to it.
 
 use std::{
+    ffi::OsStr,
     net::{SocketAddr, TcpListener},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -55,7 +56,7 @@ pub fn binary(name: &str) -> PathBuf {
     let path = profile.join(name);
     assert!(
         path.is_file(),
-        "{} is missing: run `cargo build -p apigw-gateway -p apigw-e2e --bins` (make e2e does)",
+        "{} is missing: run `cargo build -p apigw-gateway -p apigw-operator -p apigw-e2e --bins` (make e2e does)",
         path.display()
     );
     path
@@ -80,19 +81,33 @@ impl GatewayProcess {
     pub fn start(manifests: &str, extra: &[&str]) -> Self {
         let dir = scratch_dir("gateway");
         std::fs::write(dir.join("apis.yaml"), manifests).expect("writing manifests");
+        let source = [OsStr::new("--manifests"), dir.as_os_str()];
+        Self::spawn(&source, extra, None, dir.clone())
+    }
+
+    /// Starts a gateway of `instance` reading what the operator publishes into
+    /// `config_namespace` of the test control plane.
+    pub fn start_in_cluster(config_namespace: &str, instance: &str, extra: &[&str]) -> Self {
+        let source = ["--config-namespace", config_namespace, "--instance", instance].map(OsStr::new);
+        Self::spawn(&source, extra, Some(crate::Cluster::get().kubeconfig()), scratch_dir("gateway"))
+    }
+
+    fn spawn(source: &[&OsStr], extra: &[&str], kubeconfig: Option<&Path>, manifests: PathBuf) -> Self {
         let (http, https, internal, admin) = (free_port(), free_port(), free_port(), free_port());
-        let child = Command::new(binary("apigw-gateway"))
-            .arg("--manifests")
-            .arg(&dir)
+        let mut command = Command::new(binary("apigw-gateway"));
+        command
+            .args(source)
             .args(["--http", &http.to_string(), "--https", &https.to_string()])
             .args(["--internal-http", &internal.to_string(), "--admin", &admin.to_string()])
             .args(["--gateway-id", "gw-e2e", "--access-log", "false"])
             .args(extra)
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("the gateway starts");
-        let mut gateway = Self { child, manifests: dir, http, https, internal, admin };
+            .stdout(Stdio::null());
+        if let Some(kubeconfig) = kubeconfig {
+            command.env("KUBECONFIG", kubeconfig);
+        }
+        let child = command.spawn().expect("the gateway starts");
+        let mut gateway = Self { child, manifests, http, https, internal, admin };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !(std::net::TcpStream::connect(admin).is_ok() && std::net::TcpStream::connect(http).is_ok()) {
             if let Ok(Some(status)) = gateway.child.try_wait() {

@@ -7,6 +7,7 @@ pub mod certificates;
 pub mod echo;
 pub mod gateway;
 pub mod manifests;
+pub mod operator;
 
 use std::{
     io::Write,
@@ -90,6 +91,11 @@ impl Cluster {
             .expect_success("applying crds/");
         self.kubectl(&["wait", "--for=condition=Established", "--timeout=30s", "-f", crds])
             .expect_success("waiting for the CRDs to be established");
+    }
+
+    /// The kubeconfig file of the control plane's admin.
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
     }
 
     /// Runs kubectl with `args`.

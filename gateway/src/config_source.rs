@@ -1,5 +1,6 @@
 //! Where configs come from. `--manifests`: custom-resource YAML files and folders, translated
-//! in-process with the operator's translation, and reloaded when a file changes.
+//! in-process with the operator's translation, and reloaded when a file changes. (In a cluster,
+//! [`crate::cluster_source`] reads what the operator publishes.) Both end in [`install`].
 
 use std::{
     path::{Path, PathBuf},
@@ -35,6 +36,9 @@ pub enum LoadError {
     /// Translation found problems; a manifests set is served whole or not at all.
     #[error("{} problem(s): {}", .0.len(), .0.join("; "))]
     Problems(Vec<String>),
+    /// The published shards could not be read.
+    #[error(transparent)]
+    Bundle(#[from] apigw_core::bundle::BundleError),
     /// The translated config did not compile.
     #[error(transparent)]
     Compile(#[from] crate::compiled::CompileError),
@@ -82,7 +86,17 @@ fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
 
 /// Loads the manifests into the gateway: served when valid, refused (last good kept) otherwise.
 pub fn reload(gateway: &Gateway, paths: &[PathBuf], instance: &str, version: u64) -> Result<(), LoadError> {
-    let result = load_manifests(paths, instance).and_then(|(config, secrets)| {
+    install(gateway, load_manifests(paths, instance), version)
+}
+
+/// Compiles a loaded config and swaps it in; a load or compile error is refused (logged,
+/// counted, shown on `/readyz`) and the last good config keeps serving.
+pub fn install(
+    gateway: &Gateway,
+    loaded: Result<(GatewayConfig, Secrets), LoadError>,
+    version: u64,
+) -> Result<(), LoadError> {
+    let result = loaded.and_then(|(config, secrets)| {
         Ok((
             RouteTable::compile(&config, &gateway.metrics, &secrets)?,
             CertificateStore::compile(&config, &secrets)?,
@@ -102,7 +116,7 @@ pub fn reload(gateway: &Gateway, paths: &[PathBuf], instance: &str, version: u64
         }
         Err(error) => {
             gateway.metrics.reloads.get_or_create(&ReloadLabels { result: "refused" }).inc();
-            tracing::error!(%error, "config refused; the last good config keeps serving");
+            tracing::error!(version, %error, "config refused; the last good config keeps serving");
             gateway.live.refuse(error.to_string());
             Err(error)
         }

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod apps;
 pub mod backend;
 pub mod backend_signature;
+pub mod cluster_source;
 pub mod compiled;
 pub mod config_source;
 pub mod cors;

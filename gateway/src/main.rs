@@ -1,13 +1,16 @@
 //! `apigw-gateway`: serves the APIs of one gateway instance.
 //!
 //! `apigw-gateway --manifests examples/quickstart` serves custom-resource YAML directly, without
-//! a cluster, and reloads it when it changes.
+//! a cluster, and reloads it when it changes. Without `--manifests`, `apigw-gateway --instance
+//! NAME` serves what the operator publishes for the instance (connecting like kubectl).
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use apigw_gateway::{
     access_log::AccessLog,
-    admin, config_source,
+    admin,
+    cluster_source::ClusterSource,
+    config_source,
     listener::{self, ConnectionLimits, ListenerKind},
     pipeline::{Gateway, Settings},
     tls,
@@ -23,8 +26,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(name = "apigw-gateway", version, about = "The apigw data plane")]
 struct Args {
     /// Custom-resource YAML files or folders to serve (no cluster needed); reloaded on change.
-    #[arg(long, num_args = 1.., required = true)]
+    /// Without it, the gateway reads its instance's config from the cluster.
+    #[arg(long, num_args = 1..)]
     manifests: Vec<PathBuf>,
+    /// In a cluster: the namespace the operator publishes configs into.
+    #[arg(long, env = "APIGW_CONFIG_NAMESPACE", default_value = "apigw-system")]
+    config_namespace: String,
     /// The gateway instance served (ApiGroups choose one with spec.instance).
     #[arg(long, default_value = "default", env = "APIGW_INSTANCE")]
     instance: String,
@@ -96,16 +103,27 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let extra_roots = args.backend_ca_file.as_ref().map(std::fs::read).transpose()?;
     apigw_gateway::backend::trust_backend_roots(extra_roots.as_deref())?;
+    let gateway_id = args.gateway_id.clone().unwrap_or_else(default_gateway_id);
     let settings = Settings {
-        gateway_id: args.gateway_id.clone().unwrap_or_else(default_gateway_id),
+        gateway_id: gateway_id.clone(),
         instance: args.instance.clone(),
         max_body_bytes: args.max_body_bytes,
     };
     let access_log = if args.access_log { AccessLog::stdout() } else { AccessLog::disabled() };
     let gateway = Arc::new(Gateway::new(settings, access_log));
-    // An invalid first set is logged and refused like any later one: /readyz stays 503.
-    let _ = config_source::reload(&gateway, &args.manifests, &args.instance, 1);
-    let _watcher = config_source::watch(gateway.clone(), args.manifests.clone(), args.instance.clone())?;
+    let mut _watcher = None;
+    let mut cluster = None;
+    if args.manifests.is_empty() {
+        let client = kube::Client::try_default().await?;
+        let source = ClusterSource::new(client, &args.config_namespace, &args.instance, &gateway_id);
+        tracing::info!(namespace = %args.config_namespace, instance = %args.instance, "reading the config from the cluster");
+        tokio::spawn(source.clone().run(gateway.clone()));
+        cluster = Some(source);
+    } else {
+        // An invalid first set is logged and refused like any later one: /readyz stays 503.
+        let _ = config_source::reload(&gateway, &args.manifests, &args.instance, 1);
+        _watcher = Some(config_source::watch(gateway.clone(), args.manifests.clone(), args.instance.clone())?);
+    }
 
     let tls = tls::acceptor(gateway.clone());
     let mut sockets = Vec::new();
@@ -145,6 +163,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
 
     shutdown_signal().await;
+    if let Some(cluster) = cluster {
+        cluster.withdraw().await;
+    }
     tracing::info!(drain_seconds = args.drain_timeout, "shutting down: draining in-flight requests");
     let _ = stop.send(true);
     let joined = tokio::task::spawn_blocking(move || threads.into_iter().for_each(|thread| drop(thread.join())));

@@ -10,7 +10,7 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use apigw_core::bundle::{MANAGED_BY_LABEL, MANAGER};
+use apigw_core::bundle::{COMPONENT_LABEL, GATEWAY_COMPONENT, MANAGED_BY_LABEL, MANAGER};
 use apigw_core::resources::{Api, ApiGroup, App, Plugin, RoutingPlugin, VpcAccess};
 use apigw_core::translate::Snapshot;
 use futures::StreamExt;
@@ -25,9 +25,6 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
 use crate::metrics::Metrics;
-
-/// Label on gateway Leases: the value is always `gateway`.
-pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
 
 /// Stores of every watched kind.
 #[derive(Clone)]
@@ -66,26 +63,33 @@ impl Changes {
 }
 
 impl Cache {
-    /// Starts every reflector; `changes` is notified of every event after the initial lists.
-    pub fn start(client: &Client, config_namespace: &str, changes: Arc<Changes>, metrics: Arc<Metrics>) -> Self {
+    /// Starts every reflector (of inputs in `watch_namespace` only, when given); `changes` is
+    /// notified of every event after the initial lists.
+    pub fn start(
+        client: &Client,
+        watch_namespace: Option<&str>,
+        config_namespace: &str,
+        changes: Arc<Changes>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let all = watcher::Config::default();
         let not_ours = format!("{MANAGED_BY_LABEL}!={MANAGER}");
         let user_secrets =
             all.clone().fields("type!=kubernetes.io/service-account-token,type!=helm.sh/release.v1").labels(&not_ours);
         let ours = all.clone().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
-        let gateways = all.clone().labels(&format!("{COMPONENT_LABEL}=gateway"));
+        let gateways = all.clone().labels(&format!("{COMPONENT_LABEL}={GATEWAY_COMPONENT}"));
         let input = |kind| Watch { changes: changes.clone(), metrics: metrics.clone(), kind, input: true };
         let report = |kind| Watch { changes: changes.clone(), metrics: metrics.clone(), kind, input: false };
         Self {
-            groups: input("ApiGroup").start(kube::Api::all(client.clone()), all.clone()),
-            apis: input("Api").start(kube::Api::all(client.clone()), all.clone()),
-            routing_plugins: input("RoutingPlugin").start(kube::Api::all(client.clone()), all.clone()),
-            vpc_accesses: input("VpcAccess").start(kube::Api::all(client.clone()), all.clone()),
-            apps: input("App").start(kube::Api::all(client.clone()), all.clone()),
-            plugins: input("Plugin").start(kube::Api::all(client.clone()), all.clone()),
-            secrets: input("Secret").start(kube::Api::all(client.clone()), user_secrets),
-            services: input("Service").start(kube::Api::all(client.clone()), all.clone()),
-            endpoint_slices: input("EndpointSlice").start(kube::Api::all(client.clone()), all),
+            groups: input("ApiGroup").start(inputs(client, watch_namespace), all.clone()),
+            apis: input("Api").start(inputs(client, watch_namespace), all.clone()),
+            routing_plugins: input("RoutingPlugin").start(inputs(client, watch_namespace), all.clone()),
+            vpc_accesses: input("VpcAccess").start(inputs(client, watch_namespace), all.clone()),
+            apps: input("App").start(inputs(client, watch_namespace), all.clone()),
+            plugins: input("Plugin").start(inputs(client, watch_namespace), all.clone()),
+            secrets: input("Secret").start(inputs(client, watch_namespace), user_secrets),
+            services: input("Service").start(inputs(client, watch_namespace), all.clone()),
+            endpoint_slices: input("EndpointSlice").start(inputs(client, watch_namespace), all),
             config_maps: report("ConfigMap").start(kube::Api::namespaced(client.clone(), config_namespace), ours),
             gateway_leases: report("Lease").start(kube::Api::namespaced(client.clone(), config_namespace), gateways),
         }
@@ -127,6 +131,17 @@ impl Cache {
             services: copy(&self.services),
             endpoint_slices: copy(&self.endpoint_slices),
         }
+    }
+}
+
+/// The API of input kind `K`: in one namespace, or in all.
+fn inputs<K>(client: &Client, namespace: Option<&str>) -> kube::Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(namespace) => kube::Api::namespaced(client.clone(), namespace),
+        None => kube::Api::all(client.clone()),
     }
 }
 

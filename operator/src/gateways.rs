@@ -1,19 +1,11 @@
-//! How gateways report what they serve: each gateway replica keeps a Lease in the config
-//! namespace, labelled [`COMPONENT_LABEL`]`=gateway` and [`INSTANCE_LABEL`]`=<instance>`, renews
-//! it every few seconds while it is ready, and writes the config version it loaded into the
-//! annotation [`LOADED_VERSION_ANNOTATION`]. A gateway is ready while its Lease is not expired.
-//!
-//! [`COMPONENT_LABEL`]: crate::cache::COMPONENT_LABEL
-//! [`INSTANCE_LABEL`]: apigw_core::bundle::INSTANCE_LABEL
+//! What gateways report (see [`apigw_core::bundle`]): each replica's Lease carries the config
+//! version it loaded; a gateway is ready while its Lease is not expired.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use apigw_core::bundle::INSTANCE_LABEL;
+use apigw_core::bundle::{INSTANCE_LABEL, LOADED_VERSION_ANNOTATION};
 use k8s_openapi::api::coordination::v1::Lease;
-
-/// Annotation on a gateway's Lease: the config version it serves.
-pub const LOADED_VERSION_ANNOTATION: &str = "apigw.io/loaded-config-version";
 
 /// The newest config version served by a ready gateway, per instance.
 pub fn served_versions(leases: &[Arc<Lease>], now: jiff::Timestamp) -> HashMap<String, u64> {

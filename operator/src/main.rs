@@ -22,6 +22,9 @@ struct Args {
     /// Namespace the config ConfigMaps, Secrets and Leases live in.
     #[arg(long, env = "APIGW_CONFIG_NAMESPACE", default_value = "apigw-system")]
     config_namespace: String,
+    /// Watch custom resources in this namespace only (default: all namespaces).
+    #[arg(long, env = "APIGW_WATCH_NAMESPACE")]
+    watch_namespace: Option<String>,
     /// Admin listener: /metrics, /healthz, /readyz.
     #[arg(long, default_value = "0.0.0.0:8080")]
     admin: SocketAddr,
@@ -65,7 +68,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     // The caches fill while this replica waits for the Lease: a standby takes over warm.
     let changes = Arc::new(Changes::default());
-    let cache = Cache::start(&client, &args.config_namespace, changes.clone(), metrics.clone());
+    let cache = Cache::start(
+        &client,
+        args.watch_namespace.as_deref(),
+        &args.config_namespace,
+        changes.clone(),
+        metrics.clone(),
+    );
 
     let identity = args.identity.unwrap_or_else(|| {
         let host = hostname::get().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();

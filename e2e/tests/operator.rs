@@ -1,0 +1,204 @@
+//! The control plane end to end: custom resources applied with kubectl, reconciled by a real
+//! operator into ConfigMaps, served by a real gateway reading them through the API server, with
+//! status on every object. Each test runs its own operator and gateway in its own namespace.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use apigw_e2e::echo;
+use apigw_e2e::gateway::{Answer, GatewayProcess, TestClient};
+use apigw_e2e::manifests::{shop_api, shop_group};
+use apigw_e2e::operator::OperatorProcess;
+use apigw_e2e::{Namespace, repo_root};
+
+/// A Service `echo` whose EndpointSlice points at `backend` (no kubelet runs pods here; the API
+/// server refuses loopback endpoints, so backends listen on [`echo::host_ip`]), and a VpcAccess.
+fn echo_service(backend: SocketAddr) -> String {
+    format!(
+        "---\napiVersion: v1\nkind: Service\nmetadata: {{name: echo}}\nspec: {{ports: [{{name: http, port: 80}}]}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: echo-1, labels: {{kubernetes.io/service-name: echo}}}}\naddressType: IPv4\nports: [{{name: http, port: {}}}]\nendpoints: [{{addresses: [\"{}\"]}}]\n---\napiVersion: apigw.io/v1alpha1\nkind: VpcAccess\nmetadata: {{name: echo}}\nspec: {{service: {{name: echo, port: 80}}}}\n",
+        backend.port(),
+        backend.ip()
+    )
+}
+
+fn mock_api(name: &str, path: &str, status: u16) -> String {
+    shop_api(
+        name,
+        &format!("{{method: GET, path: {path}}}"),
+        &format!("{{type: MOCK, statusCode: {status}, body: {name}}}"),
+    )
+}
+
+/// Polls `check` every 20 ms for up to `limit`; how long it took to hold.
+async fn eventually<F: std::future::Future<Output = bool>>(
+    limit: Duration,
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> Duration {
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    started.elapsed()
+}
+
+/// `status.conditions[type].field` of an object, as kubectl prints it.
+fn condition(namespace: &Namespace, object: &str, kind: &str, field: &str) -> String {
+    let path = format!("jsonpath={{.status.conditions[?(@.type==\"{kind}\")].{field}}}");
+    namespace.kubectl(&["get", object, "-o", &path]).stdout
+}
+
+struct Setup {
+    namespace: Namespace,
+    operator: OperatorProcess,
+    gateway: GatewayProcess,
+    client: TestClient,
+}
+
+impl Setup {
+    fn start(prefix: &str) -> Self {
+        let namespace = Namespace::create(prefix);
+        let operator = OperatorProcess::start(namespace.name());
+        let gateway = GatewayProcess::start_in_cluster(namespace.name(), "default", &[]);
+        Self { namespace, operator, gateway, client: TestClient::http1() }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.client.get(self.gateway.http, "shop.example.com", path, &[]).await
+    }
+
+    async fn wait_for_status(&self, path: &str, status: u16) -> Duration {
+        eventually(Duration::from_secs(10), &format!("GET {path} -> {status}"), || async move {
+            self.get(path).await.status.as_u16() == status
+        })
+        .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn applied_objects_are_served_reported_changed_and_deleted() {
+    let (one, two) = (echo::start_on(echo::host_ip(), "one").await, echo::start_on(echo::host_ip(), "two").await);
+    let setup = Setup::start("e2e-operator");
+    let namespace = &setup.namespace;
+    let manifests = [
+        shop_group("internalDomain: true"),
+        echo_service(one),
+        shop_api("orders", "{method: GET, path: \"/orders/*\"}", "{type: HTTP-VPC, vpcAccessName: echo, path: \"/*\"}"),
+        mock_api("hello", "/hello", 200),
+    ]
+    .concat();
+    namespace.apply(&manifests).expect_success("applying the shop");
+
+    let served = setup.wait_for_status("/hello", 200).await;
+    println!("first config served {served:?} after kubectl apply returned");
+    let answer = setup.get("/orders/7").await;
+    assert_eq!((answer.status.as_u16(), answer.header("x-echo-name")), (200, "one"));
+    assert_eq!(answer.json()["path"], "/7");
+
+    // Status: every object Accepted, ResolvedRefs and (once the gateway reported) Programmed.
+    for object in ["apigroup/shop", "api/orders", "api/hello", "vpcaccess/echo"] {
+        eventually(Duration::from_secs(10), &format!("{object} Programmed"), || async move {
+            condition(namespace, object, "Programmed", "status") == "True"
+        })
+        .await;
+        assert_eq!(condition(namespace, object, "Accepted", "status"), "True", "{object}");
+        assert_eq!(condition(namespace, object, "ResolvedRefs", "status"), "True", "{object}");
+    }
+    let group =
+        namespace.kubectl(&["get", "apigroup/shop", "-o", "jsonpath={.status.apiCount} {.status.internalDomain}"]);
+    assert_eq!(group.stdout, format!("2 shop.{}.apigw.internal", namespace.name()));
+    let url = namespace.kubectl(&["get", "api/orders", "-o", "jsonpath={.status.url}"]).stdout;
+    assert_eq!(url, "http://shop.example.com/orders/*");
+    let generation = namespace.kubectl(&["get", "api/orders", "-o", "jsonpath={.metadata.generation}"]).stdout;
+    let observed = namespace.kubectl(&["get", "api/orders", "-o", "jsonpath={.status.observedGeneration}"]).stdout;
+    assert_eq!(observed, generation);
+
+    // What the operator published: sharded, labelled ConfigMaps and a Secret.
+    let maps = namespace.kubectl(&[
+        "get",
+        "configmaps",
+        "-l",
+        "apigw.io/instance=default",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {.metadata.labels.apigw\\.io/shards}{\"\\n\"}{end}",
+    ]);
+    assert_eq!(maps.stdout.trim(), "apigw-default-config-0 1");
+    namespace.kubectl(&["get", "secret", "apigw-default-secrets"]).expect_success("the config Secret exists");
+
+    // A change is served; so is an endpoint change.
+    namespace.apply(&mock_api("hello", "/hello", 201)).expect_success("changing hello");
+    let changed = setup.wait_for_status("/hello", 201).await;
+    println!("a changed Api was served {changed:?} after kubectl apply returned");
+    namespace.apply(&echo_service(two)).expect_success("moving the endpoints");
+    eventually(Duration::from_secs(10), "the new endpoint", || async {
+        setup.get("/orders/7").await.header("x-echo-name") == "two"
+    })
+    .await;
+
+    // An invalid RoutingPlugin is reported on itself and on the Api binding it; the rest serves.
+    let routing = "---\napiVersion: apigw.io/v1alpha1\nkind: RoutingPlugin\nmetadata: {name: grey}\nspec:\n  routes:\n  - name: beta\n    condition: \"$uid = = 1\"\n    backend: {type: MOCK, statusCode: 299}\n";
+    let bound =
+        shop_api("orders", "{method: GET, path: \"/orders/*\"}", "{type: HTTP-VPC, vpcAccessName: echo, path: \"/*\"}")
+            .replace("  auth:", "  plugins: [{kind: RoutingPlugin, name: grey}]\n  auth:");
+    namespace.apply(&format!("{routing}{bound}")).expect_success("binding an invalid RoutingPlugin");
+    eventually(Duration::from_secs(10), "the RoutingPlugin's Accepted=False", || async {
+        condition(namespace, "routingplugin/grey", "Accepted", "status") == "False"
+    })
+    .await;
+    let message = condition(namespace, "routingplugin/grey", "Accepted", "message");
+    assert!(message.contains("beta") && message.contains("column"), "{message}");
+    eventually(Duration::from_secs(10), "the Api's ResolvedRefs=False", || async {
+        condition(namespace, "api/orders", "ResolvedRefs", "status") == "False"
+    })
+    .await;
+    assert_eq!(condition(namespace, "api/orders", "Programmed", "status"), "False");
+    assert_eq!(setup.get("/hello").await.status, 201, "the other Apis keep serving");
+
+    // A deleted Api is no longer served.
+    namespace.kubectl(&["delete", "api/hello"]).expect_success("deleting hello");
+    setup.wait_for_status("/hello", 404).await;
+
+    let config_writes = setup.operator.metric("apigw_operator_config_writes_total");
+    assert!(config_writes <= 20.0, "{config_writes} ConfigMap/Secret writes");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_operator_writes_nothing() {
+    let setup = Setup::start("e2e-operator-restart");
+    let namespace = &setup.namespace;
+    namespace.apply(&[shop_group(""), mock_api("hello", "/hello", 200)].concat()).expect_success("applying");
+    setup.wait_for_status("/hello", 200).await;
+    eventually(Duration::from_secs(10), "Programmed", || async {
+        condition(namespace, "api/hello", "Programmed", "status") == "True"
+    })
+    .await;
+    let Setup { operator, .. } = setup;
+    operator.stop();
+
+    let restarted = OperatorProcess::start(namespace.name());
+    eventually(Duration::from_secs(20), "a reconcile pass of the new leader", || async {
+        restarted.metric("apigw_operator_reconciles_total") >= 2.0
+    })
+    .await;
+    assert_eq!(restarted.metric("apigw_operator_config_writes_total"), 0.0, "no ConfigMap or Secret written");
+    assert_eq!(restarted.metric("apigw_operator_status_writes_total"), 0.0, "no status written");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_quickstart_example_is_served_through_the_operator() {
+    let namespace = Namespace::create("e2e-operator-quickstart");
+    let _operator = OperatorProcess::start(namespace.name());
+    let gateway = GatewayProcess::start_in_cluster(namespace.name(), "default", &[]);
+    let yaml = std::fs::read_to_string(repo_root().join("examples/quickstart/quickstart.yaml")).unwrap();
+    namespace.apply(&yaml).expect_success("applying examples/quickstart");
+    let client = TestClient::http1();
+    eventually(Duration::from_secs(10), "the quickstart's /hello", || async {
+        client.get(gateway.http, "localhost", "/hello", &[]).await.body.as_ref()
+            == br#"{"message": "hello from apigw"}"#
+    })
+    .await;
+    let invalid = client.get(gateway.http, "localhost", "/users/abc", &[]).await;
+    assert_eq!(invalid.status, 400);
+    assert!(invalid.header("x-ca-error-message").contains("userId"), "{}", invalid.header("x-ca-error-message"));
+}

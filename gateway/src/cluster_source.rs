@@ -1,0 +1,248 @@
+//! In a cluster (`--instance NAME` without `--manifests`): the config the operator publishes for
+//! the instance (format in [`apigw_core::bundle`]), watched through the API server rather than
+//! mounted (mounted ConfigMaps update only every minute or so). A version is installed once every
+//! one of its shards and the Secret of that version are present; until then the previous version
+//! keeps serving. This replica reports the version it serves in a Lease the operator reads.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apigw_core::bundle::{
+    Bundle, COMPONENT_LABEL, GATEWAY_COMPONENT, INSTANCE_LABEL, LOADED_VERSION_ANNOTATION, MANAGED_BY_LABEL, MANAGER,
+    SECRETS_KEY, SHARD_KEY, SHARD_LABEL, SHARDS_LABEL, VERSION_LABEL, secret_name,
+};
+use apigw_core::config::GatewayConfig;
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Api, Client, Resource};
+use tokio::sync::watch;
+
+use crate::config_source::install;
+use crate::pipeline::Gateway;
+use crate::tls::Secrets;
+
+/// How often the report Lease is renewed.
+const RENEW: Duration = Duration::from_secs(5);
+/// How long a report Lease stays valid without renewal.
+const LEASE_SECONDS: i32 = 15;
+
+/// Where this gateway reads its config and reports to.
+#[derive(Clone)]
+pub struct ClusterSource {
+    client: Client,
+    namespace: String,
+    instance: String,
+    identity: String,
+}
+
+/// A version the published objects hold completely.
+#[derive(Debug, PartialEq)]
+pub enum Assembled<'a> {
+    /// Nothing is published for the instance (no ApiGroup names it): serve nothing.
+    Nothing,
+    /// Every shard of `version`, in order, and the Secret's JSON.
+    Version {
+        /// The config version.
+        version: u64,
+        /// Shard data, by index.
+        shards: Vec<&'a [u8]>,
+        /// The Secret's JSON.
+        secrets: &'a [u8],
+    },
+}
+
+/// The newest version whose shards and Secret are all present; `None` while a version is being
+/// written (or when objects are malformed).
+pub fn assemble<'a>(maps: &'a [Arc<ConfigMap>], secret: Option<&'a Secret>) -> Option<Assembled<'a>> {
+    if maps.is_empty() {
+        return Some(Assembled::Nothing);
+    }
+    let number = |meta: &ObjectMeta, key: &str| meta.labels.as_ref()?.get(key)?.parse::<u64>().ok();
+    let secret_version = secret.and_then(|secret| number(&secret.metadata, VERSION_LABEL))?;
+    let secrets = secret?.data.as_ref()?.get(SECRETS_KEY)?.0.as_slice();
+    let of_version: Vec<&Arc<ConfigMap>> =
+        maps.iter().filter(|map| number(&map.metadata, VERSION_LABEL) == Some(secret_version)).collect();
+    let count = number(&of_version.first()?.metadata, SHARDS_LABEL)?;
+    let shards = (0..count)
+        .map(|index| {
+            let map = of_version.iter().find(|map| number(&map.metadata, SHARD_LABEL) == Some(index))?;
+            Some(map.binary_data.as_ref()?.get(SHARD_KEY)?.0.as_slice())
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(Assembled::Version { version: secret_version, shards, secrets })
+}
+
+impl ClusterSource {
+    /// The source of `instance` in `namespace`; `identity` names this replica's Lease.
+    pub fn new(client: Client, namespace: &str, instance: &str, identity: &str) -> Self {
+        Self { client, namespace: namespace.to_owned(), instance: instance.to_owned(), identity: identity.to_owned() }
+    }
+
+    /// Watches and installs published versions forever.
+    pub async fn run(self, gateway: Arc<Gateway>) {
+        let (loaded, loaded_changes) = watch::channel(None);
+        tokio::spawn(self.clone().report(loaded_changes));
+        let selector = format!("{INSTANCE_LABEL}={},{MANAGED_BY_LABEL}={MANAGER}", self.instance);
+        let by_name = format!("metadata.name={}", secret_name(&self.instance));
+        let (maps, maps_writer) = reflector::store::<ConfigMap>();
+        let (secrets, secrets_writer) = reflector::store::<Secret>();
+        let map_events = watcher(self.api(), watcher::Config::default().labels(&selector))
+            .default_backoff()
+            .reflect(maps_writer)
+            .map(|event| event.map(|_| ()));
+        let secret_events = watcher(self.api(), watcher::Config::default().fields(&by_name))
+            .default_backoff()
+            .reflect(secrets_writer)
+            .map(|event| event.map(|_| ()));
+        let mut events = std::pin::pin!(futures::stream::select(map_events, secret_events));
+        let mut installed: Option<u64> = None;
+        while let Some(event) = events.next().await {
+            if let Err(error) = event {
+                tracing::warn!(%error, "watching the published config failed; retrying with backoff");
+                continue;
+            }
+            let synced =
+                maps.wait_until_ready().now_or_never().is_some() && secrets.wait_until_ready().now_or_never().is_some();
+            if !synced {
+                continue;
+            }
+            let (maps, secret) = (maps.state(), secrets.state());
+            let (version, loaded_config) = match assemble(&maps, secret.first().map(Arc::as_ref)) {
+                None => continue,
+                Some(Assembled::Nothing) => (0, Ok((GatewayConfig::empty(&self.instance), Secrets::new()))),
+                Some(Assembled::Version { version, shards, secrets }) => (
+                    version,
+                    Bundle::decode(shards, Some(secrets))
+                        .map(|bundle| (bundle.config, bundle.secrets))
+                        .map_err(Into::into),
+                ),
+            };
+            if installed == Some(version) {
+                continue;
+            }
+            installed = Some(version);
+            if install(&gateway, loaded_config, version).is_ok() {
+                let _ = loaded.send(Some(version));
+            }
+        }
+    }
+
+    /// Keeps this replica's Lease renewed with the version it serves, once it serves one.
+    async fn report(self, mut loaded: watch::Receiver<Option<u64>>) {
+        loop {
+            let version = *loaded.borrow_and_update();
+            if let Some(version) = version
+                && let Err(error) = self.renew(version).await
+            {
+                tracing::warn!(%error, "reporting the loaded version failed");
+            }
+            tokio::select! {
+                changed = loaded.changed() => if changed.is_err() { return },
+                _ = tokio::time::sleep(RENEW) => {}
+            }
+        }
+    }
+
+    async fn renew(&self, version: u64) -> Result<(), kube::Error> {
+        let lease = Lease {
+            metadata: ObjectMeta {
+                name: Some(self.lease_name()),
+                labels: Some(
+                    [
+                        (COMPONENT_LABEL.to_owned(), GATEWAY_COMPONENT.to_owned()),
+                        (INSTANCE_LABEL.to_owned(), self.instance.clone()),
+                    ]
+                    .into(),
+                ),
+                annotations: Some([(LOADED_VERSION_ANNOTATION.to_owned(), version.to_string())].into()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(LeaseSpec {
+                holder_identity: Some(self.identity.clone()),
+                lease_duration_seconds: Some(LEASE_SECONDS),
+                renew_time: Some(MicroTime(jiff::Timestamp::now())),
+                ..LeaseSpec::default()
+            }),
+        };
+        let apply = PatchParams::apply("apigw-gateway").force();
+        self.api::<Lease>().patch(&self.lease_name(), &apply, &Patch::Apply(&lease)).await.map(drop)
+    }
+
+    /// Deletes this replica's Lease (on shutdown: it no longer serves).
+    pub async fn withdraw(&self) {
+        match self.api::<Lease>().delete(&self.lease_name(), &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => tracing::warn!(%error, "deleting the report Lease"),
+        }
+    }
+
+    fn api<K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>>(&self) -> Api<K> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// `apigw-gateway-<instance>-<identity>`, as a valid object name.
+    fn lease_name(&self) -> String {
+        let name = format!("apigw-gateway-{}-{}", self.instance, self.identity).to_lowercase();
+        let name: String =
+            name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' }).collect();
+        name.chars().take(253).collect::<String>().trim_end_matches(['-', '.']).to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use std::collections::BTreeMap;
+
+    fn map(version: u64, index: u64, count: u64, data: &[u8]) -> Arc<ConfigMap> {
+        Arc::new(ConfigMap {
+            metadata: ObjectMeta {
+                labels: Some(BTreeMap::from([
+                    (VERSION_LABEL.to_owned(), version.to_string()),
+                    (SHARD_LABEL.to_owned(), index.to_string()),
+                    (SHARDS_LABEL.to_owned(), count.to_string()),
+                ])),
+                ..ObjectMeta::default()
+            },
+            binary_data: Some(BTreeMap::from([(SHARD_KEY.to_owned(), ByteString(data.to_vec()))])),
+            ..ConfigMap::default()
+        })
+    }
+
+    fn secret(version: u64) -> Secret {
+        Secret {
+            metadata: ObjectMeta {
+                labels: Some(BTreeMap::from([(VERSION_LABEL.to_owned(), version.to_string())])),
+                ..ObjectMeta::default()
+            },
+            data: Some(BTreeMap::from([(SECRETS_KEY.to_owned(), ByteString(b"{}".to_vec()))])),
+            ..Secret::default()
+        }
+    }
+
+    #[test]
+    fn a_version_is_assembled_only_when_every_shard_and_the_secret_hold_it() {
+        let maps = [map(3, 1, 2, b"b"), map(3, 0, 2, b"a")];
+        let current = secret(3);
+        let Some(Assembled::Version { version, shards, .. }) = assemble(&maps, Some(&current)) else {
+            panic!("complete")
+        };
+        assert_eq!((version, shards), (3, vec![b"a".as_slice(), b"b".as_slice()]));
+
+        let half_written = [map(4, 0, 2, b"a"), map(3, 1, 2, b"b")];
+        assert_eq!(assemble(&half_written, Some(&secret(4))), None, "shard 1 is still at version 3");
+        assert_eq!(assemble(&maps, Some(&secret(4))), None, "the shards are not yet at the Secret's version");
+        assert_eq!(assemble(&maps, None), None, "no Secret yet");
+    }
+
+    #[test]
+    fn no_published_objects_means_an_empty_config() {
+        assert_eq!(assemble(&[], None), Some(Assembled::Nothing));
+    }
+}
