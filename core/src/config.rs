@@ -174,6 +174,21 @@ pub struct ApiConfig {
     pub backend_signature: Option<BackendSignatureConfig>,
 }
 
+impl ApiConfig {
+    /// The `namespace/name` of every Secret the Api reads (backend signature keys, JWKS).
+    pub fn secret_refs(&self) -> impl Iterator<Item = &String> {
+        let signature = self.backend_signature.as_ref().map(|signature| &signature.secret);
+        signature.into_iter().chain(self.jwt_auth.as_ref().and_then(|jwt| jwt.key_secret.as_ref()))
+    }
+
+    /// The upstream keys of its backend and of its routes' backends.
+    pub fn upstream_refs(&self) -> impl Iterator<Item = &String> {
+        let routes =
+            self.routing.iter().flat_map(|routing| routing.routes.iter().filter_map(|route| route.backend.as_ref()));
+        std::iter::once(&self.backend).chain(routes).filter_map(|backend| backend.upstream.as_ref())
+    }
+}
+
 /// A backend-signature plugin as served: how to sign, and the Secret holding the credentials.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -136,7 +136,8 @@ async fn applied_objects_are_served_reported_changed_and_deleted() {
     })
     .await;
 
-    // An invalid RoutingPlugin is reported on itself and on the Api binding it; the rest serves.
+    // An invalid RoutingPlugin is reported on itself and on the Api binding it, which keeps
+    // serving its last good version.
     let routing = "---\napiVersion: apigw.io/v1alpha1\nkind: RoutingPlugin\nmetadata: {name: grey}\nspec:\n  routes:\n  - name: beta\n    condition: \"$uid = = 1\"\n    backend: {type: MOCK, statusCode: 299}\n";
     let bound =
         shop_api("orders", "{method: GET, path: \"/orders/*\"}", "{type: HTTP-VPC, vpcAccessName: echo, path: \"/*\"}")
@@ -152,7 +153,9 @@ async fn applied_objects_are_served_reported_changed_and_deleted() {
         condition(namespace, "api/orders", "ResolvedRefs", "status") == "False"
     })
     .await;
-    assert_eq!(condition(namespace, "api/orders", "Programmed", "status"), "False");
+    assert_eq!(condition(namespace, "api/orders", "Programmed", "reason"), "ServingLastGood");
+    let orders = setup.get("/orders/7").await;
+    assert_eq!((orders.status.as_u16(), orders.header("x-echo-name")), (200, "two"), "the last good Api serves");
     assert_eq!(setup.get("/hello").await.status, 201, "the other Apis keep serving");
 
     // A deleted Api is no longer served.

@@ -8,6 +8,7 @@ use apigw_core::bundle::{
     Bundle, HASH_LABEL, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, SECRETS_KEY, SHARD_KEY, SHARD_LABEL, SHARDS_LABEL,
     VERSION_LABEL, secret_name, shard_name,
 };
+use apigw_core::config::GatewayConfig;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -57,6 +58,17 @@ impl Publisher {
             version: label(&first, VERSION_LABEL)?.parse().ok()?,
             hash: label(&first, HASH_LABEL)?.to_owned(),
         })
+    }
+
+    /// The config published for `instance`, read back from its ConfigMaps (after a restart, the
+    /// last good versions of Apis come from there).
+    pub fn published_config(&self, instance: &str) -> Option<GatewayConfig> {
+        let version = self.published(instance)?.version.to_string();
+        let mut shards: Vec<_> =
+            self.shards(instance).into_iter().filter(|map| label(map, VERSION_LABEL) == Some(&version)).collect();
+        shards.sort_by_key(|map| label(map, SHARD_LABEL).and_then(|index| index.parse::<usize>().ok()));
+        let data = shards.iter().filter_map(|map| Some(map.binary_data.as_ref()?.get(SHARD_KEY)?.0.as_slice()));
+        Bundle::decode(data, None).map(|bundle| bundle.config).ok()
     }
 
     /// Instances that have ConfigMaps.

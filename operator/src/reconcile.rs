@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apigw_core::bundle::Bundle;
-use apigw_core::config::GatewayConfig;
+use apigw_core::config::{GatewayConfig, GroupConfig};
 use apigw_core::resources::{Api, ApiGroup, App, Plugin, Protocol, RoutingPlugin, VpcAccess};
-use apigw_core::translate::{ObjectRef, Problem, Snapshot, Translation, members, referenced_secrets, translate};
+use apigw_core::translate::{ObjectRef, Problem, Snapshot, keep_last_good, members, referenced_secrets, translate};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::core::object::HasStatus;
@@ -37,9 +37,13 @@ const RETRY: Duration = Duration::from_secs(1);
 /// The result of the last translation pass.
 struct Pass {
     snapshot: Snapshot,
-    translation: Translation,
+    problems: Vec<Problem>,
+    /// What each instance serves (with last good Apis).
+    configs: BTreeMap<String, GatewayConfig>,
     /// Objects each instance serves.
     members: BTreeMap<String, BTreeSet<ObjectRef>>,
+    /// Refused Apis served at their last good version.
+    kept: BTreeSet<ObjectRef>,
 }
 
 /// The operator's state between passes.
@@ -114,20 +118,27 @@ impl Reconciler {
         let snapshot = self.cache.snapshot();
         let translation = translate(&snapshot);
         self.metrics.problems.set(translation.problems.len() as i64);
+        let refused: BTreeSet<&ObjectRef> = translation.problems.iter().map(|problem| &problem.object).collect();
         let generations = generations(&snapshot);
-        let mut instance_members = BTreeMap::new();
+        let (mut configs, mut instance_members, mut kept) = (BTreeMap::new(), BTreeMap::new(), BTreeSet::new());
         for (instance, config) in &translation.configs {
-            let bundle = Bundle { config: config.clone(), secrets: referenced_secrets(config, &snapshot) };
+            let mut config = config.clone();
+            let previous = self.last.as_ref().and_then(|last| last.configs.get(instance).cloned());
+            if let Some(previous) = previous.or_else(|| self.publisher.published_config(instance)) {
+                kept.extend(keep_last_good(&previous, &mut config, &refused, &snapshot));
+            }
+            let bundle = Bundle { secrets: referenced_secrets(&config, &snapshot), config };
             let version = self.publisher.publish(instance, &bundle, &self.metrics).await?;
-            let served = members(config);
+            let served = members(&bundle.config);
             for object in &served {
                 let generation = generations.get(object).copied().flatten();
                 let entry = self.contained.entry((object.clone(), instance.clone())).or_insert((generation, version));
-                if entry.0 != generation {
+                if entry.0 != generation && !kept.contains(object) {
                     *entry = (generation, version);
                 }
             }
             instance_members.insert(instance.clone(), served);
+            configs.insert(instance.clone(), bundle.config);
         }
         for instance in self.publisher.instances() {
             if !translation.configs.contains_key(&instance) {
@@ -137,14 +148,14 @@ impl Reconciler {
         self.contained.retain(|(object, instance), _| {
             instance_members.get(instance).is_some_and(|members| members.contains(object))
         });
-        self.last = Some(Pass { snapshot, translation, members: instance_members });
+        self.last = Some(Pass { snapshot, problems: translation.problems, configs, members: instance_members, kept });
         Ok(())
     }
 
     /// Writes every status that differs from what it should be; returns how many writes failed.
     async fn write_statuses(&self, pass: &Pass, served: &HashMap<String, u64>) -> usize {
         let now = Time(jiff::Timestamp::now());
-        let problems = problems_by_object(&pass.translation.problems);
+        let problems = problems_by_object(&pass.problems);
         let context = StatusContext { pass, served, contained: &self.contained, problems: &problems, now: &now };
         let snapshot = &pass.snapshot;
         let client = &self.client;
@@ -182,7 +193,7 @@ struct StatusContext<'a> {
 
 impl StatusContext<'_> {
     /// The status updates `objects` need; `extra` adds kind-specific fields.
-    fn updates<K>(&self, objects: &[K], extra: fn(&K, &Translation) -> Map<String, Value>) -> Vec<Update>
+    fn updates<K>(&self, objects: &[K], extra: fn(&K, &Configs) -> Map<String, Value>) -> Vec<Update>
     where
         K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + HasStatus + Clone + DeserializeOwned,
         K::Status: Serialize,
@@ -196,7 +207,7 @@ impl StatusContext<'_> {
                     generation: object.meta().generation,
                     problems,
                     programmed: self.programmed(&object_ref, !problems.is_empty()),
-                    extra: extra(object, &self.pass.translation),
+                    extra: extra(object, &self.pass.configs),
                 };
                 let desired = status::desired(&facts, &status::current_conditions(object), self.now);
                 status::changed(object, object_ref, desired)
@@ -206,7 +217,10 @@ impl StatusContext<'_> {
 
     fn programmed(&self, object: &ObjectRef, refused: bool) -> Programmed {
         if refused {
-            return Programmed::Refused;
+            return match self.pass.kept.contains(object) {
+                true => Programmed::LastGood,
+                false => Programmed::Refused,
+            };
         }
         let instances: Vec<&String> = self
             .pass
@@ -218,15 +232,14 @@ impl StatusContext<'_> {
         if instances.is_empty() {
             return Programmed::Unused(unused_message(object.kind));
         }
-        let mut newest = 0;
-        for instance in instances {
-            let version = self.contained.get(&(object.clone(), instance.clone())).map_or(0, |entry| entry.1);
-            if self.served.get(instance).is_none_or(|loaded| *loaded < version) {
-                return Programmed::Pending { instance: instance.clone(), version };
+        for instance in &instances {
+            let version = self.contained.get(&(object.clone(), (*instance).clone())).map_or(0, |entry| entry.1);
+            if self.served.get(*instance).is_none_or(|loaded| *loaded < version) {
+                return Programmed::Pending { instance: (*instance).clone(), version };
             }
-            newest = newest.max(version);
         }
-        Programmed::Served { version: newest }
+        let instances = instances.iter().map(|instance| instance.as_str()).collect::<Vec<_>>().join(", ");
+        Programmed::Served { instances }
     }
 }
 
@@ -262,26 +275,21 @@ fn generations(snapshot: &Snapshot) -> HashMap<ObjectRef, Option<i64>> {
         .collect()
 }
 
-/// The served group config of `namespace/name`, with its instance's config.
-fn served_group<'a>(
-    translation: &'a Translation,
-    namespace: &str,
-    name: &str,
-) -> Option<&'a apigw_core::config::GroupConfig> {
-    translation
-        .configs
-        .values()
-        .flat_map(|config: &GatewayConfig| &config.groups)
-        .find(|group| group.namespace == namespace && group.name == name)
+/// What each instance serves.
+type Configs = BTreeMap<String, GatewayConfig>;
+
+/// The served group config of `namespace/name`.
+fn served_group<'a>(configs: &'a Configs, namespace: &str, name: &str) -> Option<&'a GroupConfig> {
+    configs.values().flat_map(|config| &config.groups).find(|group| group.namespace == namespace && group.name == name)
 }
 
-fn no_extra<K>(_: &K, _: &Translation) -> Map<String, Value> {
+fn no_extra<K>(_: &K, _: &Configs) -> Map<String, Value> {
     Map::new()
 }
 
 /// ApiGroup: `apiCount` (Apis served) and `internalDomain`.
-fn group_extra(group: &ApiGroup, translation: &Translation) -> Map<String, Value> {
-    let served = served_group(translation, &group.namespace().unwrap_or_default(), &group.name_any());
+fn group_extra(group: &ApiGroup, configs: &Configs) -> Map<String, Value> {
+    let served = served_group(configs, &group.namespace().unwrap_or_default(), &group.name_any());
     let mut extra = Map::new();
     extra.insert("apiCount".to_owned(), json!(served.map_or(0, |group| group.apis.len())));
     if let Some(domain) = served.and_then(|group| group.internal_host.as_ref()) {
@@ -291,10 +299,10 @@ fn group_extra(group: &ApiGroup, translation: &Translation) -> Map<String, Value
 }
 
 /// Api: the `url` clients call.
-fn api_extra(api: &Api, translation: &Translation) -> Map<String, Value> {
+fn api_extra(api: &Api, configs: &Configs) -> Map<String, Value> {
     let mut extra = Map::new();
     let namespace = api.namespace().unwrap_or_default();
-    let Some(group) = served_group(translation, &namespace, &api.spec.group_ref) else { return extra };
+    let Some(group) = served_group(configs, &namespace, &api.spec.group_ref) else { return extra };
     let Some(served) = group.apis.iter().find(|served| served.name == api.name_any()) else { return extra };
     let host = group.hosts.first().or(group.internal_host.as_ref());
     if let Some(host) = host {
@@ -305,7 +313,7 @@ fn api_extra(api: &Api, translation: &Translation) -> Map<String, Value> {
 }
 
 /// Plugin: `pluginType`.
-fn plugin_extra(plugin: &Plugin, _: &Translation) -> Map<String, Value> {
+fn plugin_extra(plugin: &Plugin, _: &Configs) -> Map<String, Value> {
     let mut extra = Map::new();
     if let Some(kind) = plugin.spec.type_name() {
         extra.insert("pluginType".to_owned(), json!(kind));

@@ -25,6 +25,8 @@ use crate::metrics::{KindLabels, Metrics};
 pub enum Programmed {
     /// Not valid or not resolved: never sent to gateways.
     Refused,
+    /// Refused, but its last good version is served (a bad edit never takes an Api down).
+    LastGood,
     /// Valid, but nothing served uses it (`message` says why).
     Unused(&'static str),
     /// In config `version` of `instance`, which no ready gateway has loaded yet.
@@ -34,10 +36,10 @@ pub enum Programmed {
         /// The version that contains the object.
         version: u64,
     },
-    /// Served by every instance that uses it, at `version` or later.
+    /// Served by every instance that uses it, at a version that contains it.
     Served {
-        /// The version that contains the object.
-        version: u64,
+        /// Those instances, comma-separated.
+        instances: String,
     },
 }
 
@@ -70,14 +72,20 @@ pub fn desired(facts: &Facts, current: &[Condition], now: &Time) -> Value {
         Programmed::Refused => {
             (false, "Invalid".to_owned(), "not served: see the Accepted and ResolvedRefs conditions".to_owned())
         }
+        Programmed::LastGood => (
+            false,
+            "ServingLastGood".to_owned(),
+            "this generation is refused (see Accepted and ResolvedRefs); gateways keep serving the last accepted one"
+                .to_owned(),
+        ),
         Programmed::Unused(why) => (false, "Unused".to_owned(), (*why).to_owned()),
         Programmed::Pending { instance, version } => (
             false,
             "Pending".to_owned(),
             format!("waiting for a ready gateway of instance {instance} to load config version {version}"),
         ),
-        Programmed::Served { version } => {
-            (true, "Programmed".to_owned(), format!("served by ready gateways from config version {version}"))
+        Programmed::Served { instances } => {
+            (true, "Programmed".to_owned(), format!("served by the ready gateways of instance {instances}"))
         }
     };
     let conditions = [
@@ -205,12 +213,12 @@ mod tests {
 
     #[test]
     fn a_valid_served_object_is_accepted_resolved_and_programmed() {
-        let status = desired(&facts(&[], Programmed::Served { version: 7 }), &[], &time(100));
+        let status = desired(&facts(&[], Programmed::Served { instances: "default".into() }), &[], &time(100));
         assert_eq!(status["observedGeneration"], 3);
         let conditions = conditions(&status);
         assert_eq!(conditions.len(), 3);
         assert!(conditions.iter().all(|condition| condition.status == "True"), "{conditions:?}");
-        assert!(conditions[2].message.contains("version 7"));
+        assert!(conditions[2].message.contains("instance default"));
     }
 
     #[test]
@@ -232,7 +240,8 @@ mod tests {
         let first = desired(&facts(&[], pending.clone()), &[], &time(100));
         let again = desired(&facts(&[], pending), &conditions(&first), &time(200));
         assert_eq!(first, again, "nothing changed: nothing to write");
-        let served = desired(&facts(&[], Programmed::Served { version: 2 }), &conditions(&again), &time(300));
+        let served =
+            desired(&facts(&[], Programmed::Served { instances: "default".into() }), &conditions(&again), &time(300));
         let served = conditions(&served);
         assert_eq!(served[0].last_transition_time, time(100), "Accepted did not flip");
         assert_eq!(served[2].last_transition_time, time(300), "Programmed did");

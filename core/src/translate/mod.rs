@@ -7,6 +7,7 @@ mod app;
 mod conditions;
 mod conflict;
 mod group;
+mod last_good;
 mod problem;
 mod upstream;
 
@@ -18,11 +19,12 @@ use kube::{Resource, ResourceExt};
 
 pub use api::{DEFAULT_TIMEOUT_MS, substitute_variables};
 pub use conditions::SYSTEM_PARAMETERS;
+pub use last_good::keep_last_good;
 pub use problem::{ConditionType, ObjectRef, Problem};
 pub use upstream::ALLOW_VPC_ACCESS_FROM;
 
 use crate::bundle::SecretData;
-use crate::config::GatewayConfig;
+use crate::config::{ApiConfig, GatewayConfig};
 use crate::resources::{Api, ApiGroup, App, Plugin, RoutingPlugin, VpcAccess};
 
 /// Every object translation reads.
@@ -116,12 +118,7 @@ pub fn translate(snapshot: &Snapshot) -> Translation {
         let config =
             configs.entry(group.spec.instance.clone()).or_insert_with(|| GatewayConfig::empty(&group.spec.instance));
         group_config.apis.sort_by(|a, b| a.name.cmp(&b.name));
-        let backends = group_config.apis.iter().flat_map(|api| {
-            let routes =
-                api.routing.iter().flat_map(|routing| routing.routes.iter().filter_map(|route| route.backend.as_ref()));
-            std::iter::once(&api.backend).chain(routes)
-        });
-        for key in backends.filter_map(|backend| backend.upstream.as_ref()) {
+        for key in group_config.apis.iter().flat_map(ApiConfig::upstream_refs) {
             if let Some(upstream) = upstreams.get(key) {
                 config.upstreams.insert(key.clone(), upstream.clone());
             }
@@ -173,10 +170,8 @@ pub fn secret_data(snapshot: &Snapshot, namespace: &str, name: &str) -> Option<B
 /// signature keys, JWKS), by `namespace/name`; missing Secrets are left out.
 pub fn referenced_secrets(config: &GatewayConfig, snapshot: &Snapshot) -> SecretData {
     let tls = config.groups.iter().flat_map(|group| &group.tls).map(|binding| &binding.secret);
-    let apis = || config.groups.iter().flat_map(|group| &group.apis);
-    let signatures = apis().filter_map(|api| api.backend_signature.as_ref()).map(|signature| &signature.secret);
-    let jwks = apis().filter_map(|api| api.jwt_auth.as_ref()?.key_secret.as_ref());
-    let references = tls.chain(config.apps.iter().map(|app| &app.secret)).chain(signatures).chain(jwks);
+    let apis = config.groups.iter().flat_map(|group| &group.apis).flat_map(ApiConfig::secret_refs);
+    let references = tls.chain(config.apps.iter().map(|app| &app.secret)).chain(apis);
     references
         .filter_map(|reference| {
             let (namespace, name) = reference.split_once('/')?;

@@ -282,3 +282,34 @@ fn every_example_parses_and_translates_deterministically() {
         assert!(plugin_problems.is_empty(), "{}: {plugin_problems:#?}", folder.display());
     }
 }
+
+/// Translates `yaml`, then keeps the last good Apis of `previous`; the config and the kept Apis.
+fn with_last_good(previous: &GatewayConfig, yaml: &str) -> (GatewayConfig, Vec<String>) {
+    let snapshot = snapshot(yaml);
+    let mut translation = translate(&snapshot);
+    let mut config = translation.configs.remove("default").expect("the group is served");
+    let refused = translation.problems.iter().map(|problem| &problem.object).collect();
+    let kept = keep_last_good(previous, &mut config, &refused, &snapshot);
+    (config, kept.iter().map(ToString::to_string).collect())
+}
+
+#[test]
+fn a_refused_api_keeps_its_last_good_version() {
+    let good = api("a", "  request: {method: GET, path: '/a'}\n  backend: {type: MOCK, statusCode: 200}");
+    let other = api("b", "  request: {method: GET, path: '/b'}\n  backend: {type: MOCK, statusCode: 200}");
+    let previous = translate(&snapshot(&format!("{GROUP}{good}{other}"))).configs.remove("default").unwrap();
+
+    let broken = api("a", "  request: {method: GET, path: '/a'}\n  backend: {type: HTTP, address: 'no-scheme'}");
+    let (config, kept) = with_last_good(&previous, &format!("{GROUP}{broken}{other}"));
+    assert_eq!(kept, ["Api demo/a"]);
+    assert_eq!(config, previous, "the broken edit changes nothing served");
+
+    let (config, kept) = with_last_good(&previous, &format!("{GROUP}{other}"));
+    assert!(kept.is_empty(), "a deleted Api is not kept");
+    assert_eq!(config.api_count(), 1);
+
+    let taken = api("c", "  request: {method: GET, path: '/a'}\n  backend: {type: MOCK, statusCode: 201}");
+    let (config, kept) = with_last_good(&previous, &format!("{GROUP}{broken}{other}{taken}"));
+    assert!(kept.is_empty(), "another Api took the method and path");
+    assert_eq!(config.api_count(), 2);
+}

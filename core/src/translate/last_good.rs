@@ -1,0 +1,60 @@
+//! Last good: an Api that was served and is now refused (its spec, or a plugin it binds, became
+//! invalid) keeps being served as it last was, while its status reports why the current version
+//! is refused. A bad edit never takes a working Api down. Only while the Api still exists, its
+//! group is still served, nothing else took its method and path, and the Secrets and upstreams it
+//! needs are still there.
+
+use std::collections::BTreeSet;
+
+use kube::ResourceExt;
+
+use super::{ObjectRef, Snapshot, secret_data};
+use crate::config::GatewayConfig;
+
+/// Carries the refused Apis of `previous` into `current`; returns those kept.
+pub fn keep_last_good(
+    previous: &GatewayConfig,
+    current: &mut GatewayConfig,
+    refused: &BTreeSet<&ObjectRef>,
+    snapshot: &Snapshot,
+) -> Vec<ObjectRef> {
+    let mut kept = Vec::new();
+    for old_group in &previous.groups {
+        let namespace = &old_group.namespace;
+        let Some(group) =
+            current.groups.iter_mut().find(|group| &group.namespace == namespace && group.name == old_group.name)
+        else {
+            continue;
+        };
+        for api in &old_group.apis {
+            let object = ObjectRef { kind: "Api", namespace: namespace.clone(), name: api.name.clone() };
+            let taken = group
+                .apis
+                .iter()
+                .any(|served| served.name == api.name || (served.method == api.method && served.path == api.path));
+            let secrets_found = api.secret_refs().all(|reference| {
+                reference
+                    .split_once('/')
+                    .is_some_and(|(namespace, name)| secret_data(snapshot, namespace, name).is_some())
+            });
+            let upstreams_found = api.upstream_refs().all(|key| {
+                snapshot
+                    .vpc_accesses
+                    .iter()
+                    .any(|access| super::group_key(access.namespace(), &access.name_any()) == *key)
+            });
+            if !refused.contains(&object) || taken || !secrets_found || !upstreams_found {
+                continue;
+            }
+            group.apis.push(api.clone());
+            for key in api.upstream_refs() {
+                if let Some(upstream) = previous.upstreams.get(key) {
+                    current.upstreams.entry(key.clone()).or_insert_with(|| upstream.clone());
+                }
+            }
+            kept.push(object);
+        }
+        group.apis.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    kept
+}
