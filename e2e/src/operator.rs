@@ -20,10 +20,12 @@ impl OperatorProcess {
     /// Starts an operator that watches `namespace` and publishes into it, and waits until its
     /// caches are synced.
     pub fn start(namespace: &str) -> Self {
+        static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let identity = format!("e2e-{namespace}-{}", STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         let admin = free_port();
         let child = Command::new(binary("apigw-operator"))
             .args(["--watch-namespace", namespace, "--config-namespace", namespace])
-            .args(["--admin", &admin.to_string(), "--identity", &format!("e2e-{namespace}")])
+            .args(["--admin", &admin.to_string(), "--identity", &identity])
             .env("KUBECONFIG", Cluster::get().kubeconfig())
             .env("RUST_LOG", std::env::var("APIGW_OPERATOR_LOG").unwrap_or_else(|_| "warn".to_owned()))
             .spawn()

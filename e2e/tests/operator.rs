@@ -205,3 +205,72 @@ async fn the_quickstart_example_is_served_through_the_operator() {
     assert_eq!(invalid.status, 400);
     assert!(invalid.header("x-ca-error-message").contains("userId"), "{}", invalid.header("x-ca-error-message"));
 }
+
+/// `groups` ApiGroups of `apis_per_group` MOCK Apis each, in one YAML stream.
+fn many_apis(groups: usize, apis_per_group: usize) -> String {
+    let mut yaml = String::new();
+    for group in 0..groups {
+        yaml += &format!(
+            "---\napiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {{name: g{group}}}\nspec: {{domains: [{{host: g{group}.example.com}}]}}\n"
+        );
+        for api in 0..apis_per_group {
+            yaml += &format!(
+                "---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {{name: g{group}-a{api}}}\nspec: {{groupRef: g{group}, auth: {{type: ANONYMOUS}}, request: {{method: GET, path: /items/{api}}}, backend: {{type: MOCK, statusCode: 200, body: g{group}-a{api}}}}}\n"
+            );
+        }
+    }
+    yaml
+}
+
+/// How many Apis of the namespace report Programmed=True.
+fn programmed_apis(namespace: &Namespace) -> usize {
+    let path = "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Programmed\")].status}{\"\\n\"}{end}";
+    namespace.kubectl(&["get", "apis", "-o", path]).stdout.lines().filter(|line| *line == "True").count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_apis_applied_at_once_converge_with_few_writes() {
+    let setup = Setup::start("e2e-operator-many");
+    let namespace = &setup.namespace;
+    namespace.apply(&many_apis(10, 100)).expect_success("applying 1,000 Apis");
+    let converged =
+        eventually(Duration::from_secs(60), "1,000 Apis Programmed", || async { programmed_apis(namespace) == 1000 })
+            .await;
+    let writes = setup.operator.metric("apigw_operator_config_writes_total");
+    println!("1,000 Apis Programmed {converged:?} after kubectl apply returned, with {writes} ConfigMap/Secret writes");
+    assert!(writes <= 50.0, "{writes} ConfigMap/Secret writes");
+    let answer = setup.client.get(setup.gateway.http, "g7.example.com", "/items/42", &[]).await;
+    assert_eq!((answer.status.as_u16(), &answer.body[..]), (200, &b"g7-a42"[..]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_of_two_operators_leads_and_the_other_takes_over() {
+    let namespace = Namespace::create("e2e-operator-leader");
+    let first = OperatorProcess::start(namespace.name());
+    let second = OperatorProcess::start(namespace.name());
+    let leaders = |operators: &[&OperatorProcess]| {
+        operators.iter().map(|operator| operator.metric("apigw_operator_leader")).sum::<f64>()
+    };
+    eventually(Duration::from_secs(10), "a leader", || async { leaders(&[&first, &second]) == 1.0 }).await;
+    let (leader, follower) =
+        if first.metric("apigw_operator_leader") == 1.0 { (first, second) } else { (second, first) };
+
+    namespace.apply(&[shop_group(""), mock_api("hello", "/hello", 200)].concat()).expect_success("applying");
+    eventually(Duration::from_secs(10), "the leader's status", || async {
+        condition(&namespace, "api/hello", "Accepted", "status") == "True"
+    })
+    .await;
+    assert_eq!(follower.metric("apigw_operator_status_writes_total"), 0.0, "the follower never writes");
+    assert_eq!(follower.metric("apigw_operator_config_writes_total"), 0.0, "the follower never writes");
+
+    leader.stop();
+    eventually(Duration::from_secs(10), "the follower to lead", || async {
+        follower.metric("apigw_operator_leader") == 1.0
+    })
+    .await;
+    namespace.apply(&mock_api("bye", "/bye", 200)).expect_success("applying");
+    eventually(Duration::from_secs(10), "the new leader's status", || async {
+        condition(&namespace, "api/bye", "Accepted", "status") == "True"
+    })
+    .await;
+}
