@@ -48,11 +48,13 @@ pub fn free_port() -> SocketAddr {
     }
 }
 
-/// The path of a workspace binary built by `make e2e` (`cargo build --bins`): beside the test
-/// executable's folder, wherever the target folder is (`CARGO_TARGET_DIR`).
+/// The path of a workspace binary built by `make e2e` (`cargo build --bins`): in the profile
+/// folder of the running executable, wherever the target folder is (`CARGO_TARGET_DIR`).
 pub fn binary(name: &str) -> PathBuf {
-    let test = std::env::current_exe().expect("the test executable's path");
-    let profile = test.parent().and_then(Path::parent).expect("tests run from target/<profile>/deps");
+    let exe = std::env::current_exe().expect("the executable's path");
+    let folder = exe.parent().expect("executables live in a folder");
+    // Tests run from target/<profile>/deps, binaries (benchmarks) from target/<profile>.
+    let profile = if folder.ends_with("deps") { folder.parent().expect("deps has a parent") } else { folder };
     let path = profile.join(name);
     assert!(
         path.is_file(),

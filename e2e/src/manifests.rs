@@ -15,3 +15,19 @@ pub fn shop_api(name: &str, request: &str, backend: &str) -> String {
         "---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {{name: {name}}}\nspec:\n  groupRef: shop\n  auth: {{type: ANONYMOUS}}\n  request: {request}\n  backend: {backend}\n"
     )
 }
+
+/// `groups` ApiGroups of `apis_per_group` MOCK Apis each, in one YAML stream.
+pub fn many_apis(groups: usize, apis_per_group: usize) -> String {
+    let mut yaml = String::new();
+    for group in 0..groups {
+        yaml += &format!(
+            "---\napiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {{name: g{group}}}\nspec: {{domains: [{{host: g{group}.example.com}}]}}\n"
+        );
+        for api in 0..apis_per_group {
+            yaml += &format!(
+                "---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {{name: g{group}-a{api}}}\nspec: {{groupRef: g{group}, auth: {{type: ANONYMOUS}}, request: {{method: GET, path: /items/{api}}}, backend: {{type: MOCK, statusCode: 200, body: g{group}-a{api}}}}}\n"
+            );
+        }
+    }
+    yaml
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use apigw_e2e::echo;
 use apigw_e2e::gateway::{Answer, GatewayProcess, TestClient};
-use apigw_e2e::manifests::{shop_api, shop_group};
+use apigw_e2e::manifests::{many_apis, shop_api, shop_group};
 use apigw_e2e::operator::OperatorProcess;
 use apigw_e2e::{Namespace, repo_root};
 
@@ -204,22 +204,6 @@ async fn the_quickstart_example_is_served_through_the_operator() {
     let invalid = client.get(gateway.http, "localhost", "/users/abc", &[]).await;
     assert_eq!(invalid.status, 400);
     assert!(invalid.header("x-ca-error-message").contains("userId"), "{}", invalid.header("x-ca-error-message"));
-}
-
-/// `groups` ApiGroups of `apis_per_group` MOCK Apis each, in one YAML stream.
-fn many_apis(groups: usize, apis_per_group: usize) -> String {
-    let mut yaml = String::new();
-    for group in 0..groups {
-        yaml += &format!(
-            "---\napiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {{name: g{group}}}\nspec: {{domains: [{{host: g{group}.example.com}}]}}\n"
-        );
-        for api in 0..apis_per_group {
-            yaml += &format!(
-                "---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {{name: g{group}-a{api}}}\nspec: {{groupRef: g{group}, auth: {{type: ANONYMOUS}}, request: {{method: GET, path: /items/{api}}}, backend: {{type: MOCK, statusCode: 200, body: g{group}-a{api}}}}}\n"
-            );
-        }
-    }
-    yaml
 }
 
 /// How many Apis of the namespace report Programmed=True.

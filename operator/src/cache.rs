@@ -5,6 +5,7 @@
 //! operator's ConfigMaps and the gateways' Leases. managedFields and the last-applied annotation
 //! are dropped on arrival: they are the largest part of most objects and never read.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -78,8 +79,10 @@ impl Cache {
             all.clone().fields("type!=kubernetes.io/service-account-token,type!=helm.sh/release.v1").labels(&not_ours);
         let ours = all.clone().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
         let gateways = all.clone().labels(&format!("{COMPONENT_LABEL}={GATEWAY_COMPONENT}"));
-        let input = |kind| Watch { changes: changes.clone(), metrics: metrics.clone(), kind, input: true };
-        let report = |kind| Watch { changes: changes.clone(), metrics: metrics.clone(), kind, input: false };
+        let watch = |kind, role| Watch { changes: changes.clone(), metrics: metrics.clone(), kind, role };
+        let input = |kind| watch(kind, Role::Spec);
+        let reference = |kind| watch(kind, Role::Reference);
+        let report = |kind| watch(kind, Role::Report);
         Self {
             groups: input("ApiGroup").start(inputs(client, watch_namespace), all.clone()),
             apis: input("Api").start(inputs(client, watch_namespace), all.clone()),
@@ -87,9 +90,9 @@ impl Cache {
             vpc_accesses: input("VpcAccess").start(inputs(client, watch_namespace), all.clone()),
             apps: input("App").start(inputs(client, watch_namespace), all.clone()),
             plugins: input("Plugin").start(inputs(client, watch_namespace), all.clone()),
-            secrets: input("Secret").start(inputs(client, watch_namespace), user_secrets),
-            services: input("Service").start(inputs(client, watch_namespace), all.clone()),
-            endpoint_slices: input("EndpointSlice").start(inputs(client, watch_namespace), all),
+            secrets: reference("Secret").start(inputs(client, watch_namespace), user_secrets),
+            services: reference("Service").start(inputs(client, watch_namespace), all.clone()),
+            endpoint_slices: reference("EndpointSlice").start(inputs(client, watch_namespace), all),
             config_maps: report("ConfigMap").start(kube::Api::namespaced(client.clone(), config_namespace), ours),
             gateway_leases: report("Lease").start(kube::Api::namespaced(client.clone(), config_namespace), gateways),
         }
@@ -114,12 +117,16 @@ impl Cache {
 
     /// A copy of every input object, for one translation pass.
     pub fn snapshot(&self) -> Snapshot {
-        fn copy<K: Resource + Clone>(store: &Store<K>) -> Vec<K>
-        where
-            K::DynamicType: Eq + Hash + Clone,
-        {
-            store.state().iter().map(|object| K::clone(object)).collect()
+        Snapshot {
+            secrets: copy(&self.secrets),
+            services: copy(&self.services),
+            endpoint_slices: copy(&self.endpoint_slices),
+            ..self.resources()
         }
+    }
+
+    /// A copy of the objects of the six apigw kinds only (what statuses are written to).
+    pub fn resources(&self) -> Snapshot {
         Snapshot {
             groups: copy(&self.groups),
             apis: copy(&self.apis),
@@ -127,11 +134,16 @@ impl Cache {
             vpc_accesses: copy(&self.vpc_accesses),
             apps: copy(&self.apps),
             plugins: copy(&self.plugins),
-            secrets: copy(&self.secrets),
-            services: copy(&self.services),
-            endpoint_slices: copy(&self.endpoint_slices),
+            ..Snapshot::default()
         }
     }
+}
+
+fn copy<K: Resource + Clone>(store: &Store<K>) -> Vec<K>
+where
+    K::DynamicType: Eq + Hash + Clone,
+{
+    store.state().iter().map(|object| K::clone(object)).collect()
 }
 
 /// The API of input kind `K`: in one namespace, or in all.
@@ -150,10 +162,36 @@ struct Watch {
     changes: Arc<Changes>,
     metrics: Arc<Metrics>,
     kind: &'static str,
-    input: bool,
+    role: Role,
+}
+
+/// What a kind's events mean to the reconciler.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// An apigw kind: only a new generation (a spec change) or a deletion changes the config;
+    /// the operator's own status writes do not wake a translation.
+    Spec,
+    /// A referenced kind (Secret, Service, EndpointSlice): every change counts.
+    Reference,
+    /// Output and gateway reports: statuses may change.
+    Report,
 }
 
 impl Watch {
+    /// Records an event and wakes the reconciler.
+    fn changed(&self, objects: usize) {
+        self.metrics.set_objects(self.kind, objects);
+        self.metrics.events.get_or_create(&crate::metrics::KindLabels { kind: self.kind }).inc();
+        match self.role {
+            Role::Spec | Role::Reference => {
+                let pending = self.changes.pending.fetch_add(1, Ordering::Relaxed) + 1;
+                self.metrics.queue_depth.set(pending as i64);
+                self.changes.inputs.notify_one();
+            }
+            Role::Report => self.changes.reports.notify_one(),
+        }
+    }
+
     /// Spawns the reflector of `api` and returns its store.
     fn start<K>(self, api: kube::Api<K>, config: watcher::Config) -> Store<K>
     where
@@ -171,22 +209,30 @@ impl Watch {
         let store = reader.clone();
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
+            let mut generations: HashMap<String, Option<i64>> = HashMap::new();
             while let Some(event) = stream.next().await {
-                match event {
-                    Ok(Event::Init | Event::InitApply(_)) => continue,
-                    Ok(_) => {
-                        self.metrics.set_objects(self.kind, store.len());
-                        self.metrics.events.get_or_create(&crate::metrics::KindLabels { kind: self.kind }).inc();
-                        match self.input {
-                            true => {
-                                let pending = self.changes.pending.fetch_add(1, Ordering::Relaxed) + 1;
-                                self.metrics.queue_depth.set(pending as i64);
-                                self.changes.inputs.notify_one();
-                            }
-                            false => self.changes.reports.notify_one(),
-                        }
+                let changed = match &event {
+                    Ok(Event::Init) => false,
+                    Ok(Event::InitApply(object)) => {
+                        generations.insert(object.uid().unwrap_or_default(), object.meta().generation);
+                        false
                     }
-                    Err(error) => tracing::warn!(kind = self.kind, %error, "watch failed; retrying with backoff"),
+                    Ok(Event::Apply(object)) => {
+                        let previous = generations.insert(object.uid().unwrap_or_default(), object.meta().generation);
+                        self.role != Role::Spec || previous != Some(object.meta().generation)
+                    }
+                    Ok(Event::Delete(object)) => {
+                        generations.remove(&object.uid().unwrap_or_default());
+                        true
+                    }
+                    Ok(Event::InitDone) => true,
+                    Err(error) => {
+                        tracing::warn!(kind = self.kind, %error, "watch failed; retrying with backoff");
+                        false
+                    }
+                };
+                if changed {
+                    self.changed(store.len());
                 }
             }
         });

@@ -57,8 +57,8 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("apigw_operator");
-        let metrics = Self {
+        let mut metrics = Self {
+            registry: Registry::with_prefix("apigw_operator"),
             reconciles: Family::default(),
             reconcile_seconds: Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
             events: Family::default(),
@@ -70,8 +70,8 @@ impl Default for Metrics {
             status_writes: Family::default(),
             problems: Gauge::default(),
             leader: Gauge::default(),
-            registry: Registry::default(),
         };
+        let registry = &mut metrics.registry;
         registry.register("reconciles", "Reconcile passes, by result", metrics.reconciles.clone());
         registry.register("reconcile_duration_seconds", "Reconcile pass duration", metrics.reconcile_seconds.clone());
         registry.register("watch_events", "Watch events received, by kind", metrics.events.clone());
@@ -83,7 +83,7 @@ impl Default for Metrics {
         registry.register("status_writes", "Status writes, by kind", metrics.status_writes.clone());
         registry.register("problems", "Problems reported in the last pass", metrics.problems.clone());
         registry.register("leader", "1 while this replica leads", metrics.leader.clone());
-        Self { registry, ..metrics }
+        metrics
     }
 }
 

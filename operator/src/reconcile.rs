@@ -36,7 +36,8 @@ const RETRY: Duration = Duration::from_secs(1);
 
 /// The result of the last translation pass.
 struct Pass {
-    snapshot: Snapshot,
+    /// The generation of every object translated.
+    generations: HashMap<ObjectRef, Option<i64>>,
     problems: Vec<Problem>,
     /// What each instance serves (with last good Apis).
     configs: BTreeMap<String, GatewayConfig>,
@@ -148,7 +149,8 @@ impl Reconciler {
         self.contained.retain(|(object, instance), _| {
             instance_members.get(instance).is_some_and(|members| members.contains(object))
         });
-        self.last = Some(Pass { snapshot, problems: translation.problems, configs, members: instance_members, kept });
+        self.last =
+            Some(Pass { generations, problems: translation.problems, configs, members: instance_members, kept });
         Ok(())
     }
 
@@ -157,7 +159,9 @@ impl Reconciler {
         let now = Time(jiff::Timestamp::now());
         let problems = problems_by_object(&pass.problems);
         let context = StatusContext { pass, served, contained: &self.contained, problems: &problems, now: &now };
-        let snapshot = &pass.snapshot;
+        // Statuses compare with the objects as they are now (the pass's snapshot predates the
+        // last status writes); objects changed since the pass wait for the next one.
+        let snapshot = &self.cache.resources();
         let client = &self.client;
         let metrics = &self.metrics;
         let results = futures::join!(
@@ -202,6 +206,9 @@ impl StatusContext<'_> {
             .iter()
             .filter_map(|object| {
                 let object_ref = apigw_core::translate::object_ref(object);
+                if self.pass.generations.get(&object_ref) != Some(&object.meta().generation) {
+                    return None;
+                }
                 let problems = self.problems.get(&object_ref).map(Vec::as_slice).unwrap_or_default();
                 let facts = Facts {
                     generation: object.meta().generation,
