@@ -61,8 +61,9 @@ contexts:
 current-context: apigw-test
 KCFG
 
-start() { # name, args...
+start() { # name, args... (kept in $name.args for restart-apiserver.sh)
   local name=$1; shift
+  printf '%s\n' "$@" > "$dir/$name.args"
   "$dir/bin/$name" "$@" >"$dir/$name.log" 2>&1 &
   echo $! > "$dir/$name.pid"
 }

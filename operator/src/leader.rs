@@ -1,8 +1,8 @@
 //! Leader election with a `coordination.k8s.io/v1` Lease, as client-go does it: the holder renews
 //! the Lease every [`RETRY`]; others take it over only once it has not been renewed for its
 //! duration. Every write carries the resourceVersion read, so two replicas racing for the Lease
-//! cannot both win. A leader that cannot renew within [`RENEW_DEADLINE`] stops leading (the
-//! operator then exits, and restarts as a follower).
+//! cannot both win. A leader that cannot renew within [`RENEW_DEADLINE`] (the API server is away)
+//! or finds the Lease taken stops leading and becomes a candidate again.
 //!
 //! Written here rather than taken from a crate: the Lease crates for kube-rs pin older kube
 //! versions, which would build a second kube.
@@ -35,8 +35,7 @@ impl Elector {
         Self { leases: Api::namespaced(client, namespace), name: name.to_owned(), identity: identity.to_owned() }
     }
 
-    /// Runs forever: `leading` turns true once this candidate holds the Lease, and false when it
-    /// loses it (then this returns).
+    /// Runs forever: `leading` turns true while this candidate holds the Lease.
     pub async fn run(&self, leading: watch::Sender<bool>) {
         let mut renewed: Option<Instant> = None;
         loop {
@@ -48,18 +47,18 @@ impl Elector {
                     }
                     renewed = Some(Instant::now());
                 }
-                Ok(false) if renewed.is_some() => {
-                    tracing::error!(lease = %self.name, "another replica took the Lease");
-                    let _ = leading.send(false);
-                    return;
+                Ok(false) => {
+                    if renewed.take().is_some() {
+                        tracing::error!(lease = %self.name, "another replica took the Lease; following");
+                        let _ = leading.send(false);
+                    }
                 }
-                Ok(false) => {}
                 Err(error) => {
                     tracing::warn!(%error, lease = %self.name, "Lease request failed");
                     if renewed.is_some_and(|at| at.elapsed() > RENEW_DEADLINE) {
-                        tracing::error!(lease = %self.name, "could not renew the Lease in time");
+                        tracing::error!(lease = %self.name, "could not renew the Lease in time; following");
+                        renewed = None;
                         let _ = leading.send(false);
-                        return;
                     }
                 }
             }

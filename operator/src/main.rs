@@ -90,23 +90,30 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     cache.wait_until_ready().await;
     health.ready.store(true, Ordering::Relaxed);
     tracing::info!(%identity, "caches synced; waiting to lead");
-    let reconciler = Reconciler::new(client, cache, &args.config_namespace, metrics.clone());
-    tokio::select! {
-        result = leading.wait_for(|leading| *leading) => {
-            result?;
+    loop {
+        tokio::select! {
+            result = leading.wait_for(|leading| *leading) => {
+                result?;
+            }
+            _ = shutdown_signal() => break,
         }
-        _ = shutdown_signal() => return Ok(()),
+        // A fresh reconciler each term: what is published is read back from the caches.
+        let reconciler = Reconciler::new(client.clone(), cache.clone(), &args.config_namespace, metrics.clone());
+        metrics.leader.set(1);
+        let stop = tokio::select! {
+            _ = reconciler.run(changes.clone(), leading.clone()) => false,
+            _ = shutdown_signal() => true,
+        };
+        metrics.leader.set(0);
+        if stop {
+            break;
+        }
+        tracing::warn!("stopped leading; reconciling resumes when this replica leads again");
     }
-    metrics.leader.set(1);
-    let stopped = tokio::select! {
-        _ = reconciler.run(changes, leading) => Err("lost the leader Lease".into()),
-        _ = shutdown_signal() => Ok(()),
-    };
-    metrics.leader.set(0);
     if let Err(error) = elector.release().await {
         tracing::warn!(%error, "releasing the Lease");
     }
-    stopped
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

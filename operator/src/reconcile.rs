@@ -73,6 +73,9 @@ impl Reconciler {
             if inputs_changed {
                 settle(&changes).await;
             }
+            if !*leading.borrow_and_update() {
+                return;
+            }
             changes.take_pending();
             self.metrics.queue_depth.set(0);
             let started = Instant::now();
