@@ -258,3 +258,20 @@ async fn one_of_two_operators_leads_and_the_other_takes_over() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_conflict_is_reported_on_the_newer_api_only() {
+    let setup = Setup::start("e2e-operator-conflict");
+    let namespace = &setup.namespace;
+    namespace.apply(&[shop_group(""), mock_api("first", "/same", 200)].concat()).expect_success("applying");
+    setup.wait_for_status("/same", 200).await;
+    namespace.apply(&mock_api("second", "/same", 201)).expect_success("applying the same path again");
+    eventually(Duration::from_secs(10), "the newer Api's Conflict", || async {
+        condition(namespace, "api/second", "Accepted", "reason") == "Conflict"
+    })
+    .await;
+    let message = condition(namespace, "api/second", "Accepted", "message");
+    assert!(message.contains("first"), "the message names the winner: {message}");
+    assert_eq!(condition(namespace, "api/first", "Accepted", "status"), "True");
+    assert_eq!(setup.get("/same").await.status, 200, "the older Api keeps the path");
+}
