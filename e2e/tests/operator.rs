@@ -275,3 +275,22 @@ async fn a_conflict_is_reported_on_the_newer_api_only() {
     assert_eq!(condition(namespace, "api/first", "Accepted", "status"), "True");
     assert_eq!(setup.get("/same").await.status, 200, "the older Api keeps the path");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_the_last_group_of_an_instance_removes_its_config() {
+    let setup = Setup::start("e2e-operator-cleanup");
+    let namespace = &setup.namespace;
+    namespace.apply(&[shop_group(""), mock_api("hello", "/hello", 200)].concat()).expect_success("applying");
+    setup.wait_for_status("/hello", 200).await;
+    namespace.kubectl(&["delete", "apigroup/shop"]).expect_success("deleting the group");
+    eventually(Duration::from_secs(10), "the instance's ConfigMaps and Secret to go", || async {
+        let left = namespace.kubectl(&["get", "configmaps,secrets", "-l", "apigw.io/instance=default", "-o", "name"]);
+        left.success && left.stdout.trim().is_empty()
+    })
+    .await;
+    setup.wait_for_status("/hello", 404).await;
+    eventually(Duration::from_secs(10), "the orphaned Api's status", || async {
+        condition(namespace, "api/hello", "ResolvedRefs", "reason") == "GroupNotFound"
+    })
+    .await;
+}
