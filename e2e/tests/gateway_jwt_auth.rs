@@ -93,6 +93,15 @@ spec:
   jwtAuth: {{keySecretRef: {{name: shared-keys, key: jwks}}}}
 ---
 apiVersion: apigw.io/v1alpha1
+kind: Plugin
+metadata: {{name: errors-by-user}}
+spec:
+  errorMapping:
+    parameters: {{status: StatusCode, user: "Token:userId"}}
+    errorCondition: "$status = 500"
+    defaultMapping: {{statusCode: 502, errorMessage: "failed for ${{user}}"}}
+---
+apiVersion: apigw.io/v1alpha1
 kind: RoutingPlugin
 metadata: {{name: users-ending-in-1}}
 spec:
@@ -120,6 +129,11 @@ spec:
         shop_api("public", "{method: GET, path: /public}", &address)
             + "  plugins: [{kind: Plugin, name: jwt-cookie}]\n",
         shop_api("once", "{method: GET, path: /once}", &address) + "  plugins: [{kind: Plugin, name: jwt-once}]\n",
+        shop_api(
+            "failing",
+            "{method: GET, path: /failing}",
+            &format!("{{type: HTTP, address: 'http://{backend}', path: /__status/500}}"),
+        ) + "  plugins: [{kind: Plugin, name: jwt}, {kind: Plugin, name: errors-by-user}]\n",
         shop_api("shared", "{method: GET, path: /shared}", &address)
             + "  plugins: [{kind: Plugin, name: jwt-shared}]\n",
     ]
@@ -176,6 +190,13 @@ spec:
     assert_eq!(from_cookie.json()["headers"]["x-user-id"], "u-42");
     let forged = vec![("cookie", format!("session={}", second.token(None, claims.clone())))];
     assert_eq!(get("/public", forged).await.status, 401, "a present token is still verified");
+
+    let failed = get("/failing", bearer(first.token(Some("k1"), claims.clone()))).await;
+    assert_eq!(
+        (failed.status.as_u16(), failed.header("x-ca-error-message")),
+        (502, "failed for u-42"),
+        "Token: in the error-mapping phase reads the verified claim"
+    );
 
     let single_use = first.token(None, serde_json::json!({"jti": "t-1", "exp": now() + 600}));
     let first_use = get("/once", bearer(single_use.clone())).await;

@@ -7,7 +7,9 @@ use apigw_core::condition::{Condition, Parameters};
 use apigw_core::config::ErrorMappingConfig;
 use http::{HeaderMap, HeaderName, StatusCode};
 
-use crate::plugin_parameters::{Step, field, interpolate, json_path};
+use std::borrow::Cow;
+
+use crate::plugin_parameters::{Step, claim_text, field, interpolate, json_path};
 
 /// Where a response-phase parameter comes from.
 #[derive(Debug)]
@@ -19,8 +21,20 @@ enum Source {
     /// A field of the JSON body: `$.a.b[0].c`.
     BodyJson(Vec<Step>),
     System(String),
-    /// `Token:` (until JWT): null.
-    Unavailable,
+    /// A claim of the verified JWT (null without jwtAuth).
+    Token(String),
+}
+
+/// What the backend (or the gateway, when the backend call failed) answered.
+pub struct Answered<'a> {
+    /// The status.
+    pub status: StatusCode,
+    /// The gateway's error code when the backend call failed (`B504TO`, ...).
+    pub error_code: Option<&'a str>,
+    /// The headers.
+    pub headers: &'a HeaderMap,
+    /// The body, when a parameter reads it.
+    pub body: Option<&'a [u8]>,
 }
 
 /// A mapping's answer.
@@ -50,7 +64,7 @@ fn parse_source(text: &str) -> Result<Source, String> {
         }
         "system" => Source::System(name.to_owned()),
         "errorcode" => Source::ErrorCode,
-        "token" => Source::Unavailable,
+        "token" => Source::Token(name.to_owned()),
         _ => {
             return Err(format!(
                 "{text}: not a response-phase source (StatusCode, ErrorCode, Header:, BodyJsonField:, System:, Token:)"
@@ -101,21 +115,26 @@ impl CompiledErrorMapping {
         Ok(Self { parameters, condition, error_code: spec.error_code.clone(), mappings, default })
     }
 
+    /// Whether a parameter reads a JWT claim (which must then be kept for the response).
+    pub fn reads_token(&self) -> bool {
+        self.parameters.iter().any(|(_, source)| matches!(source, Source::Token(_)))
+    }
+
     /// Whether a parameter reads the response body (which must then be read whole).
     pub fn reads_body(&self) -> bool {
         self.parameters.iter().any(|(_, source)| matches!(source, Source::BodyJson(_)))
     }
 
     /// The status and `X-Ca-Error-Message` that replace the backend's, when its answer is an error.
-    /// `error_code` is the gateway's code when the backend call itself failed.
+    /// `error_code` is the gateway's code when the backend call itself failed; `claims` are the
+    /// verified JWT's.
     pub fn map<'a>(
         &self,
-        status: StatusCode,
-        error_code: Option<&str>,
-        headers: &HeaderMap,
-        body: Option<&[u8]>,
+        answered: Answered<'_>,
+        claims: &serde_json::Map<String, serde_json::Value>,
         system: &dyn Fn(&str) -> Option<&'a str>,
     ) -> Option<(StatusCode, String)> {
+        let Answered { status, error_code, headers, body } = answered;
         let json: Option<serde_json::Value> = body.and_then(|body| serde_json::from_slice(body).ok());
         let values = self
             .parameters
@@ -129,7 +148,7 @@ impl CompiledErrorMapping {
                     }
                     Source::BodyJson(steps) => json.as_ref().and_then(|json| field(json, steps)),
                     Source::System(name) => system(name).map(str::to_owned),
-                    Source::Unavailable => None,
+                    Source::Token(claim) => claim_text(claims, claim).map(Cow::into_owned),
                 };
                 (name.as_str(), value)
             })

@@ -144,11 +144,7 @@ fn value<'a>(source: &Source, inputs: &RequestInputs<'_, 'a>) -> Option<Cow<'a, 
             form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == name).map(|(_, value)| value)
         }),
         Source::Header(name) => inputs.headers.get(name).and_then(|value| value.to_str().ok()).map(Cow::Borrowed),
-        Source::Token(claim) => match inputs.claims.get(claim)? {
-            serde_json::Value::String(text) => Some(Cow::Borrowed(text)),
-            serde_json::Value::Null => None,
-            other => Some(Cow::Owned(other.to_string())),
-        },
+        Source::Token(claim) => claim_text(inputs.claims, claim),
         Source::Parameter(name) => (inputs.declared)(name).map(Cow::Borrowed),
         Source::System(name) => (inputs.system)(name).map(Cow::Borrowed),
         Source::Xff(index) => {
@@ -223,6 +219,15 @@ pub fn field(json: &serde_json::Value, steps: &[Step]) -> Option<String> {
         serde_json::Value::Null => None,
         serde_json::Value::String(text) => Some(text.clone()),
         other => Some(other.to_string()),
+    }
+}
+
+/// A claim as a parameter value: strings as they are, other JSON as text, null as missing.
+pub fn claim_text<'a>(claims: &'a serde_json::Map<String, serde_json::Value>, claim: &str) -> Option<Cow<'a, str>> {
+    match claims.get(claim)? {
+        serde_json::Value::String(text) => Some(Cow::Borrowed(text)),
+        serde_json::Value::Null => None,
+        other => Some(Cow::Owned(other.to_string())),
     }
 }
 

@@ -33,7 +33,7 @@ use crate::apps::{AppEntry, NonceCache};
 use crate::backend::{BackendBody, BackendClient, ProxyBody, direct, function};
 use crate::compiled::{CompiledApi, CompiledBackend, Destination, HttpTarget};
 use crate::error::GatewayError;
-use crate::error_mapping::CompiledErrorMapping;
+use crate::error_mapping::{Answered, CompiledErrorMapping};
 use crate::jwt_auth::Verified;
 use crate::live::LiveConfig;
 use crate::metrics::{BackendErrorLabels, Metrics, RequestLabels};
@@ -114,6 +114,8 @@ struct Exchange {
     app: Option<Arc<AppEntry>>,
     backend_ms: f64,
     error_code: &'static str,
+    /// The verified JWT's claims, kept only when error mapping reads them.
+    claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Gateway {
@@ -170,7 +172,9 @@ impl Gateway {
                 let response = error_response(&error, request_id.to_str().unwrap_or_default());
                 match failed_api.and_then(|api| Some((api, api.error_mapping.as_ref()?))) {
                     Some((api, mapping)) => {
-                        let mapped = self.map_errors(api, mapping, response, Some(error.code()), &request_id).await;
+                        let mapped = self
+                            .map_errors(api, mapping, response, Some(error.code()), &exchange.claims, &request_id)
+                            .await;
                         mapped.unwrap_or_else(|error| error_response(&error, request_id.to_str().unwrap_or_default()))
                     }
                     None => response,
@@ -281,6 +285,9 @@ impl Gateway {
             Some(jwt) => jwt.verify(&parts.headers, parts.uri.query(), &self.token_ids)?,
             None => Verified::default(),
         };
+        if api.error_mapping.as_ref().is_some_and(CompiledErrorMapping::reads_token) {
+            exchange.claims = token.claims.clone();
+        }
         if let Some(ip_control) = &api.ip_control {
             ip_control.check(
                 connection.peer.ip(),
@@ -362,7 +369,7 @@ impl Gateway {
             }
         };
         match &api.error_mapping {
-            Some(mapping) => self.map_errors(api, mapping, response, None, request_id).await,
+            Some(mapping) => self.map_errors(api, mapping, response, None, &exchange.claims, request_id).await,
             None => Ok(response),
         }
     }
@@ -375,6 +382,7 @@ impl Gateway {
         mapping: &CompiledErrorMapping,
         response: Response<ClientBody>,
         error_code: Option<&str>,
+        claims: &serde_json::Map<String, serde_json::Value>,
         request_id: &HeaderValue,
     ) -> Result<Response<ClientBody>, GatewayError> {
         let (mut parts, body) = response.into_parts();
@@ -389,8 +397,8 @@ impl Gateway {
             (body, None)
         };
         let system = response_system_parameters(api, request_id);
-        if let Some((status, message)) = mapping.map(parts.status, error_code, &parts.headers, read.as_deref(), &system)
-        {
+        let answered = Answered { status: parts.status, error_code, headers: &parts.headers, body: read.as_deref() };
+        if let Some((status, message)) = mapping.map(answered, claims, &system) {
             parts.status = status;
             if let Ok(value) = HeaderValue::try_from(header_safe(&message)) {
                 parts.headers.insert(X_CA_ERROR_MESSAGE, value);
