@@ -31,7 +31,7 @@ pub struct Cluster {
     kubectl: PathBuf,
 }
 
-/// The result of one kubectl call.
+/// The result of one kubectl (or helm) call.
 #[derive(Debug)]
 pub struct KubectlOutput {
     /// Whether kubectl exited with status 0.
@@ -114,6 +114,13 @@ impl Cluster {
             .expect("kubectl runs");
         child.stdin.take().expect("stdin is piped").write_all(stdin.as_bytes()).expect("kubectl reads stdin");
         child.wait_with_output().expect("kubectl ends").into()
+    }
+
+    /// Runs helm (built by `e2e/controlplane/build-helm.sh`, linked beside kubectl) with `args`.
+    pub fn helm(&self, args: &[&str]) -> KubectlOutput {
+        let mut command = Command::new(self.kubectl.with_file_name("helm"));
+        command.env("KUBECONFIG", &self.kubeconfig).args(args);
+        command.output().expect("helm runs").into()
     }
 
     fn command(&self, args: &[&str]) -> Command {

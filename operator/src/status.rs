@@ -7,6 +7,7 @@
 
 use std::fmt::Debug;
 
+use apigw_core::bundle::MANAGER;
 use apigw_core::translate::{ConditionType, ObjectRef, Problem};
 use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
@@ -162,7 +163,8 @@ where
         let api: Api<K> = Api::namespaced(client.clone(), &update.object.namespace);
         async move {
             let patch = json!({ "status": update.status });
-            let result = api.patch_status(&update.object.name, &PatchParams::default(), &Patch::Merge(&patch)).await;
+            let params = PatchParams { field_manager: Some(MANAGER.to_owned()), ..PatchParams::default() };
+            let result = api.patch_status(&update.object.name, &params, &Patch::Merge(&patch)).await;
             match result {
                 Ok(object) => {
                     metrics.status_writes.get_or_create(&KindLabels { kind: update.object.kind }).inc();

@@ -1,4 +1,5 @@
-//! The committed `crds/*.yaml` are exactly what crdgen renders from the Rust types.
+//! The committed `crds/*.yaml` (and their copies in the Helm chart, which installs CRDs from
+//! `charts/apigw/crds/`) are exactly what crdgen renders from the Rust types.
 
 use std::{collections::BTreeSet, fs, path::Path};
 
@@ -6,16 +7,22 @@ use apigw_operator::crdgen::render_crds;
 
 #[test]
 fn committed_crds_match_the_types() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
+    for folder in ["crds", "charts/apigw/crds"] {
+        check(folder);
+    }
+}
+
+fn check(folder: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(folder);
     let rendered = render_crds().expect("CRDs render");
     for (file, yaml) in &rendered {
         let committed = fs::read_to_string(dir.join(file)).unwrap_or_default();
-        assert!(committed == *yaml, "crds/{file} differs from the types in core/src/resources: run `make crds`");
+        assert!(committed == *yaml, "{folder}/{file} differs from the types in core/src/resources: run `make crds`");
     }
     let expected: BTreeSet<_> = rendered.into_iter().map(|(file, _)| file).collect();
     let present: BTreeSet<_> = fs::read_dir(&dir)
-        .expect("crds/ exists")
-        .map(|entry| entry.expect("crds/ is readable").file_name().to_string_lossy().into_owned())
+        .expect("the CRD folder exists")
+        .map(|entry| entry.expect("the CRD folder is readable").file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(present, expected, "crds/ holds files crdgen does not write: run `make crds`");
+    assert_eq!(present, expected, "{folder}/ holds files crdgen does not write: run `make crds`");
 }
