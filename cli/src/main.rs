@@ -1,0 +1,244 @@
+//! `kubectl-apigw` (run as `kubectl apigw ...` when on the PATH): Swagger/OpenAPI import into Api
+//! resources and the status of groups and Apis. Connects like kubectl (`KUBECONFIG`).
+
+mod import;
+mod plan;
+mod status;
+
+use std::process::ExitCode;
+
+use apigw_core::resources::{Api, ApiGroup, Plugin, RoutingPlugin, VpcAccess};
+use apigw_core::translate::{Snapshot, object_ref, translate};
+use clap::{Parser, Subcommand};
+use http_body_util::{BodyExt, Empty};
+use kube::api::{ListParams, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use serde_json::{Map, Value};
+
+use crate::import::{ImportOptions, Imported, import};
+use crate::plan::{Action, plan};
+
+/// Field manager of `--apply`.
+const FIELD_MANAGER: &str = "kubectl-apigw";
+
+#[derive(Parser)]
+#[command(name = "kubectl-apigw", version, about = "apigw's kubectl plugin")]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Swagger 2.0 or OpenAPI 3 (JSON or YAML, a file or an http:// URL such as SpringFox's
+    /// /v2/api-docs) into the Apis of a group: YAML on stdout, or applied with --apply.
+    Import(ImportArgs),
+    /// The groups and Apis of a namespace with their conditions.
+    Status {
+        /// The namespace (default: the kubeconfig's).
+        #[arg(short, long)]
+        namespace: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct ImportArgs {
+    /// The ApiGroup the Apis join.
+    #[arg(long)]
+    group: String,
+    /// Also write the ApiGroup, serving this domain.
+    #[arg(long)]
+    domain: Option<String>,
+    /// The namespace (default: the kubeconfig's).
+    #[arg(short, long)]
+    namespace: Option<String>,
+    /// JSON object of `x-aliyun-apigateway-*` defaults (ImportSwagger's GlobalCondition).
+    #[arg(long, default_value = "{}")]
+    global_condition: String,
+    /// Replace existing Apis with the same method and backend path.
+    #[arg(long)]
+    overwrite: bool,
+    /// Report what would be created or modified, and what would fail and why; change nothing.
+    #[arg(long, conflicts_with = "apply")]
+    dry_run: bool,
+    /// Server-side apply the Apis (field manager kubectl-apigw) instead of printing them.
+    #[arg(long)]
+    apply: bool,
+    /// The document: a file, `-` for stdin, or an http:// URL.
+    source: String,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Import(import) => run_import(import).await,
+        Command::Status { namespace } => status::run(namespace).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("kubectl-apigw: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error for the user, already worded.
+type Failure = Box<dyn std::error::Error>;
+
+async fn run_import(args: ImportArgs) -> Result<(), Failure> {
+    let text = read_source(&args.source).await?;
+    let document: Value = serde_yaml::from_str(&text).map_err(|error| format!("{}: {error}", args.source))?;
+    let global: Map<String, Value> =
+        serde_json::from_str(&args.global_condition).map_err(|error| format!("--global-condition: {error}"))?;
+    let apis = import(&document, &ImportOptions { group: &args.group, global: &global })?;
+    let group = args.domain.as_ref().map(|domain| new_group(&args.group, domain, &document));
+    if !args.apply && !args.dry_run {
+        let mut output = String::new();
+        for object in group.iter().map(|(_, manifest)| manifest).chain(apis.iter().map(|imported| &imported.manifest)) {
+            output += "---\n";
+            output += &serde_yaml::to_string(object)?;
+        }
+        print!("{output}");
+        return Ok(());
+    }
+    let client = Client::try_default().await?;
+    let namespace = args.namespace.clone().unwrap_or_else(|| client.default_namespace().to_owned());
+    let cluster = Namespaced { client, namespace };
+    let existing: Vec<Api> =
+        cluster.list::<Api>().await?.into_iter().filter(|api| api.spec.group_ref == args.group).collect();
+    let planned = plan(apis, &existing, args.overwrite);
+    let problems = cluster.problems(&planned, group.as_ref().map(|(group, _)| group), &args.group).await?;
+    let mut failed = 0;
+    for (Imported { api, .. }, action) in &planned {
+        let why = problems.iter().filter(|(name, _)| *name == api.name_any()).map(|(_, why)| why.as_str());
+        let why: Vec<&str> = why.collect();
+        let (word, detail) = match action {
+            Action::Fail(reason) => ("FAIL", reason.clone()),
+            _ if !why.is_empty() => ("FAIL", why.join("; ")),
+            Action::Create => ("CREATE", String::new()),
+            Action::Modify => ("MODIFY", String::new()),
+        };
+        failed += usize::from(word == "FAIL");
+        let operation = api.annotations().get(import::OPERATION_ANNOTATION).cloned().unwrap_or_default();
+        println!("{word:<7} {:<30} {operation:<40} {detail}", api.name_any());
+    }
+    if args.dry_run {
+        return if failed == 0 { Ok(()) } else { Err(format!("{failed} operation(s) would fail").into()) };
+    }
+    if let Some((group, manifest)) = &group {
+        cluster.apply(group, manifest).await?;
+    }
+    for (imported, action) in &planned {
+        if !matches!(action, Action::Fail(_)) {
+            cluster.apply(&imported.api, &imported.manifest).await?;
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} operation(s) failed; the others were applied").into());
+    }
+    Ok(())
+}
+
+/// The ApiGroup `name` serving `domain`, described by the document's title and version, with its
+/// manifest.
+fn new_group(name: &str, domain: &str, document: &Value) -> (ApiGroup, Value) {
+    let info = |key: &str| document.pointer(&format!("/info/{key}")).and_then(Value::as_str).unwrap_or_default();
+    let group = serde_json::json!({
+        "apiVersion": "apigw.io/v1alpha1",
+        "kind": "ApiGroup",
+        "metadata": {"name": name},
+        "spec": {"description": format!("{} {}", info("title"), info("version")).trim(), "domains": [{"host": domain}]},
+    });
+    (serde_json::from_value(group.clone()).expect("a group of a name and a domain is valid"), group)
+}
+
+/// The text of a file, stdin (`-`) or an http:// URL.
+async fn read_source(source: &str) -> Result<String, Failure> {
+    if source == "-" {
+        return Ok(std::io::read_to_string(std::io::stdin())?);
+    }
+    if !source.starts_with("http://") {
+        return std::fs::read_to_string(source).map_err(|error| format!("{source}: {error}").into());
+    }
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let response = client.get(source.parse()?).await.map_err(|error| format!("{source}: {error}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{source}: {}", response.status()).into());
+    }
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok(String::from_utf8(body.to_vec())?)
+}
+
+/// The cluster, in one namespace.
+struct Namespaced {
+    client: Client,
+    namespace: String,
+}
+
+impl Namespaced {
+    async fn list<K>(&self) -> Result<Vec<K>, kube::Error>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: kube::Api<K> = kube::Api::namespaced(self.client.clone(), &self.namespace);
+        Ok(api.list(&ListParams::default()).await?.items)
+    }
+
+    /// Server-side applies `manifest`, the manifest of `object`.
+    async fn apply<K>(&self, object: &K, manifest: &Value) -> Result<(), kube::Error>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+    {
+        let api: kube::Api<K> = kube::Api::namespaced(self.client.clone(), &self.namespace);
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        api.patch(&object.name_any(), &params, &Patch::Apply(manifest)).await?;
+        println!("{}/{} applied", K::kind(&()).to_lowercase(), object.name_any());
+        Ok(())
+    }
+
+    /// What translation would say about the imported Apis, next to everything else of the
+    /// namespace: `(api name, problem)`.
+    async fn problems(
+        &self,
+        planned: &[(Imported, Action)],
+        group: Option<&ApiGroup>,
+        group_name: &str,
+    ) -> Result<Vec<(String, String)>, kube::Error> {
+        let mut snapshot = Snapshot {
+            groups: self.list::<ApiGroup>().await?,
+            vpc_accesses: self.list::<VpcAccess>().await?,
+            plugins: self.list::<Plugin>().await?,
+            routing_plugins: self.list::<RoutingPlugin>().await?,
+            ..Snapshot::default()
+        };
+        if let Some(group) = group {
+            snapshot.groups.retain(|existing| existing.name_any() != group_name);
+            snapshot.groups.push(group.clone());
+        }
+        let replaced: Vec<String> = planned.iter().map(|(imported, _)| imported.api.name_any()).collect();
+        snapshot.apis =
+            self.list::<Api>().await?.into_iter().filter(|api| !replaced.contains(&api.name_any())).collect();
+        for (imported, _) in planned {
+            let mut api = imported.api.clone();
+            api.metadata.namespace = Some(self.namespace.clone());
+            snapshot.apis.push(api);
+        }
+        let names: Vec<String> = planned.iter().map(|(imported, _)| object_ref(&imported.api).name).collect();
+        Ok(translate(&snapshot)
+            .problems
+            .into_iter()
+            .filter(|problem| problem.object.kind == "Api" && names.contains(&problem.object.name))
+            .map(|problem| (problem.object.name.clone(), format!("{}: {}", problem.reason, problem.message)))
+            .collect())
+    }
+}
