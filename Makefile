@@ -26,7 +26,7 @@ unit: ## Unit and integration tests that need no cluster
 	$(CARGO) test --locked
 
 e2e: cluster-up ## End-to-end tests: real gateway processes and backends, a real kube-apiserver
-	$(CARGO) build --locked -p apigw-gateway -p apigw-operator -p apigw-e2e --bins
+	$(CARGO) build --locked -p apigw-gateway -p apigw-operator -p apigw-cli -p apigw-e2e --bins
 	$(CARGO) test --locked -p apigw-e2e
 
 bench: ## Gateway vs nginx vs direct: requests/s, latency, HTTP/2, memory and reload with 10,000 APIs

@@ -342,10 +342,7 @@ mod tests {
         assert_eq!(hello["spec"]["backend"]["path"], "/hello");
         assert_eq!(hello["spec"]["backend"]["timeout"], 10000);
         let user = &apis[1];
-        assert_eq!(
-            user["spec"]["request"],
-            json!({"method": "GET", "path": "/users/[userId]", "mode": "MAPPING"})
-        );
+        assert_eq!(user["spec"]["request"], json!({"method": "GET", "path": "/users/[userId]", "mode": "MAPPING"}));
         assert_eq!(user["spec"]["auth"]["type"], "APP");
         assert_eq!(user["spec"]["parameters"][0]["type"], "LONG");
         assert_eq!(user["spec"]["parameters"][0]["backend"], json!({"name": "uid", "in": "QUERY"}));

@@ -110,7 +110,7 @@ async fn run_import(args: ImportArgs) -> Result<(), Failure> {
         cluster.list::<Api>().await?.into_iter().filter(|api| api.spec.group_ref == args.group).collect();
     let planned = plan(apis, &existing, args.overwrite);
     let problems = cluster.problems(&planned, group.as_ref().map(|(group, _)| group), &args.group).await?;
-    let mut failed = 0;
+    let mut failed = Vec::new();
     for (Imported { api, .. }, action) in &planned {
         let why = problems.iter().filter(|(name, _)| *name == api.name_any()).map(|(_, why)| why.as_str());
         let why: Vec<&str> = why.collect();
@@ -120,23 +120,26 @@ async fn run_import(args: ImportArgs) -> Result<(), Failure> {
             Action::Create => ("CREATE", String::new()),
             Action::Modify => ("MODIFY", String::new()),
         };
-        failed += usize::from(word == "FAIL");
+        if word == "FAIL" {
+            failed.push(api.name_any());
+        }
         let operation = api.annotations().get(import::OPERATION_ANNOTATION).cloned().unwrap_or_default();
         println!("{word:<7} {:<30} {operation:<40} {detail}", api.name_any());
     }
     if args.dry_run {
-        return if failed == 0 { Ok(()) } else { Err(format!("{failed} operation(s) would fail").into()) };
+        return match failed.len() {
+            0 => Ok(()),
+            count => Err(format!("{count} operation(s) would fail").into()),
+        };
     }
     if let Some((group, manifest)) = &group {
         cluster.apply(group, manifest).await?;
     }
-    for (imported, action) in &planned {
-        if !matches!(action, Action::Fail(_)) {
-            cluster.apply(&imported.api, &imported.manifest).await?;
-        }
+    for (imported, _) in planned.iter().filter(|(imported, _)| !failed.contains(&imported.api.name_any())) {
+        cluster.apply(&imported.api, &imported.manifest).await?;
     }
-    if failed > 0 {
-        return Err(format!("{failed} operation(s) failed; the others were applied").into());
+    if !failed.is_empty() {
+        return Err(format!("{} operation(s) failed and were not applied; the others were", failed.len()).into());
     }
     Ok(())
 }
@@ -222,8 +225,10 @@ impl Namespaced {
             ..Snapshot::default()
         };
         if let Some(group) = group {
+            let mut group = group.clone();
+            group.metadata.namespace = Some(self.namespace.clone());
             snapshot.groups.retain(|existing| existing.name_any() != group_name);
-            snapshot.groups.push(group.clone());
+            snapshot.groups.push(group);
         }
         let replaced: Vec<String> = planned.iter().map(|(imported, _)| imported.api.name_any()).collect();
         snapshot.apis =

@@ -58,7 +58,7 @@ pub fn binary(name: &str) -> PathBuf {
     let path = profile.join(name);
     assert!(
         path.is_file(),
-        "{} is missing: run `cargo build -p apigw-gateway -p apigw-operator -p apigw-e2e --bins` (make e2e does)",
+        "{} is missing: run `cargo build -p apigw-gateway -p apigw-operator -p apigw-cli -p apigw-e2e --bins` (make e2e does)",
         path.display()
     );
     path
