@@ -1,6 +1,9 @@
 //! `kubectl-apigw` (run as `kubectl apigw ...` when on the PATH): Swagger/OpenAPI import into Api
-//! resources and the status of groups and Apis. Connects like kubectl (`KUBECONFIG`).
+//! resources, requests signed as an App, and the status of groups and Apis. Connects like
+//! kubectl (`KUBECONFIG`).
 
+mod curl;
+mod export;
 mod import;
 mod plan;
 mod status;
@@ -33,6 +36,24 @@ enum Command {
     /// Swagger 2.0 or OpenAPI 3 (JSON or YAML, a file or an http:// URL such as SpringFox's
     /// /v2/api-docs) into the Apis of a group: YAML on stdout, or applied with --apply.
     Import(ImportArgs),
+    /// An ApiGroup and its Apis as an OpenAPI 3.1 document (for SDK generators and docs).
+    Export {
+        /// The ApiGroup.
+        #[arg(long)]
+        group: String,
+        /// The namespace (default: the kubeconfig's).
+        #[arg(short, long)]
+        namespace: Option<String>,
+        /// Read the resources from these YAML files instead of the cluster.
+        #[arg(short, long)]
+        filename: Vec<std::path::PathBuf>,
+        /// json or yaml.
+        #[arg(short, long, default_value = "json")]
+        output: String,
+    },
+    /// Send a request signed as an App (alias: sign); -v shows the StringToSign.
+    #[command(visible_alias = "sign")]
+    Curl(curl::CurlArgs),
     /// The groups and Apis of a namespace with their conditions.
     Status {
         /// The namespace (default: the kubeconfig's).
@@ -73,6 +94,10 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Import(import) => run_import(import).await,
+        Command::Export { group, namespace, filename, output } => {
+            run_export(&group, namespace, &filename, &output).await
+        }
+        Command::Curl(curl) => curl::run(curl).await,
         Command::Status { namespace } => status::run(namespace).await,
     };
     match result {
@@ -140,6 +165,35 @@ async fn run_import(args: ImportArgs) -> Result<(), Failure> {
     }
     if !failed.is_empty() {
         return Err(format!("{} operation(s) failed and were not applied; the others were", failed.len()).into());
+    }
+    Ok(())
+}
+
+async fn run_export(
+    group: &str,
+    namespace: Option<String>,
+    files: &[std::path::PathBuf],
+    output: &str,
+) -> Result<(), Failure> {
+    let (groups, apis) = if files.is_empty() {
+        let client = Client::try_default().await?;
+        let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_owned());
+        let cluster = Namespaced { client, namespace };
+        (cluster.list::<ApiGroup>().await?, cluster.list::<Api>().await?)
+    } else {
+        let mut snapshot = Snapshot::default();
+        for file in files {
+            let text = std::fs::read_to_string(file).map_err(|error| format!("{}: {error}", file.display()))?;
+            snapshot.add_manifests(&text, &file.display().to_string())?;
+        }
+        (snapshot.groups, snapshot.apis)
+    };
+    let found = groups.iter().find(|candidate| candidate.name_any() == group).ok_or(format!("no ApiGroup {group}"))?;
+    let document = export::export(found, &apis);
+    match output {
+        "json" => println!("{}", serde_json::to_string_pretty(&document)?),
+        "yaml" => print!("{}", serde_yaml::to_string(&document)?),
+        other => return Err(format!("--output {other}: expected json or yaml").into()),
     }
     Ok(())
 }

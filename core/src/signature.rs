@@ -156,34 +156,47 @@ pub struct ClientRequest<'a> {
 }
 
 impl ClientSigner<'_> {
-    /// The headers to add: the `X-Ca-*` ones, `X-Ca-Signature-Headers` and `X-Ca-Signature`.
-    pub fn headers(&self, request: &ClientRequest<'_>) -> Vec<(String, String)> {
-        let method = match self.method {
+    fn method_name(&self) -> &'static str {
+        match self.method {
             SignatureMethod::HmacSHA256 => "HmacSHA256",
             SignatureMethod::HmacSHA1 => "HmacSHA1",
-        };
-        let timestamp = request.timestamp_ms.to_string();
-        let signed = [
+        }
+    }
+
+    /// The signed `X-Ca-*` headers, in the order they are signed.
+    fn signed<'h>(&'h self, request: &'h ClientRequest<'_>, timestamp: &'h str) -> [(&'h str, &'h str); 4] {
+        [
             ("X-Ca-Key", self.app_key),
             ("X-Ca-Nonce", request.nonce),
-            ("X-Ca-Signature-Method", method),
-            ("X-Ca-Timestamp", timestamp.as_str()),
-        ];
-        let text = string_to_sign(&SignedParts {
+            ("X-Ca-Signature-Method", self.method_name()),
+            ("X-Ca-Timestamp", timestamp),
+        ]
+    }
+
+    /// The StringToSign of `request` (what `-v` of `kubectl apigw curl` prints).
+    pub fn string_to_sign(&self, request: &ClientRequest<'_>) -> String {
+        let timestamp = request.timestamp_ms.to_string();
+        string_to_sign(&SignedParts {
             method: request.method,
             accept: request.accept,
             content_md5: request.content_md5,
             content_type: request.content_type,
             date: "",
-            headers: signed.to_vec(),
+            headers: self.signed(request, &timestamp).to_vec(),
             path: request.path,
             query: request.query.clone(),
             form: request.form.clone(),
-        });
+        })
+    }
+
+    /// The headers to add: the `X-Ca-*` ones, `X-Ca-Signature-Headers` and `X-Ca-Signature`.
+    pub fn headers(&self, request: &ClientRequest<'_>) -> Vec<(String, String)> {
+        let timestamp = request.timestamp_ms.to_string();
+        let signed = self.signed(request, &timestamp);
         let mut headers: Vec<(String, String)> =
             signed.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect();
         headers.push(("X-Ca-Signature-Headers".to_owned(), signed.map(|(name, _)| name).join(",")));
-        headers.push(("X-Ca-Signature".to_owned(), sign(self.method, self.app_secret, &text)));
+        headers.push(("X-Ca-Signature".to_owned(), sign(self.method, self.app_secret, &self.string_to_sign(request))));
         headers
     }
 }

@@ -128,4 +128,18 @@ async fn a_changed_swagger_is_imported_again_and_served() {
             .unwrap(),
     );
     assert_eq!(created.await.status, 200, "the new operation is served");
+
+    let status = Command::new(binary("kubectl-apigw"))
+        .args(["status", "-n", namespace.name()])
+        .env("KUBECONFIG", Cluster::get().kubeconfig())
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&status.stdout);
+    assert!(table.lines().any(|line| line.starts_with("apigroup/orders") && line.contains("2 Apis")), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|line| line.starts_with("api/createorder") && line.contains("http://orders.example.com/orders")),
+        "{table}"
+    );
 }
