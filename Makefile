@@ -45,9 +45,10 @@ fuzz: ## Fuzz the condition parser for FUZZ_SECONDS (default 60; needs the night
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
 	cd fuzz && $(CARGO) +nightly fuzz run condition -- -max_total_time=$${FUZZ_SECONDS:-60}
 
-crds: ## Regenerate crds/*.yaml (and the Helm chart's copies) from the Rust types
+crds: ## Regenerate crds/*.yaml, the Helm chart's copies and docs/crd-reference.md from the Rust types
 	$(CARGO) run --locked -q -p apigw-operator --bin crdgen -- crds
 	$(CARGO) run --locked -q -p apigw-operator --bin crdgen -- charts/apigw/crds
+	$(CARGO) run --locked -q -p apigw-operator --bin crdgen -- --reference docs/crd-reference.md
 
 controlplane: ## Build (or reuse from the cache) kube-apiserver, etcd, kube-controller-manager, kubectl
 	@e2e/controlplane/build.sh

@@ -7,7 +7,7 @@
 //! - [`gateways`]: what gateways report about the versions they serve;
 //! - [`leader`]: leader election with a Lease;
 //! - [`admin`], [`metrics`]: `/metrics`, `/healthz`, `/readyz`;
-//! - [`crdgen`]: the CRD YAML of every kind.
+//! - [`crdgen`]: the CRD YAML of every kind; [`reference`]: the CRD reference document.
 
 pub mod admin;
 pub mod cache;
@@ -17,4 +17,5 @@ pub mod leader;
 pub mod metrics;
 pub mod publish;
 pub mod reconcile;
+pub mod reference;
 pub mod status;

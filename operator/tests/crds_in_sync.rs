@@ -4,6 +4,7 @@
 use std::{collections::BTreeSet, fs, path::Path};
 
 use apigw_operator::crdgen::render_crds;
+use apigw_operator::reference::render_reference;
 
 #[test]
 fn committed_crds_match_the_types() {
@@ -25,4 +26,11 @@ fn check(folder: &str) {
         .map(|entry| entry.expect("the CRD folder is readable").file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(present, expected, "{folder}/ holds files crdgen does not write: run `make crds`");
+}
+
+#[test]
+fn the_committed_reference_matches_the_types() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/crd-reference.md");
+    let committed = fs::read_to_string(path).unwrap_or_default();
+    assert!(committed == render_reference(), "docs/crd-reference.md differs from the types: run `make crds`");
 }
