@@ -42,7 +42,7 @@ pub struct CurlArgs {
     /// Print the StringToSign and the request and response headers on stderr.
     #[arg(short, long)]
     verbose: bool,
-    /// The URL (http://).
+    /// The URL (http:// or https://).
     url: String,
 }
 
@@ -50,9 +50,6 @@ pub struct CurlArgs {
 pub async fn run(args: CurlArgs) -> Result<(), Box<dyn std::error::Error>> {
     let (key, secret) = credentials(&args).await?;
     let uri: Uri = args.url.parse()?;
-    if uri.scheme_str() != Some("http") {
-        return Err("only http:// URLs (put a TLS gateway behind `kubectl port-forward` to try it)".into());
-    }
     let method: Method = args.request.as_deref().unwrap_or(if args.data.is_some() { "POST" } else { "GET" }).parse()?;
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     for header in &args.headers {

@@ -4,6 +4,7 @@
 
 mod curl;
 mod export;
+mod http_client;
 mod import;
 mod plan;
 mod status;
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 use apigw_core::resources::{Api, ApiGroup, Plugin, RoutingPlugin, VpcAccess};
 use apigw_core::translate::{Snapshot, object_ref, translate};
 use clap::{Parser, Subcommand};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use kube::api::{ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Map, Value};
@@ -33,7 +34,7 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Swagger 2.0 or OpenAPI 3 (JSON or YAML, a file or an http:// URL such as SpringFox's
+    /// Swagger 2.0 or OpenAPI 3 (JSON or YAML, a file or an http(s):// URL such as SpringFox's
     /// /v2/api-docs) into the Apis of a group: YAML on stdout, or applied with --apply.
     Import(ImportArgs),
     /// An ApiGroup and its Apis as an OpenAPI 3.1 document (for SDK generators and docs).
@@ -85,7 +86,7 @@ struct ImportArgs {
     /// Server-side apply the Apis (field manager kubectl-apigw) instead of printing them.
     #[arg(long)]
     apply: bool,
-    /// The document: a file, `-` for stdin, or an http:// URL.
+    /// The document: a file, `-` for stdin, or an http(s):// URL.
     source: String,
 }
 
@@ -211,17 +212,16 @@ fn new_group(name: &str, domain: &str, document: &Value) -> (ApiGroup, Value) {
     (serde_json::from_value(group.clone()).expect("a group of a name and a domain is valid"), group)
 }
 
-/// The text of a file, stdin (`-`) or an http:// URL.
+/// The text of a file, stdin (`-`) or an http(s):// URL.
 async fn read_source(source: &str) -> Result<String, Failure> {
     if source == "-" {
         return Ok(std::io::read_to_string(std::io::stdin())?);
     }
-    if !source.starts_with("http://") {
+    if !source.starts_with("http://") && !source.starts_with("https://") {
         return std::fs::read_to_string(source).map_err(|error| format!("{source}: {error}").into());
     }
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Empty<bytes::Bytes>>();
-    let response = client.get(source.parse()?).await.map_err(|error| format!("{source}: {error}"))?;
+    let request = http::Request::get(source).body(Full::default())?;
+    let response = http_client::client()?.request(request).await.map_err(|error| format!("{source}: {error}"))?;
     if !response.status().is_success() {
         return Err(format!("{source}: {}", response.status()).into());
     }
