@@ -42,6 +42,9 @@ pub struct CurlArgs {
     /// Print the StringToSign and the request and response headers on stderr.
     #[arg(short, long)]
     verbose: bool,
+    /// PEM CA certificates to trust for https, besides Mozilla's roots.
+    #[arg(long)]
+    cacert: Option<std::path::PathBuf>,
     /// The URL (http:// or https://).
     url: String,
 }
@@ -104,9 +107,11 @@ pub async fn run(args: CurlArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
         request = request.header(name, value);
     }
-    let client =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let response = client.request(request.body(Full::new(Bytes::from(body)))?).await?;
+    let client = crate::http_client::client(args.cacert.as_deref())?;
+    let response = client
+        .request(request.body(Full::new(Bytes::from(body)))?)
+        .await
+        .map_err(|error| format!("{}: {error:?}", args.url))?;
     let status = response.status();
     if args.verbose {
         eprintln!("< {status:?} {status}");

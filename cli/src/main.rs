@@ -86,6 +86,9 @@ struct ImportArgs {
     /// Server-side apply the Apis (field manager kubectl-apigw) instead of printing them.
     #[arg(long)]
     apply: bool,
+    /// PEM CA certificates to trust for an https:// source, besides Mozilla's roots.
+    #[arg(long)]
+    cacert: Option<std::path::PathBuf>,
     /// The document: a file, `-` for stdin, or an http(s):// URL.
     source: String,
 }
@@ -114,7 +117,7 @@ async fn main() -> ExitCode {
 type Failure = Box<dyn std::error::Error>;
 
 async fn run_import(args: ImportArgs) -> Result<(), Failure> {
-    let text = read_source(&args.source).await?;
+    let text = read_source(&args.source, args.cacert.as_deref()).await?;
     let document: Value = serde_yaml::from_str(&text).map_err(|error| format!("{}: {error}", args.source))?;
     let global: Map<String, Value> =
         serde_json::from_str(&args.global_condition).map_err(|error| format!("--global-condition: {error}"))?;
@@ -213,7 +216,7 @@ fn new_group(name: &str, domain: &str, document: &Value) -> (ApiGroup, Value) {
 }
 
 /// The text of a file, stdin (`-`) or an http(s):// URL.
-async fn read_source(source: &str) -> Result<String, Failure> {
+async fn read_source(source: &str, ca_file: Option<&std::path::Path>) -> Result<String, Failure> {
     if source == "-" {
         return Ok(std::io::read_to_string(std::io::stdin())?);
     }
@@ -221,7 +224,8 @@ async fn read_source(source: &str) -> Result<String, Failure> {
         return std::fs::read_to_string(source).map_err(|error| format!("{source}: {error}").into());
     }
     let request = http::Request::get(source).body(Full::default())?;
-    let response = http_client::client()?.request(request).await.map_err(|error| format!("{source}: {error}"))?;
+    let response =
+        http_client::client(ca_file)?.request(request).await.map_err(|error| format!("{source}: {error:?}"))?;
     if !response.status().is_success() {
         return Err(format!("{source}: {}", response.status()).into());
     }

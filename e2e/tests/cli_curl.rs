@@ -41,3 +41,36 @@ async fn signed_requests_pass_app_authentication() {
     let stderr = String::from_utf8_lossy(&wrong.stderr);
     assert!(stderr.contains("403") && stderr.contains("Invalid Signature, Server StringToSign:"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_is_trusted_with_the_given_ca_only() {
+    let dir = apigw_e2e::gateway::scratch_dir("cli-tls");
+    let (certificate, key) = apigw_e2e::certificates::issue(&dir, "backend", &["localhost"]);
+    let backend = echo::start_tls("tls", certificate.as_bytes(), key.as_bytes()).await;
+    let url = format!("https://localhost:{}/signed", backend.port());
+    let ca = dir.join("ca.crt");
+    let ca = ca.to_str().unwrap();
+    let credentials = ["--app-key", "k", "--app-secret", "s"];
+
+    let trusted = curl(&[&credentials[..], &["--cacert", ca, &url]].concat());
+    assert!(trusted.status.success(), "{}", String::from_utf8_lossy(&trusted.stderr));
+    let seen: serde_json::Value = serde_json::from_slice(&trusted.stdout).unwrap();
+    assert_eq!(seen["headers"]["x-ca-key"], "k");
+
+    let untrusted = curl(&[&credentials[..], &[url.as_str()]].concat());
+    assert!(!untrusted.status.success());
+    assert!(
+        String::from_utf8_lossy(&untrusted.stderr).contains("UnknownIssuer"),
+        "{}",
+        String::from_utf8_lossy(&untrusted.stderr)
+    );
+
+    let import = |extra: &[&str]| {
+        Command::new(binary("kubectl-apigw")).args(["import", "--group", "g"]).args(extra).arg(&url).output().unwrap()
+    };
+    let fetched = import(&["--cacert", ca]);
+    let stderr = String::from_utf8_lossy(&fetched.stderr);
+    assert!(stderr.contains("not a Swagger 2.0 or OpenAPI 3 document"), "fetched over TLS, then refused: {stderr}");
+    let refused = import(&[]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("UnknownIssuer"));
+}
