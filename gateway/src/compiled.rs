@@ -10,7 +10,7 @@ use apigw_core::resources::{
     ApiAuth, BackendParameter, BackendProtocol, BackendType, HttpMethod, ParameterLocation, ParameterMode, Protocol,
     SystemParameterName,
 };
-use apigw_core::translate::substitute_variables;
+use apigw_core::translate::{INTERNAL_DOMAIN_SUFFIX, substitute_variables};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, uri::Authority, uri::Scheme};
 
@@ -179,6 +179,12 @@ pub enum Destination {
     },
     /// The ready endpoints of a VpcAccess.
     Upstream(Arc<Upstream>),
+    /// A group's self-invocation domain (`<group>.<namespace>.apigw.internal`), served by this
+    /// same gateway: dispatched inside the process.
+    SelfInvocation {
+        /// The internal domain, as the Host of the nested request.
+        host: http::HeaderValue,
+    },
 }
 
 /// A MOCK answer.
@@ -359,7 +365,12 @@ fn compile_backend(
         let (Some(scheme), Some(authority)) = (uri.scheme().cloned(), uri.authority().cloned()) else {
             return Err(format!("backend address {url:?} must be an absolute http(s) URL"));
         };
-        Ok((Destination::Fixed { scheme, authority }, uri.path().trim_end_matches('/').to_owned()))
+        let path = uri.path().trim_end_matches('/').to_owned();
+        if authority.host().ends_with(&format!(".{INTERNAL_DOMAIN_SUFFIX}")) {
+            let host = http::HeaderValue::from_str(authority.host()).map_err(|e| e.to_string())?;
+            return Ok((Destination::SelfInvocation { host }, path));
+        }
+        Ok((Destination::Fixed { scheme, authority }, path))
     };
     Ok(match backend.kind {
         BackendType::Mock => {

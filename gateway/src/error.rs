@@ -106,6 +106,9 @@ pub enum GatewayError {
     /// The backend address is not a valid URL once stage variables are replaced.
     #[error("Invalid Backend Address: {0}")]
     BadBackendAddress(String),
+    /// Self-invocation went through more internal domains than allowed: a loop.
+    #[error("Self-invocation Loop: more than {0} hops through internal domains")]
+    SelfInvocationLoop(u8),
 }
 
 impl GatewayError {
@@ -135,6 +138,7 @@ impl GatewayError {
                 StatusCode::BAD_GATEWAY
             }
             Self::BackendTimeout | Self::IncompleteRouteBackend(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::SelfInvocationLoop(_) => StatusCode::LOOP_DETECTED,
         }
     }
 
@@ -186,6 +190,7 @@ impl GatewayError {
             Self::IncompleteRouteBackend(_) => "I504RB",
             Self::BadFunctionResponse(_) => "B502FR",
             Self::BadBackendAddress(_) => "B502BA",
+            Self::SelfInvocationLoop(_) => "I508LD",
         }
     }
 }
@@ -227,6 +232,7 @@ mod tests {
             GatewayError::IncompleteRouteBackend(String::new()),
             GatewayError::BadFunctionResponse(String::new()),
             GatewayError::BadBackendAddress(String::new()),
+            GatewayError::SelfInvocationLoop(5),
         ];
         for error in errors {
             assert_eq!(error.code().len(), 6);

@@ -68,7 +68,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let client_ip = HeaderValue::try_from(peer.ip().to_string()).expect("an IP address is a valid header value");
-        let connection = Connection { peer, client_ip, tls: kind.tls.is_some(), internal: kind.internal };
+        let connection = Connection { peer, client_ip, tls: kind.tls.is_some(), internal: kind.internal, hops: 0 };
         let (gateway, builder, watcher, tls) = (gateway.clone(), builder.clone(), graceful.watcher(), kind.tls.clone());
         tokio::spawn(async move {
             gateway.metrics.connections.inc();

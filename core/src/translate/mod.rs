@@ -19,6 +19,7 @@ use kube::{Resource, ResourceExt};
 
 pub use api::{DEFAULT_TIMEOUT_MS, substitute_variables};
 pub use conditions::SYSTEM_PARAMETERS;
+pub use group::INTERNAL_DOMAIN_SUFFIX;
 pub use last_good::keep_last_good;
 pub use problem::{ConditionType, ObjectRef, Problem};
 pub use upstream::ALLOW_VPC_ACCESS_FROM;

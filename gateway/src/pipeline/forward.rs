@@ -29,6 +29,8 @@ pub struct RequestContext<'a> {
     pub app: Option<&'a crate::apps::AppEntry>,
     /// The token claims the jwtAuth plugin passes to the backend.
     pub claims: &'a [crate::jwt_auth::ForwardedClaim],
+    /// Self-invocations this request already went through.
+    pub hops: u8,
 }
 
 /// Where a backend request goes and what it carries, before its body is attached.

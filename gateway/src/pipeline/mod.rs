@@ -75,6 +75,20 @@ pub struct Connection {
     pub tls: bool,
     /// Whether it is the internal listener (self-invocation domains).
     pub internal: bool,
+    /// Self-invocations this request went through in this process (0 from the network).
+    pub hops: u8,
+}
+
+/// The most self-invocations one client request may go through; more is a loop.
+pub const MAX_SELF_INVOCATION_HOPS: u8 = 5;
+
+/// A request body: from the network (streamed when the API allows), or already in memory (a
+/// self-invocation dispatched inside the process).
+pub enum RequestBody {
+    /// A client's body.
+    Network(Incoming),
+    /// A body read whole.
+    Buffered(Bytes),
 }
 
 /// Everything a request needs: the live config, the backend client, metrics and the access log.
@@ -134,11 +148,32 @@ impl Gateway {
         }
     }
 
-    /// Answers one request.
+    /// Answers one request from the network.
     pub async fn handle(&self, request: Request<Incoming>, connection: Connection) -> Response<ClientBody> {
-        let started = Instant::now();
         let request_id =
             HeaderValue::from_maybe_shared(Bytes::from(request_id::next())).expect("request ids are ASCII");
+        self.respond(request.map(RequestBody::Network), connection, request_id).await
+    }
+
+    /// Answers a self-invocation inside the process: the same pipeline, on the internal domains,
+    /// under the request id of the client request it serves.
+    fn invoke_self<'a>(
+        &'a self,
+        request: Request<RequestBody>,
+        connection: Connection,
+        request_id: HeaderValue,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Response<ClientBody>> + Send + 'a>> {
+        Box::pin(self.respond(request, connection, request_id))
+    }
+
+    /// Answers one request, logging and counting it.
+    async fn respond(
+        &self,
+        request: Request<RequestBody>,
+        connection: Connection,
+        request_id: HeaderValue,
+    ) -> Response<ClientBody> {
+        let started = Instant::now();
         let log = self.access_log.enabled().then(|| {
             (
                 request.method().to_string(),
@@ -235,13 +270,15 @@ impl Gateway {
 
     async fn serve(
         &self,
-        mut request: Request<Incoming>,
+        mut request: Request<RequestBody>,
         connection: &Connection,
         request_id: &HeaderValue,
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
         let loaded = self.live.current().ok_or(GatewayError::NotReady)?;
-        let upgrade = websocket::is_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
+        let from_network = matches!(request.body(), RequestBody::Network(_));
+        let upgrade =
+            (from_network && websocket::is_upgrade(request.headers())).then(|| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();
         let host_header = host_value(&parts.headers, &parts.uri);
         let host = normalize_host(host_header.as_ref().and_then(|value| value.to_str().ok()).unwrap_or_default());
@@ -270,13 +307,18 @@ impl Gateway {
         let reads_body = api.reads_body
             || matches!(api.backend, CompiledBackend::Function(_))
             || (app_auth && auth::needs_body(&parts));
-        let (read, stream) = if reads_body {
-            (Some(self.read_body(body).await?), None)
-        } else {
-            if content_length(&parts) > self.settings.max_body_bytes as u64 {
+        let (read, stream) = match body {
+            RequestBody::Buffered(bytes) if bytes.len() > self.settings.max_body_bytes => {
                 return Err(GatewayError::BodyTooLarge);
             }
-            (None, Some(body))
+            RequestBody::Buffered(bytes) => (Some(bytes), None),
+            RequestBody::Network(body) if reads_body => (Some(self.read_body(body).await?), None),
+            RequestBody::Network(body) => {
+                if content_length(&parts) > self.settings.max_body_bytes as u64 {
+                    return Err(GatewayError::BodyTooLarge);
+                }
+                (None, Some(body))
+            }
         };
         if app_auth {
             exchange.app = Some(auth::authenticate(api, &loaded.apps, &self.nonces, &parts, read.as_ref())?);
@@ -317,6 +359,7 @@ impl Gateway {
             instance: &self.settings.instance,
             app: app.as_deref(),
             claims: &token.forwarded,
+            hops: connection.hops,
         };
         let route = if api.access_control.is_some() || api.routing.is_some() {
             let declared = declared_parameters(api, &values);
@@ -441,6 +484,16 @@ impl Gateway {
             None => body,
         };
         let (scheme, authority, in_flight) = match &target.destination {
+            Destination::SelfInvocation { host } => {
+                let mut headers = backend.headers;
+                headers.insert(header::HOST, host.clone());
+                let path_and_query = Uri::try_from(backend.path_and_query)
+                    .map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
+                let started = Instant::now();
+                let response = self.dispatch_to_self(&context, method, path_and_query, headers, body).await;
+                exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
+                return response;
+            }
             Destination::Fixed { scheme, authority } => (scheme.clone(), authority.clone(), None),
             Destination::Upstream(upstream) => {
                 let chosen = upstream.pick().ok_or(GatewayError::NoReadyEndpoint)?;
@@ -488,6 +541,40 @@ impl Gateway {
         }
         forward::strip_hop_by_hop(response.headers_mut());
         Ok(response.map(Either::Left))
+    }
+
+    /// Sends a backend request for an internal domain through this gateway's own pipeline, as
+    /// the internal listener would receive it, without a network hop. The hop count cuts loops.
+    async fn dispatch_to_self(
+        &self,
+        context: &RequestContext<'_>,
+        method: http::Method,
+        uri: Uri,
+        headers: http::HeaderMap,
+        body: ProxyBody,
+    ) -> Result<Response<ClientBody>, GatewayError> {
+        let hops = context.hops + 1;
+        if hops > MAX_SELF_INVOCATION_HOPS {
+            return Err(GatewayError::SelfInvocationLoop(MAX_SELF_INVOCATION_HOPS));
+        }
+        let body = match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(error) if error.is::<http_body_util::LengthLimitError>() => return Err(GatewayError::BodyTooLarge),
+            Err(error) => return Err(GatewayError::BadBody(error.to_string())),
+        };
+        let mut request = Request::new(RequestBody::Buffered(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let client = context.client_ip.to_str().ok().and_then(|ip| ip.parse().ok());
+        let connection = Connection {
+            peer: SocketAddr::new(client.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()), 0),
+            client_ip: context.client_ip.clone(),
+            tls: false,
+            internal: true,
+            hops,
+        };
+        Ok(self.invoke_self(request, connection, context.request_id.clone()).await)
     }
 
     async fn call_function(
