@@ -121,8 +121,17 @@ impl AppStore {
     }
 }
 
+/// A key that may be used only once within `keep_for`: a signature nonce, a JWT id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replay {
+    /// The key, scoped (`nonce/<AppKey>/<nonce>`, `jti/<plugin>/<id>`).
+    pub key: String,
+    /// How long it stays used.
+    pub keep_for: Duration,
+}
+
 /// Keys seen recently — signature nonces, JWT ids — each remembered for its own time, on this
-/// gateway (every pod keeps its own; see docs/authentication.md).
+/// gateway (every pod keeps its own unless `--redis` shares them; see docs/authentication.md).
 #[derive(Debug, Default)]
 pub struct NonceCache {
     forget_at: Mutex<HashMap<String, Instant>>,

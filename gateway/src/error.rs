@@ -106,6 +106,9 @@ pub enum GatewayError {
     /// The backend address is not a valid URL once stage variables are replaced.
     #[error("Invalid Backend Address: {0}")]
     BadBackendAddress(String),
+    /// `--redis-failure closed` and Redis did not answer.
+    #[error("Shared State Unavailable")]
+    SharedStateUnavailable,
     /// Self-invocation went through more internal domains than allowed: a loop.
     #[error("Self-invocation Loop: more than {0} hops through internal domains")]
     SelfInvocationLoop(u8),
@@ -133,7 +136,7 @@ impl GatewayError {
             Self::UnsupportedProtocol(_) => StatusCode::FORBIDDEN,
             Self::AccessDenied(denial) => denial.status,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::NoReadyEndpoint | Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NoReadyEndpoint | Self::NotReady | Self::SharedStateUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::BackendConnect(_) | Self::BadFunctionResponse(_) | Self::BadBackendAddress(_) => {
                 StatusCode::BAD_GATEWAY
             }
@@ -191,6 +194,7 @@ impl GatewayError {
             Self::BadFunctionResponse(_) => "B502FR",
             Self::BadBackendAddress(_) => "B502BA",
             Self::SelfInvocationLoop(_) => "I508LD",
+            Self::SharedStateUnavailable => "I503SS",
         }
     }
 }
@@ -233,6 +237,7 @@ mod tests {
             GatewayError::BadFunctionResponse(String::new()),
             GatewayError::BadBackendAddress(String::new()),
             GatewayError::SelfInvocationLoop(5),
+            GatewayError::SharedStateUnavailable,
         ];
         for error in errors {
             assert_eq!(error.code().len(), 6);

@@ -12,7 +12,7 @@ use http::{HeaderMap, header};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk};
 use serde_json::{Map, Value};
 
-use crate::apps::NonceCache;
+use crate::apps::Replay;
 use crate::error::GatewayError;
 use crate::tls::Secrets;
 
@@ -48,6 +48,8 @@ pub struct Verified {
     pub claims: Map<String, Value>,
     /// The claims the backend receives.
     pub forwarded: Vec<ForwardedClaim>,
+    /// The token's id, when preventJtiReplay asks for a replay check.
+    pub replay: Option<Replay>,
 }
 
 /// A jwtAuth plugin, compiled.
@@ -155,21 +157,14 @@ impl CompiledJwtAuth {
         })
     }
 
-    /// Verifies the request's token (no claims when an empty token is let through).
-    /// `seen` remembers the ids of tokens used (preventJtiReplay).
-    pub fn verify(
-        &self,
-        headers: &HeaderMap,
-        query: Option<&str>,
-        seen: &NonceCache,
-    ) -> Result<Verified, GatewayError> {
+    /// Verifies the request's token (no claims when an empty token is let through); with
+    /// preventJtiReplay, the token's id is returned for the caller's replay check.
+    pub fn verify(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Verified, GatewayError> {
         let Some(token) = self.token(headers, query).filter(|token| !token.is_empty()) else {
             return if self.bypass_empty_token { Ok(Verified::default()) } else { Err(GatewayError::MissingToken) };
         };
         let claims = self.claims(&token)?;
-        if let Some(scope) = &self.replay_scope {
-            first_use_of_id(&claims, scope, seen)?;
-        }
+        let replay = self.replay_scope.as_deref().map(|scope| replay_of(&claims, scope)).transpose()?;
         let forwarded = self
             .claims
             .iter()
@@ -181,7 +176,7 @@ impl CompiledJwtAuth {
                 Some(ForwardedClaim { value, ..forwarded.clone() })
             })
             .collect();
-        Ok(Verified { claims, forwarded })
+        Ok(Verified { claims, forwarded, replay })
     }
 
     fn claims(&self, token: &str) -> Result<Map<String, Value>, GatewayError> {
@@ -228,8 +223,8 @@ impl CompiledJwtAuth {
     }
 }
 
-/// Refuses a token whose `jti` was used before; the id is remembered until the token expires.
-fn first_use_of_id(claims: &Map<String, Value>, scope: &str, seen: &NonceCache) -> Result<(), GatewayError> {
+/// The token's `jti` as a replay key, remembered until the token expires.
+fn replay_of(claims: &Map<String, Value>, scope: &str) -> Result<Replay, GatewayError> {
     let Some(Value::String(id)) = claims.get("jti") else {
         return Err(GatewayError::InvalidToken("preventJtiReplay needs a jti claim".to_owned()));
     };
@@ -238,5 +233,5 @@ fn first_use_of_id(claims: &Map<String, Value>, scope: &str, seen: &NonceCache) 
         Some(exp) => Duration::from_secs(exp).saturating_sub(now) + LEEWAY,
         None => JTI_MEMORY_WITHOUT_EXP,
     };
-    if seen.first_use(&format!("{scope}/{id}"), keep_for) { Ok(()) } else { Err(GatewayError::TokenReplayed) }
+    Ok(Replay { key: format!("jti/{scope}/{id}"), keep_for })
 }

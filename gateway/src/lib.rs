@@ -24,5 +24,6 @@ pub mod plugin_parameters;
 pub mod request_id;
 pub mod route_table;
 pub mod routing;
+pub mod shared_state;
 pub mod tls;
 pub mod traffic_control;

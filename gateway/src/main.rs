@@ -13,6 +13,7 @@ use apigw_gateway::{
     config_source,
     listener::{self, ConnectionLimits, ListenerKind},
     pipeline::{Gateway, Settings},
+    shared_state::{OnFailure, SharedState},
     tls,
 };
 use clap::Parser;
@@ -71,6 +72,13 @@ struct Args {
     /// PEM file of CA certificates trusted for https backends, besides Mozilla's roots.
     #[arg(long)]
     backend_ca_file: Option<PathBuf>,
+    /// Redis shared by every gateway of the instance, for cluster-wide traffic-control limits,
+    /// nonces and JWT ids (`redis://host:6379/0`); without it each pod keeps its own.
+    #[arg(long, env = "APIGW_REDIS_URL")]
+    redis: Option<String>,
+    /// When Redis does not answer: `open` counts on this pod, `closed` answers 503 I503SS.
+    #[arg(long, value_enum, default_value = "open")]
+    redis_failure: OnFailure,
     /// Worker threads, each serving every listener on a runtime of its own (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
@@ -110,7 +118,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         max_body_bytes: args.max_body_bytes,
     };
     let access_log = if args.access_log { AccessLog::stdout() } else { AccessLog::disabled() };
-    let gateway = Arc::new(Gateway::new(settings, access_log));
+    let mut gateway = Gateway::new(settings, access_log);
+    if let Some(url) = &args.redis {
+        gateway = gateway.with_shared_state(SharedState::new(url, args.redis_failure)?);
+        tracing::info!(failure = ?args.redis_failure, "limits, nonces and JWT ids shared through Redis");
+    }
+    let gateway = Arc::new(gateway);
     let mut _watcher = None;
     let mut cluster = None;
     if args.manifests.is_empty() {

@@ -85,31 +85,66 @@ impl CompiledTrafficControl {
         }
     }
 
-    /// Admits the request or refuses it with 429; `app` is the App's id, `user` its owner.
-    pub fn admit(&self, counters: &TrafficCounters, app: Option<&str>, user: Option<&str>) -> Result<(), GatewayError> {
+    /// The counters a request increments, in the order they are checked: the App's, the
+    /// user's, the API's; `app` is the App's id, `user` its owner.
+    pub fn checks(&self, app: Option<&str>, user: Option<&str>) -> Checks {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
         let window = now / self.window_seconds;
-        let retry_after = (window + 1) * self.window_seconds - now;
-        let refuse = |by: &'static str| GatewayError::Throttled { by, retry_after };
-        if let Some(app) = app {
-            let limit = self.app_specials.get(app).copied().or(self.app_limit);
-            if let Some(limit) = limit
-                && !counters.admit(format!("{}|app|{app}", self.key), window, limit)
-            {
-                return Err(refuse("APP"));
-            }
+        let mut items = Vec::with_capacity(3);
+        if let Some(app) = app
+            && let Some(limit) = self.app_specials.get(app).copied().or(self.app_limit)
+        {
+            items.push(("APP", format!("{}|app|{app}", self.key), limit));
         }
-        if let Some(user) = user {
-            let limit = self.user_specials.get(user).copied().or(self.user_limit);
-            if let Some(limit) = limit
-                && !counters.admit(format!("{}|user|{user}", self.key), window, limit)
-            {
-                return Err(refuse("USER"));
-            }
+        if let Some(user) = user
+            && let Some(limit) = self.user_specials.get(user).copied().or(self.user_limit)
+        {
+            items.push(("USER", format!("{}|user|{user}", self.key), limit));
         }
-        if !counters.admit(format!("{}|api", self.key), window, self.api_limit) {
-            return Err(refuse("API"));
+        items.push(("API", format!("{}|api", self.key), self.api_limit));
+        Checks {
+            window,
+            window_seconds: self.window_seconds,
+            retry_after: (window + 1) * self.window_seconds - now,
+            items,
         }
-        Ok(())
+    }
+}
+
+/// The counters one request increments in the current window.
+#[derive(Debug)]
+pub struct Checks {
+    window: u64,
+    window_seconds: u64,
+    retry_after: u64,
+    /// `(who is limited, counter key, limit)`.
+    items: Vec<(&'static str, String, u32)>,
+}
+
+impl Checks {
+    /// Counts on this pod: admitted, or 429 by the first limit reached.
+    pub fn count_locally(&self, counters: &TrafficCounters) -> Result<(), GatewayError> {
+        match self.items.iter().position(|(_, key, limit)| !counters.admit(key.clone(), self.window, *limit)) {
+            Some(index) => Err(self.refused(index)),
+            None => Ok(()),
+        }
+    }
+
+    /// The counters as `(key of this window, limit)`, for the shared store.
+    pub fn windowed(&self) -> Vec<(String, u32)> {
+        self.items.iter().map(|(_, key, limit)| (format!("{key}|{}", self.window), *limit)).collect()
+    }
+
+    /// The window's length.
+    pub fn window_seconds(&self) -> u64 {
+        self.window_seconds
+    }
+
+    /// The 429 of the limit at `index`.
+    pub fn refused(&self, index: usize) -> GatewayError {
+        GatewayError::Throttled {
+            by: self.items.get(index).map_or("API", |(by, _, _)| by),
+            retry_after: self.retry_after,
+        }
     }
 }

@@ -12,7 +12,7 @@ use http::request::Parts;
 use percent_encoding::percent_decode_str;
 
 use super::params::is_form;
-use crate::apps::{AppEntry, AppStore, NonceCache};
+use crate::apps::{AppEntry, AppStore, Replay};
 use crate::compiled::CompiledApi;
 use crate::error::GatewayError;
 
@@ -25,18 +25,18 @@ pub fn needs_body(parts: &Parts) -> bool {
     is_form(&parts.headers) || parts.headers.contains_key("content-md5")
 }
 
-/// The authenticated, authorized App of a request to an APP-authenticated Api.
+/// The authenticated, authorized App of a request to an APP-authenticated Api, and its nonce,
+/// which the caller checks for replays.
 pub fn authenticate(
     api: &CompiledApi,
     apps: &AppStore,
-    nonces: &NonceCache,
     parts: &Parts,
     body: Option<&Bytes>,
-) -> Result<Arc<AppEntry>, GatewayError> {
+) -> Result<(Arc<AppEntry>, Option<Replay>), GatewayError> {
     let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
     if let Some(code) = app_code(api, parts) {
         let app = apps.find_code(&code).ok_or(GatewayError::InvalidAppCode)?;
-        return authorized(app, api);
+        return Ok((authorized(app, api)?, None));
     }
     let app = header("x-ca-key").and_then(|key| apps.find(key)).ok_or(GatewayError::InvalidAppKey)?;
     let signature =
@@ -94,12 +94,8 @@ pub fn authenticate(
     if !constant_time_eq(sign(method, &app.secret, &text).as_bytes(), signature.as_bytes()) {
         return Err(GatewayError::InvalidSignature(text));
     }
-    if let Some(nonce) = nonce
-        && !nonces.first_use(nonce, REPLAY_WINDOW)
-    {
-        return Err(GatewayError::NonceUsed);
-    }
-    authorized(app, api)
+    let replay = nonce.map(|nonce| Replay { key: format!("nonce/{}/{nonce}", app.app_key), keep_for: REPLAY_WINDOW });
+    Ok((authorized(app, api)?, replay))
 }
 
 fn authorized(app: &Arc<AppEntry>, api: &CompiledApi) -> Result<Arc<AppEntry>, GatewayError> {

@@ -29,7 +29,7 @@ use percent_encoding::percent_decode_str;
 use tracing::Instrument;
 
 use crate::access_log::{AccessLog, AccessRecord};
-use crate::apps::{AppEntry, NonceCache};
+use crate::apps::{AppEntry, NonceCache, Replay};
 use crate::backend::{BackendBody, BackendClient, ProxyBody, direct, function};
 use crate::compiled::{CompiledApi, CompiledBackend, Destination, HttpTarget};
 use crate::error::GatewayError;
@@ -41,7 +41,8 @@ use crate::plugin_parameters::RequestInputs;
 use crate::request_id;
 use crate::route_table::{DEFAULT_STAGE, RouteMatch};
 use crate::routing::CompiledRoute;
-use crate::traffic_control::TrafficCounters;
+use crate::shared_state::SharedState;
+use crate::traffic_control::{Checks, TrafficCounters};
 use forward::{MatchedRequest, RequestContext};
 
 /// A response body to the client: a backend's, streamed, or one the gateway made.
@@ -104,6 +105,8 @@ pub struct Gateway {
     /// JWT ids seen (preventJtiReplay).
     token_ids: NonceCache,
     counters: TrafficCounters,
+    /// Redis, when limits, nonces and JWT ids are shared by every pod (`--redis`).
+    shared: Option<SharedState>,
 }
 
 /// A request that passed routing and the parameter checks, on its way to a backend.
@@ -144,8 +147,15 @@ impl Gateway {
             nonces: NonceCache::default(),
             token_ids: NonceCache::default(),
             counters: TrafficCounters::default(),
+            shared: None,
             settings,
         }
+    }
+
+    /// Shares traffic-control counters, nonces and JWT ids through `shared` (Redis).
+    pub fn with_shared_state(mut self, shared: SharedState) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// Answers one request from the network.
@@ -153,6 +163,30 @@ impl Gateway {
         let request_id =
             HeaderValue::from_maybe_shared(Bytes::from(request_id::next())).expect("request ids are ASCII");
         self.respond(request.map(RequestBody::Network), connection, request_id).await
+    }
+
+    /// Counts a request against its traffic-control limits: in Redis when configured (cluster-wide),
+    /// else (or when Redis fails open) on this pod.
+    async fn count(&self, checks: &Checks) -> Result<(), GatewayError> {
+        if let Some(shared) = &self.shared {
+            match shared.count(&checks.windowed(), checks.window_seconds()).await? {
+                Some(None) => return Ok(()),
+                Some(Some(index)) => return Err(checks.refused(index)),
+                None => {}
+            }
+        }
+        checks.count_locally(&self.counters)
+    }
+
+    /// Whether `replay`'s key (a nonce, a JWT id) is used for the first time: in Redis
+    /// when configured, else (or when Redis fails open) in this pod's `local` cache.
+    async fn first_use(&self, local: &NonceCache, replay: &Replay) -> Result<bool, GatewayError> {
+        if let Some(shared) = &self.shared
+            && let Some(first) = shared.first_use(&replay.key, replay.keep_for).await?
+        {
+            return Ok(first);
+        }
+        Ok(local.first_use(&replay.key, replay.keep_for))
     }
 
     /// Answers a self-invocation inside the process: the same pipeline, on the internal domains,
@@ -321,12 +355,23 @@ impl Gateway {
             }
         };
         if app_auth {
-            exchange.app = Some(auth::authenticate(api, &loaded.apps, &self.nonces, &parts, read.as_ref())?);
+            let (app, replay) = auth::authenticate(api, &loaded.apps, &parts, read.as_ref())?;
+            if let Some(replay) = replay
+                && !self.first_use(&self.nonces, &replay).await?
+            {
+                return Err(GatewayError::NonceUsed);
+            }
+            exchange.app = Some(app);
         }
         let token = match &api.jwt_auth {
-            Some(jwt) => jwt.verify(&parts.headers, parts.uri.query(), &self.token_ids)?,
+            Some(jwt) => jwt.verify(&parts.headers, parts.uri.query())?,
             None => Verified::default(),
         };
+        if let Some(replay) = &token.replay
+            && !self.first_use(&self.token_ids, replay).await?
+        {
+            return Err(GatewayError::TokenReplayed);
+        }
         if api.error_mapping.as_ref().is_some_and(CompiledErrorMapping::reads_token) {
             exchange.claims = token.claims.clone();
         }
@@ -339,7 +384,8 @@ impl Gateway {
         }
         if let Some(limits) = &api.traffic_control {
             let app = exchange.app.as_deref();
-            limits.admit(&self.counters, app.map(|app| app.app_id.as_str()), app.map(AppEntry::owner))?;
+            let checks = limits.checks(app.map(|app| app.app_id.as_str()), app.map(AppEntry::owner));
+            self.count(&checks).await?;
         }
         let sources = params::Sources {
             path: &path_values,
