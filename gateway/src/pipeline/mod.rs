@@ -169,7 +169,8 @@ impl Gateway {
     /// else (or when Redis fails open) on this pod.
     async fn count(&self, checks: &Checks) -> Result<(), GatewayError> {
         if let Some(shared) = &self.shared {
-            match shared.count(&checks.windowed(), checks.window_seconds()).await? {
+            // Boxed: the Redis call's state stays out of every request's future.
+            match Box::pin(shared.count(&checks.windowed(), checks.window_seconds())).await? {
                 Some(None) => return Ok(()),
                 Some(Some(index)) => return Err(checks.refused(index)),
                 None => {}
@@ -182,7 +183,7 @@ impl Gateway {
     /// when configured, else (or when Redis fails open) in this pod's `local` cache.
     async fn first_use(&self, local: &NonceCache, replay: &Replay) -> Result<bool, GatewayError> {
         if let Some(shared) = &self.shared
-            && let Some(first) = shared.first_use(&replay.key, replay.keep_for).await?
+            && let Some(first) = Box::pin(shared.first_use(&replay.key, replay.keep_for)).await?
         {
             return Ok(first);
         }
@@ -536,7 +537,8 @@ impl Gateway {
                 let path_and_query = Uri::try_from(backend.path_and_query)
                     .map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
                 let started = Instant::now();
-                let response = self.dispatch_to_self(&context, method, path_and_query, headers, body).await;
+                let dispatch = self.dispatch_to_self(&context, method, path_and_query, headers, body);
+                let response = Box::pin(dispatch).await;
                 exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
                 return response;
             }
