@@ -455,11 +455,13 @@ impl Gateway {
             }
             CompiledBackend::Function(target) => {
                 let body = read.clone().unwrap_or_default();
-                self.call_function(target, inbound, &body, exchange).await?
+                Box::pin(self.call_function(target, inbound, &body, exchange)).await?
             }
         };
         match &api.error_mapping {
-            Some(mapping) => self.map_errors(api, mapping, response, None, &exchange.claims, request_id).await,
+            Some(mapping) => {
+                Box::pin(self.map_errors(api, mapping, response, None, &exchange.claims, request_id)).await
+            }
             None => Ok(response),
         }
     }
@@ -576,7 +578,9 @@ impl Gateway {
             direct::send(&authority, request, target.timeout).await.map(|response| response.map(Either::Right))
         } else {
             let client = BackendClient::for_this_thread();
-            client.send(request, target.timeout, target.http2).await.map(|response| response.map(Either::Left))
+            Box::pin(client.send(request, target.timeout, target.http2))
+                .await
+                .map(|response| response.map(Either::Left))
         };
         exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
         drop(in_flight);
