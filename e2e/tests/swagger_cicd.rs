@@ -129,17 +129,21 @@ async fn a_changed_swagger_is_imported_again_and_served() {
     );
     assert_eq!(created.await.status, 200, "the new operation is served");
 
-    let status = Command::new(binary("kubectl-apigw"))
-        .args(["status", "-n", namespace.name()])
-        .env("KUBECONFIG", Cluster::get().kubeconfig())
-        .output()
-        .unwrap();
-    let table = String::from_utf8_lossy(&status.stdout);
-    assert!(table.lines().any(|line| line.starts_with("apigroup/orders") && line.contains("2 Apis")), "{table}");
-    assert!(
-        table
-            .lines()
-            .any(|line| line.starts_with("api/createorder") && line.contains("http://orders.example.com/orders")),
-        "{table}"
-    );
+    // Once the gateway reported the new version, status shows both Apis Programmed with URLs.
+    let started = Instant::now();
+    loop {
+        let status = Command::new(binary("kubectl-apigw"))
+            .args(["status", "-n", namespace.name()])
+            .env("KUBECONFIG", Cluster::get().kubeconfig())
+            .output()
+            .unwrap();
+        let table = String::from_utf8_lossy(&status.stdout).into_owned();
+        let row = |expected: &[&str]| table.lines().any(|line| line.split_whitespace().eq(expected.iter().copied()));
+        let group = row(&["apigroup/orders", "True", "True", "True", "2", "Apis"]);
+        if group && row(&["api/createorder", "True", "True", "True", "http://orders.example.com/orders"]) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "{table}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -71,10 +71,11 @@ impl Publisher {
         Bundle::decode(data, None).map(|bundle| bundle.config).ok()
     }
 
-    /// Instances that have ConfigMaps.
+    /// Instances that have ConfigMaps (and were not removed by this process already).
     pub fn instances(&self) -> Vec<String> {
         let mut instances: Vec<String> =
             self.store.state().iter().filter_map(|map| label(map, INSTANCE_LABEL).map(str::to_owned)).collect();
+        instances.retain(|instance| self.written.get(instance).is_none_or(|written| !written.hash.is_empty()));
         instances.sort();
         instances.dedup();
         instances
@@ -151,7 +152,11 @@ impl Publisher {
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(error) => return Err(error),
         }
-        self.written.remove(instance);
+        // Remembered as published-and-removed (empty hash): until the watch catches up, the
+        // store still shows the deleted ConfigMaps, and a group that comes back with the same
+        // content must still be published, at a higher version.
+        let version = self.published(instance).map_or(0, |published| published.version);
+        self.written.insert(instance.to_owned(), Published { version, hash: String::new() });
         tracing::info!(instance, "config removed: no ApiGroup names this instance");
         Ok(())
     }
