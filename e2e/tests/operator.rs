@@ -92,9 +92,12 @@ async fn applied_objects_are_served_reported_changed_and_deleted() {
 
     let served = setup.wait_for_status("/hello", 200).await;
     println!("first config served {served:?} after kubectl apply returned");
-    let answer = setup.get("/orders/7").await;
-    assert_eq!((answer.status.as_u16(), answer.header("x-echo-name")), (200, "one"));
-    assert_eq!(answer.json()["path"], "/7");
+    // The objects of one apply may reach the gateway in more than one version: wait for the last.
+    eventually(Duration::from_secs(10), "the HTTP-VPC Api", || async {
+        let answer = setup.get("/orders/7").await;
+        answer.status == 200 && answer.header("x-echo-name") == "one" && answer.json()["path"] == "/7"
+    })
+    .await;
 
     // Status: every object Accepted, ResolvedRefs and (once the gateway reported) Programmed.
     for object in ["apigroup/shop", "api/orders", "api/hello", "vpcaccess/echo"] {
@@ -201,9 +204,12 @@ async fn the_quickstart_example_is_served_through_the_operator() {
             == br#"{"message": "hello from apigw"}"#
     })
     .await;
-    let invalid = client.get(gateway.http, "localhost", "/users/abc", &[]).await;
-    assert_eq!(invalid.status, 400);
-    assert!(invalid.header("x-ca-error-message").contains("userId"), "{}", invalid.header("x-ca-error-message"));
+    // The objects of one apply may reach the gateway in more than one version: wait for the last.
+    eventually(Duration::from_secs(10), "the quickstart's parameter check", || async {
+        let invalid = client.get(gateway.http, "localhost", "/users/abc", &[]).await;
+        invalid.status == 400 && invalid.header("x-ca-error-message").contains("userId")
+    })
+    .await;
 }
 
 /// How many Apis of the namespace report Programmed=True.
