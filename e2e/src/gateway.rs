@@ -90,8 +90,14 @@ impl GatewayProcess {
     /// Starts a gateway of `instance` reading what the operator publishes into
     /// `config_namespace` of the test control plane.
     pub fn start_in_cluster(config_namespace: &str, instance: &str, extra: &[&str]) -> Self {
+        Self::start_in_cluster_as(crate::Cluster::get().kubeconfig(), config_namespace, instance, extra)
+    }
+
+    /// Like [`GatewayProcess::start_in_cluster`], with the credentials of `kubeconfig` (a service
+    /// account's, to test what it may do).
+    pub fn start_in_cluster_as(kubeconfig: &Path, config_namespace: &str, instance: &str, extra: &[&str]) -> Self {
         let source = ["--config-namespace", config_namespace, "--instance", instance].map(OsStr::new);
-        Self::spawn(&source, extra, Some(crate::Cluster::get().kubeconfig()), scratch_dir("gateway"))
+        Self::spawn(&source, extra, Some(kubeconfig), scratch_dir("gateway"))
     }
 
     fn spawn(source: &[&OsStr], extra: &[&str], kubeconfig: Option<&Path>, manifests: PathBuf) -> Self {

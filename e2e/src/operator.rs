@@ -20,13 +20,19 @@ impl OperatorProcess {
     /// Starts an operator that watches `namespace` and publishes into it, and waits until its
     /// caches are synced.
     pub fn start(namespace: &str) -> Self {
+        Self::start_as(Cluster::get().kubeconfig(), namespace)
+    }
+
+    /// Like [`OperatorProcess::start`], with the credentials of `kubeconfig` (a service
+    /// account's, to test what it may do).
+    pub fn start_as(kubeconfig: &std::path::Path, namespace: &str) -> Self {
         static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let identity = format!("e2e-{namespace}-{}", STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         let admin = free_port();
         let child = Command::new(binary("apigw-operator"))
             .args(["--watch-namespace", namespace, "--config-namespace", namespace])
             .args(["--admin", &admin.to_string(), "--identity", &identity])
-            .env("KUBECONFIG", Cluster::get().kubeconfig())
+            .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", std::env::var("APIGW_OPERATOR_LOG").unwrap_or_else(|_| "warn".to_owned()))
             .spawn()
             .expect("the operator starts");

@@ -1,6 +1,11 @@
 //! The Helm chart on the real control plane: lint, server-side dry run of what it renders,
 //! install and upgrade, and the least privilege of its RBAC checked with `kubectl auth can-i`.
 
+use std::time::{Duration, Instant};
+
+use apigw_e2e::gateway::{GatewayProcess, scratch_dir};
+use apigw_e2e::manifests::{shop_api, shop_group};
+use apigw_e2e::operator::OperatorProcess;
 use apigw_e2e::{Cluster, Namespace, repo_root};
 
 fn chart() -> String {
@@ -106,5 +111,56 @@ fn the_chart_installs_upgrades_and_grants_only_what_is_needed() {
     assert!(can(&namespace, &gateway, &["create", "leases.coordination.k8s.io", "-n", ns]));
     assert!(!can(&namespace, &gateway, &["create", "configmaps", "-n", ns]));
 
+    // And for real, with the service accounts' own tokens: the operator reconciles an Api (status
+    // and ConfigMaps written), the gateway reads the config, serves it and reports its Lease.
+    let operating = OperatorProcess::start_as(&service_account_kubeconfig(&namespace, &operator), ns);
+    let serving =
+        GatewayProcess::start_in_cluster_as(&service_account_kubeconfig(&namespace, &gateway), ns, "default", &[]);
+    namespace
+        .apply(
+            &[shop_group(""), shop_api("hello", "{method: GET, path: /hello}", "{type: MOCK, statusCode: 200}")]
+                .concat(),
+        )
+        .expect_success("applying an Api");
+    let started = Instant::now();
+    let programmed = || {
+        let path = "jsonpath={.status.conditions[?(@.type==\"Programmed\")].status}";
+        namespace.kubectl(&["get", "api/hello", "-o", path]).stdout == "True"
+    };
+    while !(lease_reported(&namespace) && programmed()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "operator and gateway did not work with their own accounts"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop((operating, serving));
+
     cluster.helm(&["uninstall", &release, "--namespace", ns]).expect_success("helm uninstall");
+}
+
+/// A kubeconfig with a token of the service account `account` of `namespace`.
+fn service_account_kubeconfig(namespace: &Namespace, account: &str) -> std::path::PathBuf {
+    let token = namespace.kubectl(&["create", "token", account]).expect_success("a service-account token");
+    let view = |path: &str| {
+        Cluster::get()
+            .kubectl(&["config", "view", "--raw", "-o", &format!("jsonpath={path}")])
+            .expect_success("kubeconfig")
+    };
+    let (server, ca) =
+        (view("{.clusters[0].cluster.server}"), view("{.clusters[0].cluster.certificate-authority-data}"));
+    let file = scratch_dir("chart-sa").join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"{server}\", certificate-authority-data: {ca}}}}}]\nusers: [{{name: u, user: {{token: {}}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u, namespace: {}}}}}]\ncurrent-context: x\n",
+        token.trim(),
+        namespace.name()
+    );
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// Whether a gateway Lease of instance `default` exists in `namespace`.
+fn lease_reported(namespace: &Namespace) -> bool {
+    let leases = namespace.kubectl(&["get", "leases", "-l", "apigw.io/instance=default", "-o", "name"]);
+    leases.success && !leases.stdout.trim().is_empty()
 }
