@@ -166,7 +166,8 @@ async fn applied_objects_are_served_reported_changed_and_deleted() {
     setup.wait_for_status("/hello", 404).await;
 
     let config_writes = setup.operator.metric("apigw_operator_config_writes_total");
-    assert!(config_writes <= 20.0, "{config_writes} ConfigMap/Secret writes");
+    // Two writes (Secret, shard) per version; a burst may take a few versions, never one per object.
+    assert!(config_writes <= 40.0, "{config_writes} ConfigMap/Secret writes");
 }
 
 #[tokio::test(flavor = "multi_thread")]
