@@ -156,6 +156,19 @@ impl Namespace {
         self.cluster.kubectl(&[&["-n", &self.name], args].concat())
     }
 
+    /// `status.conditions[type == kind].field` of `object` (such as `api/hello`), as kubectl
+    /// prints it (empty when absent).
+    pub fn condition(&self, object: &str, kind: &str, field: &str) -> String {
+        let path = format!("jsonpath={{.status.conditions[?(@.type==\"{kind}\")].{field}}}");
+        self.kubectl(&["get", object, "-o", &path]).stdout
+    }
+
+    /// How many Apis of the namespace report Programmed=True.
+    pub fn programmed_apis(&self) -> usize {
+        let path = "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Programmed\")].status}{\"\\n\"}{end}";
+        self.kubectl(&["get", "apis", "-o", path]).stdout.lines().filter(|line| *line == "True").count()
+    }
+
     /// Server-side applies `yaml` in this namespace.
     pub fn apply(&self, yaml: &str) -> KubectlOutput {
         self.cluster.kubectl_with_input(

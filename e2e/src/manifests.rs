@@ -31,3 +31,23 @@ pub fn many_apis(groups: usize, apis_per_group: usize) -> String {
     }
     yaml
 }
+
+/// A MOCK Api of group `shop` answering `GET path` with `status` and its name as the body.
+pub fn mock_api(name: &str, path: &str, status: u16) -> String {
+    shop_api(
+        name,
+        &format!("{{method: GET, path: {path}}}"),
+        &format!("{{type: MOCK, statusCode: {status}, body: {name}}}"),
+    )
+}
+
+/// A Service `echo` whose EndpointSlice points at `backend` (no kubelet runs pods here; the API
+/// server refuses loopback endpoints, so backends listen on [`crate::echo::host_ip`]), and a
+/// VpcAccess `echo` to it.
+pub fn echo_service(backend: std::net::SocketAddr) -> String {
+    format!(
+        "---\napiVersion: v1\nkind: Service\nmetadata: {{name: echo}}\nspec: {{ports: [{{name: http, port: 80}}]}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: echo-1, labels: {{kubernetes.io/service-name: echo}}}}\naddressType: IPv4\nports: [{{name: http, port: {}}}]\nendpoints: [{{addresses: [\"{}\"]}}]\n---\napiVersion: apigw.io/v1alpha1\nkind: VpcAccess\nmetadata: {{name: echo}}\nspec: {{service: {{name: echo, port: 80}}}}\n",
+        backend.port(),
+        backend.ip()
+    )
+}

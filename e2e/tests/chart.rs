@@ -123,10 +123,7 @@ fn the_chart_installs_upgrades_and_grants_only_what_is_needed() {
         )
         .expect_success("applying an Api");
     let started = Instant::now();
-    let programmed = || {
-        let path = "jsonpath={.status.conditions[?(@.type==\"Programmed\")].status}";
-        namespace.kubectl(&["get", "api/hello", "-o", path]).stdout == "True"
-    };
+    let programmed = || namespace.condition("api/hello", "Programmed", "status") == "True";
     while !(lease_reported(&namespace) && programmed()) {
         assert!(
             started.elapsed() < Duration::from_secs(30),

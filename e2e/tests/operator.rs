@@ -2,32 +2,13 @@
 //! operator into ConfigMaps, served by a real gateway reading them through the API server, with
 //! status on every object. Each test runs its own operator and gateway in its own namespace.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use apigw_e2e::echo;
 use apigw_e2e::gateway::{Answer, GatewayProcess, TestClient};
-use apigw_e2e::manifests::{many_apis, shop_api, shop_group};
+use apigw_e2e::manifests::{echo_service, many_apis, mock_api, shop_api, shop_group};
 use apigw_e2e::operator::OperatorProcess;
 use apigw_e2e::{Namespace, repo_root};
-
-/// A Service `echo` whose EndpointSlice points at `backend` (no kubelet runs pods here; the API
-/// server refuses loopback endpoints, so backends listen on [`echo::host_ip`]), and a VpcAccess.
-fn echo_service(backend: SocketAddr) -> String {
-    format!(
-        "---\napiVersion: v1\nkind: Service\nmetadata: {{name: echo}}\nspec: {{ports: [{{name: http, port: 80}}]}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: echo-1, labels: {{kubernetes.io/service-name: echo}}}}\naddressType: IPv4\nports: [{{name: http, port: {}}}]\nendpoints: [{{addresses: [\"{}\"]}}]\n---\napiVersion: apigw.io/v1alpha1\nkind: VpcAccess\nmetadata: {{name: echo}}\nspec: {{service: {{name: echo, port: 80}}}}\n",
-        backend.port(),
-        backend.ip()
-    )
-}
-
-fn mock_api(name: &str, path: &str, status: u16) -> String {
-    shop_api(
-        name,
-        &format!("{{method: GET, path: {path}}}"),
-        &format!("{{type: MOCK, statusCode: {status}, body: {name}}}"),
-    )
-}
 
 /// Polls `check` every 20 ms for up to `limit`; how long it took to hold.
 async fn eventually<F: std::future::Future<Output = bool>>(
@@ -41,12 +22,6 @@ async fn eventually<F: std::future::Future<Output = bool>>(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     started.elapsed()
-}
-
-/// `status.conditions[type].field` of an object, as kubectl prints it.
-fn condition(namespace: &Namespace, object: &str, kind: &str, field: &str) -> String {
-    let path = format!("jsonpath={{.status.conditions[?(@.type==\"{kind}\")].{field}}}");
-    namespace.kubectl(&["get", object, "-o", &path]).stdout
 }
 
 struct Setup {
@@ -102,11 +77,11 @@ async fn applied_objects_are_served_reported_changed_and_deleted() {
     // Status: every object Accepted, ResolvedRefs and (once the gateway reported) Programmed.
     for object in ["apigroup/shop", "api/orders", "api/hello", "vpcaccess/echo"] {
         eventually(Duration::from_secs(10), &format!("{object} Programmed"), || async move {
-            condition(namespace, object, "Programmed", "status") == "True"
+            namespace.condition(object, "Programmed", "status") == "True"
         })
         .await;
-        assert_eq!(condition(namespace, object, "Accepted", "status"), "True", "{object}");
-        assert_eq!(condition(namespace, object, "ResolvedRefs", "status"), "True", "{object}");
+        assert_eq!(namespace.condition(object, "Accepted", "status"), "True", "{object}");
+        assert_eq!(namespace.condition(object, "ResolvedRefs", "status"), "True", "{object}");
     }
     let group =
         namespace.kubectl(&["get", "apigroup/shop", "-o", "jsonpath={.status.apiCount} {.status.internalDomain}"]);
@@ -147,16 +122,16 @@ async fn applied_objects_are_served_reported_changed_and_deleted() {
             .replace("  auth:", "  plugins: [{kind: RoutingPlugin, name: grey}]\n  auth:");
     namespace.apply(&format!("{routing}{bound}")).expect_success("binding an invalid RoutingPlugin");
     eventually(Duration::from_secs(10), "the RoutingPlugin's Accepted=False", || async {
-        condition(namespace, "routingplugin/grey", "Accepted", "status") == "False"
+        namespace.condition("routingplugin/grey", "Accepted", "status") == "False"
     })
     .await;
-    let message = condition(namespace, "routingplugin/grey", "Accepted", "message");
+    let message = namespace.condition("routingplugin/grey", "Accepted", "message");
     assert!(message.contains("beta") && message.contains("column"), "{message}");
     eventually(Duration::from_secs(10), "the Api's ResolvedRefs=False", || async {
-        condition(namespace, "api/orders", "ResolvedRefs", "status") == "False"
+        namespace.condition("api/orders", "ResolvedRefs", "status") == "False"
     })
     .await;
-    assert_eq!(condition(namespace, "api/orders", "Programmed", "reason"), "ServingLastGood");
+    assert_eq!(namespace.condition("api/orders", "Programmed", "reason"), "ServingLastGood");
     let orders = setup.get("/orders/7").await;
     assert_eq!((orders.status.as_u16(), orders.header("x-echo-name")), (200, "two"), "the last good Api serves");
     assert_eq!(setup.get("/hello").await.status, 201, "the other Apis keep serving");
@@ -177,7 +152,7 @@ async fn a_restarted_operator_writes_nothing() {
     namespace.apply(&[shop_group(""), mock_api("hello", "/hello", 200)].concat()).expect_success("applying");
     setup.wait_for_status("/hello", 200).await;
     eventually(Duration::from_secs(10), "Programmed", || async {
-        condition(namespace, "api/hello", "Programmed", "status") == "True"
+        namespace.condition("api/hello", "Programmed", "status") == "True"
     })
     .await;
     let Setup { operator, .. } = setup;
@@ -213,19 +188,13 @@ async fn the_quickstart_example_is_served_through_the_operator() {
     .await;
 }
 
-/// How many Apis of the namespace report Programmed=True.
-fn programmed_apis(namespace: &Namespace) -> usize {
-    let path = "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Programmed\")].status}{\"\\n\"}{end}";
-    namespace.kubectl(&["get", "apis", "-o", path]).stdout.lines().filter(|line| *line == "True").count()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thousand_apis_applied_at_once_converge_with_few_writes() {
     let setup = Setup::start("e2e-operator-many");
     let namespace = &setup.namespace;
     namespace.apply(&many_apis(10, 100)).expect_success("applying 1,000 Apis");
     let converged =
-        eventually(Duration::from_secs(60), "1,000 Apis Programmed", || async { programmed_apis(namespace) == 1000 })
+        eventually(Duration::from_secs(60), "1,000 Apis Programmed", || async { namespace.programmed_apis() == 1000 })
             .await;
     let writes = setup.operator.metric("apigw_operator_config_writes_total");
     println!("1,000 Apis Programmed {converged:?} after kubectl apply returned, with {writes} ConfigMap/Secret writes");
@@ -248,7 +217,7 @@ async fn one_of_two_operators_leads_and_the_other_takes_over() {
 
     namespace.apply(&[shop_group(""), mock_api("hello", "/hello", 200)].concat()).expect_success("applying");
     eventually(Duration::from_secs(10), "the leader's status", || async {
-        condition(&namespace, "api/hello", "Accepted", "status") == "True"
+        namespace.condition("api/hello", "Accepted", "status") == "True"
     })
     .await;
     assert_eq!(follower.metric("apigw_operator_status_writes_total"), 0.0, "the follower never writes");
@@ -261,7 +230,7 @@ async fn one_of_two_operators_leads_and_the_other_takes_over() {
     .await;
     namespace.apply(&mock_api("bye", "/bye", 200)).expect_success("applying");
     eventually(Duration::from_secs(10), "the new leader's status", || async {
-        condition(&namespace, "api/bye", "Accepted", "status") == "True"
+        namespace.condition("api/bye", "Accepted", "status") == "True"
     })
     .await;
 }
@@ -274,12 +243,12 @@ async fn a_conflict_is_reported_on_the_newer_api_only() {
     setup.wait_for_status("/same", 200).await;
     namespace.apply(&mock_api("second", "/same", 201)).expect_success("applying the same path again");
     eventually(Duration::from_secs(10), "the newer Api's Conflict", || async {
-        condition(namespace, "api/second", "Accepted", "reason") == "Conflict"
+        namespace.condition("api/second", "Accepted", "reason") == "Conflict"
     })
     .await;
-    let message = condition(namespace, "api/second", "Accepted", "message");
+    let message = namespace.condition("api/second", "Accepted", "message");
     assert!(message.contains("first"), "the message names the winner: {message}");
-    assert_eq!(condition(namespace, "api/first", "Accepted", "status"), "True");
+    assert_eq!(namespace.condition("api/first", "Accepted", "status"), "True");
     assert_eq!(setup.get("/same").await.status, 200, "the older Api keeps the path");
 }
 
@@ -297,7 +266,7 @@ async fn deleting_the_last_group_of_an_instance_removes_its_config() {
     .await;
     setup.wait_for_status("/hello", 404).await;
     eventually(Duration::from_secs(10), "the orphaned Api's status", || async {
-        condition(namespace, "api/hello", "ResolvedRefs", "reason") == "GroupNotFound"
+        namespace.condition("api/hello", "ResolvedRefs", "reason") == "GroupNotFound"
     })
     .await;
 }

@@ -6,12 +6,12 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use apigw_e2e::gateway::{GatewayProcess, TestClient};
-use apigw_e2e::manifests::{shop_api, shop_group};
+use apigw_e2e::manifests::{mock_api, shop_group};
 use apigw_e2e::operator::OperatorProcess;
 use apigw_e2e::{Namespace, repo_root};
 
 fn mock(status: u16) -> String {
-    shop_api("hello", "{method: GET, path: /hello}", &format!("{{type: MOCK, statusCode: {status}}}"))
+    mock_api("hello", "/hello", status)
 }
 
 async fn wait_for_status(client: &TestClient, gateway: &GatewayProcess, status: u16, limit: Duration) {

@@ -34,12 +34,16 @@ pub struct TrafficCounters {
 
 impl TrafficCounters {
     /// Counts one request under `key` in `window`; false when `limit` is already reached.
-    fn admit(&self, key: String, window: u64, limit: u32) -> bool {
+    fn admit(&self, key: &str, window: u64, limit: u32) -> bool {
         let mut windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if windows.len() > 100_000 {
             windows.retain(|_, (seen, _)| *seen >= window);
         }
-        let entry = windows.entry(key).or_insert((window, 0));
+        // The key is copied only the first time it is counted.
+        if !windows.contains_key(key) {
+            windows.insert(key.to_owned(), (window, 0));
+        }
+        let entry = windows.get_mut(key).expect("inserted above");
         if entry.0 != window {
             *entry = (window, 0);
         }
@@ -124,7 +128,7 @@ pub struct Checks {
 impl Checks {
     /// Counts on this pod: admitted, or 429 by the first limit reached.
     pub fn count_locally(&self, counters: &TrafficCounters) -> Result<(), GatewayError> {
-        match self.items.iter().position(|(_, key, limit)| !counters.admit(key.clone(), self.window, *limit)) {
+        match self.items.iter().position(|(_, key, limit)| !counters.admit(key, self.window, *limit)) {
             Some(index) => Err(self.refused(index)),
             None => Ok(()),
         }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use apigw_e2e::Namespace;
 use apigw_e2e::echo;
 use apigw_e2e::gateway::{GatewayProcess, TestClient};
-use apigw_e2e::manifests::{many_apis, shop_api, shop_group};
+use apigw_e2e::manifests::{echo_service, many_apis, mock_api, shop_api, shop_group};
 use apigw_e2e::operator::OperatorProcess;
 
 const CHANGES: usize = 20;
@@ -29,19 +29,8 @@ async fn until<F: std::future::Future<Output = bool>>(
     since.elapsed()
 }
 
-fn programmed_apis(namespace: &Namespace) -> usize {
-    let path = "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Programmed\")].status}{\"\\n\"}{end}";
-    namespace.kubectl(&["get", "apis", "-o", path]).stdout.lines().filter(|line| *line == "True").count()
-}
-
 fn mock(status: u16) -> String {
-    shop_api("hello", "{method: GET, path: /hello}", &format!("{{type: MOCK, statusCode: {status}}}"))
-}
-
-fn slice(port: u16, ip: std::net::IpAddr) -> String {
-    format!(
-        "---\napiVersion: v1\nkind: Service\nmetadata: {{name: echo}}\nspec: {{ports: [{{name: http, port: 80}}]}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: echo-1, labels: {{kubernetes.io/service-name: echo}}}}\naddressType: IPv4\nports: [{{name: http, port: {port}}}]\nendpoints: [{{addresses: [\"{ip}\"]}}]\n---\napiVersion: apigw.io/v1alpha1\nkind: VpcAccess\nmetadata: {{name: echo}}\nspec: {{service: {{name: echo, port: 80}}}}\n"
-    )
+    mock_api("hello", "/hello", status)
 }
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
@@ -60,7 +49,7 @@ async fn main() {
     let ip = echo::host_ip();
     let backends = [echo::start_on(ip, "a").await, echo::start_on(ip, "b").await];
     let vpc = shop_api("orders", "{method: GET, path: /orders}", "{type: HTTP-VPC, vpcAccessName: echo}");
-    namespace.apply(&[shop_group(""), slice(backends[0].port(), ip), vpc, mock(200)].concat()).expect_success("apply");
+    namespace.apply(&[shop_group(""), echo_service(backends[0]), vpc, mock(200)].concat()).expect_success("apply");
     let status = |code: u16| {
         let client = client.clone();
         let address = gateway.http;
@@ -79,7 +68,7 @@ async fn main() {
     for round in 0..CHANGES {
         let (backend, name) = if round % 2 == 0 { (backends[1], "b") } else { (backends[0], "a") };
         let started = Instant::now();
-        namespace.apply(&slice(backend.port(), ip)).expect_success("apply");
+        namespace.apply(&echo_service(backend)).expect_success("apply");
         let served = || {
             let client = client.clone();
             let address = gateway.http;
@@ -112,7 +101,7 @@ async fn main() {
         applied.expect_success("apply");
         let limit = Duration::from_secs(600);
         let converged =
-            until(started, limit, "Programmed", || std::future::ready(programmed_apis(&namespace) == apis)).await;
+            until(started, limit, "Programmed", || std::future::ready(namespace.programmed_apis() == apis)).await;
         let writes = operator.metric("apigw_operator_config_writes_total");
         let mib = operator.resident_bytes() as f64 / (1024.0 * 1024.0);
         println!(
