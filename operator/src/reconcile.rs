@@ -219,8 +219,9 @@ impl StatusContext<'_> {
                     programmed: self.programmed(&object_ref, !problems.is_empty()),
                     extra: extra(object, &self.pass.configs),
                 };
-                let desired = status::desired(&facts, &status::current_conditions(object), self.now);
-                status::changed(object, object_ref, desired)
+                let current = status::current_status(object);
+                let desired = status::desired(&facts, &status::conditions_of(&current), self.now);
+                (current != desired).then_some(Update { object: object_ref, status: desired })
             })
             .collect()
     }

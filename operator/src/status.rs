@@ -14,7 +14,7 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Patch, PatchParams};
 use kube::core::object::HasStatus;
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -126,15 +126,9 @@ fn ok_message(kind: ConditionType) -> &'static str {
     }
 }
 
-/// The conditions an object reports now.
-pub fn current_conditions<K: HasStatus>(object: &K) -> Vec<Condition>
-where
-    K::Status: Serialize,
-{
-    current_status(object)
-        .get("conditions")
-        .and_then(|conditions| serde_json::from_value(conditions.clone()).ok())
-        .unwrap_or_default()
+/// The conditions of a status as [`current_status`] returns it.
+pub fn conditions_of(status: &Value) -> Vec<Condition> {
+    status.get("conditions").and_then(|conditions| serde_json::from_value(conditions.clone()).ok()).unwrap_or_default()
 }
 
 /// An object's status as JSON (`{}` when it has none).
@@ -181,14 +175,6 @@ where
         }
     });
     futures::stream::iter(writes).buffer_unordered(16).filter(|failed| std::future::ready(*failed)).count().await
-}
-
-/// The update for `object` if its status differs from `status`.
-pub fn changed<K: HasStatus + ResourceExt>(object: &K, object_ref: ObjectRef, status: Value) -> Option<Update>
-where
-    K::Status: Serialize,
-{
-    (current_status(object) != status).then_some(Update { object: object_ref, status })
 }
 
 #[cfg(test)]
