@@ -3,7 +3,8 @@
 # deletion and garbage collection) as local processes on loopback, on random free ports.
 # Writes into $APIGW_CLUSTER_DIR (default <repo>/target/controlplane):
 #   kubeconfig   admin credentials (a client certificate of system:masters)
-#   bin/         kubectl, helm and the control-plane binaries
+#   bin/         kubectl, helm, promql-check and the control-plane binaries
+#   monitoring-crds/  the prometheus-operator CRDs the chart's monitoring test installs
 #   *.log, *.pid the processes
 # Idempotent: a running control plane is left alone. Stop it with down.sh.
 set -euo pipefail
@@ -22,8 +23,10 @@ fi
 
 bins=$("$here/build.sh")
 helm=$("$here/build-helm.sh")
-rm -rf "$dir/bin" "$dir/etcd-data"; mkdir -p "$dir/bin" "$dir/pki"
-ln -s "$bins"/* "$helm/helm" "$dir/bin/"
+monitoring=$("$here/build-monitoring.sh")
+rm -rf "$dir/bin" "$dir/etcd-data" "$dir/monitoring-crds"; mkdir -p "$dir/bin" "$dir/pki"
+ln -s "$bins"/* "$helm/helm" "$monitoring/promql-check" "$dir/bin/"
+cp -r "$monitoring/crds" "$dir/monitoring-crds"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 etcd_port=$(free_port); peer_port=$(free_port); api_port=$(free_port)

@@ -98,6 +98,12 @@ impl Cluster {
         &self.kubeconfig
     }
 
+    /// A file of the control plane's folder, such as `bin/promql-check` or `monitoring-crds`
+    /// (see `e2e/controlplane/up.sh`).
+    pub fn file(&self, relative: &str) -> PathBuf {
+        self.kubeconfig.with_file_name(relative)
+    }
+
     /// Runs kubectl with `args`.
     pub fn kubectl(&self, args: &[&str]) -> KubectlOutput {
         self.command(args).output().expect("kubectl runs").into()
