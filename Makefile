@@ -4,7 +4,7 @@ CARGO ?= cargo
 CLUSTER_DIR ?= $(CURDIR)/target/controlplane
 export APIGW_CLUSTER_DIR := $(CLUSTER_DIR)
 
-.PHONY: help demo test lint fmt-check clippy unit e2e bench bench-operator fuzz crds cluster-up cluster-down controlplane
+.PHONY: help demo test lint fmt-check clippy unit e2e bench bench-operator image-test fuzz crds cluster-up cluster-down controlplane
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ bench: ## Gateway vs nginx vs direct: requests/s, latency, HTTP/2, memory and re
 bench-operator: cluster-up ## Control-plane targets: apply->serve latency, 1,000 Apis convergence and writes, memory at 10,000 Apis
 	$(CARGO) build --release --locked -p apigw-gateway -p apigw-operator -p apigw-e2e --bins
 	$(CARGO) run --release --locked -q -p apigw-e2e --bin apigw-operator-bench
+
+image-test: cluster-up ## Build both images from the Dockerfile with buildah and run them read-only as non-root
+	@hack/image-test.sh
 
 fuzz: ## Fuzz the condition parser for FUZZ_SECONDS (default 60; needs the nightly toolchain)
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz

@@ -110,3 +110,67 @@ async fn every_backend_type_serves_and_failures_get_their_codes() {
     let closed = get("/closed").await;
     assert_eq!((closed.status.as_u16(), closed.header("x-ca-error-code")), (502, "B502CF"));
 }
+
+/// A backend that answers GETs with hand-written HTTP/1.1: `/chunked` in chunks with a trailer
+/// (keeping the connection), anything else with a body that ends when it closes the connection.
+async fn start_raw_backend() -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+    let address = listener.local_addr().expect("a bound address");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while stream.read_exact(&mut byte).await.is_ok() {
+                    head.push(byte[0]);
+                    if !head.ends_with(b"\r\n\r\n") {
+                        continue;
+                    }
+                    let chunked = head.starts_with(b"GET /chunked ");
+                    head.clear();
+                    if !chunked {
+                        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\n\r\nuntil the end").await;
+                        return;
+                    }
+                    let answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nin t\r\n9;x=y\r\nhree chun\r\n2\r\nks\r\n0\r\nX-Sum: 15\r\n\r\n";
+                    for piece in answer.chunks(7) {
+                        let _ = stream.write_all(piece).await;
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chunked_and_close_delimited_answers_and_streamed_uploads_pass_through() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (raw, echo) = (start_raw_backend().await, echo::start("echo").await);
+    let api =
+        |name: &str, path: &str, backend: &str| shop_api(name, &format!("{{method: ANY, path: \"{path}\"}}"), backend);
+    let manifests = [
+        shop_group(""),
+        api("raw", "/raw/*", &format!("{{type: HTTP, address: \"http://{raw}\", path: \"/*\"}}")),
+        api("upload", "/upload", &format!("{{type: HTTP, address: \"http://{echo}\"}}")),
+    ]
+    .concat();
+    let gateway = GatewayProcess::start(&manifests, &[]);
+    let client = TestClient::http1();
+    for _ in 0..3 {
+        let answer = client.get(gateway.http, "shop.example.com", "/raw/chunked", &[]).await;
+        assert_eq!((answer.status.as_u16(), &answer.body[..]), (200, &b"in three chunks"[..]));
+    }
+    let answer = client.get(gateway.http, "shop.example.com", "/raw/close", &[]).await;
+    assert_eq!((answer.status.as_u16(), &answer.body[..]), (200, &b"until the end"[..]));
+
+    // A chunked upload of unknown length is streamed to the backend, which gets it whole.
+    let mut stream = tokio::net::TcpStream::connect(gateway.http).await.unwrap();
+    let upload = "POST /upload HTTP/1.1\r\nHost: shop.example.com\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n";
+    stream.write_all(upload.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""body":"hello world""#), "the backend got the whole body: {answer}");
+}

@@ -2,6 +2,7 @@
 
 pub mod direct;
 pub mod function;
+pub mod h1;
 pub mod upstream;
 
 use std::sync::{Arc, OnceLock};

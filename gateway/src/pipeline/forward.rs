@@ -57,6 +57,11 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 
 /// Removes hop-by-hop headers, and those the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // One pass over the names present is cheaper than looking each hop-by-hop name up, and
+    // most messages have none.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -93,6 +98,8 @@ pub fn backend_parts(
     route: Option<&CompiledRoute>,
 ) -> BackendParts {
     let MatchedRequest { path: request_path, query, rest, path_values } = *request;
+    // Room for the forwarding headers and a few mapped ones, so the map grows at most once.
+    headers.reserve(8);
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
     let mapping = api.mode == ParameterMode::Mapping;

@@ -160,8 +160,7 @@ impl Gateway {
 
     /// Answers one request from the network.
     pub async fn handle(&self, request: Request<Incoming>, connection: Connection) -> Response<ClientBody> {
-        let request_id =
-            HeaderValue::from_maybe_shared(Bytes::from(request_id::next())).expect("request ids are ASCII");
+        let request_id = request_id::next();
         self.respond(request.map(RequestBody::Network), connection, request_id).await
     }
 

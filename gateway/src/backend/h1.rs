@@ -1,0 +1,572 @@
+//! The HTTP/1.1 wire protocol towards plain-http backends (RFC 9112), kept small: the request
+//! head (and a small body) written in one go, the response head parsed by httparse into
+//! zero-copy header values, and response bodies framed by Content-Length, chunked coding or the
+//! end of the connection. No upgrades, no pipelining, trailers dropped: requests that need more
+//! go through hyper's client.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker, ready};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Version, header};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// Largest response head accepted.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// Most response header fields accepted (as hyper).
+const MAX_HEADERS: usize = 100;
+/// Longest chunk-size or trailer line accepted.
+const MAX_LINE_BYTES: usize = 4 * 1024;
+/// Room made in the read buffer before each read.
+const READ_BYTES: usize = 16 * 1024;
+/// A request body of known length up to this size goes out in the head's write.
+const INLINE_BODY_BYTES: usize = 16 * 1024;
+
+/// What went wrong in an exchange with a backend.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    /// The socket failed, or closed early.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The backend's answer is not HTTP/1.1.
+    #[error("invalid response from the backend: {0}")]
+    Protocol(String),
+    /// The request body could not be read from the client.
+    #[error("{0}")]
+    RequestBody(Box<dyn std::error::Error + Send + Sync>),
+}
+
+fn protocol(reason: impl ToString) -> ExchangeError {
+    ExchangeError::Protocol(reason.to_string())
+}
+
+fn unexpected_end() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "the backend closed the connection mid-response")
+}
+
+/// An open connection to a backend.
+pub struct Connection {
+    stream: TcpStream,
+    /// Bytes read and not consumed yet.
+    buffer: BytesMut,
+}
+
+impl Connection {
+    /// Wraps a connected stream.
+    pub fn new(stream: TcpStream) -> Self {
+        Self { stream, buffer: BytesMut::new() }
+    }
+
+    /// Whether an idle connection can carry a request: the backend has neither closed it nor
+    /// sent anything unasked. Costs no system call while the socket has nothing to read.
+    pub fn is_open_and_idle(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.stream.poll_read_ready(&mut cx) {
+            Poll::Pending => true,
+            Poll::Ready(Err(_)) => false,
+            // Pending: readiness was stale; anything read (bytes, end, error) rules it out.
+            Poll::Ready(Ok(())) => self.poll_fill(&mut cx).is_pending(),
+        }
+    }
+
+    /// Reads what the socket has into the buffer: `Ready(Ok(0))` at its end. A short read tells
+    /// tokio the socket is drained, so the next readiness check needs no system call.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.buffer.reserve(READ_BYTES);
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.buffer)
+    }
+
+    async fn fill(&mut self) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_fill(cx)).await
+    }
+
+    /// Sends a request: `target` is its origin-form path and query. Content-Length or chunked
+    /// coding is chosen from the body; the headers' own framing headers are not sent.
+    pub async fn send_request<B>(
+        &mut self,
+        method: &Method,
+        target: &str,
+        headers: &HeaderMap,
+        mut body: B,
+    ) -> Result<(), ExchangeError>
+    where
+        B: Body<Data = Bytes> + Unpin,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let length = if body.is_end_stream() { Some(0) } else { body.size_hint().exact() };
+        let mut out = Vec::with_capacity(256 + target.len() + headers.len() * 48);
+        encode_head(&mut out, method, target, headers, length);
+        match length {
+            Some(0) => return Ok(self.stream.write_all(&out).await?),
+            Some(length) if length as usize <= INLINE_BODY_BYTES => {
+                // Usually one frame, ready at once: the body the gateway built or read.
+                while let Some(frame) = body.frame().await {
+                    if let Ok(data) = frame.map_err(|error| ExchangeError::RequestBody(error.into()))?.into_data() {
+                        out.extend_from_slice(&data);
+                    }
+                }
+                return Ok(self.stream.write_all(&out).await?);
+            }
+            _ => self.stream.write_all(&out).await?,
+        }
+        let chunked = length.is_none();
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.map_err(|error| ExchangeError::RequestBody(error.into()))?.into_data() else {
+                continue;
+            };
+            if data.is_empty() {
+                continue;
+            }
+            if chunked {
+                self.stream.write_all(format!("{:x}\r\n", data.len()).as_bytes()).await?;
+                self.stream.write_all(&data).await?;
+                self.stream.write_all(b"\r\n").await?;
+            } else {
+                self.stream.write_all(&data).await?;
+            }
+        }
+        if chunked {
+            self.stream.write_all(b"0\r\n\r\n").await?;
+        }
+        Ok(())
+    }
+
+    /// Reads the response head to `method`, skipping interim (1xx) answers, and returns the
+    /// response with its body, which owns this connection from then on.
+    pub async fn read_response(mut self, method: &Method) -> Result<Response<ResponseBody>, ExchangeError> {
+        loop {
+            if let Some(head) = parse_head(&mut self.buffer)? {
+                if head.status.is_informational() && head.status != StatusCode::SWITCHING_PROTOCOLS {
+                    continue;
+                }
+                let framing = response_framing(method, head.status, &head.headers)?;
+                let reusable = keeps_alive(head.version, &head.headers) && !matches!(framing, Framing::UntilClose);
+                let mut response = Response::new(ResponseBody { connection: self, framing, reusable });
+                *response.status_mut() = head.status;
+                *response.version_mut() = head.version;
+                *response.headers_mut() = head.headers;
+                return Ok(response);
+            }
+            if self.buffer.len() > MAX_HEAD_BYTES {
+                return Err(protocol("the response head is larger than 64 KiB"));
+            }
+            if self.fill().await? == 0 {
+                return Err(if self.buffer.is_empty() {
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "the backend closed the connection without answering")
+                } else {
+                    unexpected_end()
+                }
+                .into());
+            }
+        }
+    }
+}
+
+/// Writes the request line, the headers and the framing header of a body of `length` bytes
+/// (`None`: unknown, chunked).
+fn encode_head(out: &mut Vec<u8>, method: &Method, target: &str, headers: &HeaderMap, length: Option<u64>) {
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    match length {
+        None => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        // A method that defines a meaning for content announces even an empty one (RFC 9110 §8.6).
+        Some(0) if !matches!(*method, Method::POST | Method::PUT | Method::PATCH) => {}
+        Some(length) => {
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(length.to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A parsed response head.
+struct Head {
+    status: StatusCode,
+    version: Version,
+    headers: HeaderMap,
+}
+
+/// Parses a complete response head off the front of `buffer` (`None`: not complete yet). Header
+/// values are slices of the head's bytes, not copies.
+fn parse_head(buffer: &mut BytesMut) -> Result<Option<Head>, ExchangeError> {
+    if buffer.is_empty() {
+        return Ok(None);
+    }
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut fields);
+    let length = match response.parse(buffer).map_err(protocol)? {
+        httparse::Status::Complete(length) => length,
+        httparse::Status::Partial => return Ok(None),
+    };
+    let code = response.code.ok_or_else(|| protocol("no status code"))?;
+    let status = StatusCode::from_u16(code).map_err(protocol)?;
+    let version = if response.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    let base = buffer.as_ptr() as usize;
+    // Where each name and value lies in the head, so that values can share its bytes.
+    let mut spans = [(0, 0, 0, 0); MAX_HEADERS];
+    let count = response.headers.len();
+    for (span, field) in spans.iter_mut().zip(response.headers.iter()) {
+        let (name, value) = (field.name.as_ptr() as usize - base, field.value.as_ptr() as usize - base);
+        *span = (name, name + field.name.len(), value, value + field.value.len());
+    }
+    let head = buffer.split_to(length).freeze();
+    let mut headers = HeaderMap::with_capacity(count);
+    for &(name_start, name_end, value_start, value_end) in &spans[..count] {
+        let name = HeaderName::from_bytes(&head[name_start..name_end]).map_err(protocol)?;
+        let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end)).map_err(protocol)?;
+        headers.append(name, value);
+    }
+    Ok(Some(Head { status, version, headers }))
+}
+
+/// How a response body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// This many bytes are left.
+    Length(u64),
+    /// Chunked coding, in this state.
+    Chunked(Chunk),
+    /// At the end of the connection.
+    UntilClose,
+    /// Read to its end.
+    Done,
+}
+
+/// Where a chunked body's decoder is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// Expecting a chunk-size line.
+    Size,
+    /// Inside chunk data, with this many bytes left.
+    Data(u64),
+    /// Expecting the CRLF after chunk data.
+    DataEnd,
+    /// Reading trailer lines up to the empty one.
+    Trailers,
+}
+
+/// How the body of a response to `method` with `status` and `headers` is framed (RFC 9112 §6.3).
+fn response_framing(method: &Method, status: StatusCode, headers: &HeaderMap) -> Result<Framing, ExchangeError> {
+    if *method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        return Ok(Framing::Length(0));
+    }
+    if let Some(codings) = headers.get_all(header::TRANSFER_ENCODING).iter().next_back() {
+        let chunked = codings.to_str().ok().and_then(|codings| codings.rsplit(',').next()).map(str::trim);
+        return Ok(match chunked {
+            Some(last) if last.eq_ignore_ascii_case("chunked") => Framing::Chunked(Chunk::Size),
+            _ => Framing::UntilClose,
+        });
+    }
+    let mut length = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        for part in value.to_str().map_err(protocol)?.split(',') {
+            let parsed: u64 = part.trim().parse().map_err(|_| protocol("invalid Content-Length"))?;
+            if length.is_some_and(|length| length != parsed) {
+                return Err(protocol("conflicting Content-Length values"));
+            }
+            length = Some(parsed);
+        }
+    }
+    Ok(length.map_or(Framing::UntilClose, Framing::Length))
+}
+
+/// Whether the connection stays open after this response.
+fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
+    let says = |token: &str| {
+        headers.get_all(header::CONNECTION).iter().any(|value| {
+            value.to_str().is_ok_and(|value| value.split(',').any(|item| item.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if version == Version::HTTP_10 { says("keep-alive") } else { !says("close") }
+}
+
+/// A backend response body, read off its connection as the client takes it.
+pub struct ResponseBody {
+    connection: Connection,
+    framing: Framing,
+    /// The connection may carry another request once the body is read.
+    reusable: bool,
+}
+
+impl ResponseBody {
+    /// The connection, when the body was read to its end and the backend keeps it open.
+    pub fn into_reusable_connection(self) -> Option<Connection> {
+        let ended = matches!(self.framing, Framing::Done | Framing::Length(0));
+        (ended && self.reusable && self.connection.buffer.is_empty()).then_some(self.connection)
+    }
+
+    /// Fills the buffer when it is empty; an end of the connection there is an error.
+    fn poll_need_bytes(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.connection.buffer.is_empty() && ready!(self.connection.poll_fill(cx))? == 0 {
+            return Poll::Ready(Err(unexpected_end()));
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Takes one CRLF-ended line off the buffer (without the CRLF), reading as needed.
+    fn poll_line(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Bytes>> {
+        loop {
+            let buffer = &mut self.connection.buffer;
+            if let Some(end) = buffer.iter().position(|&byte| byte == b'\n') {
+                let mut line = buffer.split_to(end + 1);
+                line.truncate(if end > 0 && line[end - 1] == b'\r' { end - 1 } else { end });
+                return Poll::Ready(Ok(line.freeze()));
+            }
+            if buffer.len() > MAX_LINE_BYTES {
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "chunk line too long")));
+            }
+            if ready!(self.connection.poll_fill(cx))? == 0 {
+                return Poll::Ready(Err(unexpected_end()));
+            }
+        }
+    }
+
+    /// Takes up to `limit` bytes of data off the buffer, reading when it is empty.
+    fn poll_data(&mut self, cx: &mut Context<'_>, limit: u64) -> Poll<io::Result<Bytes>> {
+        ready!(self.poll_need_bytes(cx))?;
+        let buffer = &mut self.connection.buffer;
+        let take = buffer.len().min(usize::try_from(limit).unwrap_or(usize::MAX));
+        Poll::Ready(Ok(buffer.split_to(take).freeze()))
+    }
+
+    /// The next piece of a chunked body: data, or `None` at its end.
+    fn poll_chunked(&mut self, cx: &mut Context<'_>, state: Chunk) -> Poll<io::Result<Option<Bytes>>> {
+        let invalid = |reason: &str| io::Error::new(io::ErrorKind::InvalidData, reason.to_owned());
+        let mut state = state;
+        loop {
+            match state {
+                Chunk::Size => {
+                    let line = ready!(self.poll_line(cx))?;
+                    let digits = line.split(|&byte| byte == b';').next().unwrap_or_default().trim_ascii();
+                    let size = std::str::from_utf8(digits)
+                        .ok()
+                        .and_then(|digits| u64::from_str_radix(digits, 16).ok())
+                        .ok_or_else(|| invalid("invalid chunk size"))?;
+                    state = if size == 0 { Chunk::Trailers } else { Chunk::Data(size) };
+                }
+                Chunk::Data(left) => {
+                    let data = ready!(self.poll_data(cx, left))?;
+                    let left = left - data.len() as u64;
+                    self.framing = Framing::Chunked(if left == 0 { Chunk::DataEnd } else { Chunk::Data(left) });
+                    return Poll::Ready(Ok(Some(data)));
+                }
+                Chunk::DataEnd => {
+                    if !ready!(self.poll_line(cx))?.is_empty() {
+                        return Poll::Ready(Err(invalid("chunk data longer than its size")));
+                    }
+                    state = Chunk::Size;
+                }
+                Chunk::Trailers => {
+                    if ready!(self.poll_line(cx))?.is_empty() {
+                        self.framing = Framing::Done;
+                        return Poll::Ready(Ok(None));
+                    }
+                }
+            }
+            self.framing = Framing::Chunked(state);
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = &mut *self;
+        let data = match this.framing {
+            Framing::Done | Framing::Length(0) => return Poll::Ready(None),
+            Framing::Length(left) => {
+                let data = ready!(this.poll_data(cx, left))?;
+                this.framing = Framing::Length(left - data.len() as u64);
+                data
+            }
+            Framing::UntilClose => {
+                let buffer = &mut this.connection.buffer;
+                if buffer.is_empty() && ready!(this.connection.poll_fill(cx))? == 0 {
+                    this.framing = Framing::Done;
+                    return Poll::Ready(None);
+                }
+                this.connection.buffer.split().freeze()
+            }
+            Framing::Chunked(state) => match ready!(this.poll_chunked(cx, state))? {
+                Some(data) => data,
+                None => return Poll::Ready(None),
+            },
+        };
+        Poll::Ready(Some(Ok(Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.framing, Framing::Done | Framing::Length(0))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.framing {
+            Framing::Length(left) => SizeHint::with_exact(left),
+            Framing::Done => SizeHint::with_exact(0),
+            _ => SizeHint::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{Full, StreamBody};
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    /// A backend on 127.0.0.1 that reads one request (head and `body_bytes` more), writes
+    /// `answer` in pieces of `piece` bytes, and closes when `close`. Returns what it read.
+    async fn backend(
+        answer: &'static [u8],
+        piece: usize,
+        body_bytes: usize,
+        close: bool,
+    ) -> (Connection, tokio::task::JoinHandle<Vec<u8>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let served = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut seen = Vec::new();
+            let mut byte = [0u8; 1];
+            while !seen.ends_with(b"\r\n\r\n") {
+                socket.read_exact(&mut byte).await.unwrap();
+                seen.push(byte[0]);
+            }
+            let mut body = vec![0u8; body_bytes];
+            socket.read_exact(&mut body).await.unwrap();
+            seen.extend_from_slice(&body);
+            for part in answer.chunks(piece) {
+                socket.write_all(part).await.unwrap();
+                socket.flush().await.unwrap();
+                tokio::task::yield_now().await;
+            }
+            if !close {
+                // Keep the connection open until the client is done with it.
+                let _ = socket.read(&mut byte).await;
+            }
+            seen
+        });
+        (Connection::new(TcpStream::connect(address).await.unwrap()), served)
+    }
+
+    async fn get(
+        answer: &'static [u8],
+        piece: usize,
+        close: bool,
+    ) -> Result<(Response<()>, Vec<u8>, bool), ExchangeError> {
+        let (mut connection, _served) = backend(answer, piece, 0, close).await;
+        connection.send_request(&Method::GET, "/", &HeaderMap::new(), Full::<Bytes>::default()).await?;
+        let (parts, mut body) = connection.read_response(&Method::GET).await?.into_parts();
+        let mut read = Vec::new();
+        while let Some(frame) = body.frame().await {
+            read.extend_from_slice(&frame?.into_data().unwrap());
+        }
+        let reusable = body.into_reusable_connection().is_some();
+        Ok((Response::from_parts(parts, ()), read, reusable))
+    }
+
+    #[tokio::test]
+    async fn reads_a_content_length_body_in_pieces_and_keeps_the_connection() {
+        let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nX-Test:  spaced value \r\n\r\nhello world";
+        let (response, body, reusable) = get(answer, 3, false).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["x-test"], "spaced value");
+        assert_eq!((body.as_slice(), reusable), (&b"hello world"[..], true));
+    }
+
+    #[tokio::test]
+    async fn decodes_chunked_bodies_with_extensions_and_trailers_byte_by_byte() {
+        let answer = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n";
+        let (_, body, reusable) = get(answer, 1, false).await.unwrap();
+        assert_eq!((body.as_slice(), reusable), (&b"hello world"[..], true));
+    }
+
+    #[tokio::test]
+    async fn reads_a_body_without_length_to_the_end_of_the_connection() {
+        let (_, body, reusable) = get(b"HTTP/1.1 200 OK\r\n\r\nuntil close", 4, true).await.unwrap();
+        assert_eq!((body.as_slice(), reusable), (&b"until close"[..], false));
+        let (_, _, reusable) =
+            get(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n", 64, true).await.unwrap();
+        assert!(!reusable, "Connection: close");
+        let (_, _, reusable) = get(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", 64, true).await.unwrap();
+        assert!(!reusable, "HTTP/1.0 without keep-alive");
+    }
+
+    #[tokio::test]
+    async fn skips_interim_answers_and_knows_bodiless_statuses() {
+        let answer = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n";
+        let (response, body, reusable) = get(answer, 7, false).await.unwrap();
+        assert_eq!((response.status(), body.len(), reusable), (StatusCode::NO_CONTENT, 0, true));
+    }
+
+    #[tokio::test]
+    async fn refuses_what_is_not_http_and_an_early_end() {
+        let error = get(b"SSH-2.0-OpenSSH\r\n\r\n", 64, true).await.unwrap_err();
+        assert!(matches!(error, ExchangeError::Protocol(_)), "{error}");
+        let error =
+            get(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 64, true).await.unwrap_err();
+        assert!(error.to_string().contains("conflicting Content-Length"), "{error}");
+        let error = get(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 64, true).await.unwrap_err();
+        assert!(matches!(&error, ExchangeError::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof), "{error}");
+        let error = get(b"", 64, true).await.unwrap_err();
+        assert!(error.to_string().contains("without answering"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn frames_request_bodies_by_length_or_chunks() {
+        let mut head = Vec::new();
+        encode_head(&mut head, &Method::GET, "/a?b=1", &HeaderMap::new(), Some(0));
+        assert_eq!(head, b"GET /a?b=1 HTTP/1.1\r\n\r\n");
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("99"));
+        head.clear();
+        encode_head(&mut head, &Method::POST, "/", &headers, Some(0));
+        assert_eq!(head, b"POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n", "the body's length, not the header's");
+
+        let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let (mut connection, served) = backend(answer, 64, 23, false).await;
+        let frames = ["abc", "defgh"].map(|data| Ok::<_, io::Error>(Frame::data(Bytes::from_static(data.as_bytes()))));
+        let body = StreamBody::new(futures::stream::iter(frames));
+        connection.send_request(&Method::PUT, "/up", &HeaderMap::new(), body).await.unwrap();
+        connection.read_response(&Method::PUT).await.unwrap();
+        let seen = served.await.unwrap();
+        let expected = "PUT /up HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n5\r\ndefgh\r\n0\r\n\r\n";
+        assert_eq!(String::from_utf8(seen).unwrap(), expected);
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_the_backend_closed_is_not_reused() {
+        let (mut connection, served) = backend(b"", 1, 0, true).await;
+        assert!(connection.is_open_and_idle(), "open and silent");
+        connection.send_request(&Method::GET, "/", &HeaderMap::new(), Full::<Bytes>::default()).await.unwrap();
+        served.await.unwrap();
+        let closed = std::time::Instant::now();
+        while connection.is_open_and_idle() {
+            assert!(closed.elapsed() < std::time::Duration::from_secs(5), "the close was never seen");
+            tokio::task::yield_now().await;
+        }
+    }
+}
