@@ -13,19 +13,25 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A new request id.
 pub fn next() -> HeaderValue {
-    let id = (u128::from(*PREFIX) << 64) | u128::from(COUNTER.fetch_add(1, Ordering::Relaxed));
-    HeaderValue::from_bytes(&uuid_shaped(id)).expect("request ids are ASCII")
+    let text = uuid_shaped(*PREFIX, COUNTER.fetch_add(1, Ordering::Relaxed));
+    HeaderValue::from_bytes(&text).expect("request ids are ASCII")
 }
 
-/// `id` as 32 upper-case hex digits in the 8-4-4-4-12 groups of a UUID (formatting machinery
-/// costs more than the rest of making an id).
-fn uuid_shaped(id: u128) -> [u8; 36] {
+/// `high` then `low` as 32 upper-case hex digits in the 8-4-4-4-12 groups of a UUID, written
+/// digit by digit (the formatting machinery costs more than the rest of making an id).
+fn uuid_shaped(high: u64, low: u64) -> [u8; 36] {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut text = [b'-'; 36];
-    let positions = (0..36).filter(|position| !matches!(position, 8 | 13 | 18 | 23));
-    for (nibble, position) in positions.enumerate() {
-        text[position] = HEX[((id >> (124 - 4 * nibble)) & 0xF) as usize];
-    }
+    let mut write = |start: usize, value: u64, digits: usize| {
+        for (index, slot) in text[start..start + digits].iter_mut().enumerate() {
+            *slot = HEX[(value >> (4 * (digits - 1 - index))) as usize & 0xF];
+        }
+    };
+    write(0, high >> 32, 8);
+    write(9, high >> 16, 4);
+    write(14, high, 4);
+    write(19, low >> 48, 4);
+    write(24, low, 12);
     text
 }
 
@@ -42,7 +48,7 @@ mod tests {
 
     #[test]
     fn digits_are_the_id_in_order() {
-        let text = super::uuid_shaped(0x0123_4567_89AB_CDEF_FEDC_BA98_7654_3210);
+        let text = super::uuid_shaped(0x0123_4567_89AB_CDEF, 0xFEDC_BA98_7654_3210);
         assert_eq!(std::str::from_utf8(&text).unwrap(), "01234567-89AB-CDEF-FEDC-BA9876543210");
     }
 }

@@ -9,14 +9,14 @@
 
 use std::{
     cell::RefCell,
-    collections::HashMap,
     pin::Pin,
     task::{Context, Poll},
     time::Duration,
 };
 
 use bytes::Bytes;
-use http::{Request, Response, uri::Authority};
+use fnv::FnvHashMap;
+use http::{HeaderMap, Method, Response, uri::Authority};
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::net::TcpStream;
 
@@ -28,7 +28,8 @@ use crate::error::GatewayError;
 const MAX_IDLE_PER_AUTHORITY: usize = 256;
 
 thread_local! {
-    static IDLE: RefCell<HashMap<Authority, Vec<Connection>>> = RefCell::new(HashMap::new());
+    /// FNV: a pool lookup per request, on a short key from the config.
+    static IDLE: RefCell<FnvHashMap<Authority, Vec<Connection>>> = RefCell::default();
 }
 
 fn checkout(authority: &Authority) -> Option<Connection> {
@@ -60,22 +61,40 @@ async fn ready_connection(authority: &Authority) -> Result<Connection, GatewayEr
     Ok(Connection::new(stream))
 }
 
-/// Sends `request` (an origin-form URI) to `authority`; its response head must arrive within
-/// `timeout`.
+/// A request on its way to a backend by the direct way.
+pub struct Outgoing {
+    /// Its method.
+    pub method: Method,
+    /// Its origin-form target: path and query.
+    pub target: String,
+    /// Its headers (framing headers are set from the body).
+    pub headers: HeaderMap,
+    /// Its body.
+    pub body: ProxyBody,
+}
+
+/// Sends `request` to `authority`; its response head must arrive within `timeout`.
 pub async fn send(
     authority: &Authority,
-    request: Request<ProxyBody>,
+    request: Outgoing,
     timeout: Duration,
 ) -> Result<Response<DirectBody>, GatewayError> {
+    let Outgoing { method, target, headers, body } = request;
+    if !is_request_target(&target) {
+        return Err(GatewayError::BadBackendAddress(format!("invalid backend path {target:?}")));
+    }
     let exchange = async {
-        let (parts, body) = request.into_parts();
-        let target = parts.uri.path_and_query().map_or("/", |target| target.as_str());
         let mut connection = ready_connection(authority).await?;
-        connection.send_request(&parts.method, target, &parts.headers, body).await.map_err(into_gateway_error)?;
-        let response = connection.read_response(&parts.method).await.map_err(into_gateway_error)?;
+        connection.send_request(&method, &target, &headers, body).await.map_err(into_gateway_error)?;
+        let response = connection.read_response(&method).await.map_err(into_gateway_error)?;
         Ok(response.map(|body| DirectBody { body: Some(body), authority: authority.clone() }))
     };
     tokio::time::timeout(timeout, exchange).await.map_err(|_| GatewayError::BackendTimeout)?
+}
+
+/// Whether `target` can go on a request line: a path, without spaces or control characters.
+fn is_request_target(target: &str) -> bool {
+    target.starts_with('/') && target.bytes().all(|byte| byte > b' ' && byte != 0x7f)
 }
 
 fn into_gateway_error(error: ExchangeError) -> GatewayError {

@@ -5,6 +5,7 @@
 //! go through hyper's client.
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker, ready};
 
@@ -143,8 +144,8 @@ impl Connection {
                 if head.status.is_informational() && head.status != StatusCode::SWITCHING_PROTOCOLS {
                     continue;
                 }
-                let framing = response_framing(method, head.status, &head.headers)?;
-                let reusable = keeps_alive(head.version, &head.headers) && !matches!(framing, Framing::UntilClose);
+                let framing = head.framing.framing(method, head.status);
+                let reusable = head.framing.keeps_alive(head.version) && !matches!(framing, Framing::UntilClose);
                 let mut response = Response::new(ResponseBody { connection: self, framing, reusable });
                 *response.status_mut() = head.status;
                 *response.version_mut() = head.version;
@@ -200,7 +201,12 @@ struct Head {
     status: StatusCode,
     version: Version,
     headers: HeaderMap,
+    /// What its framing headers say.
+    framing: FramingHeaders,
 }
+
+/// Room left in a response's header map for the headers the gateway adds.
+const ADDED_HEADERS: usize = 4;
 
 /// Parses a complete response head off the front of `buffer` (`None`: not complete yet). Header
 /// values are slices of the head's bytes, not copies.
@@ -208,31 +214,37 @@ fn parse_head(buffer: &mut BytesMut) -> Result<Option<Head>, ExchangeError> {
     if buffer.is_empty() {
         return Ok(None);
     }
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut fields);
-    let length = match response.parse(buffer).map_err(protocol)? {
+    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed =
+        httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut response, buffer, &mut fields);
+    let length = match parsed.map_err(protocol)? {
         httparse::Status::Complete(length) => length,
         httparse::Status::Partial => return Ok(None),
     };
     let code = response.code.ok_or_else(|| protocol("no status code"))?;
     let status = StatusCode::from_u16(code).map_err(protocol)?;
     let version = if response.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    // Where each name and value lies in the head, so that values can share its bytes once it is
+    // split off the buffer (offsets fit: the head is at most 64 KiB).
     let base = buffer.as_ptr() as usize;
-    // Where each name and value lies in the head, so that values can share its bytes.
-    let mut spans = [(0, 0, 0, 0); MAX_HEADERS];
+    let offset = |slice: &[u8]| (slice.as_ptr() as usize - base) as u32;
+    let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
     let count = response.headers.len();
     for (span, field) in spans.iter_mut().zip(response.headers.iter()) {
-        let (name, value) = (field.name.as_ptr() as usize - base, field.value.as_ptr() as usize - base);
-        *span = (name, name + field.name.len(), value, value + field.value.len());
+        let (name, value) = (offset(field.name.as_bytes()), offset(field.value));
+        *span = (name, name + field.name.len() as u32, value, value + field.value.len() as u32);
     }
     let head = buffer.split_to(length).freeze();
-    let mut headers = HeaderMap::with_capacity(count);
+    let mut headers = HeaderMap::with_capacity(count + ADDED_HEADERS);
+    let mut framing = FramingHeaders::default();
     for &(name_start, name_end, value_start, value_end) in &spans[..count] {
-        let name = HeaderName::from_bytes(&head[name_start..name_end]).map_err(protocol)?;
-        let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end)).map_err(protocol)?;
-        headers.append(name, value);
+        let name = HeaderName::from_bytes(&head[name_start as usize..name_end as usize]).map_err(protocol)?;
+        let value = head.slice(value_start as usize..value_end as usize);
+        framing.note(&name, &value)?;
+        headers.append(name, HeaderValue::from_maybe_shared(value).map_err(protocol)?);
     }
-    Ok(Some(Head { status, version, headers }))
+    Ok(Some(Head { status, version, headers, framing }))
 }
 
 /// How a response body ends.
@@ -261,43 +273,56 @@ enum Chunk {
     Trailers,
 }
 
-/// How the body of a response to `method` with `status` and `headers` is framed (RFC 9112 §6.3).
-fn response_framing(method: &Method, status: StatusCode, headers: &HeaderMap) -> Result<Framing, ExchangeError> {
-    if *method == Method::HEAD
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-    {
-        return Ok(Framing::Length(0));
-    }
-    if let Some(codings) = headers.get_all(header::TRANSFER_ENCODING).iter().next_back() {
-        let chunked = codings.to_str().ok().and_then(|codings| codings.rsplit(',').next()).map(str::trim);
-        return Ok(match chunked {
-            Some(last) if last.eq_ignore_ascii_case("chunked") => Framing::Chunked(Chunk::Size),
-            _ => Framing::UntilClose,
-        });
-    }
-    let mut length = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for part in value.to_str().map_err(protocol)?.split(',') {
-            let parsed: u64 = part.trim().parse().map_err(|_| protocol("invalid Content-Length"))?;
-            if length.is_some_and(|length| length != parsed) {
-                return Err(protocol("conflicting Content-Length values"));
-            }
-            length = Some(parsed);
-        }
-    }
-    Ok(length.map_or(Framing::UntilClose, Framing::Length))
+/// What a response's Content-Length, Transfer-Encoding and Connection headers say, noted while
+/// its head is read.
+#[derive(Debug, Default)]
+struct FramingHeaders {
+    length: Option<u64>,
+    /// Whether the last transfer coding is chunked, when there is a Transfer-Encoding.
+    chunked: Option<bool>,
+    close: bool,
+    keep_alive: bool,
 }
 
-/// Whether the connection stays open after this response.
-fn keeps_alive(version: Version, headers: &HeaderMap) -> bool {
-    let says = |token: &str| {
-        headers.get_all(header::CONNECTION).iter().any(|value| {
-            value.to_str().is_ok_and(|value| value.split(',').any(|item| item.trim().eq_ignore_ascii_case(token)))
-        })
-    };
-    if version == Version::HTTP_10 { says("keep-alive") } else { !says("close") }
+impl FramingHeaders {
+    fn note(&mut self, name: &HeaderName, value: &[u8]) -> Result<(), ExchangeError> {
+        let items = || value.split(|&byte| byte == b',').map(<[u8]>::trim_ascii);
+        if name == header::CONTENT_LENGTH {
+            for item in items() {
+                let parsed = std::str::from_utf8(item).ok().and_then(|item| item.parse::<u64>().ok());
+                let parsed = parsed.ok_or_else(|| protocol("invalid Content-Length"))?;
+                if self.length.is_some_and(|length| length != parsed) {
+                    return Err(protocol("conflicting Content-Length values"));
+                }
+                self.length = Some(parsed);
+            }
+        } else if name == header::TRANSFER_ENCODING {
+            self.chunked = Some(items().next_back().is_some_and(|last| last.eq_ignore_ascii_case(b"chunked")));
+        } else if name == header::CONNECTION {
+            self.close |= items().any(|item| item.eq_ignore_ascii_case(b"close"));
+            self.keep_alive |= items().any(|item| item.eq_ignore_ascii_case(b"keep-alive"));
+        }
+        Ok(())
+    }
+
+    /// How the body of a response to `method` with `status` is framed (RFC 9112 §6.3).
+    fn framing(&self, method: &Method, status: StatusCode) -> Framing {
+        let bodiless = *method == Method::HEAD
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        match (bodiless, self.chunked, self.length) {
+            (true, _, _) => Framing::Length(0),
+            (false, Some(true), _) => Framing::Chunked(Chunk::Size),
+            (false, Some(false), _) | (false, None, None) => Framing::UntilClose,
+            (false, None, Some(length)) => Framing::Length(length),
+        }
+    }
+
+    /// Whether the connection stays open after a response of `version`.
+    fn keeps_alive(&self, version: Version) -> bool {
+        if version == Version::HTTP_10 { self.keep_alive } else { !self.close }
+    }
 }
 
 /// A backend response body, read off its connection as the client takes it.
