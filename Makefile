@@ -12,7 +12,7 @@ help: ## List the targets
 demo: ## Run the gateway on examples/quickstart with local backends (no cluster needed)
 	@hack/demo.sh
 
-test: lint unit e2e ## Everything CI runs: lint, unit tests, end-to-end tests on the test control plane
+test: lint unit e2e image-test ## Everything CI runs: lint, unit tests, end-to-end tests on the test control plane, images
 
 lint: fmt-check clippy ## cargo fmt --check and clippy with warnings as errors
 

@@ -103,8 +103,9 @@ run_image() {
     sh "$mount" "$config" "$entrypoint" "$@" >"$cache/$(basename "${image%%:*}").log" 2>&1 &
   pids+=($!)
 }
-containers=() pids=()
+containers=() pids=() folder=
 cleanup() {
+  [ -z "$folder" ] || rm -rf "$folder"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
   wait 2>/dev/null || true
   for container in "${containers[@]}"; do buildah rm "$container" >/dev/null 2>&1 || true; done
@@ -135,7 +136,7 @@ if [ -f "$kubeconfig" ] && "$repo/target/controlplane/bin/kubectl" --kubeconfig 
   "$repo/target/controlplane/bin/kubectl" --kubeconfig "$kubeconfig" apply --server-side \
     --field-manager=apigw-image-test --force-conflicts -f "$repo/crds" >/dev/null
   admin=$(free_port)
-  folder=$(mktemp -d); cp "$kubeconfig" "$folder/kubeconfig"; chmod 644 "$folder/kubeconfig"
+  folder=$(mktemp -d); cp "$kubeconfig" "$folder/kubeconfig"; chmod 755 "$folder"; chmod 644 "$folder/kubeconfig"
   KUBECONFIG=/home/nonroot/kubeconfig run_image localhost/apigw/apigw-operator:test "$folder" \
     --admin "127.0.0.1:$admin" --config-namespace apigw-image-test --lease-name "apigw-image-test-$$"
   wait_for "http://127.0.0.1:$admin/readyz" "" ||
