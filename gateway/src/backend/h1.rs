@@ -145,7 +145,10 @@ impl Connection {
                     continue;
                 }
                 let framing = head.framing.framing(method, head.status);
-                let reusable = head.framing.keeps_alive(head.version) && !matches!(framing, Framing::UntilClose);
+                // After 101 the connection speaks another protocol: never back to the pool.
+                let reusable = head.framing.keeps_alive(head.version)
+                    && !matches!(framing, Framing::UntilClose)
+                    && head.status != StatusCode::SWITCHING_PROTOCOLS;
                 let mut response = Response::new(ResponseBody { connection: self, framing, reusable });
                 *response.status_mut() = head.status;
                 *response.version_mut() = head.version;
@@ -545,6 +548,9 @@ mod tests {
         let answer = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n";
         let (response, body, reusable) = get(answer, 7, false).await.unwrap();
         assert_eq!((response.status(), body.len(), reusable), (StatusCode::NO_CONTENT, 0, true));
+        let switched = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\n\r\n";
+        let (response, _, reusable) = get(switched, 64, false).await.unwrap();
+        assert_eq!((response.status(), reusable), (StatusCode::SWITCHING_PROTOCOLS, false));
     }
 
     #[tokio::test]
