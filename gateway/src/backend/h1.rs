@@ -9,7 +9,7 @@ use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker, ready};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Version, header};
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, SizeHint};
@@ -123,9 +123,9 @@ impl Connection {
                 continue;
             }
             if chunked {
-                self.stream.write_all(format!("{:x}\r\n", data.len()).as_bytes()).await?;
-                self.stream.write_all(&data).await?;
-                self.stream.write_all(b"\r\n").await?;
+                // Size line, data and CRLF in one vectored write.
+                let size = Bytes::from(format!("{:x}\r\n", data.len()));
+                self.stream.write_all_buf(&mut size.chain(data).chain(&b"\r\n"[..])).await?;
             } else {
                 self.stream.write_all(&data).await?;
             }
