@@ -87,7 +87,7 @@ done
 
 # Runs image $1's entrypoint with arguments $3... in a private mount namespace, chrooted into the
 # image's root remounted read-only, as uid 65532, with folder $2 mounted read-only at
-# /home/nonroot. Prints the pid of the process.
+# /home/nonroot. Its pid goes to `pids`, its output to $cache/<image name>.log.
 run_image() {
   local image=$1 config=$2; shift 2
   local container mount entrypoint
@@ -126,9 +126,12 @@ run_image localhost/apigw/apigw-gateway:test "$repo/examples/quickstart" \
   --manifests /home/nonroot --http "127.0.0.1:$http" --admin "127.0.0.1:$admin"
 wait_for "http://127.0.0.1:$http/hello" "hello from apigw" ||
   { cat "$cache/apigw-gateway.log"; echo "the gateway image did not serve the quickstart" >&2; exit 1; }
-[ "$(ps -o uid= -p "$(pgrep -f "apigw-gateway --manifests /home/nonroot --http 127.0.0.1:$http")" | tr -d ' ')" = 65532 ] ||
-  { echo "the gateway does not run as uid 65532" >&2; exit 1; }
-echo "   GET /hello answered by the image; it runs as uid 65532"
+gateway=$(pgrep -f "apigw-gateway --manifests /home/nonroot --http 127.0.0.1:$http")
+[ "$(ps -o uid= -p "$gateway" | tr -d ' ')" = 65532 ] || { echo "the gateway does not run as uid 65532" >&2; exit 1; }
+# Field 5 of mountinfo is the mount point as the process sees it, field 6 its options.
+awk '$5 == "/" { split($6, options, ","); exit options[1] != "ro" }' "/proc/$gateway/mountinfo" ||
+  { echo "the gateway's root filesystem is writable" >&2; exit 1; }
+echo "   GET /hello answered by the image; it runs as uid 65532 on a read-only root"
 
 kubeconfig=$repo/target/controlplane/kubeconfig
 if [ -f "$kubeconfig" ] && "$repo/target/controlplane/bin/kubectl" --kubeconfig "$kubeconfig" get --raw /readyz >/dev/null 2>&1; then
