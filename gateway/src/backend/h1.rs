@@ -105,23 +105,15 @@ impl Connection {
             Some(0) => return Ok(self.stream.write_all(&out).await?),
             Some(length) if length as usize <= INLINE_BODY_BYTES => {
                 // Usually one frame, ready at once: the body the gateway built or read.
-                while let Some(frame) = body.frame().await {
-                    if let Ok(data) = frame.map_err(|error| ExchangeError::RequestBody(error.into()))?.into_data() {
-                        out.extend_from_slice(&data);
-                    }
+                while let Some(data) = next_data(&mut body).await? {
+                    out.extend_from_slice(&data);
                 }
                 return Ok(self.stream.write_all(&out).await?);
             }
             _ => self.stream.write_all(&out).await?,
         }
         let chunked = length.is_none();
-        while let Some(frame) = body.frame().await {
-            let Ok(data) = frame.map_err(|error| ExchangeError::RequestBody(error.into()))?.into_data() else {
-                continue;
-            };
-            if data.is_empty() {
-                continue;
-            }
+        while let Some(data) = next_data(&mut body).await? {
             if chunked {
                 // Size line, data and CRLF in one vectored write.
                 let size = Bytes::from(format!("{:x}\r\n", data.len()));
@@ -168,6 +160,21 @@ impl Connection {
             }
         }
     }
+}
+
+/// The next non-empty data of a request body (other frames skipped), `None` at its end.
+async fn next_data<B>(body: &mut B) -> Result<Option<Bytes>, ExchangeError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    while let Some(frame) = body.frame().await {
+        match frame.map_err(|error| ExchangeError::RequestBody(error.into()))?.into_data() {
+            Ok(data) if !data.is_empty() => return Ok(Some(data)),
+            _ => continue,
+        }
+    }
+    Ok(None)
 }
 
 /// Writes the request line, the headers and the framing header of a body of `length` bytes
@@ -253,7 +260,7 @@ fn parse_head(buffer: &mut BytesMut) -> Result<Option<Head>, ExchangeError> {
 /// How a response body ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Framing {
-    /// This many bytes are left.
+    /// This many bytes are left (never 0: that is `Done`).
     Length(u64),
     /// Chunked coding, in this state.
     Chunked(Chunk),
@@ -261,6 +268,13 @@ enum Framing {
     UntilClose,
     /// Read to its end.
     Done,
+}
+
+impl Framing {
+    /// `left` more bytes: `Done` when there are none.
+    fn remaining(left: u64) -> Self {
+        if left == 0 { Self::Done } else { Self::Length(left) }
+    }
 }
 
 /// Where a chunked body's decoder is.
@@ -315,10 +329,10 @@ impl FramingHeaders {
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
         match (bodiless, self.chunked, self.length) {
-            (true, _, _) => Framing::Length(0),
+            (true, _, _) => Framing::Done,
             (false, Some(true), _) => Framing::Chunked(Chunk::Size),
             (false, Some(false), _) | (false, None, None) => Framing::UntilClose,
-            (false, None, Some(length)) => Framing::Length(length),
+            (false, None, Some(length)) => Framing::remaining(length),
         }
     }
 
@@ -339,16 +353,7 @@ pub struct ResponseBody {
 impl ResponseBody {
     /// The connection, when the body was read to its end and the backend keeps it open.
     pub fn into_reusable_connection(self) -> Option<Connection> {
-        let ended = matches!(self.framing, Framing::Done | Framing::Length(0));
-        (ended && self.reusable && self.connection.buffer.is_empty()).then_some(self.connection)
-    }
-
-    /// Fills the buffer when it is empty; an end of the connection there is an error.
-    fn poll_need_bytes(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.connection.buffer.is_empty() && ready!(self.connection.poll_fill(cx))? == 0 {
-            return Poll::Ready(Err(unexpected_end()));
-        }
-        Poll::Ready(Ok(()))
+        (self.framing == Framing::Done && self.reusable && self.connection.buffer.is_empty()).then_some(self.connection)
     }
 
     /// Takes one CRLF-ended line off the buffer (without the CRLF), reading as needed.
@@ -369,9 +374,12 @@ impl ResponseBody {
         }
     }
 
-    /// Takes up to `limit` bytes of data off the buffer, reading when it is empty.
+    /// Takes up to `limit` bytes of data off the buffer, reading when it is empty (where the
+    /// end of the connection is an error).
     fn poll_data(&mut self, cx: &mut Context<'_>, limit: u64) -> Poll<io::Result<Bytes>> {
-        ready!(self.poll_need_bytes(cx))?;
+        if self.connection.buffer.is_empty() && ready!(self.connection.poll_fill(cx))? == 0 {
+            return Poll::Ready(Err(unexpected_end()));
+        }
         let buffer = &mut self.connection.buffer;
         let take = buffer.len().min(usize::try_from(limit).unwrap_or(usize::MAX));
         Poll::Ready(Ok(buffer.split_to(take).freeze()))
@@ -423,10 +431,10 @@ impl Body for ResponseBody {
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = &mut *self;
         let data = match this.framing {
-            Framing::Done | Framing::Length(0) => return Poll::Ready(None),
+            Framing::Done => return Poll::Ready(None),
             Framing::Length(left) => {
                 let data = ready!(this.poll_data(cx, left))?;
-                this.framing = Framing::Length(left - data.len() as u64);
+                this.framing = Framing::remaining(left - data.len() as u64);
                 data
             }
             Framing::UntilClose => {
@@ -446,7 +454,7 @@ impl Body for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.framing, Framing::Done | Framing::Length(0))
+        self.framing == Framing::Done
     }
 
     fn size_hint(&self) -> SizeHint {
