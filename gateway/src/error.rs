@@ -109,6 +109,15 @@ pub enum GatewayError {
     /// `--redis-failure closed` and Redis did not answer.
     #[error("Shared State Unavailable")]
     SharedStateUnavailable,
+    /// The HTTP/1 codec refused the request head: malformed (400), too slow (408), too large
+    /// (431) or of another HTTP version (505).
+    #[error("Invalid Request: {reason}")]
+    RefusedHead {
+        /// The status answered.
+        status: StatusCode,
+        /// Why.
+        reason: &'static str,
+    },
     /// Self-invocation went through more internal domains than allowed: a loop.
     #[error("Self-invocation Loop: more than {0} hops through internal domains")]
     SelfInvocationLoop(u8),
@@ -118,6 +127,7 @@ impl GatewayError {
     /// The HTTP status answered.
     pub fn status(&self) -> StatusCode {
         match self {
+            Self::RefusedHead { status, .. } => *status,
             Self::UnknownHost | Self::ApiNotFound => StatusCode::NOT_FOUND,
             Self::InvalidAppKey
             | Self::InvalidAppCode
@@ -195,6 +205,12 @@ impl GatewayError {
             Self::BadBackendAddress(_) => "B502BA",
             Self::SelfInvocationLoop(_) => "I508LD",
             Self::SharedStateUnavailable => "I503SS",
+            Self::RefusedHead { status, .. } => match status.as_u16() {
+                408 => "I408HT",
+                431 => "I431HL",
+                505 => "I505HV",
+                _ => "I400HD",
+            },
         }
     }
 }
@@ -239,6 +255,9 @@ mod tests {
             GatewayError::SelfInvocationLoop(5),
             GatewayError::SharedStateUnavailable,
         ];
+        let refused = [400, 408, 431, 505]
+            .map(|status| GatewayError::RefusedHead { status: StatusCode::from_u16(status).unwrap(), reason: "" });
+        let errors = errors.into_iter().chain(refused);
         for error in errors {
             assert_eq!(error.code().len(), 6);
             assert_eq!(&error.code()[1..4], error.status().as_str(), "{error:?}");

@@ -14,6 +14,7 @@ pub mod config_source;
 pub mod cors;
 pub mod error;
 pub mod error_mapping;
+pub mod http1;
 pub mod ip_control;
 pub mod jwt_auth;
 pub mod listener;

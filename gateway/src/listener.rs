@@ -1,27 +1,26 @@
-//! Client listeners: HTTP/1.1 with keep-alive and HTTP/2 (h2c prior knowledge) on one port,
-//! with limits on header size and header read time, and graceful shutdown.
+//! Client listeners: HTTP/1.1 through the gateway's own codec ([`crate::http1::server`]) and
+//! HTTP/2 through hyper (h2c prior knowledge on plain ports, ALPN on TLS ones) on one port, with
+//! limits on header size, header read time and idle time, and graceful shutdown.
 
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
-use http::HeaderValue;
+use bytes::BytesMut;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::Either;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
-use tokio::net::TcpListener;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
 
-use crate::pipeline::{Connection, Gateway};
-
-/// Limits applied to every client connection.
-#[derive(Clone, Copy, Debug)]
-pub struct ConnectionLimits {
-    /// Largest request head (request line and headers), in bytes; larger gets 431.
-    pub max_header_bytes: usize,
-    /// Time allowed to send the request head (slowloris defence); slower is closed with 408.
-    pub header_read_timeout: Duration,
-}
+use crate::error::GatewayError;
+use crate::http1::io::{ClientStream, Upgraded};
+pub use crate::http1::server::ConnectionLimits;
+use crate::http1::{self, READ_BYTES};
+use crate::pipeline::{ClientBody, Connection, Gateway, error_response};
+use crate::request_id;
 
 /// What a listener serves.
 #[derive(Clone)]
@@ -34,6 +33,8 @@ pub struct ListenerKind {
 
 /// How long a client gets to complete the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// What an HTTP/2 client with prior knowledge sends first (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Accepts connections on `listener` until `shutdown` turns true, then waits for in-flight
 /// requests to finish.
@@ -44,16 +45,7 @@ pub async fn serve(
     limits: ConnectionLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192))
-        .keep_alive(true);
-    builder.http2().timer(TokioTimer::new()).max_header_list_size(limits.max_header_bytes as u32);
-    let builder = Arc::new(builder);
-    let graceful = GracefulShutdown::new();
+    let connections = TaskTracker::new();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -69,43 +61,106 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let client_ip = HeaderValue::try_from(peer.ip().to_string()).expect("an IP address is a valid header value");
         let connection = Connection { peer, client_ip, tls: kind.tls.is_some(), internal: kind.internal, hops: 0 };
-        let (gateway, builder, watcher, tls) = (gateway.clone(), builder.clone(), graceful.watcher(), kind.tls.clone());
-        tokio::spawn(async move {
-            gateway.metrics.connections.inc();
+        let client = Client { gateway: gateway.clone(), connection, limits, shutdown: shutdown.clone() };
+        let tls = kind.tls.clone();
+        connections.spawn(async move {
+            client.gateway.metrics.connections.inc();
             match tls {
-                None => serve_connection(&builder, watcher, TokioIo::new(stream), &gateway, connection).await,
+                None => client.serve_plain(stream).await,
                 Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => {
-                        serve_connection(&builder, watcher, TokioIo::new(stream), &gateway, connection).await
-                    }
+                    Ok(Ok(stream)) => client.serve_tls(stream).await,
                     Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 },
             }
-            gateway.metrics.connections.dec();
+            client.gateway.metrics.connections.dec();
         });
     }
-    graceful.shutdown().await;
+    connections.close();
+    connections.wait().await;
 }
 
-async fn serve_connection<I>(
-    builder: &auto::Builder<TokioExecutor>,
-    watcher: Watcher,
-    io: I,
-    gateway: &Arc<Gateway>,
+/// One client connection and what serves it.
+struct Client {
+    gateway: Arc<Gateway>,
     connection: Connection,
-) where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (service_gateway, peer) = (gateway.clone(), connection.peer);
-    let service = service_fn(move |request| {
-        let gateway = service_gateway.clone();
-        let connection = connection.clone();
-        async move { Ok::<_, Infallible>(gateway.handle(request, connection).await) }
-    });
-    let served = watcher.watch(builder.serve_connection_with_upgrades(io, service).into_owned());
-    if let Err(error) = served.await {
-        tracing::debug!(%peer, %error, "connection ended with an error");
+    limits: ConnectionLimits,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Client {
+    /// A plain connection: HTTP/2 when it opens with the HTTP/2 preface, else HTTP/1.1.
+    async fn serve_plain(&self, mut stream: TcpStream) {
+        let mut received = BytesMut::with_capacity(READ_BYTES);
+        let sniffed = tokio::time::timeout(self.limits.header_read_timeout, async {
+            while received.len() < H2_PREFACE.len() && H2_PREFACE.starts_with(&received) {
+                if stream.read_buf(&mut received).await? == 0 {
+                    return Ok(false);
+                }
+            }
+            Ok::<_, std::io::Error>(true)
+        });
+        if !matches!(sniffed.await, Ok(Ok(true))) {
+            return;
+        }
+        if received.starts_with(H2_PREFACE) {
+            let (reader, writer) = ClientStream::Tcp(stream).split(received);
+            self.serve_http2(Upgraded::new(reader, writer)).await;
+        } else {
+            http1::server::serve(ClientStream::Tcp(stream), received, self, self.limits, self.shutdown.clone()).await;
+        }
+    }
+
+    /// A TLS connection: HTTP/2 when ALPN chose it, else HTTP/1.1.
+    async fn serve_tls(&self, stream: tokio_rustls::server::TlsStream<TcpStream>) {
+        if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+            self.serve_http2(stream).await;
+        } else {
+            let (limits, shutdown) = (self.limits, self.shutdown.clone());
+            http1::server::serve(ClientStream::Tls(Box::new(stream)), BytesMut::new(), self, limits, shutdown).await;
+        }
+    }
+
+    /// HTTP/2 through hyper, which on shutdown sends GOAWAY and finishes the open streams.
+    async fn serve_http2<I>(&self, io: I)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let service = service_fn(|request: Request<hyper::body::Incoming>| {
+            let (gateway, connection) = (self.gateway.clone(), self.connection.clone());
+            async move { Ok::<_, Infallible>(gateway.handle(request.map(Either::Left), connection).await) }
+        });
+        let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        builder.timer(TokioTimer::new()).max_header_list_size(self.limits.max_header_bytes as u32);
+        let served = builder.serve_connection(TokioIo::new(io), service);
+        let mut served = std::pin::pin!(served);
+        let mut shutdown = self.shutdown.clone();
+        let result = tokio::select! {
+            result = served.as_mut() => result,
+            _ = async { shutdown.wait_for(|stopping| *stopping).await.is_ok() } => {
+                served.as_mut().graceful_shutdown();
+                served.await
+            }
+        };
+        if let Err(error) = result {
+            tracing::debug!(peer = %self.connection.peer, %error, "HTTP/2 connection ended with an error");
+        }
+    }
+}
+
+impl http1::server::Handler for Client {
+    type Body = ClientBody;
+
+    fn call(&self, request: Request<http1::server::RequestBody>) -> impl Future<Output = Response<ClientBody>> + Send {
+        self.gateway.handle(request.map(Either::Right), self.connection.clone())
+    }
+
+    fn refuse(&self, status: StatusCode, reason: &'static str) -> Response<ClientBody> {
+        let request_id = request_id::next();
+        let error = GatewayError::RefusedHead { status, reason };
+        let mut response = error_response(&error, request_id.to_str().unwrap_or_default());
+        response.headers_mut().insert(crate::pipeline::X_CA_REQUEST_ID, request_id);
+        response
     }
 }
 

@@ -63,6 +63,9 @@ struct Args {
     /// Seconds allowed to send the request head (slowloris defence).
     #[arg(long, default_value_t = 10)]
     header_read_timeout: u64,
+    /// Seconds an idle keep-alive connection is kept open.
+    #[arg(long, default_value_t = 75)]
+    idle_timeout: u64,
     /// Seconds in-flight requests get to finish on shutdown.
     #[arg(long, default_value_t = 30)]
     drain_timeout: u64,
@@ -159,6 +162,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let limits = ConnectionLimits {
         max_header_bytes: args.max_header_bytes,
         header_read_timeout: Duration::from_secs(args.header_read_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
     };
     let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
     let mut threads = Vec::with_capacity(workers);

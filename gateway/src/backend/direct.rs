@@ -3,7 +3,7 @@
 //! hyper's pooled client runs every backend connection as a task of its own and hands requests
 //! and responses over through channels. Here a worker thread keeps its idle connections itself,
 //! the request's task writes the request and reads the answer with the small codec of
-//! [`super::h1`], and the response body reads its connection until the body ends, when the
+//! [`crate::http1::client`], and the response body reads its connection until the body ends, when the
 //! connection goes back to the thread's pool. Used for `http://` backends that speak HTTP/1.1
 //! and are not upgraded; everything else goes through [`super::BackendClient`].
 
@@ -21,8 +21,8 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::net::TcpStream;
 
 use super::ProxyBody;
-use super::h1::{Connection, ExchangeError, ResponseBody};
 use crate::error::GatewayError;
+use crate::http1::client::{Connection, ExchangeError, ResponseBody};
 
 /// Idle connections kept per backend authority and worker thread.
 const MAX_IDLE_PER_AUTHORITY: usize = 256;

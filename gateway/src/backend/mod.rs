@@ -2,7 +2,6 @@
 
 pub mod direct;
 pub mod function;
-pub mod h1;
 pub mod upstream;
 
 use std::sync::{Arc, OnceLock};
@@ -18,13 +17,14 @@ use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::{CertificateDer, pem::PemObject};
 
 use crate::error::GatewayError;
+use crate::pipeline::NetworkBody;
 
 /// A response body from a backend: through the pooled client, or the direct HTTP/1.1 way.
 pub type BackendBody = Either<Incoming, direct::DirectBody>;
 
 /// A request body on its way to a backend: the client's, streamed (with a size limit), or one
 /// the gateway made.
-pub type ProxyBody = Either<Limited<Incoming>, Full<Bytes>>;
+pub type ProxyBody = Either<Limited<NetworkBody>, Full<Bytes>>;
 
 /// The pooled clients every backend request goes through: HTTP/1.1 (HTTP/2 where an https
 /// backend negotiates it by ALPN), and HTTP/2 only (prior knowledge on http).

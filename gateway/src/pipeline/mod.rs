@@ -24,7 +24,6 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header, uri::Scheme};
 use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
-use hyper::upgrade::OnUpgrade;
 use percent_encoding::percent_decode_str;
 use tracing::Instrument;
 
@@ -34,6 +33,7 @@ use crate::backend::{BackendBody, BackendClient, ProxyBody, direct, function};
 use crate::compiled::{CompiledApi, CompiledBackend, Destination, HttpTarget};
 use crate::error::GatewayError;
 use crate::error_mapping::{Answered, CompiledErrorMapping};
+use crate::http1::{self, server::OnUpgrade};
 use crate::jwt_auth::Verified;
 use crate::live::LiveConfig;
 use crate::metrics::{BackendErrorLabels, Metrics, RequestLabels};
@@ -48,7 +48,7 @@ use forward::{MatchedRequest, RequestContext};
 /// A response body to the client: a backend's, streamed, or one the gateway made.
 pub type ClientBody = Either<BackendBody, Full<Bytes>>;
 
-const X_CA_REQUEST_ID: HeaderName = HeaderName::from_static("x-ca-request-id");
+pub(crate) const X_CA_REQUEST_ID: HeaderName = HeaderName::from_static("x-ca-request-id");
 pub(crate) const X_CA_ERROR_MESSAGE: HeaderName = HeaderName::from_static("x-ca-error-message");
 pub(crate) const X_CA_ERROR_CODE: HeaderName = HeaderName::from_static("x-ca-error-code");
 const X_CA_STAGE: HeaderName = HeaderName::from_static("x-ca-stage");
@@ -83,13 +83,27 @@ pub struct Connection {
 /// The most self-invocations one client request may go through; more is a loop.
 pub const MAX_SELF_INVOCATION_HOPS: u8 = 5;
 
+/// A client's request body: hyper's (HTTP/2), or the HTTP/1 codec's.
+pub type NetworkBody = Either<Incoming, http1::server::RequestBody>;
+
 /// A request body: from the network (streamed when the API allows), or already in memory (a
 /// self-invocation dispatched inside the process).
 pub enum RequestBody {
     /// A client's body.
-    Network(Incoming),
+    Network(NetworkBody),
     /// A body read whole.
     Buffered(Bytes),
+}
+
+impl RequestBody {
+    /// The client connection once upgraded, when the request came over HTTP/1.1 and asks to
+    /// switch protocols.
+    fn take_upgrade(&mut self) -> Option<OnUpgrade> {
+        match self {
+            Self::Network(Either::Right(body)) => body.take_upgrade(),
+            _ => None,
+        }
+    }
 }
 
 /// Everything a request needs: the live config, the backend client, metrics and the access log.
@@ -159,7 +173,7 @@ impl Gateway {
     }
 
     /// Answers one request from the network.
-    pub async fn handle(&self, request: Request<Incoming>, connection: Connection) -> Response<ClientBody> {
+    pub async fn handle(&self, request: Request<NetworkBody>, connection: Connection) -> Response<ClientBody> {
         let request_id = request_id::next();
         self.respond(request.map(RequestBody::Network), connection, request_id).await
     }
@@ -310,9 +324,7 @@ impl Gateway {
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
         let loaded = self.live.current().ok_or(GatewayError::NotReady)?;
-        let from_network = matches!(request.body(), RequestBody::Network(_));
-        let upgrade =
-            (from_network && websocket::is_upgrade(request.headers())).then(|| hyper::upgrade::on(&mut request));
+        let upgrade = websocket::is_upgrade(request.headers()).then(|| request.body_mut().take_upgrade()).flatten();
         let (mut parts, body) = request.into_parts();
         let host_header = host_value(&parts.headers, &parts.uri);
         let host = normalize_host(host_header.as_ref().and_then(|value| value.to_str().ok()).unwrap_or_default());
@@ -500,7 +512,7 @@ impl Gateway {
         Ok(Response::from_parts(parts, body))
     }
 
-    async fn read_body(&self, body: Incoming) -> Result<Bytes, GatewayError> {
+    async fn read_body(&self, body: NetworkBody) -> Result<Bytes, GatewayError> {
         match Limited::new(body, self.settings.max_body_bytes).collect().await {
             Ok(collected) => Ok(collected.to_bytes()),
             Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(GatewayError::BodyTooLarge),

@@ -2,8 +2,9 @@
 //! switches protocols, bytes are copied both ways until either side closes.
 
 use http::{HeaderMap, HeaderValue, header};
-use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+
+use crate::http1::server::OnUpgrade;
 
 /// Whether a request asks to upgrade to WebSocket.
 pub fn is_upgrade(headers: &HeaderMap) -> bool {
@@ -25,16 +26,17 @@ pub fn keep_upgrade_headers(protocol: HeaderValue, backend: &mut HeaderMap) {
 }
 
 /// Copies bytes between the client and the backend once both connections are upgraded.
-pub fn tunnel(client: OnUpgrade, backend: OnUpgrade) {
+pub fn tunnel(client: OnUpgrade, backend: hyper::upgrade::OnUpgrade) {
     tokio::spawn(async move {
-        let (client, backend) = match tokio::try_join!(client, backend) {
-            Ok(upgraded) => upgraded,
-            Err(error) => {
-                tracing::debug!(%error, "WebSocket upgrade failed");
-                return;
-            }
-        };
-        let (mut client, mut backend) = (TokioIo::new(client), TokioIo::new(backend));
+        let (mut client, backend) =
+            match tokio::try_join!(client, async { backend.await.map_err(std::io::Error::other) }) {
+                Ok(upgraded) => upgraded,
+                Err(error) => {
+                    tracing::debug!(%error, "WebSocket upgrade failed");
+                    return;
+                }
+            };
+        let mut backend = TokioIo::new(backend);
         if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut backend).await {
             tracing::debug!(%error, "WebSocket tunnel ended");
         }

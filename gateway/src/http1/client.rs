@@ -1,31 +1,26 @@
-//! The HTTP/1.1 wire protocol towards plain-http backends (RFC 9112), kept small: the request
-//! head (and a small body) written in one go, the response head parsed by httparse into
-//! zero-copy header values, and response bodies framed by Content-Length, chunked coding or the
-//! end of the connection. No upgrades, no pipelining, trailers dropped: requests that need more
-//! go through hyper's client.
+//! HTTP/1.1 towards plain-http backends, kept small: the request head (and a small body) written
+//! in one go, the response head parsed by httparse into zero-copy header values, and response
+//! bodies framed by Content-Length, chunked coding or the end of the connection. No upgrades, no
+//! pipelining, trailers dropped: requests that need more go through hyper's client.
 
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker, ready};
 
-use bytes::{Buf, Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Version, header};
-use http_body_util::BodyExt;
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, Method, Response, StatusCode, Version};
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use super::{
+    BoxError, FieldSpans, Framing, FramingHeaders, INLINE_BODY_BYTES, LAST_CHUNK, MAX_HEADERS, READ_BYTES, Source,
+    next_data, put_content_length, put_fields, write_chunk,
+};
+
 /// Largest response head accepted.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// Most response header fields accepted (as hyper).
-const MAX_HEADERS: usize = 100;
-/// Longest chunk-size or trailer line accepted.
-const MAX_LINE_BYTES: usize = 4 * 1024;
-/// Room made in the read buffer before each read.
-const READ_BYTES: usize = 16 * 1024;
-/// A request body of known length up to this size goes out in the head's write.
-const INLINE_BODY_BYTES: usize = 16 * 1024;
 
 /// What went wrong in an exchange with a backend.
 #[derive(Debug, thiserror::Error)]
@@ -38,15 +33,11 @@ pub enum ExchangeError {
     Protocol(String),
     /// The request body could not be read from the client.
     #[error("{0}")]
-    RequestBody(Box<dyn std::error::Error + Send + Sync>),
+    RequestBody(BoxError),
 }
 
 fn protocol(reason: impl ToString) -> ExchangeError {
     ExchangeError::Protocol(reason.to_string())
-}
-
-fn unexpected_end() -> io::Error {
-    io::Error::new(io::ErrorKind::UnexpectedEof, "the backend closed the connection mid-response")
 }
 
 /// An open connection to a backend.
@@ -74,13 +65,6 @@ impl Connection {
         }
     }
 
-    /// Reads what the socket has into the buffer: `Ready(Ok(0))` at its end. A short read tells
-    /// tokio the socket is drained, so the next readiness check needs no system call.
-    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        self.buffer.reserve(READ_BYTES);
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.buffer)
-    }
-
     async fn fill(&mut self) -> io::Result<usize> {
         std::future::poll_fn(|cx| self.poll_fill(cx)).await
     }
@@ -105,7 +89,7 @@ impl Connection {
             Some(0) => return Ok(self.stream.write_all(&out).await?),
             Some(length) if length as usize <= INLINE_BODY_BYTES => {
                 // Usually one frame, ready at once: the body the gateway built or read.
-                while let Some(data) = next_data(&mut body).await? {
+                while let Some(data) = next_data(&mut body).await.map_err(ExchangeError::RequestBody)? {
                     out.extend_from_slice(&data);
                 }
                 return Ok(self.stream.write_all(&out).await?);
@@ -113,17 +97,15 @@ impl Connection {
             _ => self.stream.write_all(&out).await?,
         }
         let chunked = length.is_none();
-        while let Some(data) = next_data(&mut body).await? {
+        while let Some(data) = next_data(&mut body).await.map_err(ExchangeError::RequestBody)? {
             if chunked {
-                // Size line, data and CRLF in one vectored write.
-                let size = Bytes::from(format!("{:x}\r\n", data.len()));
-                self.stream.write_all_buf(&mut size.chain(data).chain(&b"\r\n"[..])).await?;
+                write_chunk(&mut self.stream, data).await?;
             } else {
                 self.stream.write_all(&data).await?;
             }
         }
         if chunked {
-            self.stream.write_all(b"0\r\n\r\n").await?;
+            self.stream.write_all(LAST_CHUNK).await?;
         }
         Ok(())
     }
@@ -136,7 +118,7 @@ impl Connection {
                 if head.status.is_informational() && head.status != StatusCode::SWITCHING_PROTOCOLS {
                     continue;
                 }
-                let framing = head.framing.framing(method, head.status);
+                let framing = head.framing.response_framing(method, head.status);
                 // After 101 the connection speaks another protocol: never back to the pool.
                 let reusable = head.framing.keeps_alive(head.version)
                     && !matches!(framing, Framing::UntilClose)
@@ -154,27 +136,12 @@ impl Connection {
                 return Err(if self.buffer.is_empty() {
                     io::Error::new(io::ErrorKind::UnexpectedEof, "the backend closed the connection without answering")
                 } else {
-                    unexpected_end()
+                    super::unexpected_end()
                 }
                 .into());
             }
         }
     }
-}
-
-/// The next non-empty data of a request body (other frames skipped), `None` at its end.
-async fn next_data<B>(body: &mut B) -> Result<Option<Bytes>, ExchangeError>
-where
-    B: Body<Data = Bytes> + Unpin,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    while let Some(frame) = body.frame().await {
-        match frame.map_err(|error| ExchangeError::RequestBody(error.into()))?.into_data() {
-            Ok(data) if !data.is_empty() => return Ok(Some(data)),
-            _ => continue,
-        }
-    }
-    Ok(None)
 }
 
 /// Writes the request line, the headers and the framing header of a body of `length` bytes
@@ -184,24 +151,12 @@ fn encode_head(out: &mut Vec<u8>, method: &Method, target: &str, headers: &Heade
     out.push(b' ');
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers {
-        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
-            continue;
-        }
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
+    put_fields(out, headers);
     match length {
         None => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         // A method that defines a meaning for content announces even an empty one (RFC 9110 §8.6).
         Some(0) if !matches!(*method, Method::POST | Method::PUT | Method::PATCH) => {}
-        Some(length) => {
-            out.extend_from_slice(b"content-length: ");
-            out.extend_from_slice(length.to_string().as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
+        Some(length) => put_content_length(out, length),
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -235,111 +190,10 @@ fn parse_head(buffer: &mut BytesMut) -> Result<Option<Head>, ExchangeError> {
     let code = response.code.ok_or_else(|| protocol("no status code"))?;
     let status = StatusCode::from_u16(code).map_err(protocol)?;
     let version = if response.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
-    // Where each name and value lies in the head, so that values can share its bytes once it is
-    // split off the buffer (offsets fit: the head is at most 64 KiB).
-    let base = buffer.as_ptr() as usize;
-    let offset = |slice: &[u8]| (slice.as_ptr() as usize - base) as u32;
-    let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
-    let count = response.headers.len();
-    for (span, field) in spans.iter_mut().zip(response.headers.iter()) {
-        let (name, value) = (offset(field.name.as_bytes()), offset(field.value));
-        *span = (name, name + field.name.len() as u32, value, value + field.value.len() as u32);
-    }
+    let spans = FieldSpans::new(buffer, response.headers);
     let head = buffer.split_to(length).freeze();
-    let mut headers = HeaderMap::with_capacity(count + ADDED_HEADERS);
-    let mut framing = FramingHeaders::default();
-    for &(name_start, name_end, value_start, value_end) in &spans[..count] {
-        let name = HeaderName::from_bytes(&head[name_start as usize..name_end as usize]).map_err(protocol)?;
-        let value = head.slice(value_start as usize..value_end as usize);
-        framing.note(&name, &value)?;
-        headers.append(name, HeaderValue::from_maybe_shared(value).map_err(protocol)?);
-    }
+    let (headers, framing) = spans.into_headers(&head, ADDED_HEADERS).map_err(protocol)?;
     Ok(Some(Head { status, version, headers, framing }))
-}
-
-/// How a response body ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    /// This many bytes are left (never 0: that is `Done`).
-    Length(u64),
-    /// Chunked coding, in this state.
-    Chunked(Chunk),
-    /// At the end of the connection.
-    UntilClose,
-    /// Read to its end.
-    Done,
-}
-
-impl Framing {
-    /// `left` more bytes: `Done` when there are none.
-    fn remaining(left: u64) -> Self {
-        if left == 0 { Self::Done } else { Self::Length(left) }
-    }
-}
-
-/// Where a chunked body's decoder is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chunk {
-    /// Expecting a chunk-size line.
-    Size,
-    /// Inside chunk data, with this many bytes left.
-    Data(u64),
-    /// Expecting the CRLF after chunk data.
-    DataEnd,
-    /// Reading trailer lines up to the empty one.
-    Trailers,
-}
-
-/// What a response's Content-Length, Transfer-Encoding and Connection headers say, noted while
-/// its head is read.
-#[derive(Debug, Default)]
-struct FramingHeaders {
-    length: Option<u64>,
-    /// Whether the last transfer coding is chunked, when there is a Transfer-Encoding.
-    chunked: Option<bool>,
-    close: bool,
-    keep_alive: bool,
-}
-
-impl FramingHeaders {
-    fn note(&mut self, name: &HeaderName, value: &[u8]) -> Result<(), ExchangeError> {
-        let items = || value.split(|&byte| byte == b',').map(<[u8]>::trim_ascii);
-        if name == header::CONTENT_LENGTH {
-            for item in items() {
-                let parsed = std::str::from_utf8(item).ok().and_then(|item| item.parse::<u64>().ok());
-                let parsed = parsed.ok_or_else(|| protocol("invalid Content-Length"))?;
-                if self.length.is_some_and(|length| length != parsed) {
-                    return Err(protocol("conflicting Content-Length values"));
-                }
-                self.length = Some(parsed);
-            }
-        } else if name == header::TRANSFER_ENCODING {
-            self.chunked = Some(items().next_back().is_some_and(|last| last.eq_ignore_ascii_case(b"chunked")));
-        } else if name == header::CONNECTION {
-            self.close |= items().any(|item| item.eq_ignore_ascii_case(b"close"));
-            self.keep_alive |= items().any(|item| item.eq_ignore_ascii_case(b"keep-alive"));
-        }
-        Ok(())
-    }
-
-    /// How the body of a response to `method` with `status` is framed (RFC 9112 §6.3).
-    fn framing(&self, method: &Method, status: StatusCode) -> Framing {
-        let bodiless = *method == Method::HEAD
-            || status.is_informational()
-            || status == StatusCode::NO_CONTENT
-            || status == StatusCode::NOT_MODIFIED;
-        match (bodiless, self.chunked, self.length) {
-            (true, _, _) => Framing::Done,
-            (false, Some(true), _) => Framing::Chunked(Chunk::Size),
-            (false, Some(false), _) | (false, None, None) => Framing::UntilClose,
-            (false, None, Some(length)) => Framing::remaining(length),
-        }
-    }
-
-    /// Whether the connection stays open after a response of `version`.
-    fn keeps_alive(&self, version: Version) -> bool {
-        if version == Version::HTTP_10 { self.keep_alive } else { !self.close }
-    }
 }
 
 /// A backend response body, read off its connection as the client takes it.
@@ -355,72 +209,18 @@ impl ResponseBody {
     pub fn into_reusable_connection(self) -> Option<Connection> {
         (self.framing == Framing::Done && self.reusable && self.connection.buffer.is_empty()).then_some(self.connection)
     }
+}
 
-    /// Takes one CRLF-ended line off the buffer (without the CRLF), reading as needed.
-    fn poll_line(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Bytes>> {
-        loop {
-            let buffer = &mut self.connection.buffer;
-            if let Some(end) = buffer.iter().position(|&byte| byte == b'\n') {
-                let mut line = buffer.split_to(end + 1);
-                line.truncate(if end > 0 && line[end - 1] == b'\r' { end - 1 } else { end });
-                return Poll::Ready(Ok(line.freeze()));
-            }
-            if buffer.len() > MAX_LINE_BYTES {
-                return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, "chunk line too long")));
-            }
-            if ready!(self.connection.poll_fill(cx))? == 0 {
-                return Poll::Ready(Err(unexpected_end()));
-            }
-        }
+impl Source for Connection {
+    fn buffer(&mut self) -> &mut BytesMut {
+        &mut self.buffer
     }
 
-    /// Takes up to `limit` bytes of data off the buffer, reading when it is empty (where the
-    /// end of the connection is an error).
-    fn poll_data(&mut self, cx: &mut Context<'_>, limit: u64) -> Poll<io::Result<Bytes>> {
-        if self.connection.buffer.is_empty() && ready!(self.connection.poll_fill(cx))? == 0 {
-            return Poll::Ready(Err(unexpected_end()));
-        }
-        let buffer = &mut self.connection.buffer;
-        let take = buffer.len().min(usize::try_from(limit).unwrap_or(usize::MAX));
-        Poll::Ready(Ok(buffer.split_to(take).freeze()))
-    }
-
-    /// The next piece of a chunked body: data, or `None` at its end.
-    fn poll_chunked(&mut self, cx: &mut Context<'_>, state: Chunk) -> Poll<io::Result<Option<Bytes>>> {
-        let invalid = |reason: &str| io::Error::new(io::ErrorKind::InvalidData, reason.to_owned());
-        let mut state = state;
-        loop {
-            match state {
-                Chunk::Size => {
-                    let line = ready!(self.poll_line(cx))?;
-                    let digits = line.split(|&byte| byte == b';').next().unwrap_or_default().trim_ascii();
-                    let size = std::str::from_utf8(digits)
-                        .ok()
-                        .and_then(|digits| u64::from_str_radix(digits, 16).ok())
-                        .ok_or_else(|| invalid("invalid chunk size"))?;
-                    state = if size == 0 { Chunk::Trailers } else { Chunk::Data(size) };
-                }
-                Chunk::Data(left) => {
-                    let data = ready!(self.poll_data(cx, left))?;
-                    let left = left - data.len() as u64;
-                    self.framing = Framing::Chunked(if left == 0 { Chunk::DataEnd } else { Chunk::Data(left) });
-                    return Poll::Ready(Ok(Some(data)));
-                }
-                Chunk::DataEnd => {
-                    if !ready!(self.poll_line(cx))?.is_empty() {
-                        return Poll::Ready(Err(invalid("chunk data longer than its size")));
-                    }
-                    state = Chunk::Size;
-                }
-                Chunk::Trailers => {
-                    if ready!(self.poll_line(cx))?.is_empty() {
-                        self.framing = Framing::Done;
-                        return Poll::Ready(Ok(None));
-                    }
-                }
-            }
-            self.framing = Framing::Chunked(state);
-        }
+    /// A short read tells tokio the socket is drained, so the next readiness check needs no
+    /// system call.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.buffer.reserve(READ_BYTES);
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.stream), cx, &mut self.buffer)
     }
 }
 
@@ -430,27 +230,9 @@ impl Body for ResponseBody {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = &mut *self;
-        let data = match this.framing {
-            Framing::Done => return Poll::Ready(None),
-            Framing::Length(left) => {
-                let data = ready!(this.poll_data(cx, left))?;
-                this.framing = Framing::remaining(left - data.len() as u64);
-                data
-            }
-            Framing::UntilClose => {
-                let buffer = &mut this.connection.buffer;
-                if buffer.is_empty() && ready!(this.connection.poll_fill(cx))? == 0 {
-                    this.framing = Framing::Done;
-                    return Poll::Ready(None);
-                }
-                this.connection.buffer.split().freeze()
-            }
-            Framing::Chunked(state) => match ready!(this.poll_chunked(cx, state))? {
-                Some(data) => data,
-                None => return Poll::Ready(None),
-            },
-        };
-        Poll::Ready(Some(Ok(Frame::data(data))))
+        Poll::Ready(
+            ready!(this.framing.poll_next(&mut this.connection, cx)).transpose().map(|data| data.map(Frame::data)),
+        )
     }
 
     fn is_end_stream(&self) -> bool {
@@ -458,18 +240,15 @@ impl Body for ResponseBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.framing {
-            Framing::Length(left) => SizeHint::with_exact(left),
-            Framing::Done => SizeHint::with_exact(0),
-            _ => SizeHint::default(),
-        }
+        self.framing.exact().map(SizeHint::with_exact).unwrap_or_default()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http_body_util::{Full, StreamBody};
+    use http::{HeaderValue, header};
+    use http_body_util::{BodyExt, Full, StreamBody};
     use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
 

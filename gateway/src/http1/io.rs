@@ -1,0 +1,155 @@
+//! A client connection as the HTTP/1 server uses it: plain TCP or TLS, split in a read side
+//! (which a request body borrows while the server keeps the write side) and a write side, and
+//! joined again when the connection is upgraded.
+
+use std::io::{IoSlice, Result};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_rustls::server::TlsStream;
+
+use super::{READ_BYTES, Source};
+
+/// A client connection.
+pub enum ClientStream {
+    /// Plain TCP.
+    Tcp(TcpStream),
+    /// TLS over TCP (boxed: the TLS state is large).
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl ClientStream {
+    /// Splits the connection; `received` are bytes already read from it.
+    pub fn split(self, received: BytesMut) -> (Reader, WriteSide) {
+        let (read, write) = match self {
+            Self::Tcp(stream) => {
+                let (read, write) = stream.into_split();
+                (ReadSide::Tcp(read), WriteSide::Tcp(write))
+            }
+            Self::Tls(stream) => {
+                let (read, write) = tokio::io::split(*stream);
+                (ReadSide::Tls(read), WriteSide::Tls(write))
+            }
+        };
+        (Reader { side: read, buffer: received }, write)
+    }
+}
+
+/// The reading side of a client connection.
+enum ReadSide {
+    Tcp(OwnedReadHalf),
+    Tls(tokio::io::ReadHalf<TlsStream<TcpStream>>),
+}
+
+/// The writing side of a client connection.
+pub enum WriteSide {
+    /// Of plain TCP.
+    Tcp(OwnedWriteHalf),
+    /// Of TLS.
+    Tls(tokio::io::WriteHalf<TlsStream<TcpStream>>),
+}
+
+/// The reading side of a client connection with the bytes read and not consumed yet.
+pub struct Reader {
+    side: ReadSide,
+    buffer: BytesMut,
+}
+
+impl Source for Reader {
+    fn buffer(&mut self) -> &mut BytesMut {
+        &mut self.buffer
+    }
+
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize>> {
+        self.buffer.reserve(READ_BYTES);
+        match &mut self.side {
+            ReadSide::Tcp(read) => tokio_util::io::poll_read_buf(Pin::new(read), cx, &mut self.buffer),
+            ReadSide::Tls(read) => tokio_util::io::poll_read_buf(Pin::new(read), cx, &mut self.buffer),
+        }
+    }
+}
+
+impl AsyncWrite for WriteSide {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(write) => Pin::new(write).poll_write(cx, data),
+            Self::Tls(write) => Pin::new(write).poll_write(cx, data),
+        }
+    }
+
+    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[IoSlice<'_>]) -> Poll<Result<usize>> {
+        match self.get_mut() {
+            Self::Tcp(write) => Pin::new(write).poll_write_vectored(cx, data),
+            Self::Tls(write) => Pin::new(write).poll_write_vectored(cx, data),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Tcp(write) => write.is_write_vectored(),
+            Self::Tls(write) => write.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(write) => Pin::new(write).poll_flush(cx),
+            Self::Tls(write) => Pin::new(write).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        match self.get_mut() {
+            Self::Tcp(write) => Pin::new(write).poll_shutdown(cx),
+            Self::Tls(write) => Pin::new(write).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A connection after `101 Switching Protocols`: the bytes the client sent after its request
+/// head come first, then the connection's own.
+pub struct Upgraded {
+    reader: Reader,
+    writer: WriteSide,
+}
+
+impl Upgraded {
+    /// Joins the sides of an upgraded connection.
+    pub fn new(reader: Reader, writer: WriteSide) -> Self {
+        Self { reader, writer }
+    }
+}
+
+impl AsyncRead for Upgraded {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut ReadBuf<'_>) -> Poll<Result<()>> {
+        let reader = &mut self.get_mut().reader;
+        if reader.buffer.is_empty() {
+            return match &mut reader.side {
+                ReadSide::Tcp(read) => Pin::new(read).poll_read(cx, out),
+                ReadSide::Tls(read) => Pin::new(read).poll_read(cx, out),
+            };
+        }
+        let take = reader.buffer.len().min(out.remaining());
+        out.put_slice(&reader.buffer[..take]);
+        reader.buffer.advance(take);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Upgraded {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<Result<usize>> {
+        Pin::new(&mut self.get_mut().writer).poll_write(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Pin::new(&mut self.get_mut().writer).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Pin::new(&mut self.get_mut().writer).poll_shutdown(cx)
+    }
+}

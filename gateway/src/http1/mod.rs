@@ -1,0 +1,377 @@
+//! HTTP/1.1 on the wire (RFC 9112), both ways: the [`server`] side for clients and the
+//! [`client`] side for plain-http backends. What both share lives here: the framing headers of a
+//! head, the body decoder (Content-Length, chunked coding, end of connection) over any buffered
+//! byte source, and the encoding of header fields and chunks.
+
+pub mod client;
+pub mod io;
+pub mod server;
+
+use std::io::{Error, ErrorKind, Result};
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version, header};
+use http_body_util::BodyExt;
+use hyper::body::Body;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+/// Most header fields accepted in a head (as hyper).
+pub const MAX_HEADERS: usize = 100;
+/// Longest chunk-size or trailer line accepted.
+const MAX_LINE_BYTES: usize = 4 * 1024;
+/// Room made in a read buffer before each read.
+pub const READ_BYTES: usize = 16 * 1024;
+/// A body of known length up to this size goes out in its head's write.
+pub const INLINE_BODY_BYTES: usize = 16 * 1024;
+
+/// One side of a connection, as a body decoder reads it: a buffer of bytes read and not
+/// consumed yet, and a way to read more.
+pub trait Source {
+    /// The bytes read and not consumed yet.
+    fn buffer(&mut self) -> &mut BytesMut;
+    /// Reads what the socket has into the buffer: `Ready(Ok(0))` at its end.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize>>;
+}
+
+fn invalid(reason: &str) -> Error {
+    Error::new(ErrorKind::InvalidData, reason.to_owned())
+}
+
+/// The error of a connection closed in the middle of a body.
+pub fn unexpected_end() -> Error {
+    Error::new(ErrorKind::UnexpectedEof, "the peer closed the connection mid-body")
+}
+
+/// How a body ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// This many bytes are left (never 0: that is `Done`).
+    Length(u64),
+    /// Chunked coding, in this state.
+    Chunked(Chunk),
+    /// At the end of the connection (responses only).
+    UntilClose,
+    /// Read to its end.
+    Done,
+}
+
+/// Where a chunked body's decoder is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunk {
+    /// Expecting a chunk-size line.
+    Size,
+    /// Inside chunk data, with this many bytes left.
+    Data(u64),
+    /// Expecting the CRLF after chunk data.
+    DataEnd,
+    /// Reading trailer lines up to the empty one.
+    Trailers,
+}
+
+impl Framing {
+    /// `left` more bytes: `Done` when there are none.
+    pub fn remaining(left: u64) -> Self {
+        if left == 0 { Self::Done } else { Self::Length(left) }
+    }
+
+    /// The exact number of bytes left, when known.
+    pub fn exact(self) -> Option<u64> {
+        match self {
+            Self::Length(left) => Some(left),
+            Self::Done => Some(0),
+            _ => None,
+        }
+    }
+
+    /// The body's next data off `source`, `None` at its end. Chunk extensions and trailers are
+    /// read and dropped.
+    pub fn poll_next(&mut self, source: &mut impl Source, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>>> {
+        loop {
+            match *self {
+                Self::Done => return Poll::Ready(Ok(None)),
+                Self::Length(left) => {
+                    let data = ready!(poll_data(source, cx, left))?;
+                    *self = Self::remaining(left - data.len() as u64);
+                    return Poll::Ready(Ok(Some(data)));
+                }
+                Self::UntilClose => {
+                    if source.buffer().is_empty() && ready!(source.poll_fill(cx))? == 0 {
+                        *self = Self::Done;
+                        return Poll::Ready(Ok(None));
+                    }
+                    return Poll::Ready(Ok(Some(source.buffer().split().freeze())));
+                }
+                Self::Chunked(Chunk::Size) => {
+                    let line = ready!(poll_line(source, cx))?;
+                    let digits = line.split(|&byte| byte == b';').next().unwrap_or_default().trim_ascii();
+                    let size = std::str::from_utf8(digits)
+                        .ok()
+                        .and_then(|digits| u64::from_str_radix(digits, 16).ok())
+                        .ok_or_else(|| invalid("invalid chunk size"))?;
+                    *self = Self::Chunked(if size == 0 { Chunk::Trailers } else { Chunk::Data(size) });
+                }
+                Self::Chunked(Chunk::Data(left)) => {
+                    let data = ready!(poll_data(source, cx, left))?;
+                    let left = left - data.len() as u64;
+                    *self = Self::Chunked(if left == 0 { Chunk::DataEnd } else { Chunk::Data(left) });
+                    return Poll::Ready(Ok(Some(data)));
+                }
+                Self::Chunked(Chunk::DataEnd) => {
+                    if !ready!(poll_line(source, cx))?.is_empty() {
+                        return Poll::Ready(Err(invalid("chunk data longer than its size")));
+                    }
+                    *self = Self::Chunked(Chunk::Size);
+                }
+                Self::Chunked(Chunk::Trailers) => {
+                    if ready!(poll_line(source, cx))?.is_empty() {
+                        *self = Self::Done;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Takes one CRLF-ended line off the buffer (without the CRLF), reading as needed.
+fn poll_line(source: &mut impl Source, cx: &mut Context<'_>) -> Poll<Result<Bytes>> {
+    loop {
+        let buffer = source.buffer();
+        if let Some(end) = buffer.iter().position(|&byte| byte == b'\n') {
+            let mut line = buffer.split_to(end + 1);
+            line.truncate(if end > 0 && line[end - 1] == b'\r' { end - 1 } else { end });
+            return Poll::Ready(Ok(line.freeze()));
+        }
+        if buffer.len() > MAX_LINE_BYTES {
+            return Poll::Ready(Err(invalid("chunk line too long")));
+        }
+        if ready!(source.poll_fill(cx))? == 0 {
+            return Poll::Ready(Err(unexpected_end()));
+        }
+    }
+}
+
+/// Takes up to `limit` bytes of data off the buffer, reading when it is empty (where the end of
+/// the connection is an error).
+fn poll_data(source: &mut impl Source, cx: &mut Context<'_>, limit: u64) -> Poll<Result<Bytes>> {
+    if source.buffer().is_empty() && ready!(source.poll_fill(cx))? == 0 {
+        return Poll::Ready(Err(unexpected_end()));
+    }
+    let buffer = source.buffer();
+    let take = buffer.len().min(usize::try_from(limit).unwrap_or(usize::MAX));
+    Poll::Ready(Ok(buffer.split_to(take).freeze()))
+}
+
+/// What a head's Content-Length, Transfer-Encoding and Connection headers say, noted while it
+/// is read.
+#[derive(Debug, Default)]
+pub struct FramingHeaders {
+    /// The Content-Length, when given.
+    pub length: Option<u64>,
+    /// Whether the last transfer coding is chunked, when there is a Transfer-Encoding.
+    pub chunked: Option<bool>,
+    close: bool,
+    keep_alive: bool,
+    /// Whether the request expects `100 Continue` before sending its body.
+    pub expects_continue: bool,
+    /// Whether the request asks to switch protocols (has an Upgrade header).
+    pub upgrade: bool,
+}
+
+impl FramingHeaders {
+    /// Notes the header field `name: value`; conflicting or invalid lengths are errors.
+    pub fn note(&mut self, name: &HeaderName, value: &[u8]) -> std::result::Result<(), &'static str> {
+        let items = || value.split(|&byte| byte == b',').map(<[u8]>::trim_ascii);
+        if name == header::CONTENT_LENGTH {
+            for item in items() {
+                let parsed = std::str::from_utf8(item).ok().and_then(|item| item.parse::<u64>().ok());
+                let parsed = parsed.ok_or("invalid Content-Length")?;
+                if self.length.is_some_and(|length| length != parsed) {
+                    return Err("conflicting Content-Length values");
+                }
+                self.length = Some(parsed);
+            }
+        } else if name == header::TRANSFER_ENCODING {
+            self.chunked = Some(items().next_back().is_some_and(|last| last.eq_ignore_ascii_case(b"chunked")));
+        } else if name == header::CONNECTION {
+            self.close |= items().any(|item| item.eq_ignore_ascii_case(b"close"));
+            self.keep_alive |= items().any(|item| item.eq_ignore_ascii_case(b"keep-alive"));
+        } else if name == header::UPGRADE {
+            self.upgrade = true;
+        } else if name == header::EXPECT {
+            self.expects_continue = value.trim_ascii().eq_ignore_ascii_case(b"100-continue");
+        }
+        Ok(())
+    }
+
+    /// How the body of a response to `method` with `status` is framed (RFC 9112 §6.3).
+    pub fn response_framing(&self, method: &Method, status: StatusCode) -> Framing {
+        let bodiless = *method == Method::HEAD
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        match (bodiless, self.chunked, self.length) {
+            (true, _, _) => Framing::Done,
+            (false, Some(true), _) => Framing::Chunked(Chunk::Size),
+            (false, Some(false), _) | (false, None, None) => Framing::UntilClose,
+            (false, None, Some(length)) => Framing::remaining(length),
+        }
+    }
+
+    /// How a request's body is framed (RFC 9112 §6.3): a Transfer-Encoding must end in chunked,
+    /// and may not come with a Content-Length (the request-smuggling shape).
+    pub fn request_framing(&self) -> std::result::Result<Framing, &'static str> {
+        match (self.chunked, self.length) {
+            (Some(true), None) => Ok(Framing::Chunked(Chunk::Size)),
+            (Some(_), Some(_)) => Err("both Transfer-Encoding and Content-Length"),
+            (Some(false), None) => Err("a Transfer-Encoding that does not end in chunked"),
+            (None, length) => Ok(Framing::remaining(length.unwrap_or(0))),
+        }
+    }
+
+    /// Whether the connection stays open after a message of `version`.
+    pub fn keeps_alive(&self, version: Version) -> bool {
+        if version == Version::HTTP_10 { self.keep_alive } else { !self.close }
+    }
+}
+
+/// Where each header field of a head parsed by httparse lies in the head's bytes, so that the
+/// values can share those bytes once the head is split off the read buffer.
+pub struct FieldSpans {
+    spans: [(u32, u32, u32, u32); MAX_HEADERS],
+    count: usize,
+}
+
+impl FieldSpans {
+    /// The positions of `fields`, parsed out of `buffer` (offsets fit: heads are limited far
+    /// below 4 GiB).
+    pub fn new(buffer: &[u8], fields: &[httparse::Header<'_>]) -> Self {
+        let base = buffer.as_ptr() as usize;
+        let offset = |slice: &[u8]| (slice.as_ptr() as usize - base) as u32;
+        let mut spans = [(0, 0, 0, 0); MAX_HEADERS];
+        for (span, field) in spans.iter_mut().zip(fields) {
+            let (name, value) = (offset(field.name.as_bytes()), offset(field.value));
+            *span = (name, name + field.name.len() as u32, value, value + field.value.len() as u32);
+        }
+        Self { spans, count: fields.len() }
+    }
+
+    /// The header map over `head` (the bytes the fields were parsed from, now split off), with
+    /// room for `room` more, and what its framing headers say.
+    pub fn into_headers(
+        &self,
+        head: &Bytes,
+        room: usize,
+    ) -> std::result::Result<(HeaderMap, FramingHeaders), &'static str> {
+        let mut headers = HeaderMap::with_capacity(self.count + room);
+        let mut framing = FramingHeaders::default();
+        for &(name_start, name_end, value_start, value_end) in &self.spans[..self.count] {
+            let name = HeaderName::from_bytes(&head[name_start as usize..name_end as usize])
+                .map_err(|_| "invalid header name")?;
+            let value = head.slice(value_start as usize..value_end as usize);
+            framing.note(&name, &value)?;
+            headers.append(name, HeaderValue::from_maybe_shared(value).map_err(|_| "invalid header value")?);
+        }
+        Ok((headers, framing))
+    }
+}
+
+/// Writes the header fields of `headers` as `name: value` lines, but for the framing headers
+/// (Content-Length, Transfer-Encoding), which the codec sets from the body.
+pub fn put_fields(out: &mut Vec<u8>, headers: &HeaderMap) {
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING {
+            continue;
+        }
+        put_field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+}
+
+/// Writes one `name: value` line.
+pub fn put_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes a `content-length` line.
+pub fn put_content_length(out: &mut Vec<u8>, length: u64) {
+    let mut digits = [0; 20];
+    put_field(out, b"content-length", format_u64(&mut digits, length));
+}
+
+/// `value` in decimal, written into the end of `digits`.
+fn format_u64(digits: &mut [u8; 20], mut value: u64) -> &[u8] {
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            return &digits[start..];
+        }
+    }
+}
+
+/// A body's error, whatever the body.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The next non-empty data of a body (other frames skipped), `None` at its end.
+pub async fn next_data<B>(body: &mut B) -> std::result::Result<Option<Bytes>, BoxError>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    while let Some(frame) = body.frame().await {
+        match frame.map_err(Into::into)?.into_data() {
+            Ok(data) if !data.is_empty() => return Ok(Some(data)),
+            _ => continue,
+        }
+    }
+    Ok(None)
+}
+
+/// Writes `data` as one chunk of chunked coding: size line, data and CRLF in one vectored write.
+pub async fn write_chunk<W: AsyncWrite + Unpin>(writer: &mut W, data: Bytes) -> Result<()> {
+    let size = Bytes::from(format!("{:x}\r\n", data.len()));
+    writer.write_all_buf(&mut size.chain(data).chain(&b"\r\n"[..])).await
+}
+
+/// The last chunk of chunked coding, with no trailers.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_length_lines() {
+        for (length, line) in [(0, "content-length: 0\r\n"), (1234567890123, "content-length: 1234567890123\r\n")] {
+            let mut out = Vec::new();
+            put_content_length(&mut out, length);
+            assert_eq!(String::from_utf8(out).unwrap(), line);
+        }
+        let mut out = Vec::new();
+        put_content_length(&mut out, u64::MAX);
+        assert_eq!(out, format!("content-length: {}\r\n", u64::MAX).as_bytes());
+    }
+
+    #[test]
+    fn request_framing_refuses_smuggling_shapes() {
+        let framing = |fields: &[(&str, &str)]| {
+            let mut noted = FramingHeaders::default();
+            for (name, value) in fields {
+                noted.note(&HeaderName::from_bytes(name.as_bytes()).unwrap(), value.as_bytes())?;
+            }
+            noted.request_framing()
+        };
+        assert_eq!(framing(&[]), Ok(Framing::Done));
+        assert_eq!(framing(&[("content-length", "5")]), Ok(Framing::Length(5)));
+        assert_eq!(framing(&[("transfer-encoding", "gzip, chunked")]), Ok(Framing::Chunked(Chunk::Size)));
+        assert!(framing(&[("transfer-encoding", "chunked"), ("content-length", "5")]).is_err());
+        assert!(framing(&[("transfer-encoding", "chunked, gzip")]).is_err());
+        assert!(framing(&[("content-length", "5"), ("content-length", "6")]).is_err());
+        assert!(framing(&[("content-length", "-1")]).is_err());
+    }
+}

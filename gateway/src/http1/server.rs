@@ -1,0 +1,846 @@
+//! HTTP/1.1 towards clients: request heads parsed by httparse into zero-copy header values,
+//! request bodies read off the connection as the handler takes them, a response with a small
+//! body written in one system call, keep-alive and pipelining, `100 Continue`, upgrades, and the
+//! limits of a public server (head size, head read time, idle time). Request trailers are read
+//! and dropped; response trailers are not sent.
+//!
+//! A connection is one task: it reads a head, awaits the handler, writes the answer, and loops.
+//! A request body borrows the connection's read side and gives it back when it is dropped; a
+//! body not read to its end closes the connection after the answer.
+
+use std::future::{Future, poll_fn};
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll, Waker, ready};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use http::{Method, Request, Response, StatusCode, Uri, Version, header};
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{oneshot, watch};
+use tokio::time::{Instant, Sleep};
+
+use super::io::{ClientStream, Reader, Upgraded, WriteSide};
+use super::{
+    FieldSpans, Framing, FramingHeaders, INLINE_BODY_BYTES, LAST_CHUNK, MAX_HEADERS, Source, next_data,
+    put_content_length, put_field, write_chunk,
+};
+
+/// Limits applied to every client connection.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// Largest request head (request line and headers), in bytes; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Time allowed to send a request head once its first byte came (slowloris defence); slower
+    /// gets 408.
+    pub header_read_timeout: Duration,
+    /// Time an idle keep-alive connection is kept open.
+    pub idle_timeout: Duration,
+}
+
+/// What answers the requests of a connection.
+pub trait Handler {
+    /// The body of its responses.
+    type Body: Body<Data = Bytes> + Send;
+
+    /// Answers a request.
+    fn call(&self, request: Request<RequestBody>) -> impl Future<Output = Response<Self::Body>> + Send;
+
+    /// The answer to a request the codec refuses with `status` (malformed, head too large or
+    /// too slow), for `reason`.
+    fn refuse(&self, status: StatusCode, reason: &'static str) -> Response<Self::Body>;
+}
+
+/// Room left in a request's header map for the headers the gateway adds towards the backend.
+const ADDED_HEADERS: usize = 6;
+/// How long and how much a refused client may still send before the connection is closed, so
+/// that it reads the refusal instead of a reset.
+const LINGER: (Duration, usize) = (Duration::from_secs(1), 256 * 1024);
+
+/// Serves HTTP/1.1 on `stream`, whose first bytes (`received`) are read already, until the
+/// client closes, an answer closes the connection, it idles too long or `shutdown` turns true.
+pub async fn serve<H: Handler>(
+    stream: ClientStream,
+    received: BytesMut,
+    handler: &H,
+    limits: ConnectionLimits,
+    shutdown: watch::Receiver<bool>,
+) where
+    <H::Body as Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (reader, writer) = stream.split(received);
+    let server = Server {
+        writer,
+        out: Vec::with_capacity(1024),
+        limits,
+        timer: Box::pin(tokio::time::sleep(limits.idle_timeout)),
+        stop: Stop::new(shutdown),
+    };
+    if let Err(error) = server.run(reader, handler).await {
+        tracing::debug!(%error, "client connection ended with an error");
+    }
+}
+
+/// One client connection's state between requests.
+struct Server {
+    writer: WriteSide,
+    /// The head (and small body) of the answer being written, reused.
+    out: Vec<u8>,
+    limits: ConnectionLimits,
+    /// The deadline of the wait for the next head, reset per request.
+    timer: Pin<Box<Sleep>>,
+    stop: Stop,
+}
+
+/// What follows an exchange.
+enum Next {
+    /// Another request, read with this.
+    KeepAlive(Reader),
+    /// The connection was upgraded: it goes to the handler that asked.
+    Upgrade(Reader, oneshot::Sender<Upgraded>),
+    /// The connection closes.
+    Close,
+    /// The request was refused: the connection closes once the client stopped sending.
+    Refused(Reader),
+}
+
+impl Server {
+    async fn run<H: Handler>(mut self, mut reader: Reader, handler: &H) -> io::Result<()>
+    where
+        <H::Body as Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        loop {
+            match self.exchange(reader, handler).await? {
+                Next::KeepAlive(next) => reader = next,
+                Next::Upgrade(reader, upgraded) => {
+                    let _ = upgraded.send(Upgraded::new(reader, self.writer));
+                    return Ok(());
+                }
+                Next::Close => return self.writer.shutdown().await,
+                Next::Refused(reader) => {
+                    self.writer.shutdown().await?;
+                    linger(reader).await;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Reads one request, has it answered and writes the answer.
+    async fn exchange<H: Handler>(&mut self, mut reader: Reader, handler: &H) -> io::Result<Next>
+    where
+        <H::Body as Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let head = match self.read_head(&mut reader).await {
+            Ok(Some(head)) => head,
+            Ok(None) => return Ok(Next::Close),
+            Err(refusal) => {
+                let reply = Reply { to_head: false, http10: false, close: true };
+                self.write_response(handler.refuse(refusal.status, refusal.reason), reply).await?;
+                return Ok(Next::Refused(reader));
+            }
+        };
+        let RequestHead { request, noted, framing } = head;
+        let http10 = request.version() == Version::HTTP_10;
+        let to_head = request.method() == Method::HEAD;
+        let mut close = !noted.keeps_alive(request.version());
+
+        let mut body = RequestBody::default();
+        let (mut returned, mut wants_continue, mut upgrade) = (None, None, None);
+        let mut reader = if framing == Framing::Done {
+            if noted.upgrade {
+                let (sender, receiver) = oneshot::channel();
+                (upgrade, body.upgrade) = (Some(sender), Some(OnUpgrade(receiver)));
+            }
+            Some(reader)
+        } else {
+            let (back, home) = oneshot::channel();
+            let asks = (noted.expects_continue && !http10).then(oneshot::channel);
+            let (asks, waits) = asks.map_or((None, None), |(asks, waits)| (Some(asks), Some(waits)));
+            body.lent = Some(Lent { reader, framing, back, wants_continue: asks });
+            (returned, wants_continue) = (Some(home), waits);
+            None
+        };
+
+        let call = handler.call(request.map(|()| body));
+        let response = match wants_continue {
+            Some(asked) => self.call_with_continue(call, asked).await?,
+            None => call.await,
+        };
+        if let Some(mut home) = returned {
+            // The body is back when it was dropped; read to its end, the connection is reusable.
+            reader = match home.try_recv() {
+                Ok((reader, Framing::Done)) => Some(reader),
+                _ => None,
+            };
+        }
+        close |= reader.is_none() || self.stop.is_stopped();
+        let upgraded = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        let keep_alive = self.write_response(response, Reply { to_head, http10, close }).await?;
+        Ok(match (reader, upgrade) {
+            (Some(reader), Some(upgrade)) if upgraded => Next::Upgrade(reader, upgrade),
+            (Some(reader), _) if keep_alive && !upgraded => Next::KeepAlive(reader),
+            _ => Next::Close,
+        })
+    }
+
+    /// Awaits `call` and, when its request body asks, tells the client to send the body.
+    async fn call_with_continue<F: Future>(&mut self, call: F, asked: oneshot::Receiver<()>) -> io::Result<F::Output> {
+        let mut call = pin!(call);
+        let mut asked = Some(asked);
+        loop {
+            tokio::select! {
+                biased;
+                response = &mut call => return Ok(response),
+                wanted = async { asked.as_mut().expect("polled only while waiting").await }, if asked.is_some() => {
+                    asked = None;
+                    if wanted.is_ok() {
+                        self.writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
+                        self.writer.flush().await?;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next request head: `None` when the client closes, idles too long, or the server
+    /// stops while the connection is idle.
+    async fn read_head(&mut self, reader: &mut Reader) -> Result<Option<RequestHead>, Refusal> {
+        let mut armed_for_idle = None;
+        loop {
+            if !reader.buffer().is_empty() {
+                if let Some(head) = parse_request(reader.buffer())? {
+                    return Ok(Some(head));
+                }
+                if reader.buffer().len() > self.limits.max_header_bytes {
+                    return Err(Refusal::new(
+                        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                        "the request head is too large",
+                    ));
+                }
+            }
+            let idle = reader.buffer().is_empty();
+            if armed_for_idle != Some(idle) {
+                let allowed = if idle { self.limits.idle_timeout } else { self.limits.header_read_timeout };
+                self.timer.as_mut().reset(Instant::now() + allowed);
+                armed_for_idle = Some(idle);
+            }
+            let (timer, stop) = (&mut self.timer, &mut self.stop);
+            let waited = poll_fn(|cx| {
+                if let Poll::Ready(read) = reader.poll_fill(cx) {
+                    return Poll::Ready(Wait::Read(read));
+                }
+                if timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wait::TimedOut);
+                }
+                if idle && stop.poll(cx).is_ready() {
+                    return Poll::Ready(Wait::Stopped);
+                }
+                Poll::Pending
+            })
+            .await;
+            match waited {
+                Wait::Read(Ok(0) | Err(_)) | Wait::Stopped => return Ok(None),
+                Wait::Read(Ok(_)) => {}
+                Wait::TimedOut if idle => return Ok(None),
+                Wait::TimedOut => {
+                    return Err(Refusal::new(StatusCode::REQUEST_TIMEOUT, "the request head was not sent in time"));
+                }
+            }
+        }
+    }
+
+    /// Writes `response`: the framing (Content-Length, chunked, or the end of the connection)
+    /// from its body, a small body in the head's write. Returns whether the connection can
+    /// carry another request.
+    async fn write_response<B>(&mut self, response: Response<B>, reply: Reply) -> io::Result<bool>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = response.into_parts();
+        let mut body = pin!(body);
+        let status = parts.status;
+        let out = &mut self.out;
+        out.clear();
+        put_status_line(out, status);
+        // HEAD and 304 answers keep the length of the representation they stand for.
+        let keeps_length = reply.to_head || status == StatusCode::NOT_MODIFIED;
+        let mut has_date = false;
+        for (name, value) in &parts.headers {
+            if !keeps_length && (name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING) {
+                continue;
+            }
+            has_date |= name == header::DATE;
+            put_field(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+        if !has_date {
+            put_date(out);
+        }
+        let bodiless = keeps_length || status.is_informational() || status == StatusCode::NO_CONTENT;
+        let mut close = reply.close;
+        let sending = if bodiless {
+            Sending::Nothing
+        } else if let Some(length) = if body.is_end_stream() { Some(0) } else { body.size_hint().exact() } {
+            put_content_length(out, length);
+            Sending::Length(length)
+        } else if !reply.http10 {
+            put_field(out, b"transfer-encoding", b"chunked");
+            Sending::Chunked
+        } else {
+            close = true;
+            Sending::UntilClose
+        };
+        if close {
+            put_field(out, b"connection", b"close");
+        } else if reply.http10 {
+            put_field(out, b"connection", b"keep-alive");
+        }
+        out.extend_from_slice(b"\r\n");
+
+        let body_error = |error: Box<dyn std::error::Error + Send + Sync>| io::Error::other(error);
+        match sending {
+            Sending::Length(length) if length <= INLINE_BODY_BYTES as u64 => {
+                let head_length = out.len();
+                while let Some(data) = next_data(&mut body).await.map_err(body_error)? {
+                    out.extend_from_slice(&data);
+                }
+                check_length(length, (out.len() - head_length) as u64)?;
+                self.writer.write_all(out).await?;
+            }
+            Sending::Nothing => self.writer.write_all(out).await?,
+            sending => {
+                self.writer.write_all(out).await?;
+                let mut written = 0u64;
+                while let Some(data) = next_data(&mut body).await.map_err(body_error)? {
+                    written += data.len() as u64;
+                    if sending == Sending::Chunked {
+                        write_chunk(&mut self.writer, data).await?;
+                    } else {
+                        self.writer.write_all(&data).await?;
+                    }
+                }
+                match sending {
+                    Sending::Chunked => self.writer.write_all(LAST_CHUNK).await?,
+                    Sending::Length(length) => check_length(length, written)?,
+                    _ => {}
+                }
+            }
+        }
+        self.writer.flush().await?;
+        Ok(!close)
+    }
+}
+
+/// How an answer goes out, from its request and the connection's state.
+struct Reply {
+    /// The request was HEAD: no body.
+    to_head: bool,
+    /// The request was HTTP/1.0: no chunked coding, keep-alive only when asked.
+    http10: bool,
+    /// The connection closes after the answer.
+    close: bool,
+}
+
+/// How a response body goes out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sending {
+    Nothing,
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
+fn check_length(announced: u64, written: u64) -> io::Result<()> {
+    if announced == written {
+        return Ok(());
+    }
+    Err(io::Error::other(format!("the response body had {written} bytes, not the {announced} announced")))
+}
+
+/// What ended a wait for bytes of a head.
+enum Wait {
+    Read(io::Result<usize>),
+    TimedOut,
+    Stopped,
+}
+
+/// Reads and drops what a refused client still sends, for a short while, so that closing the
+/// connection does not reset it before the client read the refusal.
+async fn linger(mut reader: Reader) {
+    let (time, bytes) = LINGER;
+    let _ = tokio::time::timeout(time, async {
+        let mut drained = 0;
+        while drained < bytes {
+            reader.buffer().clear();
+            match poll_fn(|cx| reader.poll_fill(cx)).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => drained += read,
+            }
+        }
+    })
+    .await;
+}
+
+fn put_status_line(out: &mut Vec<u8>, status: StatusCode) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+thread_local! {
+    /// The `date` of answers (IMF-fixdate, 29 bytes), formatted once a second per thread.
+    static DATE: std::cell::RefCell<(u64, [u8; 29])> = const { std::cell::RefCell::new((0, [0; 29])) };
+}
+
+fn put_date(out: &mut Vec<u8>) {
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs());
+    DATE.with_borrow_mut(|(formatted_at, date)| {
+        if *formatted_at != second {
+            date.copy_from_slice(httpdate::fmt_http_date(now).as_bytes());
+            *formatted_at = second;
+        }
+        put_field(out, b"date", date);
+    });
+}
+
+/// A request the codec answers itself, and closes the connection after.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    reason: &'static str,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, reason: &'static str) -> Self {
+        Self { status, reason }
+    }
+
+    fn bad(reason: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, reason)
+    }
+}
+
+/// A parsed request head.
+struct RequestHead {
+    request: Request<()>,
+    /// What its framing headers say.
+    noted: FramingHeaders,
+    /// How its body is framed.
+    framing: Framing,
+}
+
+/// Parses a complete request head off the front of `buffer` (`None`: not complete yet). The
+/// target and header values are slices of the head's bytes, not copies.
+fn parse_request(buffer: &mut BytesMut) -> Result<Option<RequestHead>, Refusal> {
+    let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut parsed = httparse::Request::new(&mut []);
+    let length =
+        match httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut parsed, buffer, &mut fields) {
+            Ok(httparse::Status::Complete(length)) => length,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(Refusal::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "more than 100 header fields"));
+            }
+            Err(httparse::Error::Version) => {
+                return Err(Refusal::new(
+                    StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+                    "only HTTP/1.0 and HTTP/1.1 are spoken",
+                ));
+            }
+            Err(_) => return Err(Refusal::bad("malformed request head")),
+        };
+    let method =
+        Method::from_bytes(parsed.method.unwrap_or_default().as_bytes()).map_err(|_| Refusal::bad("invalid method"))?;
+    let version = if parsed.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    let target = parsed.path.unwrap_or_default();
+    let target_start = target.as_ptr() as usize - buffer.as_ptr() as usize;
+    let target = target_start..target_start + target.len();
+    let spans = FieldSpans::new(buffer, parsed.headers);
+    let head = buffer.split_to(length).freeze();
+    let uri = Uri::from_maybe_shared(head.slice(target)).map_err(|_| Refusal::bad("invalid request target"))?;
+    let (headers, noted) = spans.into_headers(&head, ADDED_HEADERS).map_err(Refusal::bad)?;
+    let framing = noted.request_framing().map_err(Refusal::bad)?;
+    let mut request = Request::new(());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.version_mut() = version;
+    *request.headers_mut() = headers;
+    Ok(Some(RequestHead { request, noted, framing }))
+}
+
+/// The server's shutdown signal, as one connection watches it.
+struct Stop {
+    signal: Pin<Box<dyn Future<Output = ()> + Send>>,
+    stopped: bool,
+}
+
+impl Stop {
+    fn new(mut shutdown: watch::Receiver<bool>) -> Self {
+        let signal = async move {
+            while !*shutdown.borrow_and_update() {
+                if shutdown.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        Self { signal: Box::pin(signal), stopped: false }
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.stopped {
+            ready!(self.signal.as_mut().poll(cx));
+            self.stopped = true;
+        }
+        Poll::Ready(())
+    }
+
+    fn is_stopped(&mut self) -> bool {
+        self.poll(&mut Context::from_waker(Waker::noop())).is_ready()
+    }
+}
+
+/// The client connection once a `101 Switching Protocols` answer is written; requests that ask
+/// to upgrade carry one in their body ([`RequestBody::take_upgrade`]).
+pub struct OnUpgrade(oneshot::Receiver<Upgraded>);
+
+impl Future for OnUpgrade {
+    type Output = io::Result<Upgraded>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the connection was not upgraded"))
+    }
+}
+
+/// A request body, read off the client connection as the handler takes it.
+#[derive(Default)]
+pub struct RequestBody {
+    /// The connection's read side, while the body has it.
+    lent: Option<Lent>,
+    upgrade: Option<OnUpgrade>,
+}
+
+/// The read side lent to a body, and how to give it back.
+struct Lent {
+    reader: Reader,
+    framing: Framing,
+    back: oneshot::Sender<(Reader, Framing)>,
+    /// Tells the connection to send `100 Continue` when the body is first read.
+    wants_continue: Option<oneshot::Sender<()>>,
+}
+
+impl RequestBody {
+    /// The upgraded connection, when the request asks to upgrade.
+    pub fn take_upgrade(&mut self) -> Option<OnUpgrade> {
+        self.upgrade.take()
+    }
+}
+
+impl Drop for RequestBody {
+    fn drop(&mut self) {
+        if let Some(Lent { reader, framing, back, .. }) = self.lent.take() {
+            let _ = back.send((reader, framing));
+        }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let Some(lent) = &mut self.lent else { return Poll::Ready(None) };
+        if let Some(wants) = lent.wants_continue.take() {
+            let _ = wants.send(());
+        }
+        Poll::Ready(ready!(lent.framing.poll_next(&mut lent.reader, cx)).transpose().map(|data| data.map(Frame::data)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.lent.as_ref().is_none_or(|lent| lent.framing == Framing::Done)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let exact = self.lent.as_ref().map_or(Some(0), |lent| lent.framing.exact());
+        exact.map(SizeHint::with_exact).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::combinators::BoxBody;
+    use http_body_util::{BodyExt, Full, StreamBody};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// Answers by path: `/echo` reads the body and sends it back, `/stream` answers two chunks of
+    /// unknown length, `/ignore` leaves the body unread, `/upgrade` switches to an echo of bytes.
+    struct Echo;
+
+    type TestBody = BoxBody<Bytes, io::Error>;
+
+    fn full(data: impl Into<Bytes>) -> TestBody {
+        Full::new(data.into()).map_err(|never| match never {}).boxed()
+    }
+
+    impl Handler for Echo {
+        type Body = TestBody;
+
+        async fn call(&self, mut request: Request<RequestBody>) -> Response<TestBody> {
+            let response = match request.uri().path() {
+                "/echo" => {
+                    let method = request.method().to_string();
+                    let body = request.into_body().collect().await.map(|all| all.to_bytes());
+                    let body = body.unwrap_or_else(|error| Bytes::from(format!("body error: {error}")));
+                    Response::builder().header("x-method", method).body(full(body))
+                }
+                "/stream" => {
+                    let frames = ["one,", "two"].map(|data| Ok(Frame::data(Bytes::from_static(data.as_bytes()))));
+                    Response::builder().body(StreamBody::new(futures::stream::iter(frames)).boxed())
+                }
+                "/upgrade" => {
+                    let upgrade = request.body_mut().take_upgrade().expect("an upgrade request");
+                    tokio::spawn(async move {
+                        let mut upgraded = upgrade.await.unwrap();
+                        let mut data = [0u8; 64];
+                        while let Ok(read @ 1..) = upgraded.read(&mut data).await {
+                            upgraded.write_all(&data[..read]).await.unwrap();
+                        }
+                    });
+                    Response::builder().status(101).header("upgrade", "echo").body(full(""))
+                }
+                _ => Response::builder().header("content-length", "999").body(full("ok")),
+            };
+            response.unwrap()
+        }
+
+        fn refuse(&self, status: StatusCode, reason: &'static str) -> Response<TestBody> {
+            let mut response = Response::new(full(reason));
+            *response.status_mut() = status;
+            response
+        }
+    }
+
+    const LIMITS: ConnectionLimits = ConnectionLimits {
+        max_header_bytes: 1024,
+        header_read_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(600),
+    };
+
+    /// A server of [`Echo`] on 127.0.0.1, a client connected to it, and the shutdown switch.
+    async fn connect() -> (TcpStream, watch::Sender<bool>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, shutdown) = watch::channel(false);
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            serve(ClientStream::Tcp(stream), BytesMut::new(), &Echo, LIMITS, shutdown).await;
+        });
+        (TcpStream::connect(address).await.unwrap(), stop)
+    }
+
+    /// Reads until `count` answers are complete (heads with Content-Length bodies, or chunked
+    /// ones), or the connection ends.
+    async fn read_answers(client: &mut TcpStream, count: usize) -> String {
+        let mut seen = Vec::new();
+        let mut data = [0u8; 4096];
+        while complete_answers(&seen) < count {
+            match tokio::time::timeout(Duration::from_secs(5), client.read(&mut data)).await.expect("an answer") {
+                Ok(0) | Err(_) => break,
+                Ok(read) => seen.extend_from_slice(&data[..read]),
+            }
+        }
+        String::from_utf8(seen).unwrap()
+    }
+
+    fn complete_answers(mut seen: &[u8]) -> usize {
+        let mut count = 0;
+        loop {
+            let mut fields = [httparse::EMPTY_HEADER; 32];
+            let mut response = httparse::Response::new(&mut fields);
+            let Ok(httparse::Status::Complete(head)) = response.parse(seen) else { return count };
+            let field = |name: &str| response.headers.iter().find(|field| field.name.eq_ignore_ascii_case(name));
+            let body = if let Some(length) = field("content-length") {
+                std::str::from_utf8(length.value).unwrap().parse::<usize>().unwrap()
+            } else if field("transfer-encoding").is_some() {
+                match seen[head..].windows(5).position(|window| window == b"0\r\n\r\n") {
+                    Some(end) => end + 5,
+                    None => return count,
+                }
+            } else {
+                0
+            };
+            if seen.len() < head + body {
+                return count;
+            }
+            seen = &seen[head + body..];
+            count += 1;
+        }
+    }
+
+    async fn closed(client: &mut TcpStream) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(tokio::time::timeout(Duration::from_secs(5), client.read(&mut byte)).await, Ok(Ok(0) | Err(_)))
+    }
+
+    #[tokio::test]
+    async fn answers_pipelined_requests_in_order_on_one_connection() {
+        let (mut client, _stop) = connect().await;
+        client
+            .write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc")
+            .await
+            .unwrap();
+        let answers = read_answers(&mut client, 2).await;
+        let (first, second) = answers.split_at(answers.find("HTTP/1.1 200 OK\r\nx-method").unwrap());
+        assert!(first.starts_with("HTTP/1.1 200 OK\r\n"), "{first}");
+        assert!(first.contains("\r\ndate: ") && first.ends_with("content-length: 2\r\n\r\nok"), "{first}");
+        assert!(second.contains("x-method: POST\r\n") && second.ends_with("content-length: 3\r\n\r\nabc"), "{second}");
+        client.write_all(b"GET /again HTTP/1.1\r\n\r\n").await.unwrap();
+        assert!(read_answers(&mut client, 1).await.ends_with("\r\n\r\nok"), "kept alive");
+    }
+
+    #[tokio::test]
+    async fn reads_bodies_sent_byte_by_byte_by_length_or_chunks() {
+        let (mut client, _stop) = connect().await;
+        let chunked = b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-T: 1\r\n\r\n";
+        for byte in chunked {
+            client.write_all(&[*byte]).await.unwrap();
+        }
+        assert!(read_answers(&mut client, 1).await.ends_with("content-length: 5\r\n\r\nabcde"));
+        client.write_all(b"PUT /echo HTTP/1.1\r\nContent-Length: 4\r\n\r\nwxyz").await.unwrap();
+        assert!(read_answers(&mut client, 1).await.ends_with("\r\n\r\nwxyz"), "the connection goes on");
+    }
+
+    #[tokio::test]
+    async fn frames_answers_of_unknown_length_by_chunks_or_by_closing_for_http10() {
+        let (mut client, _stop) = connect().await;
+        client.write_all(b"GET /stream HTTP/1.1\r\n\r\n").await.unwrap();
+        let answer = read_answers(&mut client, 1).await;
+        assert!(answer.contains("transfer-encoding: chunked\r\n"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\n4\r\none,\r\n3\r\ntwo\r\n0\r\n\r\n"), "{answer}");
+
+        client.write_all(b"GET /stream HTTP/1.0\r\n\r\n").await.unwrap();
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.contains("connection: close\r\n") && answer.ends_with("\r\n\r\none,two"), "{answer}");
+
+        let (mut client, _stop) = connect().await;
+        client.write_all(b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").await.unwrap();
+        assert!(read_answers(&mut client, 1).await.contains("connection: keep-alive\r\n"));
+        client.write_all(b"GET /a HTTP/1.0\r\n\r\n").await.unwrap();
+        assert!(read_answers(&mut client, 1).await.contains("connection: close\r\n"));
+        assert!(closed(&mut client).await, "HTTP/1.0 without keep-alive closes");
+    }
+
+    #[tokio::test]
+    async fn head_answers_keep_their_length_and_send_no_body() {
+        let (mut client, _stop) = connect().await;
+        client.write_all(b"HEAD /a HTTP/1.1\r\n\r\nGET /a HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut seen = String::new();
+        while !seen.ends_with("\r\n\r\nok") {
+            let mut data = [0u8; 1024];
+            let read = client.read(&mut data).await.unwrap();
+            seen.push_str(std::str::from_utf8(&data[..read]).unwrap());
+        }
+        let (head, get) = seen.split_at(seen.rfind("HTTP/1.1 200").unwrap());
+        assert!(
+            head.contains("content-length: 999\r\n") && head.ends_with("\r\n\r\n"),
+            "the HEAD answer's own: {head}"
+        );
+        assert!(get.ends_with("content-length: 2\r\n\r\nok"), "the GET answer's length from its body: {get}");
+    }
+
+    #[tokio::test]
+    async fn sends_100_continue_when_the_body_is_read() {
+        let (mut client, _stop) = connect().await;
+        client.write_all(b"POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n").await.unwrap();
+        let mut interim = [0u8; 25];
+        client.read_exact(&mut interim).await.unwrap();
+        assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+        client.write_all(b"hi").await.unwrap();
+        assert!(read_answers(&mut client, 1).await.ends_with("\r\n\r\nhi"));
+    }
+
+    #[tokio::test]
+    async fn closes_after_an_answer_when_the_body_was_not_read() {
+        let (mut client, _stop) = connect().await;
+        client.write_all(b"POST /ignore HTTP/1.1\r\nContent-Length: 5\r\n\r\nabc").await.unwrap();
+        let answer = read_answers(&mut client, 1).await;
+        assert!(answer.contains("connection: close\r\n"), "{answer}");
+        assert!(closed(&mut client).await);
+    }
+
+    #[tokio::test]
+    async fn refuses_bad_heads_and_closes() {
+        let cases: [(&[u8], &str); 5] = [
+            (b"NOT HTTP\r\n\r\n", "HTTP/1.1 400 Bad Request"),
+            (b"GET / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", "HTTP/1.1 400 Bad Request"),
+            (b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n", "HTTP/1.1 400 Bad Request"),
+            (b"GET / HTTP/2.0\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported"),
+            (&[b'a'; 2048], "HTTP/1.1 431 Request Header Fields Too Large"),
+        ];
+        for (request, status) in cases {
+            let (mut client, _stop) = connect().await;
+            client.write_all(request).await.unwrap();
+            let mut answer = String::new();
+            client.read_to_string(&mut answer).await.unwrap();
+            assert!(answer.starts_with(status) && answer.contains("connection: close\r\n"), "{answer}");
+        }
+    }
+
+    #[tokio::test]
+    async fn times_out_slow_heads_with_408_and_idle_connections_silently() {
+        let (mut client, _stop) = connect().await;
+        client.write_all(b"GET / HTTP/1.1\r\nHost: sl").await.unwrap();
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408 Request Timeout"), "{answer}");
+
+        let (mut client, _stop) = connect().await;
+        client.write_all(b"GET /a HTTP/1.1\r\n\r\n").await.unwrap();
+        read_answers(&mut client, 1).await;
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        client.write_all(b"GET /a HTTP/1.1\r\n\r\n").await.unwrap();
+        assert!(read_answers(&mut client, 1).await.ends_with("ok"), "idle for less than the idle timeout");
+        let mut rest = String::new();
+        client.read_to_string(&mut rest).await.unwrap();
+        assert_eq!(rest, "", "closed without an answer once idle too long");
+    }
+
+    #[tokio::test]
+    async fn hands_the_connection_over_after_101() {
+        let (mut client, _stop) = connect().await;
+        client.write_all(b"GET /upgrade HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\nearly").await.unwrap();
+        let mut seen = Vec::new();
+        while !seen.ends_with(b"early") {
+            let mut data = [0u8; 256];
+            let read = client.read(&mut data).await.unwrap();
+            assert_ne!(read, 0, "{}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&data[..read]);
+        }
+        let seen = String::from_utf8(seen).unwrap();
+        assert!(seen.starts_with("HTTP/1.1 101 Switching Protocols\r\nupgrade: echo\r\n"), "{seen}");
+        assert!(!seen.contains("content-length") && !seen.contains("transfer-encoding"), "{seen}");
+        client.write_all(b"later").await.unwrap();
+        let mut echoed = [0u8; 5];
+        client.read_exact(&mut echoed).await.unwrap();
+        assert_eq!(&echoed, b"later");
+    }
+
+    #[tokio::test]
+    async fn idle_connections_close_on_shutdown() {
+        let (mut client, stop) = connect().await;
+        client.write_all(b"GET /a HTTP/1.1\r\n\r\n").await.unwrap();
+        read_answers(&mut client, 1).await;
+        stop.send(true).unwrap();
+        assert!(closed(&mut client).await);
+    }
+}
