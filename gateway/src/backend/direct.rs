@@ -19,6 +19,7 @@ use fnv::FnvHashMap;
 use http::{HeaderMap, Method, Response, uri::Authority};
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use super::ProxyBody;
 use crate::error::GatewayError;
@@ -46,16 +47,19 @@ fn checkin(authority: Authority, connection: Connection) {
     });
 }
 
-/// An idle connection to `authority` that is still open, else a new one. Nothing has been sent
-/// on a connection that turns out closed, so trying the next one is always safe.
-async fn ready_connection(authority: &Authority) -> Result<Connection, GatewayError> {
+/// An idle connection to `authority` that is still open, else a new one (connected before
+/// `deadline`). Nothing has been sent on a connection that turns out closed, so trying the next
+/// one is always safe.
+async fn ready_connection(authority: &Authority, deadline: Instant) -> Result<Connection, GatewayError> {
     while let Some(mut connection) = checkout(authority) {
         if connection.is_open_and_idle() {
             return Ok(connection);
         }
     }
-    let stream = TcpStream::connect((authority.host(), authority.port_u16().unwrap_or(80)))
+    let connect = TcpStream::connect((authority.host(), authority.port_u16().unwrap_or(80)));
+    let stream = tokio::time::timeout_at(deadline, connect)
         .await
+        .map_err(|_| GatewayError::BackendTimeout)?
         .map_err(|error| GatewayError::BackendConnect(error.to_string()))?;
     let _ = stream.set_nodelay(true);
     Ok(Connection::new(stream))
@@ -83,13 +87,10 @@ pub async fn send(
     if !is_request_target(&target) {
         return Err(GatewayError::BadBackendAddress(format!("invalid backend path {target:?}")));
     }
-    let exchange = async {
-        let mut connection = ready_connection(authority).await?;
-        connection.send_request(&method, &target, &headers, body).await.map_err(into_gateway_error)?;
-        let response = connection.read_response(&method).await.map_err(into_gateway_error)?;
-        Ok(response.map(|body| DirectBody { body: Some(body), authority: authority.clone() }))
-    };
-    tokio::time::timeout(timeout, exchange).await.map_err(|_| GatewayError::BackendTimeout)?
+    let deadline = Instant::now() + timeout;
+    let connection = ready_connection(authority, deadline).await?;
+    let response = connection.exchange(&method, &target, &headers, body, deadline).await.map_err(into_gateway_error)?;
+    Ok(response.map(|body| DirectBody { body: Some(body), authority: authority.clone() }))
 }
 
 /// Whether `target` can go on a request line: a path, without spaces or control characters.
@@ -103,6 +104,7 @@ fn into_gateway_error(error: ExchangeError) -> GatewayError {
             GatewayError::BodyTooLarge
         }
         ExchangeError::RequestBody(error) => GatewayError::BadBody(error.to_string()),
+        ExchangeError::TimedOut => GatewayError::BackendTimeout,
         error => GatewayError::BackendConnect(error.to_string()),
     }
 }

@@ -3,16 +3,19 @@
 //! bodies framed by Content-Length, chunked coding or the end of the connection. No upgrades, no
 //! pipelining, trailers dropped: requests that need more go through hyper's client.
 
+use std::future::{Future, poll_fn};
 use std::io;
 use std::mem::MaybeUninit;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker, ready};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, Response, StatusCode, Version};
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
 
 use super::{
     BoxError, FieldSpans, Framing, FramingHeaders, INLINE_BODY_BYTES, LAST_CHUNK, MAX_HEADERS, READ_BYTES, Source,
@@ -34,6 +37,9 @@ pub enum ExchangeError {
     /// The request body could not be read from the client.
     #[error("{0}")]
     RequestBody(BoxError),
+    /// The response head did not arrive before the deadline.
+    #[error("the backend did not answer in time")]
+    TimedOut,
 }
 
 fn protocol(reason: impl ToString) -> ExchangeError {
@@ -42,36 +48,85 @@ fn protocol(reason: impl ToString) -> ExchangeError {
 
 /// An open connection to a backend.
 pub struct Connection {
+    wire: Wire,
+    /// The deadline of the exchange in progress: one timer for all the connection's exchanges,
+    /// moved forward each time (cheaper than a timer made and dropped per request).
+    deadline: Pin<Box<Sleep>>,
+}
+
+/// The socket of a connection and the bytes read from it and not consumed yet.
+struct Wire {
     stream: TcpStream,
-    /// Bytes read and not consumed yet.
     buffer: BytesMut,
 }
 
 impl Connection {
     /// Wraps a connected stream.
     pub fn new(stream: TcpStream) -> Self {
-        Self { stream, buffer: BytesMut::new() }
+        let idle = tokio::time::sleep(Duration::from_secs(3600));
+        Self { wire: Wire { stream, buffer: BytesMut::new() }, deadline: Box::pin(idle) }
     }
 
     /// Whether an idle connection can carry a request: the backend has neither closed it nor
     /// sent anything unasked. Costs no system call while the socket has nothing to read.
     pub fn is_open_and_idle(&mut self) -> bool {
         let mut cx = Context::from_waker(Waker::noop());
-        match self.stream.poll_read_ready(&mut cx) {
+        match self.wire.stream.poll_read_ready(&mut cx) {
             Poll::Pending => true,
             Poll::Ready(Err(_)) => false,
             // Pending: readiness was stale; anything read (bytes, end, error) rules it out.
-            Poll::Ready(Ok(())) => self.poll_fill(&mut cx).is_pending(),
+            Poll::Ready(Ok(())) => self.wire.poll_fill(&mut cx).is_pending(),
         }
     }
 
+    /// Sends a request (`target` is its origin-form path and query) and reads the response
+    /// head, both before `deadline`. The response's body owns the connection from then on.
+    pub async fn exchange<B>(
+        mut self,
+        method: &Method,
+        target: &str,
+        headers: &HeaderMap,
+        body: B,
+        deadline: Instant,
+    ) -> Result<Response<ResponseBody>, ExchangeError>
+    where
+        B: Body<Data = Bytes> + Unpin,
+        B::Error: Into<BoxError>,
+    {
+        self.deadline.as_mut().reset(deadline);
+        let head = {
+            let Self { wire, deadline: timer } = &mut self;
+            let mut exchange = pin!(async {
+                wire.send_request(method, target, headers, body).await?;
+                wire.read_head().await
+            });
+            poll_fn(|cx| match exchange.as_mut().poll(cx) {
+                Poll::Ready(head) => Poll::Ready(head),
+                Poll::Pending => timer.as_mut().poll(cx).map(|()| Err(ExchangeError::TimedOut)),
+            })
+            .await?
+        };
+        let framing = head.framing.response_framing(method, head.status);
+        // After 101 the connection speaks another protocol: never back to the pool.
+        let reusable = head.framing.keeps_alive(head.version)
+            && !matches!(framing, Framing::UntilClose)
+            && head.status != StatusCode::SWITCHING_PROTOCOLS;
+        let mut response = Response::new(ResponseBody { connection: self, framing, reusable });
+        *response.status_mut() = head.status;
+        *response.version_mut() = head.version;
+        *response.headers_mut() = head.headers;
+        Ok(response)
+    }
+}
+
+impl Wire {
     async fn fill(&mut self) -> io::Result<usize> {
         std::future::poll_fn(|cx| self.poll_fill(cx)).await
     }
 
-    /// Sends a request: `target` is its origin-form path and query. Content-Length or chunked
-    /// coding is chosen from the body; the headers' own framing headers are not sent.
-    pub async fn send_request<B>(
+    /// Sends a request: Content-Length or chunked coding is chosen from the body; the headers'
+    /// own framing headers are not sent.
+    async fn send_request<B>(
         &mut self,
         method: &Method,
         target: &str,
@@ -110,24 +165,14 @@ impl Connection {
         Ok(())
     }
 
-    /// Reads the response head to `method`, skipping interim (1xx) answers, and returns the
-    /// response with its body, which owns this connection from then on.
-    pub async fn read_response(mut self, method: &Method) -> Result<Response<ResponseBody>, ExchangeError> {
+    /// Reads the response head, skipping interim (1xx) answers.
+    async fn read_head(&mut self) -> Result<Head, ExchangeError> {
         loop {
             if let Some(head) = parse_head(&mut self.buffer)? {
                 if head.status.is_informational() && head.status != StatusCode::SWITCHING_PROTOCOLS {
                     continue;
                 }
-                let framing = head.framing.response_framing(method, head.status);
-                // After 101 the connection speaks another protocol: never back to the pool.
-                let reusable = head.framing.keeps_alive(head.version)
-                    && !matches!(framing, Framing::UntilClose)
-                    && head.status != StatusCode::SWITCHING_PROTOCOLS;
-                let mut response = Response::new(ResponseBody { connection: self, framing, reusable });
-                *response.status_mut() = head.status;
-                *response.version_mut() = head.version;
-                *response.headers_mut() = head.headers;
-                return Ok(response);
+                return Ok(head);
             }
             if self.buffer.len() > MAX_HEAD_BYTES {
                 return Err(protocol("the response head is larger than 64 KiB"));
@@ -207,11 +252,12 @@ pub struct ResponseBody {
 impl ResponseBody {
     /// The connection, when the body was read to its end and the backend keeps it open.
     pub fn into_reusable_connection(self) -> Option<Connection> {
-        (self.framing == Framing::Done && self.reusable && self.connection.buffer.is_empty()).then_some(self.connection)
+        (self.framing == Framing::Done && self.reusable && self.connection.wire.buffer.is_empty())
+            .then_some(self.connection)
     }
 }
 
-impl Source for Connection {
+impl Source for Wire {
     fn buffer(&mut self) -> &mut BytesMut {
         &mut self.buffer
     }
@@ -231,7 +277,7 @@ impl Body for ResponseBody {
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = &mut *self;
         Poll::Ready(
-            ready!(this.framing.poll_next(&mut this.connection, cx)).transpose().map(|data| data.map(Frame::data)),
+            ready!(this.framing.poll_next(&mut this.connection.wire, cx)).transpose().map(|data| data.map(Frame::data)),
         )
     }
 
@@ -287,14 +333,19 @@ mod tests {
         (Connection::new(TcpStream::connect(address).await.unwrap()), served)
     }
 
+    fn later() -> Instant {
+        Instant::now() + Duration::from_secs(10)
+    }
+
     async fn get(
         answer: &'static [u8],
         piece: usize,
         close: bool,
     ) -> Result<(Response<()>, Vec<u8>, bool), ExchangeError> {
-        let (mut connection, _served) = backend(answer, piece, 0, close).await;
-        connection.send_request(&Method::GET, "/", &HeaderMap::new(), Full::<Bytes>::default()).await?;
-        let (parts, mut body) = connection.read_response(&Method::GET).await?.into_parts();
+        let (connection, _served) = backend(answer, piece, 0, close).await;
+        let response =
+            connection.exchange(&Method::GET, "/", &HeaderMap::new(), Full::<Bytes>::default(), later()).await?;
+        let (parts, mut body) = response.into_parts();
         let mut read = Vec::new();
         while let Some(frame) = body.frame().await {
             read.extend_from_slice(&frame?.into_data().unwrap());
@@ -365,11 +416,10 @@ mod tests {
         assert_eq!(head, b"POST / HTTP/1.1\r\ncontent-length: 0\r\n\r\n", "the body's length, not the header's");
 
         let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
-        let (mut connection, served) = backend(answer, 64, 23, false).await;
+        let (connection, served) = backend(answer, 64, 23, false).await;
         let frames = ["abc", "defgh"].map(|data| Ok::<_, io::Error>(Frame::data(Bytes::from_static(data.as_bytes()))));
         let body = StreamBody::new(futures::stream::iter(frames));
-        connection.send_request(&Method::PUT, "/up", &HeaderMap::new(), body).await.unwrap();
-        connection.read_response(&Method::PUT).await.unwrap();
+        connection.exchange(&Method::PUT, "/up", &HeaderMap::new(), body, later()).await.unwrap();
         let seen = served.await.unwrap();
         let expected = "PUT /up HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n5\r\ndefgh\r\n0\r\n\r\n";
         assert_eq!(String::from_utf8(seen).unwrap(), expected);
@@ -379,12 +429,22 @@ mod tests {
     async fn an_idle_connection_the_backend_closed_is_not_reused() {
         let (mut connection, served) = backend(b"", 1, 0, true).await;
         assert!(connection.is_open_and_idle(), "open and silent");
-        connection.send_request(&Method::GET, "/", &HeaderMap::new(), Full::<Bytes>::default()).await.unwrap();
+        connection.wire.send_request(&Method::GET, "/", &HeaderMap::new(), Full::<Bytes>::default()).await.unwrap();
         served.await.unwrap();
         let closed = std::time::Instant::now();
         while connection.is_open_and_idle() {
             assert!(closed.elapsed() < std::time::Duration::from_secs(5), "the close was never seen");
             tokio::task::yield_now().await;
         }
+    }
+
+    #[tokio::test]
+    async fn a_response_head_late_for_the_deadline_times_out() {
+        let (connection, _served) = backend(b"", 1, 0, false).await;
+        let deadline = Instant::now() + Duration::from_millis(100);
+        let body = Full::<Bytes>::default();
+        let answer = connection.exchange(&Method::GET, "/", &HeaderMap::new(), body, deadline).await;
+        assert!(matches!(answer, Err(ExchangeError::TimedOut)), "{:?}", answer.err());
+        assert!(Instant::now() >= deadline);
     }
 }

@@ -238,8 +238,8 @@ impl FramingHeaders {
 /// Where each header field of a head parsed by httparse lies in the head's bytes, so that the
 /// values can share those bytes once the head is split off the read buffer.
 pub struct FieldSpans {
-    spans: [(u32, u32, u32, u32); MAX_HEADERS],
-    count: usize,
+    /// Name start and end, value start and end.
+    spans: Vec<(u32, u32, u32, u32)>,
 }
 
 impl FieldSpans {
@@ -248,12 +248,14 @@ impl FieldSpans {
     pub fn new(buffer: &[u8], fields: &[httparse::Header<'_>]) -> Self {
         let base = buffer.as_ptr() as usize;
         let offset = |slice: &[u8]| (slice.as_ptr() as usize - base) as u32;
-        let mut spans = [(0, 0, 0, 0); MAX_HEADERS];
-        for (span, field) in spans.iter_mut().zip(fields) {
-            let (name, value) = (offset(field.name.as_bytes()), offset(field.value));
-            *span = (name, name + field.name.len() as u32, value, value + field.value.len() as u32);
-        }
-        Self { spans, count: fields.len() }
+        let spans = fields
+            .iter()
+            .map(|field| {
+                let (name, value) = (offset(field.name.as_bytes()), offset(field.value));
+                (name, name + field.name.len() as u32, value, value + field.value.len() as u32)
+            })
+            .collect();
+        Self { spans }
     }
 
     /// The header map over `head` (the bytes the fields were parsed from, now split off), with
@@ -263,9 +265,9 @@ impl FieldSpans {
         head: &Bytes,
         room: usize,
     ) -> std::result::Result<(HeaderMap, FramingHeaders), &'static str> {
-        let mut headers = HeaderMap::with_capacity(self.count + room);
+        let mut headers = HeaderMap::with_capacity(self.spans.len() + room);
         let mut framing = FramingHeaders::default();
-        for &(name_start, name_end, value_start, value_end) in &self.spans[..self.count] {
+        for &(name_start, name_end, value_start, value_end) in &self.spans {
             let name = HeaderName::from_bytes(&head[name_start as usize..name_end as usize])
                 .map_err(|_| "invalid header name")?;
             let value = head.slice(value_start as usize..value_end as usize);

@@ -12,7 +12,7 @@ use std::future::{Future, poll_fn};
 use std::io;
 use std::mem::MaybeUninit;
 use std::pin::{Pin, pin};
-use std::task::{Context, Poll, Waker, ready};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
@@ -474,34 +474,46 @@ fn parse_request(buffer: &mut BytesMut) -> Result<Option<RequestHead>, Refusal> 
     Ok(Some(RequestHead { request, noted, framing }))
 }
 
-/// The server's shutdown signal, as one connection watches it.
+/// The server's shutdown signal, as one connection watches it: each check reads the signal's
+/// version (an atomic load), and the connection's task is registered for the wake-up once.
 struct Stop {
-    signal: Pin<Box<dyn Future<Output = ()> + Send>>,
+    watcher: watch::Receiver<bool>,
+    /// Wakes the connection's task when the signal comes; polled once, which registers it.
+    wakeup: Pin<Box<dyn Future<Output = ()> + Send>>,
+    registered: bool,
     stopped: bool,
 }
 
 impl Stop {
-    fn new(mut shutdown: watch::Receiver<bool>) -> Self {
-        let signal = async move {
-            while !*shutdown.borrow_and_update() {
-                if shutdown.changed().await.is_err() {
-                    return;
-                }
-            }
-        };
-        Self { signal: Box::pin(signal), stopped: false }
+    fn new(shutdown: watch::Receiver<bool>) -> Self {
+        let mut watcher = shutdown.clone();
+        let stopped = *watcher.borrow_and_update();
+        let mut waiter = shutdown;
+        let wakeup = Box::pin(async move {
+            let _ = waiter.changed().await;
+        });
+        Self { watcher, wakeup, registered: false, stopped }
     }
 
+    /// Ready once the server stops; registers the calling task (always this connection's) for
+    /// the wake-up on the first call.
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if !self.stopped {
-            ready!(self.signal.as_mut().poll(cx));
-            self.stopped = true;
+        if self.is_stopped() {
+            return Poll::Ready(());
         }
-        Poll::Ready(())
+        if !self.registered {
+            self.registered = true;
+            if self.wakeup.as_mut().poll(cx).is_ready() {
+                self.stopped = true;
+                return Poll::Ready(());
+            }
+        }
+        Poll::Pending
     }
 
     fn is_stopped(&mut self) -> bool {
-        self.poll(&mut Context::from_waker(Waker::noop())).is_ready()
+        self.stopped = self.stopped || self.watcher.has_changed().unwrap_or(true);
+        self.stopped
     }
 }
 

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use apigw_core::resources::{ParameterLocation, ParameterMode, SystemParameterName};
+use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::compiled::{CompiledApi, HttpTarget};
@@ -255,27 +256,29 @@ fn add_forwarding_headers(headers: &mut HeaderMap, context: &RequestContext<'_>)
     const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
     const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
     const X_CA_REQUEST_ID: HeaderName = HeaderName::from_static("x-ca-request-id");
-    let forwarded_for = appended(headers.get(&X_FORWARDED_FOR), context.client_ip);
-    headers.insert(X_FORWARDED_FOR, forwarded_for);
+    append_to(headers, X_FORWARDED_FOR, context.client_ip);
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(context.scheme));
     if let Some(host) = context.host_header {
         headers.insert(X_FORWARDED_HOST, host.clone());
     }
     headers.insert(X_CA_REQUEST_ID, context.request_id.clone());
-    let via = appended(headers.get(header::VIA), context.gateway_id);
-    headers.insert(header::VIA, via);
+    append_to(headers, header::VIA, context.gateway_id);
 }
 
-/// `previous, value`, or `value` alone (shared, not copied) when there is no previous value.
-fn appended(previous: Option<&HeaderValue>, value: &HeaderValue) -> HeaderValue {
-    match previous {
-        None => value.clone(),
-        Some(previous) => {
+/// Sets `name` to `previous, value`, or to `value` alone (shared, not copied) when the header is
+/// not there: one lookup either way.
+fn append_to(headers: &mut HeaderMap, name: HeaderName, value: &HeaderValue) {
+    match headers.entry(name) {
+        Entry::Vacant(entry) => {
+            entry.insert(value.clone());
+        }
+        Entry::Occupied(mut entry) => {
+            let previous = entry.get();
             let mut joined = Vec::with_capacity(previous.len() + 2 + value.len());
             joined.extend_from_slice(previous.as_bytes());
             joined.extend_from_slice(b", ");
             joined.extend_from_slice(value.as_bytes());
-            HeaderValue::from_maybe_shared(bytes::Bytes::from(joined)).unwrap_or_else(|_| value.clone())
+            entry.insert(HeaderValue::from_maybe_shared(bytes::Bytes::from(joined)).unwrap_or_else(|_| value.clone()));
         }
     }
 }

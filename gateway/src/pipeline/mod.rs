@@ -564,13 +564,10 @@ impl Gateway {
             }
         };
         let mut headers = backend.headers;
-        if matches!(body, Either::Right(_)) {
-            headers.remove(header::CONTENT_LENGTH);
-        }
-        if !headers.contains_key(header::HOST)
+        if let header::Entry::Vacant(host) = headers.entry(header::HOST)
             && let Ok(value) = HeaderValue::try_from(authority.as_str())
         {
-            headers.insert(header::HOST, value);
+            host.insert(value);
         }
         // Plain HTTP/1.1 goes the direct way (origin-form target); TLS, HTTP/2 and upgrades
         // through hyper's pooled client (absolute URI).
@@ -582,6 +579,10 @@ impl Gateway {
         } else {
             let uri = Uri::builder().scheme(scheme).authority(authority.clone()).path_and_query(backend.path_and_query);
             let uri = uri.build().map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
+            if matches!(body, Either::Right(_)) {
+                // The gateway's body has its own length (the direct way sets framing itself).
+                headers.remove(header::CONTENT_LENGTH);
+            }
             let mut request = Request::new(body);
             *request.method_mut() = method;
             *request.uri_mut() = uri;
