@@ -121,25 +121,25 @@ impl PathTemplate {
         PathTemplate { segments, prefix: self.prefix }
     }
 
-    /// Fills the template: parameters from `param`, and the text matched by a trailing `*` from `rest`.
-    pub fn render<'a>(&'a self, mut param: impl FnMut(&str) -> Option<&'a str>, rest: &str) -> String {
-        let mut path = String::new();
+    /// Appends the filled template to `out`: parameters from `param`, and the text matched by a
+    /// trailing `*` from `rest`.
+    pub fn render_into<'a>(&'a self, out: &mut String, mut param: impl FnMut(&str) -> Option<&'a str>, rest: &str) {
+        let start = out.len();
         for segment in &self.segments {
-            path.push('/');
+            out.push('/');
             match segment {
-                Segment::Literal(text) => path.push_str(text),
-                Segment::Param(name) => path.push_str(param(name).unwrap_or_default()),
+                Segment::Literal(text) => out.push_str(text),
+                Segment::Param(name) => out.push_str(param(name).unwrap_or_default()),
             }
         }
         if self.prefix {
-            if !path.ends_with('/') {
-                path.push('/');
+            if !out[start..].ends_with('/') {
+                out.push('/');
             }
-            path.push_str(rest.trim_start_matches('/'));
-        } else if path.is_empty() {
-            path.push('/');
+            out.push_str(rest.trim_start_matches('/'));
+        } else if out.len() == start {
+            out.push('/');
         }
-        path
     }
 }
 
@@ -206,10 +206,16 @@ mod tests {
     #[test]
     fn renders_parameters_and_the_matched_rest() {
         let template = PathTemplate::parse("/v1/users/[uid]/*").expect("valid");
-        let rendered = template.render(|name| (name == "uid").then_some("42"), "/a/b");
-        assert_eq!(rendered, "/v1/users/42/a/b");
-        assert_eq!(PathTemplate::parse("/").expect("valid").render(|_| None, ""), "/");
-        assert_eq!(PathTemplate::parse("/*").expect("valid").render(|_| None, "x/y"), "/x/y");
+        let mut rendered = String::from("/base");
+        template.render_into(&mut rendered, |name| (name == "uid").then_some("42"), "/a/b");
+        assert_eq!(rendered, "/base/v1/users/42/a/b");
+        let render = |template: &str, rest: &str| {
+            let mut out = String::from("/base");
+            PathTemplate::parse(template).expect("valid").render_into(&mut out, |_| None, rest);
+            out
+        };
+        assert_eq!(render("/", ""), "/base/");
+        assert_eq!(render("/*", "x/y"), "/base/x/y");
     }
 
     #[test]

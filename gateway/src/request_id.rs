@@ -2,6 +2,7 @@
 //! (`23853B41-C54D-45E9-8C43-EE4C1E8A7889`): a random per-process prefix and a counter, so that
 //! ids are unique without a random draw per request.
 
+use bytes::Bytes;
 use http::HeaderValue;
 use std::sync::{
     LazyLock,
@@ -14,7 +15,8 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// A new request id.
 pub fn next() -> HeaderValue {
     let text = uuid_shaped(*PREFIX, COUNTER.fetch_add(1, Ordering::Relaxed));
-    HeaderValue::from_bytes(&text).expect("request ids are ASCII")
+    // Owned by the value's bytes: one allocation, and clones share it without another.
+    HeaderValue::from_maybe_shared(Bytes::from_owner(text)).expect("request ids are ASCII")
 }
 
 /// `high` then `low` as 32 upper-case hex digits in the 8-4-4-4-12 groups of a UUID, written

@@ -29,20 +29,25 @@ use crate::http1::client::{Connection, ExchangeError, ResponseBody};
 const MAX_IDLE_PER_AUTHORITY: usize = 256;
 
 thread_local! {
-    /// FNV: a pool lookup per request, on a short key from the config.
-    static IDLE: RefCell<FnvHashMap<Authority, Vec<Connection>>> = RefCell::default();
+    /// Keyed by the authority's text as written in the config (byte-exact: hashing a `str` is
+    /// one pass, where `Authority` hashes byte by byte, lower-cased). FNV: two lookups per
+    /// request, on short keys.
+    static IDLE: RefCell<FnvHashMap<Box<str>, Vec<Connection>>> = RefCell::default();
 }
 
 fn checkout(authority: &Authority) -> Option<Connection> {
-    IDLE.with(|idle| idle.borrow_mut().get_mut(authority).and_then(Vec::pop))
+    IDLE.with(|idle| idle.borrow_mut().get_mut(authority.as_str()).and_then(Vec::pop))
 }
 
-fn checkin(authority: Authority, connection: Connection) {
+fn checkin(authority: &Authority, connection: Connection) {
     IDLE.with(|idle| {
         let mut idle = idle.borrow_mut();
-        let connections = idle.entry(authority).or_default();
-        if connections.len() < MAX_IDLE_PER_AUTHORITY {
-            connections.push(connection);
+        match idle.get_mut(authority.as_str()) {
+            Some(connections) if connections.len() < MAX_IDLE_PER_AUTHORITY => connections.push(connection),
+            Some(_) => {}
+            None => {
+                idle.insert(authority.as_str().into(), vec![connection]);
+            }
         }
     });
 }
@@ -141,7 +146,7 @@ impl Drop for DirectBody {
     /// connection is closed.
     fn drop(&mut self) {
         if let Some(connection) = self.body.take().and_then(ResponseBody::into_reusable_connection) {
-            checkin(self.authority.clone(), connection);
+            checkin(&self.authority, connection);
         }
     }
 }

@@ -54,17 +54,21 @@ pub struct Connection {
     deadline: Pin<Box<Sleep>>,
 }
 
-/// The socket of a connection and the bytes read from it and not consumed yet.
+/// The socket of a connection, the bytes read from it and not consumed yet, and the buffers
+/// its heads are written and parsed with (reused).
 struct Wire {
     stream: TcpStream,
     buffer: BytesMut,
+    out: Vec<u8>,
+    spans: FieldSpans,
 }
 
 impl Connection {
     /// Wraps a connected stream.
     pub fn new(stream: TcpStream) -> Self {
         let idle = tokio::time::sleep(Duration::from_secs(3600));
-        Self { wire: Wire { stream, buffer: BytesMut::new() }, deadline: Box::pin(idle) }
+        let wire = Wire { stream, buffer: BytesMut::new(), out: Vec::new(), spans: FieldSpans::default() };
+        Self { wire, deadline: Box::pin(idle) }
     }
 
     /// Whether an idle connection can carry a request: the backend has neither closed it nor
@@ -138,18 +142,19 @@ impl Wire {
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let length = if body.is_end_stream() { Some(0) } else { body.size_hint().exact() };
-        let mut out = Vec::with_capacity(256 + target.len() + headers.len() * 48);
-        encode_head(&mut out, method, target, headers, length);
+        let out = &mut self.out;
+        out.clear();
+        encode_head(out, method, target, headers, length);
         match length {
-            Some(0) => return Ok(self.stream.write_all(&out).await?),
+            Some(0) => return Ok(self.stream.write_all(out).await?),
             Some(length) if length as usize <= INLINE_BODY_BYTES => {
                 // Usually one frame, ready at once: the body the gateway built or read.
                 while let Some(data) = next_data(&mut body).await.map_err(ExchangeError::RequestBody)? {
                     out.extend_from_slice(&data);
                 }
-                return Ok(self.stream.write_all(&out).await?);
+                return Ok(self.stream.write_all(out).await?);
             }
-            _ => self.stream.write_all(&out).await?,
+            _ => self.stream.write_all(out).await?,
         }
         let chunked = length.is_none();
         while let Some(data) = next_data(&mut body).await.map_err(ExchangeError::RequestBody)? {
@@ -168,7 +173,7 @@ impl Wire {
     /// Reads the response head, skipping interim (1xx) answers.
     async fn read_head(&mut self) -> Result<Head, ExchangeError> {
         loop {
-            if let Some(head) = parse_head(&mut self.buffer)? {
+            if let Some(head) = parse_head(&mut self.buffer, &mut self.spans)? {
                 if head.status.is_informational() && head.status != StatusCode::SWITCHING_PROTOCOLS {
                     continue;
                 }
@@ -220,7 +225,7 @@ const ADDED_HEADERS: usize = 4;
 
 /// Parses a complete response head off the front of `buffer` (`None`: not complete yet). Header
 /// values are slices of the head's bytes, not copies.
-fn parse_head(buffer: &mut BytesMut) -> Result<Option<Head>, ExchangeError> {
+fn parse_head(buffer: &mut BytesMut, spans: &mut FieldSpans) -> Result<Option<Head>, ExchangeError> {
     if buffer.is_empty() {
         return Ok(None);
     }
@@ -235,7 +240,7 @@ fn parse_head(buffer: &mut BytesMut) -> Result<Option<Head>, ExchangeError> {
     let code = response.code.ok_or_else(|| protocol("no status code"))?;
     let status = StatusCode::from_u16(code).map_err(protocol)?;
     let version = if response.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
-    let spans = FieldSpans::new(buffer, response.headers);
+    spans.record(buffer, response.headers);
     let head = buffer.split_to(length).freeze();
     let (headers, framing) = spans.into_headers(&head, ADDED_HEADERS).map_err(protocol)?;
     Ok(Some(Head { status, version, headers, framing }))

@@ -236,26 +236,25 @@ impl FramingHeaders {
 }
 
 /// Where each header field of a head parsed by httparse lies in the head's bytes, so that the
-/// values can share those bytes once the head is split off the read buffer.
+/// values can share those bytes once the head is split off the read buffer. A connection keeps
+/// one and reuses it for every head.
+#[derive(Default)]
 pub struct FieldSpans {
     /// Name start and end, value start and end.
     spans: Vec<(u32, u32, u32, u32)>,
 }
 
 impl FieldSpans {
-    /// The positions of `fields`, parsed out of `buffer` (offsets fit: heads are limited far
-    /// below 4 GiB).
-    pub fn new(buffer: &[u8], fields: &[httparse::Header<'_>]) -> Self {
+    /// Notes the positions of `fields`, parsed out of `buffer` (offsets fit: heads are limited
+    /// far below 4 GiB).
+    pub fn record(&mut self, buffer: &[u8], fields: &[httparse::Header<'_>]) {
         let base = buffer.as_ptr() as usize;
         let offset = |slice: &[u8]| (slice.as_ptr() as usize - base) as u32;
-        let spans = fields
-            .iter()
-            .map(|field| {
-                let (name, value) = (offset(field.name.as_bytes()), offset(field.value));
-                (name, name + field.name.len() as u32, value, value + field.value.len() as u32)
-            })
-            .collect();
-        Self { spans }
+        self.spans.clear();
+        self.spans.extend(fields.iter().map(|field| {
+            let (name, value) = (offset(field.name.as_bytes()), offset(field.value));
+            (name, name + field.name.len() as u32, value, value + field.value.len() as u32)
+        }));
     }
 
     /// The header map over `head` (the bytes the fields were parsed from, now split off), with

@@ -74,6 +74,7 @@ pub async fn serve<H: Handler>(
     let server = Server {
         writer,
         out: Vec::with_capacity(1024),
+        spans: FieldSpans::default(),
         limits,
         timer: Box::pin(tokio::time::sleep(limits.idle_timeout)),
         stop: Stop::new(shutdown),
@@ -88,6 +89,8 @@ struct Server {
     writer: WriteSide,
     /// The head (and small body) of the answer being written, reused.
     out: Vec<u8>,
+    /// Where the fields of the request head being parsed lie, reused.
+    spans: FieldSpans,
     limits: ConnectionLimits,
     /// The deadline of the wait for the next head, reset per request.
     timer: Pin<Box<Sleep>>,
@@ -211,7 +214,7 @@ impl Server {
         let mut armed_for_idle = None;
         loop {
             if !reader.buffer().is_empty() {
-                if let Some(head) = parse_request(reader.buffer())? {
+                if let Some(head) = parse_request(reader.buffer(), &mut self.spans)? {
                     return Ok(Some(head));
                 }
                 if reader.buffer().len() > self.limits.max_header_bytes {
@@ -437,7 +440,7 @@ struct RequestHead {
 
 /// Parses a complete request head off the front of `buffer` (`None`: not complete yet). The
 /// target and header values are slices of the head's bytes, not copies.
-fn parse_request(buffer: &mut BytesMut) -> Result<Option<RequestHead>, Refusal> {
+fn parse_request(buffer: &mut BytesMut, spans: &mut FieldSpans) -> Result<Option<RequestHead>, Refusal> {
     let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut []);
     let length =
@@ -461,7 +464,7 @@ fn parse_request(buffer: &mut BytesMut) -> Result<Option<RequestHead>, Refusal> 
     let target = parsed.path.unwrap_or_default();
     let target_start = target.as_ptr() as usize - buffer.as_ptr() as usize;
     let target = target_start..target_start + target.len();
-    let spans = FieldSpans::new(buffer, parsed.headers);
+    spans.record(buffer, parsed.headers);
     let head = buffer.split_to(length).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target)).map_err(|_| Refusal::bad("invalid request target"))?;
     let (headers, noted) = spans.into_headers(&head, ADDED_HEADERS).map_err(Refusal::bad)?;
