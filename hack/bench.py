@@ -61,14 +61,30 @@ def to_ms(value, unit):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(port, path):
+def cpu_seconds(pid):
+    """User and system CPU seconds a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
+def wrk(port, path, pid=None):
+    before = cpu_seconds(pid) if pid else None
     out = run(["wrk", "-t1", "-c64", f"-d{DURATION}s", "--latency", "-H", f"Host: {HOST}", f"http://127.0.0.1:{port}{path}"])
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     latency = {p: to_ms(v, u) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", out, re.M)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors:
         sys.exit(f"wrk saw {errors.group(1)} error responses on port {port}{path}:\n{out}")
-    return {"rps": rps, "p50_ms": latency["50"], "p99_ms": latency["99"]}
+    result = {"rps": rps, "p50_ms": latency["50"], "p99_ms": latency["99"]}
+    if before:
+        # CPU time of the proxy per request: less coupled to the load generator's core than req/s.
+        (user0, sys0), (user1, sys1) = before, cpu_seconds(pid)
+        requests = int(re.search(r"(\d+) requests in", out).group(1))
+        result["user_us"] = (user1 - user0) / requests * 1e6
+        result["sys_us"] = (sys1 - sys0) / requests * 1e6
+        result["cpu_us"] = result["user_us"] + result["sys_us"]
+    return result
 
 
 def oha(port, path, rate):
@@ -203,23 +219,28 @@ def main():
     start([str(RELEASE / "apigw-echo"), f"127.0.0.1:{backend_port}", "fixed"], LOAD_CPU)
     (work / "apis").mkdir()
     (work / "apis" / "apis.yaml").write_text(gateway_manifest(backend_port))
-    start([str(RELEASE / "apigw-gateway"), "--manifests", str(work / "apis"), "--http", f"127.0.0.1:{gateway_port}",
-           "--admin", f"127.0.0.1:{free_port()}", "--access-log", "false", "--workers", "1"], PROXY_CPU)
+    gateway = start([str(RELEASE / "apigw-gateway"), "--manifests", str(work / "apis"), "--http",
+                     f"127.0.0.1:{gateway_port}", "--admin", f"127.0.0.1:{free_port()}", "--access-log", "false",
+                     "--workers", "1"], PROXY_CPU)
     (work / "nginx.conf").write_text(NGINX_CONF.format(dir=work, backend=backend_port, http=nginx_port, h2=nginx_h2, host=HOST))
-    start(["nginx", "-c", str(work / "nginx.conf"), "-p", str(work)], PROXY_CPU)
+    nginx = start(["nginx", "-c", str(work / "nginx.conf"), "-p", str(work)], PROXY_CPU)
     for port in [backend_port, gateway_port, nginx_port, nginx_h2]:
         wait_port(port)
+    # taskset execs nginx, so the process started is nginx's master; its one child is the worker.
+    nginx_worker = int(subprocess.run(["pgrep", "-P", str(nginx.pid)], capture_output=True, text=True).stdout.split()[0])
 
     targets = {"direct": (backend_port, "/v1/users"), "gateway": (gateway_port, "/bench/users/42"),
                "nginx": (nginx_port, "/bench/users/42")}
+    pids = {"gateway": gateway.pid, "nginx": nginx_worker}
     for name, (port, path) in targets.items():  # warm up pools and caches
         run(["wrk", "-t1", "-c64", "-d2s", "-H", f"Host: {HOST}", f"http://127.0.0.1:{port}{path}"])
     results = {"http1": {name: [] for name in targets}}
     for _ in range(ROUNDS):
         for name, (port, path) in targets.items():
-            results["http1"][name].append(wrk(port, path))
+            results["http1"][name].append(wrk(port, path, pids.get(name)))
     # Rounds alternate the targets, so a noisy moment hits all of them; medians damp the rest.
     best = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]} for name, runs in results["http1"].items()}
+    cpu_pairs = [n["cpu_us"] / g["cpu_us"] for g, n in zip(results["http1"]["gateway"], results["http1"]["nginx"])]
     pairwise = [g["rps"] / n["rps"] for g, n in zip(results["http1"]["gateway"], results["http1"]["nginx"])]
     rate = best["gateway"]["rps"] / 2
     results["half_load"] = {name: oha(port, path, rate) for name, (port, path) in targets.items()}
@@ -229,6 +250,8 @@ def main():
         "http1_gateway_over_nginx": round(best["gateway"]["rps"] / best["nginx"]["rps"], 3),
         "http1_gateway_over_nginx_per_round": [round(ratio, 3) for ratio in pairwise],
         "http1_gateway_over_direct": round(best["gateway"]["rps"] / best["direct"]["rps"], 3),
+        "http1_nginx_cpu_over_gateway_cpu": round(best["nginx"]["cpu_us"] / best["gateway"]["cpu_us"], 3),
+        "http1_nginx_cpu_over_gateway_cpu_per_round": [round(ratio, 3) for ratio in cpu_pairs],
         "http2_gateway_over_nginx": round(results["http2"]["gateway"]["rps"] / results["http2"]["nginx"]["rps"], 3),
         "half_load_p99_added_ms": round(results["half_load"]["gateway"]["p99_ms"] - results["half_load"]["direct"]["p99_ms"], 3),
     }
@@ -237,6 +260,10 @@ def main():
     print(f"  {'':8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     for name, r in best.items():
         print(f"  {name:8} {r['rps']:>10.0f} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f}")
+    print("\nCPU time of the proxy per request (medians; user + system):")
+    for name in pids:
+        r = best[name]
+        print(f"  {name:8} {r['cpu_us']:6.2f} us  (user {r['user_us']:.2f}, system {r['sys_us']:.2f})")
     print(f"\nLatency at half of the gateway's peak ({int(rate)} req/s, 16 connections):")
     for name, r in results["half_load"].items():
         print(f"  {name:8} p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms")

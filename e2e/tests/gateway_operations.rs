@@ -118,6 +118,17 @@ async fn limits_body_and_header_sizes_and_slow_headers() {
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer).await;
     assert!(answer.starts_with("HTTP/1.1 431"), "{}", &answer[..answer.len().min(200)]);
+    assert!(answer.contains("x-ca-error-code: I431HL\r\n"), "{answer}");
+
+    // A request-smuggling shape is refused before anything is routed.
+    let mut stream = tokio::net::TcpStream::connect(gateway.http).await.unwrap();
+    let smuggling =
+        "POST /a HTTP/1.1\r\nHost: shop.example.com\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n";
+    stream.write_all(smuggling.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("x-ca-error-code: I400HD\r\n") && answer.contains("connection: close\r\n"), "{answer}");
 
     let started = Instant::now();
     let mut slow = tokio::net::TcpStream::connect(gateway.http).await.unwrap();
@@ -127,7 +138,8 @@ async fn limits_body_and_header_sizes_and_slow_headers() {
         .await
         .expect("the gateway hangs up");
     assert!(started.elapsed() < Duration::from_secs(3), "a slow header was kept for {:?}", started.elapsed());
-    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("x-ca-error-code: I408HT\r\n") && answer.contains("x-ca-request-id: "), "{answer}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
