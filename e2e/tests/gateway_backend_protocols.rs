@@ -6,12 +6,12 @@ use apigw_e2e::gateway::{GatewayProcess, TestClient, scratch_dir};
 use apigw_e2e::manifests::{shop_api, shop_group};
 
 fn manifests(plain: std::net::SocketAddr, tls: std::net::SocketAddr) -> String {
-    let get = |name: &str| format!("{{method: GET, path: /{name}}}");
+    let any = |name: &str| format!("{{method: ANY, path: /{name}}}");
     [
         shop_group(""),
-        shop_api("http1", &get("http1"), &format!("{{type: HTTP, address: 'http://{plain}'}}")),
-        shop_api("h2c", &get("h2c"), &format!("{{type: HTTP, address: 'http://{plain}', protocol: HTTP2}}")),
-        shop_api("https", &get("https"), &format!("{{type: HTTP, address: 'https://localhost:{}'}}", tls.port())),
+        shop_api("http1", &any("http1"), &format!("{{type: HTTP, address: 'http://{plain}'}}")),
+        shop_api("h2c", &any("h2c"), &format!("{{type: HTTP, address: 'http://{plain}', protocol: HTTP2}}")),
+        shop_api("https", &any("https"), &format!("{{type: HTTP, address: 'https://localhost:{}'}}", tls.port())),
     ]
     .concat()
 }
@@ -53,4 +53,53 @@ async fn reuses_backend_connections() {
         peers.insert((path, answer.json()["peer"].as_str().unwrap().to_owned()));
     }
     assert_eq!(peers.len(), 2, "one pooled connection per protocol: {peers:?}");
+}
+
+/// Uploads from an HTTP/1.1 client reach every kind of backend whole, and the client's connection
+/// carries the next request: the body is read off the client connection by whichever task
+/// sends it on (the request's own for HTTP/1.1 backends, hyper's connection task for the others).
+#[tokio::test(flavor = "multi_thread")]
+async fn streams_uploads_to_every_kind_of_backend_on_one_client_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = scratch_dir("backend-uploads");
+    let (certificate, key) = issue(&dir, "backend", &["localhost"]);
+    let (plain, tls) =
+        (echo::start("plain").await, echo::start_tls("tls", certificate.as_bytes(), key.as_bytes()).await);
+    let ca = dir.join("ca.crt");
+    let gateway = GatewayProcess::start(&manifests(plain, tls), &["--backend-ca-file", ca.to_str().unwrap()]);
+    let mut client = tokio::net::TcpStream::connect(gateway.http).await.unwrap();
+    for (path, framing) in [("/http1", "length"), ("/h2c", "chunked"), ("/https", "length"), ("/h2c", "length")] {
+        let head = format!("POST {path} HTTP/1.1\r\nHost: shop.example.com\r\n");
+        let request = match framing {
+            "length" => format!("{head}Content-Length: 12\r\n\r\nhello {framing}"),
+            _ => format!("{head}Transfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n7\r\nchunked\r\n0\r\n\r\n"),
+        };
+        client.write_all(request.as_bytes()).await.unwrap();
+        let answer = read_answer(&mut client).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+        assert!(!answer.contains("connection: close"), "{path} kept the connection: {answer}");
+        let body: serde_json::Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(body["body"], format!("hello {framing}"), "{path}: {answer}");
+        assert_eq!(body["method"], "POST", "{path}: {answer}");
+    }
+
+    async fn read_answer(client: &mut tokio::net::TcpStream) -> String {
+        let mut seen = Vec::new();
+        loop {
+            let text = String::from_utf8_lossy(&seen).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length: "))
+                    .map(|length| length.parse::<usize>().unwrap());
+                if length.is_some_and(|length| body.len() >= length) {
+                    return text;
+                }
+            }
+            let mut data = [0u8; 4096];
+            let read = client.read(&mut data).await.unwrap();
+            assert_ne!(read, 0, "the gateway closed the connection: {text}");
+            seen.extend_from_slice(&data[..read]);
+        }
+    }
 }

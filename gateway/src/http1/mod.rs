@@ -375,4 +375,76 @@ mod tests {
         assert!(framing(&[("content-length", "5"), ("content-length", "6")]).is_err());
         assert!(framing(&[("content-length", "-1")]).is_err());
     }
+
+    /// A [`Source`] over bytes that arrive in the given pieces.
+    struct Pieces {
+        pieces: std::collections::VecDeque<Vec<u8>>,
+        buffer: BytesMut,
+    }
+
+    impl Source for Pieces {
+        fn buffer(&mut self) -> &mut BytesMut {
+            &mut self.buffer
+        }
+
+        fn poll_fill(&mut self, _: &mut Context<'_>) -> Poll<Result<usize>> {
+            let piece = self.pieces.pop_front().unwrap_or_default();
+            self.buffer.extend_from_slice(&piece);
+            Poll::Ready(Ok(piece.len()))
+        }
+    }
+
+    /// Decodes a body framed by `framing` off `pieces`: its data, or the error.
+    fn decode(framing: Framing, pieces: Vec<Vec<u8>>) -> std::result::Result<Vec<u8>, Error> {
+        let mut source = Pieces { pieces: pieces.into(), buffer: BytesMut::new() };
+        let (mut framing, mut data) = (framing, Vec::new());
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        loop {
+            match framing.poll_next(&mut source, &mut cx) {
+                Poll::Ready(Ok(Some(piece))) => data.extend_from_slice(&piece),
+                Poll::Ready(Ok(None)) => return Ok(data),
+                Poll::Ready(Err(error)) => return Err(error),
+                Poll::Pending => unreachable!("the source is always ready"),
+            }
+        }
+    }
+
+    /// `bytes` cut at the given points (no empty pieces: to a source, reading nothing is the end).
+    fn cut(bytes: &[u8], mut points: Vec<usize>) -> Vec<Vec<u8>> {
+        points.iter_mut().for_each(|point| *point %= bytes.len() + 1);
+        points.sort_unstable();
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        for point in points.into_iter().chain([bytes.len()]) {
+            if point > start {
+                pieces.push(bytes[start..point].to_vec());
+            }
+            start = point;
+        }
+        pieces
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn chunked_bodies_decode_to_their_data_whatever_the_pieces(
+            chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 1..40), 0..6),
+            points in proptest::collection::vec(0usize..1000, 0..8),
+        ) {
+            let mut wire = Vec::new();
+            for chunk in &chunks {
+                wire.extend_from_slice(format!("{:x};ext=1\r\n", chunk.len()).as_bytes());
+                wire.extend_from_slice(chunk);
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"0\r\nx-trailer: t\r\n\r\n");
+            let decoded = decode(Framing::Chunked(Chunk::Size), cut(&wire, points)).unwrap();
+            proptest::prop_assert_eq!(decoded, chunks.concat());
+        }
+
+        #[test]
+        fn no_bytes_make_the_decoders_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = decode(Framing::Chunked(Chunk::Size), vec![bytes.clone()]);
+            let _ = decode(Framing::Length(bytes.len() as u64 / 2 + 1), vec![bytes]);
+        }
+    }
 }

@@ -858,4 +858,43 @@ mod tests {
         stop.send(true).unwrap();
         assert!(closed(&mut client).await);
     }
+
+    type Parsed = Result<Option<(Method, Uri, http::HeaderMap)>, Refusal>;
+
+    /// What `parse_request` makes of `buffer`, in a comparable form.
+    fn parsed(buffer: &mut BytesMut, spans: &mut FieldSpans) -> Parsed {
+        let head = parse_request(buffer, spans)?;
+        Ok(head.map(|head| (head.request.method().clone(), head.request.uri().clone(), head.request.headers().clone())))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_parse_wait_for_more_or_are_refused(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = parsed(&mut BytesMut::from(&bytes[..]), &mut FieldSpans::default());
+        }
+
+        #[test]
+        fn a_head_cut_anywhere_parses_as_the_whole_head(
+            method in "GET|POST|PUT|DELETE|PATCH|OPTIONS",
+            path in "/[a-z0-9/._~%-]{0,30}(\\?[a-z0-9=&]{0,20})?",
+            fields in proptest::collection::vec(("[a-z][a-z0-9-]{0,15}", "[ -~]{0,30}"), 0..8),
+            cut in 1usize..400,
+        ) {
+            let mut head = format!("{method} {path} HTTP/1.1\r\n");
+            for (name, value) in &fields {
+                head.push_str(&format!("{name}: {}\r\n", value.trim()));
+            }
+            head.push_str("\r\n");
+            let whole = parsed(&mut BytesMut::from(head.as_bytes()), &mut FieldSpans::default());
+            proptest::prop_assert!(matches!(whole, Ok(Some(_))), "{head:?}: {whole:?}");
+            let (first, rest) = head.as_bytes().split_at(cut % head.len());
+            let mut buffer = BytesMut::from(first);
+            let mut spans = FieldSpans::default();
+            let early = parsed(&mut buffer, &mut spans);
+            proptest::prop_assert!(matches!(early, Ok(None)), "a prefix waits for more: {early:?}");
+            buffer.extend_from_slice(rest);
+            let late = parsed(&mut buffer, &mut spans);
+            proptest::prop_assert_eq!(format!("{late:?}"), format!("{whole:?}"));
+        }
+    }
 }
