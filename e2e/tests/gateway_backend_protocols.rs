@@ -16,14 +16,21 @@ fn manifests(plain: std::net::SocketAddr, tls: std::net::SocketAddr) -> String {
     .concat()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn speaks_http1_http2_and_tls_to_backends() {
-    let dir = scratch_dir("backend-tls");
+/// A gateway trusting the test CA, in front of a plain echo backend and a TLS one (for
+/// `localhost`); returns it with the backends' addresses.
+async fn gateway_with_backends(name: &str) -> (GatewayProcess, std::net::SocketAddr, std::net::SocketAddr) {
+    let dir = scratch_dir(name);
     let (certificate, key) = issue(&dir, "backend", &["localhost"]);
     let (plain, tls) =
         (echo::start("plain").await, echo::start_tls("tls", certificate.as_bytes(), key.as_bytes()).await);
     let ca = dir.join("ca.crt");
     let gateway = GatewayProcess::start(&manifests(plain, tls), &["--backend-ca-file", ca.to_str().unwrap()]);
+    (gateway, plain, tls)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn speaks_http1_http2_and_tls_to_backends() {
+    let (gateway, plain, tls) = gateway_with_backends("backend-tls").await;
     let client = TestClient::http1();
     let version = |answer: apigw_e2e::gateway::Answer| {
         assert_eq!(answer.status, 200, "{answer:?}");
@@ -61,12 +68,7 @@ async fn reuses_backend_connections() {
 #[tokio::test(flavor = "multi_thread")]
 async fn streams_uploads_to_every_kind_of_backend_on_one_client_connection() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let dir = scratch_dir("backend-uploads");
-    let (certificate, key) = issue(&dir, "backend", &["localhost"]);
-    let (plain, tls) =
-        (echo::start("plain").await, echo::start_tls("tls", certificate.as_bytes(), key.as_bytes()).await);
-    let ca = dir.join("ca.crt");
-    let gateway = GatewayProcess::start(&manifests(plain, tls), &["--backend-ca-file", ca.to_str().unwrap()]);
+    let (gateway, ..) = gateway_with_backends("backend-uploads").await;
     let mut client = tokio::net::TcpStream::connect(gateway.http).await.unwrap();
     for (path, framing) in [("/http1", "length"), ("/h2c", "chunked"), ("/https", "length"), ("/h2c", "length")] {
         let head = format!("POST {path} HTTP/1.1\r\nHost: shop.example.com\r\n");
