@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use crate::error::GatewayError;
 use crate::http1::io::{ClientStream, Upgraded};
 pub use crate::http1::server::ConnectionLimits;
-use crate::http1::{self, READ_BYTES};
+use crate::http1::{self, HEAD_READ_BYTES};
 use crate::pipeline::{ClientBody, Connection, Gateway, error_response};
 use crate::request_id;
 
@@ -67,11 +67,14 @@ pub async fn serve(
             client.gateway.metrics.connections.inc();
             match tls {
                 None => client.serve_plain(stream).await,
-                Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => client.serve_tls(stream).await,
-                    Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                },
+                // Boxed, like HTTP/2 below: the handshake's state stays out of every connection's task.
+                Some(acceptor) => {
+                    match Box::pin(tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))).await {
+                        Ok(Ok(stream)) => client.serve_tls(stream).await,
+                        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
             client.gateway.metrics.connections.dec();
         });
@@ -91,7 +94,7 @@ struct Client {
 impl Client {
     /// A plain connection: HTTP/2 when it opens with the HTTP/2 preface, else HTTP/1.1.
     async fn serve_plain(&self, mut stream: TcpStream) {
-        let mut received = BytesMut::with_capacity(READ_BYTES);
+        let mut received = BytesMut::with_capacity(HEAD_READ_BYTES);
         let sniffed = tokio::time::timeout(self.limits.header_read_timeout, async {
             while received.len() < H2_PREFACE.len() && H2_PREFACE.starts_with(&received) {
                 if stream.read_buf(&mut received).await? == 0 {
@@ -105,7 +108,7 @@ impl Client {
         }
         if received.starts_with(H2_PREFACE) {
             let (reader, writer) = ClientStream::Tcp(stream).split(received);
-            self.serve_http2(Upgraded::new(reader, writer)).await;
+            Box::pin(self.serve_http2(Upgraded::new(reader, writer))).await;
         } else {
             http1::server::serve(ClientStream::Tcp(stream), received, self, self.limits, self.shutdown.clone()).await;
         }
@@ -114,7 +117,7 @@ impl Client {
     /// A TLS connection: HTTP/2 when ALPN chose it, else HTTP/1.1.
     async fn serve_tls(&self, stream: tokio_rustls::server::TlsStream<TcpStream>) {
         if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-            self.serve_http2(stream).await;
+            Box::pin(self.serve_http2(stream)).await;
         } else {
             let (limits, shutdown) = (self.limits, self.shutdown.clone());
             http1::server::serve(ClientStream::Tls(Box::new(stream)), BytesMut::new(), self, limits, shutdown).await;

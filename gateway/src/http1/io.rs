@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_rustls::server::TlsStream;
 
-use super::{READ_BYTES, Source};
+use super::{HEAD_READ_BYTES, READ_BYTES, Source};
 
 /// A client connection.
 pub enum ClientStream {
@@ -35,7 +35,7 @@ impl ClientStream {
                 (ReadSide::Tls(read), WriteSide::Tls(write))
             }
         };
-        (Reader { side: read, buffer: received }, write)
+        (Reader { side: read, buffer: received, read_size: HEAD_READ_BYTES }, write)
     }
 }
 
@@ -57,6 +57,20 @@ pub enum WriteSide {
 pub struct Reader {
     side: ReadSide,
     buffer: BytesMut,
+    /// Room made before each read.
+    read_size: usize,
+}
+
+impl Reader {
+    /// Reads in large pieces while a request body streams, in small ones between requests; back
+    /// to heads, a buffer grown for a body is let go when it holds nothing, so that an idle
+    /// connection keeps little memory.
+    pub fn reading_body(&mut self, body: bool) {
+        self.read_size = if body { READ_BYTES } else { HEAD_READ_BYTES };
+        if !body && self.buffer.is_empty() && self.buffer.capacity() > HEAD_READ_BYTES {
+            self.buffer = BytesMut::new();
+        }
+    }
 }
 
 impl Source for Reader {
@@ -65,7 +79,7 @@ impl Source for Reader {
     }
 
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize>> {
-        self.buffer.reserve(READ_BYTES);
+        self.buffer.reserve(self.read_size);
         match &mut self.side {
             ReadSide::Tcp(read) => tokio_util::io::poll_read_buf(Pin::new(read), cx, &mut self.buffer),
             ReadSide::Tls(read) => tokio_util::io::poll_read_buf(Pin::new(read), cx, &mut self.buffer),

@@ -20,8 +20,11 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 pub const MAX_HEADERS: usize = 100;
 /// Longest chunk-size or trailer line accepted.
 const MAX_LINE_BYTES: usize = 4 * 1024;
-/// Room made in a read buffer before each read.
+/// Room made in a read buffer before each read of a body.
 pub const READ_BYTES: usize = 16 * 1024;
+/// Room made for a read while waiting for a request head: a client connection keeps this much
+/// between requests (nginx keeps 1 KiB; heads larger than this take more reads).
+pub const HEAD_READ_BYTES: usize = 4 * 1024;
 /// A body of known length up to this size goes out in its head's write.
 pub const INLINE_BODY_BYTES: usize = 16 * 1024;
 

@@ -53,6 +53,10 @@ pub trait Handler {
     fn refuse(&self, status: StatusCode, reason: &'static str) -> Response<Self::Body>;
 }
 
+/// The room an answer's head (and small body) is written in, kept between requests; grown for a
+/// larger answer, it is kept up to `KEPT_ANSWER_BUFFER_BYTES`.
+const ANSWER_BUFFER_BYTES: usize = 1024;
+const KEPT_ANSWER_BUFFER_BYTES: usize = 4 * 1024;
 /// Room left in a request's header map for the headers the gateway adds towards the backend.
 const ADDED_HEADERS: usize = 6;
 /// How long and how much a refused client may still send before the connection is closed, so
@@ -73,7 +77,7 @@ pub async fn serve<H: Handler>(
     let (reader, writer) = stream.split(received);
     let server = Server {
         writer,
-        out: Vec::with_capacity(1024),
+        out: Vec::with_capacity(ANSWER_BUFFER_BYTES),
         spans: FieldSpans::default(),
         limits,
         timer: Box::pin(tokio::time::sleep(limits.idle_timeout)),
@@ -124,7 +128,7 @@ impl Server {
                 Next::Close => return self.writer.shutdown().await,
                 Next::Refused(reader) => {
                     self.writer.shutdown().await?;
-                    linger(reader).await;
+                    Box::pin(linger(reader)).await;
                     return Ok(());
                 }
             }
@@ -159,6 +163,7 @@ impl Server {
             }
             Some(reader)
         } else {
+            reader.reading_body(true);
             let (back, home) = oneshot::channel();
             let asks = (noted.expects_continue && !http10).then(oneshot::channel);
             let (asks, waits) = asks.map_or((None, None), |(asks, waits)| (Some(asks), Some(waits)));
@@ -167,15 +172,19 @@ impl Server {
             None
         };
 
-        let call = handler.call(request.map(|()| body));
+        let request = request.map(|()| body);
         let response = match wants_continue {
-            Some(asked) => self.call_with_continue(call, asked).await?,
-            None => call.await,
+            // Boxed: rare, and inline its state would double the connection's future.
+            Some(asked) => Box::pin(self.call_with_continue(handler.call(request), asked)).await?,
+            None => handler.call(request).await,
         };
         if let Some(mut home) = returned {
             // The body is back when it was dropped; read to its end, the connection is reusable.
             reader = match home.try_recv() {
-                Ok((reader, Framing::Done)) => Some(reader),
+                Ok((mut reader, Framing::Done)) => {
+                    reader.reading_body(false);
+                    Some(reader)
+                }
                 _ => None,
             };
         }
@@ -307,6 +316,7 @@ impl Server {
         match sending {
             Sending::Length(length) if length <= INLINE_BODY_BYTES as u64 => {
                 let head_length = out.len();
+                out.reserve(length as usize);
                 while let Some(data) = next_data(&mut body).await.map_err(body_error)? {
                     out.extend_from_slice(&data);
                 }
@@ -333,6 +343,10 @@ impl Server {
             }
         }
         self.writer.flush().await?;
+        if self.out.capacity() > KEPT_ANSWER_BUFFER_BYTES {
+            // A large answer's buffer is not kept by an idle connection.
+            self.out = Vec::with_capacity(ANSWER_BUFFER_BYTES);
+        }
         Ok(!close)
     }
 }
