@@ -4,9 +4,9 @@
 Each proxy gets core 0 to itself (one worker: `--workers 1`, `worker_processes 1`); the backend
 and the load generator share core 1. In one run it measures, for direct (no proxy), gateway and
 nginx: HTTP/1.1 keep-alive peak requests/s with wrk (64 connections) and the CPU time each proxy
-spends per request, p50/p99 latency at half of
-the gateway's peak with oha (a fixed rate), HTTP/2 (h2c) requests/s with h2load, then the
-gateway's resident memory and reload time with 10,000 APIs. Ratios, not absolute numbers, are
+spends per request, p50/p99 latency at half of the gateway's peak with oha (a fixed rate),
+HTTP/2 (h2c) requests/s with h2load, the memory each proxy keeps per idle keep-alive
+connection, then the gateway's resident memory and reload time with 10,000 APIs. Ratios, not absolute numbers, are
 what to compare: this machine is small and shared. Results go to target/bench/results.json.
 """
 import json
@@ -176,6 +176,54 @@ def rss_mib(pid):
     return 0.0
 
 
+def answer_complete(answer):
+    """Whether `answer` holds a whole HTTP/1.1 response with a Content-Length body."""
+    head, separator, body = answer.partition(b"\r\n\r\n")
+    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    return bool(separator) and length is not None and len(body) >= int(length.group(1))
+
+
+def idle_connection_kib(port, pid, count=2000):
+    """Resident memory a proxy process keeps per idle keep-alive connection that served one request."""
+    before = rss_mib(pid)
+    connections = []
+    for _ in range(count):
+        connection = socket.create_connection(("127.0.0.1", port))
+        connection.sendall(f"GET /bench/users/42 HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+        answer = b""
+        while not answer_complete(answer):
+            answer += connection.recv(4096)
+        connections.append(connection)
+    time.sleep(0.5)
+    kib = (rss_mib(pid) - before) * 1024 / count
+    for connection in connections:
+        connection.close()
+    return round(kib, 1)
+
+
+def idle_memory(work):
+    """`idle_connection_kib` of a gateway and an nginx started afresh for it (a process that served
+    heavy load keeps freed memory, which would hide what new connections cost)."""
+    port = free_port()
+    gateway = start([str(RELEASE / "apigw-gateway"), "--manifests", str(work / "apis"), "--http", f"127.0.0.1:{port}",
+                     "--admin", f"127.0.0.1:{free_port()}", "--access-log", "false", "--workers", "1"], PROXY_CPU)
+    wait_port(port)
+    result = {"gateway": idle_connection_kib(port, gateway.pid)}
+    gateway.terminate()
+    gateway.wait()
+    folder = work / "idle-nginx"
+    folder.mkdir()
+    port, backend = free_port(), re.search(r"server 127.0.0.1:(\d+);", (work / "nginx.conf").read_text()).group(1)
+    (folder / "nginx.conf").write_text(NGINX_CONF.format(dir=folder, backend=backend, http=port, h2=free_port(), host=HOST))
+    nginx = start(["nginx", "-c", str(folder / "nginx.conf"), "-p", str(folder)], PROXY_CPU)
+    wait_port(port)
+    worker = int(subprocess.run(["pgrep", "-P", str(nginx.pid)], capture_output=True, text=True).stdout.split()[0])
+    result["nginx"] = idle_connection_kib(port, worker)
+    nginx.terminate()
+    nginx.wait()
+    return result
+
+
 def admin_config(port):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=5) as response:
         return json.load(response)
@@ -246,6 +294,7 @@ def main():
     rate = best["gateway"]["rps"] / 2
     results["half_load"] = {name: oha(port, path, rate) for name, (port, path) in targets.items()}
     results["http2"] = {"gateway": h2load(gateway_port, "/bench/users/42"), "nginx": h2load(nginx_h2, "/bench/users/42")}
+    results["idle_connection_kib"] = idle_memory(work)
     results["big_config"] = memory_and_reload(backend_port, work)
     results["ratios"] = {
         "http1_gateway_over_nginx": round(best["gateway"]["rps"] / best["nginx"]["rps"], 3),
@@ -274,6 +323,8 @@ def main():
     print("\nHTTP/2 (h2c), 64 connections x 10 streams:")
     for name, r in results["http2"].items():
         print(f"  {name:8} {r['rps']:>10.0f} req/s")
+    idle = results["idle_connection_kib"]
+    print(f"\nMemory per idle keep-alive connection (2,000 of them): gateway {idle['gateway']} KiB, nginx {idle['nginx']} KiB")
     big = results["big_config"]
     print(f"\n{big['apis']} APIs: gateway RSS {big['rss_mib']} MiB, first load {big['first_load_s']} s, reload {big['reload_s']} s")
     print("\nRatios:", json.dumps(results["ratios"], indent=2))

@@ -4,7 +4,7 @@
 
 use std::io::{IoSlice, Result};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -35,7 +35,7 @@ impl ClientStream {
                 (ReadSide::Tls(read), WriteSide::Tls(write))
             }
         };
-        (Reader { side: read, buffer: received, read_size: HEAD_READ_BYTES }, write)
+        (Reader { side: read, buffer: received, read_size: HEAD_READ_BYTES, shed: false }, write)
     }
 }
 
@@ -59,9 +59,27 @@ pub struct Reader {
     buffer: BytesMut,
     /// Room made before each read.
     read_size: usize,
+    /// The buffer was let go while the connection idles: the next read goes through the stack.
+    shed: bool,
 }
 
 impl Reader {
+    /// Lets the buffer go while it holds nothing: an idle connection then keeps no read buffer
+    /// until the client sends again.
+    pub fn shed(&mut self) {
+        if self.buffer.is_empty() {
+            self.buffer = BytesMut::new();
+            self.shed = true;
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, out: &mut ReadBuf<'_>) -> Poll<Result<()>> {
+        match &mut self.side {
+            ReadSide::Tcp(read) => Pin::new(read).poll_read(cx, out),
+            ReadSide::Tls(read) => Pin::new(read).poll_read(cx, out),
+        }
+    }
+
     /// Reads in large pieces while a request body streams, in small ones between requests; back
     /// to heads, a buffer grown for a body is let go when it holds nothing, so that an idle
     /// connection keeps little memory.
@@ -79,6 +97,16 @@ impl Source for Reader {
     }
 
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize>> {
+        if self.shed {
+            // Waits on the stack: a buffer is made only once bytes came.
+            let mut scratch = [0; HEAD_READ_BYTES];
+            let mut read = ReadBuf::new(&mut scratch);
+            ready!(self.poll_read(cx, &mut read))?;
+            self.shed = false;
+            self.buffer.reserve(self.read_size);
+            self.buffer.extend_from_slice(read.filled());
+            return Poll::Ready(Ok(read.filled().len()));
+        }
         self.buffer.reserve(self.read_size);
         match &mut self.side {
             ReadSide::Tcp(read) => tokio_util::io::poll_read_buf(Pin::new(read), cx, &mut self.buffer),
@@ -142,10 +170,7 @@ impl AsyncRead for Upgraded {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut ReadBuf<'_>) -> Poll<Result<()>> {
         let reader = &mut self.get_mut().reader;
         if reader.buffer.is_empty() {
-            return match &mut reader.side {
-                ReadSide::Tcp(read) => Pin::new(read).poll_read(cx, out),
-                ReadSide::Tls(read) => Pin::new(read).poll_read(cx, out),
-            };
+            return reader.poll_read(cx, out);
         }
         let take = reader.buffer.len().min(out.remaining());
         out.put_slice(&reader.buffer[..take]);

@@ -222,7 +222,7 @@ impl Server {
     /// The next request head: `None` when the client closes, idles too long, or the server
     /// stops while the connection is idle.
     async fn read_head(&mut self, reader: &mut Reader) -> Result<Option<RequestHead>, Refusal> {
-        let mut armed_for_idle = None;
+        let mut armed = None;
         loop {
             if !reader.buffer().is_empty() {
                 if let Some(head) = parse_request(reader.buffer(), &mut self.spans)? {
@@ -235,12 +235,22 @@ impl Server {
                     ));
                 }
             }
-            let idle = reader.buffer().is_empty();
-            if armed_for_idle != Some(idle) {
-                let allowed = if idle { self.limits.idle_timeout } else { self.limits.header_read_timeout };
-                self.timer.as_mut().reset(Instant::now() + allowed);
-                armed_for_idle = Some(idle);
+            let phase = match armed {
+                _ if !reader.buffer().is_empty() => Phase::Head,
+                Some((Phase::Shed, _)) => Phase::Shed,
+                _ => Phase::Idle,
+            };
+            // Shed is armed where it begins; the others when they begin.
+            if armed.is_none_or(|(armed, _)| armed != phase) {
+                let now = Instant::now();
+                let allowed = match phase {
+                    Phase::Head => self.limits.header_read_timeout,
+                    _ => self.limits.idle_timeout.min(SHED_AFTER),
+                };
+                self.timer.as_mut().reset(now + allowed);
+                armed = Some((phase, now));
             }
+            let idle = phase != Phase::Head;
             let (timer, stop) = (&mut self.timer, &mut self.stop);
             let waited = poll_fn(|cx| {
                 if let Poll::Ready(read) = reader.poll_fill(cx) {
@@ -258,6 +268,15 @@ impl Server {
             match waited {
                 Wait::Read(Ok(0) | Err(_)) | Wait::Stopped => return Ok(None),
                 Wait::Read(Ok(_)) => {}
+                Wait::TimedOut if phase == Phase::Idle && self.limits.idle_timeout > SHED_AFTER => {
+                    // Idle for a while: let the buffers go until the client sends again, and wait
+                    // out the rest of the idle time.
+                    reader.shed();
+                    self.out = Vec::new();
+                    let idle_since = armed.map_or_else(Instant::now, |(_, since)| since);
+                    self.timer.as_mut().reset(idle_since + self.limits.idle_timeout);
+                    armed = Some((Phase::Shed, idle_since));
+                }
                 Wait::TimedOut if idle => return Ok(None),
                 Wait::TimedOut => {
                     return Err(Refusal::new(StatusCode::REQUEST_TIMEOUT, "the request head was not sent in time"));
@@ -279,6 +298,7 @@ impl Server {
         let status = parts.status;
         let out = &mut self.out;
         out.clear();
+        out.reserve(ANSWER_BUFFER_BYTES);
         put_status_line(out, status);
         // HEAD and 304 answers keep the length of the representation they stand for.
         let keeps_length = reply.to_head || status == StatusCode::NOT_MODIFIED;
@@ -378,6 +398,21 @@ fn check_length(announced: u64, written: u64) -> io::Result<()> {
     }
     Err(io::Error::other(format!("the response body had {written} bytes, not the {announced} announced")))
 }
+
+/// Where a connection is in its wait for a request head.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// No byte of the next head yet.
+    Idle,
+    /// Idle long enough to have let its buffers go.
+    Shed,
+    /// Part of a head came.
+    Head,
+}
+
+/// How long a connection idles before it lets its buffers go (nginx frees them at once; a busy
+/// connection keeps them).
+const SHED_AFTER: Duration = Duration::from_secs(1);
 
 /// What ended a wait for bytes of a head.
 enum Wait {
@@ -668,12 +703,16 @@ mod tests {
 
     /// A server of [`Echo`] on 127.0.0.1, a client connected to it, and the shutdown switch.
     async fn connect() -> (TcpStream, watch::Sender<bool>) {
+        connect_with(LIMITS).await
+    }
+
+    async fn connect_with(limits: ConnectionLimits) -> (TcpStream, watch::Sender<bool>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, shutdown) = watch::channel(false);
         tokio::spawn(async move {
             let (stream, _) = listener.accept().await.unwrap();
-            serve(ClientStream::Tcp(stream), BytesMut::new(), &Echo, LIMITS, shutdown).await;
+            serve(ClientStream::Tcp(stream), BytesMut::new(), &Echo, limits, shutdown).await;
         });
         (TcpStream::connect(address).await.unwrap(), stop)
     }
@@ -844,6 +883,20 @@ mod tests {
         let mut rest = String::new();
         client.read_to_string(&mut rest).await.unwrap();
         assert_eq!(rest, "", "closed without an answer once idle too long");
+    }
+
+    #[tokio::test]
+    async fn a_connection_idle_long_enough_to_let_its_buffers_go_serves_on() {
+        let (mut client, _stop) =
+            connect_with(ConnectionLimits { idle_timeout: Duration::from_secs(5), ..LIMITS }).await;
+        client.write_all(b"POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi").await.unwrap();
+        assert!(read_answers(&mut client, 1).await.ends_with("\r\n\r\nhi"));
+        tokio::time::sleep(SHED_AFTER + Duration::from_millis(200)).await;
+        // The next head comes in two pieces: the first read after shedding, then a normal one.
+        client.write_all(b"POST /echo HTTP/1.1\r\nContent-").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        client.write_all(b"Length: 5\r\n\r\nagain").await.unwrap();
+        assert!(read_answers(&mut client, 1).await.ends_with("\r\n\r\nagain"));
     }
 
     #[tokio::test]
