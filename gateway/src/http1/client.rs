@@ -139,7 +139,7 @@ impl Wire {
     ) -> Result<(), ExchangeError>
     where
         B: Body<Data = Bytes> + Unpin,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B::Error: Into<BoxError>,
     {
         let length = if body.is_end_stream() { Some(0) } else { body.size_hint().exact() };
         let out = &mut self.out;

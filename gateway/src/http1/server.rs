@@ -24,7 +24,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::io::{ClientStream, Reader, Upgraded, WriteSide};
 use super::{
-    FieldSpans, Framing, FramingHeaders, INLINE_BODY_BYTES, LAST_CHUNK, MAX_HEADERS, Source, next_data,
+    BoxError, FieldSpans, Framing, FramingHeaders, INLINE_BODY_BYTES, LAST_CHUNK, MAX_HEADERS, Source, next_data,
     put_content_length, put_field, write_chunk,
 };
 
@@ -72,7 +72,7 @@ pub async fn serve<H: Handler>(
     limits: ConnectionLimits,
     shutdown: watch::Receiver<bool>,
 ) where
-    <H::Body as Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    <H::Body as Body>::Error: Into<BoxError>,
 {
     let (reader, writer) = stream.split(received);
     let server = Server {
@@ -116,7 +116,7 @@ enum Next {
 impl Server {
     async fn run<H: Handler>(mut self, mut reader: Reader, handler: &H) -> io::Result<()>
     where
-        <H::Body as Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        <H::Body as Body>::Error: Into<BoxError>,
     {
         loop {
             match self.exchange(reader, handler).await? {
@@ -138,7 +138,7 @@ impl Server {
     /// Reads one request, has it answered and writes the answer.
     async fn exchange<H: Handler>(&mut self, mut reader: Reader, handler: &H) -> io::Result<Next>
     where
-        <H::Body as Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        <H::Body as Body>::Error: Into<BoxError>,
     {
         let head = match self.read_head(&mut reader).await {
             Ok(Some(head)) => head,
@@ -291,7 +291,7 @@ impl Server {
     async fn write_response<B>(&mut self, response: Response<B>, reply: Reply) -> io::Result<bool>
     where
         B: Body<Data = Bytes>,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B::Error: Into<BoxError>,
     {
         let (parts, body) = response.into_parts();
         let mut body = pin!(body);
@@ -334,7 +334,7 @@ impl Server {
         }
         out.extend_from_slice(b"\r\n");
 
-        let body_error = |error: Box<dyn std::error::Error + Send + Sync>| io::Error::other(error);
+        let body_error = |error: BoxError| io::Error::other(error);
         match sending {
             Sending::Length(length) if length <= INLINE_BODY_BYTES as u64 => {
                 let head_length = out.len();
