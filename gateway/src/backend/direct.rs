@@ -3,9 +3,9 @@
 //! hyper's pooled client runs every backend connection as a task of its own and hands requests
 //! and responses over through channels. Here a worker thread keeps its idle connections itself,
 //! the request's task writes the request and reads the answer with the small codec of
-//! [`crate::http1::client`], and the response body reads its connection until the body ends, when the
-//! connection goes back to the thread's pool. Used for `http://` backends that speak HTTP/1.1
-//! and are not upgraded; everything else goes through [`super::BackendClient`].
+//! [`crate::http1::client`], and the response body reads its connection until the body ends,
+//! when the connection goes back to the thread's pool. Used for `http://` backends that speak
+//! HTTP/1.1 and are not upgraded; everything else goes through [`super::BackendClient`].
 
 use std::{
     cell::RefCell,

@@ -13,13 +13,12 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, Method, Response, StatusCode, Version};
 use hyper::body::{Body, Frame, SizeHint};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use super::{
-    BoxError, FieldSpans, Framing, FramingHeaders, INLINE_BODY_BYTES, LAST_CHUNK, MAX_HEADERS, READ_BYTES, Source,
-    next_data, put_content_length, put_fields, write_chunk,
+    BoxError, FieldSpans, Framing, FramingHeaders, MAX_HEADERS, READ_BYTES, Sending, Source, WriteError,
+    put_content_length, put_fields, write_message,
 };
 
 /// Largest response head accepted.
@@ -135,39 +134,20 @@ impl Wire {
         method: &Method,
         target: &str,
         headers: &HeaderMap,
-        mut body: B,
+        body: B,
     ) -> Result<(), ExchangeError>
     where
-        B: Body<Data = Bytes> + Unpin,
+        B: Body<Data = Bytes>,
         B::Error: Into<BoxError>,
     {
         let length = if body.is_end_stream() { Some(0) } else { body.size_hint().exact() };
-        let out = &mut self.out;
-        out.clear();
-        encode_head(out, method, target, headers, length);
-        match length {
-            Some(0) => return Ok(self.stream.write_all(out).await?),
-            Some(length) if length as usize <= INLINE_BODY_BYTES => {
-                // Usually one frame, ready at once: the body the gateway built or read.
-                while let Some(data) = next_data(&mut body).await.map_err(ExchangeError::RequestBody)? {
-                    out.extend_from_slice(&data);
-                }
-                return Ok(self.stream.write_all(out).await?);
-            }
-            _ => self.stream.write_all(out).await?,
-        }
-        let chunked = length.is_none();
-        while let Some(data) = next_data(&mut body).await.map_err(ExchangeError::RequestBody)? {
-            if chunked {
-                write_chunk(&mut self.stream, data).await?;
-            } else {
-                self.stream.write_all(&data).await?;
-            }
-        }
-        if chunked {
-            self.stream.write_all(LAST_CHUNK).await?;
-        }
-        Ok(())
+        self.out.clear();
+        encode_head(&mut self.out, method, target, headers, length);
+        let sending = length.map_or(Sending::Chunked, Sending::Length);
+        write_message(&mut self.stream, &mut self.out, body, sending).await.map_err(|error| match error {
+            WriteError::Body(error) => ExchangeError::RequestBody(error),
+            WriteError::Io(error) => ExchangeError::Io(error),
+        })
     }
 
     /// Reads the response head, skipping interim (1xx) answers.
@@ -300,7 +280,7 @@ mod tests {
     use super::*;
     use http::{HeaderValue, header};
     use http_body_util::{BodyExt, Full, StreamBody};
-    use tokio::io::AsyncReadExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     /// A backend on 127.0.0.1 that reads one request (head and `body_bytes` more), writes

@@ -26,7 +26,7 @@ pub const READ_BYTES: usize = 16 * 1024;
 /// between requests (nginx keeps 1 KiB; heads larger than this take more reads).
 pub const HEAD_READ_BYTES: usize = 4 * 1024;
 /// A body of known length up to this size goes out in its head's write.
-pub const INLINE_BODY_BYTES: usize = 16 * 1024;
+const INLINE_BODY_BYTES: usize = 16 * 1024;
 
 /// One side of a connection, as a body decoder reads it: a buffer of bytes read and not
 /// consumed yet, and a way to read more.
@@ -321,29 +321,104 @@ fn format_u64(digits: &mut [u8; 20], mut value: u64) -> &[u8] {
 /// A body's error, whatever the body.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// How a message's body goes out, as its head announced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sending {
+    /// No body (HEAD, 1xx, 204, 304).
+    Nothing,
+    /// This many bytes.
+    Length(u64),
+    /// Chunked coding.
+    Chunked,
+    /// Until the connection closes.
+    UntilClose,
+}
+
+/// What failed while a message was written.
+#[derive(Debug)]
+pub enum WriteError {
+    /// The body could not be read.
+    Body(BoxError),
+    /// The connection failed, or the body's length was not the one announced.
+    Io(Error),
+}
+
+impl From<Error> for WriteError {
+    fn from(error: Error) -> Self {
+        Self::Io(error)
+    }
+}
+
+/// Writes a message: its encoded head `out`, then `body` framed as `sending`. A body of known
+/// length up to [`INLINE_BODY_BYTES`] (usually one frame, ready at once) goes out in the head's
+/// write; a body that is not the length announced is an error.
+pub async fn write_message<W, B>(
+    writer: &mut W,
+    out: &mut Vec<u8>,
+    body: B,
+    sending: Sending,
+) -> std::result::Result<(), WriteError>
+where
+    W: AsyncWrite + Unpin,
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let mut body = std::pin::pin!(body);
+    match sending {
+        Sending::Nothing => writer.write_all(out).await?,
+        Sending::Length(length) if length <= INLINE_BODY_BYTES as u64 => {
+            let head_length = out.len();
+            out.reserve(length as usize);
+            while let Some(data) = next_data(&mut body).await? {
+                out.extend_from_slice(&data);
+            }
+            check_length(length, (out.len() - head_length) as u64)?;
+            writer.write_all(out).await?;
+        }
+        sending => {
+            writer.write_all(out).await?;
+            let mut written = 0u64;
+            while let Some(data) = next_data(&mut body).await? {
+                written += data.len() as u64;
+                if sending == Sending::Chunked {
+                    // Size line, data and CRLF in one vectored write.
+                    let size = Bytes::from(format!("{:x}\r\n", data.len()));
+                    writer.write_all_buf(&mut size.chain(data).chain(&b"\r\n"[..])).await?;
+                } else {
+                    writer.write_all(&data).await?;
+                }
+            }
+            match sending {
+                Sending::Chunked => writer.write_all(b"0\r\n\r\n").await?,
+                Sending::Length(length) => check_length(length, written)?,
+                _ => {}
+            }
+        }
+    }
+    Ok(writer.flush().await?)
+}
+
+fn check_length(announced: u64, written: u64) -> Result<()> {
+    if announced == written {
+        return Ok(());
+    }
+    Err(Error::other(format!("the body had {written} bytes, not the {announced} announced")))
+}
+
 /// The next non-empty data of a body (other frames skipped), `None` at its end.
-pub async fn next_data<B>(body: &mut B) -> std::result::Result<Option<Bytes>, BoxError>
+async fn next_data<B>(body: &mut B) -> std::result::Result<Option<Bytes>, WriteError>
 where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,
 {
     while let Some(frame) = body.frame().await {
-        match frame.map_err(Into::into)?.into_data() {
+        match frame.map_err(|error| WriteError::Body(error.into()))?.into_data() {
             Ok(data) if !data.is_empty() => return Ok(Some(data)),
             _ => continue,
         }
     }
     Ok(None)
 }
-
-/// Writes `data` as one chunk of chunked coding: size line, data and CRLF in one vectored write.
-pub async fn write_chunk<W: AsyncWrite + Unpin>(writer: &mut W, data: Bytes) -> Result<()> {
-    let size = Bytes::from(format!("{:x}\r\n", data.len()));
-    writer.write_all_buf(&mut size.chain(data).chain(&b"\r\n"[..])).await
-}
-
-/// The last chunk of chunked coding, with no trailers.
-pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 #[cfg(test)]
 mod tests {

@@ -24,8 +24,8 @@ use tokio::time::{Instant, Sleep};
 
 use super::io::{ClientStream, Reader, Upgraded, WriteSide};
 use super::{
-    BoxError, FieldSpans, Framing, FramingHeaders, INLINE_BODY_BYTES, LAST_CHUNK, MAX_HEADERS, Source, next_data,
-    put_content_length, put_field, write_chunk,
+    BoxError, FieldSpans, Framing, FramingHeaders, MAX_HEADERS, Sending, Source, WriteError, put_content_length,
+    put_field, write_message,
 };
 
 /// Limits applied to every client connection.
@@ -240,7 +240,7 @@ impl Server {
                 Some((Phase::Shed, _)) => Phase::Shed,
                 _ => Phase::Idle,
             };
-            // Shed is armed where it begins; the others when they begin.
+            // A phase's deadline is set as it begins (Shed's where the buffers are let go).
             if armed.is_none_or(|(armed, _)| armed != phase) {
                 let now = Instant::now();
                 let allowed = match phase {
@@ -294,7 +294,6 @@ impl Server {
         B::Error: Into<BoxError>,
     {
         let (parts, body) = response.into_parts();
-        let mut body = pin!(body);
         let status = parts.status;
         let out = &mut self.out;
         out.clear();
@@ -334,37 +333,11 @@ impl Server {
         }
         out.extend_from_slice(b"\r\n");
 
-        let body_error = |error: BoxError| io::Error::other(error);
-        match sending {
-            Sending::Length(length) if length <= INLINE_BODY_BYTES as u64 => {
-                let head_length = out.len();
-                out.reserve(length as usize);
-                while let Some(data) = next_data(&mut body).await.map_err(body_error)? {
-                    out.extend_from_slice(&data);
-                }
-                check_length(length, (out.len() - head_length) as u64)?;
-                self.writer.write_all(out).await?;
-            }
-            Sending::Nothing => self.writer.write_all(out).await?,
-            sending => {
-                self.writer.write_all(out).await?;
-                let mut written = 0u64;
-                while let Some(data) = next_data(&mut body).await.map_err(body_error)? {
-                    written += data.len() as u64;
-                    if sending == Sending::Chunked {
-                        write_chunk(&mut self.writer, data).await?;
-                    } else {
-                        self.writer.write_all(&data).await?;
-                    }
-                }
-                match sending {
-                    Sending::Chunked => self.writer.write_all(LAST_CHUNK).await?,
-                    Sending::Length(length) => check_length(length, written)?,
-                    _ => {}
-                }
-            }
+        match write_message(&mut self.writer, out, body, sending).await {
+            Ok(()) => {}
+            Err(WriteError::Body(error)) => return Err(io::Error::other(error)),
+            Err(WriteError::Io(error)) => return Err(error),
         }
-        self.writer.flush().await?;
         if self.out.capacity() > KEPT_ANSWER_BUFFER_BYTES {
             // A large answer's buffer is not kept by an idle connection.
             self.out = Vec::with_capacity(ANSWER_BUFFER_BYTES);
@@ -381,22 +354,6 @@ struct Reply {
     http10: bool,
     /// The connection closes after the answer.
     close: bool,
-}
-
-/// How a response body goes out.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Sending {
-    Nothing,
-    Length(u64),
-    Chunked,
-    UntilClose,
-}
-
-fn check_length(announced: u64, written: u64) -> io::Result<()> {
-    if announced == written {
-        return Ok(());
-    }
-    Err(io::Error::other(format!("the response body had {written} bytes, not the {announced} announced")))
 }
 
 /// Where a connection is in its wait for a request head.
@@ -756,6 +713,15 @@ mod tests {
         }
     }
 
+    /// What a new connection gets for `request`, read until the server closes it.
+    async fn answer_to_the_end(request: &[u8]) -> String {
+        let (mut client, _stop) = connect().await;
+        client.write_all(request).await.unwrap();
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).await.unwrap();
+        answer
+    }
+
     async fn closed(client: &mut TcpStream) -> bool {
         let mut byte = [0u8; 1];
         matches!(tokio::time::timeout(Duration::from_secs(5), client.read(&mut byte)).await, Ok(Ok(0) | Err(_)))
@@ -858,20 +824,14 @@ mod tests {
             (&[b'a'; 2048], "HTTP/1.1 431 Request Header Fields Too Large"),
         ];
         for (request, status) in cases {
-            let (mut client, _stop) = connect().await;
-            client.write_all(request).await.unwrap();
-            let mut answer = String::new();
-            client.read_to_string(&mut answer).await.unwrap();
+            let answer = answer_to_the_end(request).await;
             assert!(answer.starts_with(status) && answer.contains("connection: close\r\n"), "{answer}");
         }
     }
 
     #[tokio::test]
     async fn times_out_slow_heads_with_408_and_idle_connections_silently() {
-        let (mut client, _stop) = connect().await;
-        client.write_all(b"GET / HTTP/1.1\r\nHost: sl").await.unwrap();
-        let mut answer = String::new();
-        client.read_to_string(&mut answer).await.unwrap();
+        let answer = answer_to_the_end(b"GET / HTTP/1.1\r\nHost: sl").await;
         assert!(answer.starts_with("HTTP/1.1 408 Request Timeout"), "{answer}");
 
         let (mut client, _stop) = connect().await;
