@@ -365,7 +365,8 @@ where
 {
     let mut body = std::pin::pin!(body);
     match sending {
-        Sending::Nothing => writer.write_all(out).await?,
+        // An empty body is not polled (a GET's, usually): the head is the message.
+        Sending::Nothing | Sending::Length(0) => writer.write_all(out).await?,
         Sending::Length(length) if length <= INLINE_BODY_BYTES as u64 => {
             let head_length = out.len();
             out.reserve(length as usize);
