@@ -121,15 +121,16 @@ impl PathTemplate {
         PathTemplate { segments, prefix: self.prefix }
     }
 
-    /// Appends the filled template to `out`: parameters from `param`, and the text matched by a
-    /// trailing `*` from `rest`.
+    /// Appends the filled template to `out`: parameters from `param` (decoded values, each
+    /// percent-encoded here as one segment), and the text matched by a trailing `*` from `rest`
+    /// (a normalised request path, as it is).
     pub fn render_into<'a>(&'a self, out: &mut String, mut param: impl FnMut(&str) -> Option<&'a str>, rest: &str) {
         let start = out.len();
         for segment in &self.segments {
             out.push('/');
             match segment {
                 Segment::Literal(text) => out.push_str(text),
-                Segment::Param(name) => out.push_str(param(name).unwrap_or_default()),
+                Segment::Param(name) => push_segment(out, param(name).unwrap_or_default()),
             }
         }
         if self.prefix {
@@ -139,6 +140,25 @@ impl PathTemplate {
             out.push_str(rest.trim_start_matches('/'));
         } else if out.len() == start {
             out.push('/');
+        }
+    }
+}
+
+/// Appends `value` as one path segment: every byte but the unreserved ones and the
+/// sub-delimiters a segment may hold (RFC 3986 `pchar`, less `;`, which some servers read as
+/// path parameters) is percent-encoded, and so are the dots of a `.` or `..` value, so that a
+/// `/`, `?`, `#`, `%`, `;`, dot segment or control byte in a value never changes the path.
+pub fn push_segment(out: &mut String, value: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    if value == "." || value == ".." {
+        out.push_str(&"%2E".repeat(value.len()));
+        return;
+    }
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,=:@".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.extend(['%', char::from(HEX[usize::from(byte >> 4)]), char::from(HEX[usize::from(byte & 15)])]);
         }
     }
 }
@@ -216,6 +236,28 @@ mod tests {
         };
         assert_eq!(render("/", ""), "/base/");
         assert_eq!(render("/*", "x/y"), "/base/x/y");
+    }
+
+    #[test]
+    fn a_parameter_value_is_always_one_segment() {
+        let template = PathTemplate::parse("/safe/[name]").expect("valid");
+        let cases = [
+            ("report.pdf", "/safe/report.pdf"),
+            ("../../admin/secret", "/safe/..%2F..%2Fadmin%2Fsecret"),
+            ("..", "/safe/%2E%2E"),
+            (".", "/safe/%2E"),
+            ("a?x=1", "/safe/a%3Fx=1"),
+            ("a#b", "/safe/a%23b"),
+            ("100%", "/safe/100%25"),
+            ("a b\0\r\n", "/safe/a%20b%00%0D%0A"),
+            ("x;jsessionid=1", "/safe/x%3Bjsessionid=1"),
+            ("é", "/safe/%C3%A9"),
+        ];
+        for (value, expected) in cases {
+            let mut out = String::new();
+            template.render_into(&mut out, |_| Some(value), "");
+            assert_eq!(out, expected, "{value:?}");
+        }
     }
 
     #[test]

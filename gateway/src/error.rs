@@ -121,6 +121,27 @@ pub enum GatewayError {
     /// Self-invocation went through more internal domains than allowed: a loop.
     #[error("Self-invocation Loop: more than {0} hops through internal domains")]
     SelfInvocationLoop(u8),
+    /// The request path cannot be normalised (a bad escape, an encoded slash under the reject
+    /// policy, a control character, `..` above the root).
+    #[error("Invalid Path: {0}")]
+    InvalidPath(String),
+    /// The client sent no byte of its body for the body read timeout.
+    #[error("Request Body Timeout: no byte for {0} s")]
+    BodyTimeout(u64),
+    /// The request names its host more than once, or in two places that disagree.
+    #[error("Invalid Host: {0}")]
+    AmbiguousHost(&'static str),
+    /// An authentication header (`X-Ca-Key`, `X-Ca-Signature`, ...) is sent more than once.
+    #[error("Duplicate Header: {0}")]
+    DuplicateAuthHeader(&'static str),
+    /// Replay protection is forced and `X-Ca-Nonce` or `X-Ca-Timestamp` is missing or unsigned.
+    #[error(
+        "Replay Headers Not Signed: X-Ca-Nonce and X-Ca-Timestamp must be sent and listed in X-Ca-Signature-Headers"
+    )]
+    UnsignedReplayHeaders,
+    /// The listener holds as many connections as it may.
+    #[error("Too Many Connections")]
+    TooManyConnections,
 }
 
 impl GatewayError {
@@ -136,17 +157,26 @@ impl GatewayError {
             | Self::InvalidTimestamp
             | Self::NonceUsed
             | Self::InvalidNonce
-            | Self::InvalidContentMd5 => StatusCode::BAD_REQUEST,
+            | Self::InvalidContentMd5
+            | Self::DuplicateAuthHeader(_)
+            | Self::UnsignedReplayHeaders => StatusCode::BAD_REQUEST,
             Self::EmptySignature | Self::MissingToken | Self::InvalidToken(_) | Self::TokenReplayed => {
                 StatusCode::UNAUTHORIZED
             }
             Self::InvalidSignature(_) | Self::Unauthorized | Self::IpDenied => StatusCode::FORBIDDEN,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::InvalidStage | Self::InvalidParameter(_) | Self::BadBody(_) => StatusCode::BAD_REQUEST,
+            Self::InvalidStage
+            | Self::InvalidParameter(_)
+            | Self::BadBody(_)
+            | Self::InvalidPath(_)
+            | Self::AmbiguousHost(_) => StatusCode::BAD_REQUEST,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedProtocol(_) => StatusCode::FORBIDDEN,
             Self::AccessDenied(denial) => denial.status,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::NoReadyEndpoint | Self::NotReady | Self::SharedStateUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NoReadyEndpoint | Self::NotReady | Self::SharedStateUnavailable | Self::TooManyConnections => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::BackendConnect(_) | Self::BadFunctionResponse(_) | Self::BadBackendAddress(_) => {
                 StatusCode::BAD_GATEWAY
             }
@@ -205,6 +235,12 @@ impl GatewayError {
             Self::BadBackendAddress(_) => "B502BA",
             Self::SelfInvocationLoop(_) => "I508LD",
             Self::SharedStateUnavailable => "I503SS",
+            Self::InvalidPath(_) => "I400PT",
+            Self::BodyTimeout(_) => "I408BT",
+            Self::AmbiguousHost(_) => "I400HO",
+            Self::DuplicateAuthHeader(_) => "A400DH",
+            Self::UnsignedReplayHeaders => "A400NS",
+            Self::TooManyConnections => "I503CL",
             Self::RefusedHead { status, .. } => match status.as_u16() {
                 408 => "I408HT",
                 431 => "I431HL",
@@ -254,6 +290,12 @@ mod tests {
             GatewayError::BadBackendAddress(String::new()),
             GatewayError::SelfInvocationLoop(5),
             GatewayError::SharedStateUnavailable,
+            GatewayError::InvalidPath(String::new()),
+            GatewayError::BodyTimeout(1),
+            GatewayError::AmbiguousHost(""),
+            GatewayError::DuplicateAuthHeader(""),
+            GatewayError::UnsignedReplayHeaders,
+            GatewayError::TooManyConnections,
         ];
         let refused = [400, 408, 431, 505]
             .map(|status| GatewayError::RefusedHead { status: StatusCode::from_u16(status).unwrap(), reason: "" });

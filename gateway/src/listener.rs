@@ -1,7 +1,9 @@
 //! Client listeners: HTTP/1.1 through the gateway's own codec ([`crate::http1::server`]) and
 //! HTTP/2 through hyper (h2c prior knowledge on plain ports, ALPN on TLS ones) on one port, with
-//! limits on header size, header read time and idle time, and graceful shutdown.
+//! limits on header size, header read time, idle time, the connections a listener holds and the
+//! control frames an HTTP/2 client sends, and graceful shutdown.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::BytesMut;
@@ -9,7 +11,7 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::Either;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -19,6 +21,7 @@ use crate::error::GatewayError;
 use crate::http1::io::{ClientStream, Upgraded};
 pub use crate::http1::server::ConnectionLimits;
 use crate::http1::{self, HEAD_READ_BYTES};
+use crate::http2_guard::FloodGuard;
 use crate::pipeline::{ClientBody, Connection, Gateway, error_response};
 use crate::request_id;
 
@@ -29,6 +32,38 @@ pub struct ListenerKind {
     pub internal: bool,
     /// Terminates TLS (certificates by SNI) when set.
     pub tls: Option<TlsAcceptor>,
+    /// The connections it holds, shared by every worker thread.
+    pub connections: Arc<ConnectionCap>,
+}
+
+/// The most connections one listener holds, and how many it holds now.
+#[derive(Debug)]
+pub struct ConnectionCap {
+    max: usize,
+    open: AtomicUsize,
+}
+
+/// One held connection of a [`ConnectionCap`], given back when dropped.
+struct ConnectionSlot(Arc<ConnectionCap>);
+
+impl ConnectionCap {
+    /// A cap of `max` connections.
+    pub fn new(max: usize) -> Self {
+        Self { max, open: AtomicUsize::new(0) }
+    }
+
+    /// A slot, unless `max` connections are open.
+    fn acquire(self: &Arc<Self>) -> Option<ConnectionSlot> {
+        let taken =
+            self.open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| (open < self.max).then_some(open + 1));
+        taken.ok().map(|_| ConnectionSlot(self.clone()))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// How long a client gets to complete the TLS handshake.
@@ -59,6 +94,13 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
+        let Some(slot) = kind.connections.acquire() else {
+            gateway.metrics.refused_connections.inc();
+            if kind.tls.is_none() {
+                connections.spawn(refuse_connection(stream));
+            }
+            continue;
+        };
         let client_ip = HeaderValue::try_from(peer.ip().to_string()).expect("an IP address is a valid header value");
         let connection = Connection { peer, client_ip, tls: kind.tls.is_some(), internal: kind.internal, hops: 0 };
         let client = Client { gateway: gateway.clone(), connection, limits, shutdown: shutdown.clone() };
@@ -77,10 +119,23 @@ pub async fn serve(
                 }
             }
             client.gateway.metrics.connections.dec();
+            drop(slot);
         });
     }
     connections.close();
     connections.wait().await;
+}
+
+/// Answers a plain-HTTP client over the connection cap with 503 `I503CL` without reading its
+/// request, and closes.
+async fn refuse_connection(mut stream: TcpStream) {
+    let error = GatewayError::TooManyConnections;
+    let answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nx-ca-error-code: {}\r\nx-ca-error-message: {error}\r\nretry-after: 1\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+        error.code()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(answer.as_bytes())).await;
+    let _ = stream.shutdown().await;
 }
 
 /// One client connection and what serves it.
@@ -135,7 +190,7 @@ impl Client {
         });
         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         builder.timer(TokioTimer::new()).max_header_list_size(self.limits.max_header_bytes as u32);
-        let served = builder.serve_connection(TokioIo::new(io), service);
+        let served = builder.serve_connection(TokioIo::new(FloodGuard::new(io)), service);
         let mut served = std::pin::pin!(served);
         let mut shutdown = self.shutdown.clone();
         let result = tokio::select! {

@@ -11,8 +11,8 @@ use apigw_gateway::{
     admin,
     cluster_source::ClusterSource,
     config_source,
-    listener::{self, ConnectionLimits, ListenerKind},
-    pipeline::{Gateway, Settings},
+    listener::{self, ConnectionCap, ConnectionLimits, ListenerKind},
+    pipeline::{Gateway, Settings, target::EscapedSlashes},
     shared_state::{OnFailure, SharedState},
     tls,
 };
@@ -63,6 +63,22 @@ struct Args {
     /// Seconds allowed to send the request head (slowloris defence).
     #[arg(long, default_value_t = 10)]
     header_read_timeout: u64,
+    /// Seconds a client may send no byte of a request body the gateway reads or streams
+    /// (slow-body defence); slower gets 408 I408BT.
+    #[arg(long, default_value_t = 10)]
+    body_read_timeout: u64,
+    /// What `%2F`, `%5C` and `\` in a request path do: `reject` (400 I400PT) or `decode` (to
+    /// `/`, then `.` and `..` segments are removed).
+    #[arg(long, value_enum, default_value = "reject")]
+    escaped_slashes: EscapedSlashes,
+    /// Signed requests must send and sign X-Ca-Nonce and X-Ca-Timestamp, where an Api leaves
+    /// `auth.forceNonceCheck` unset.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    force_nonce_check: bool,
+    /// Most client connections one listener holds; a plain-HTTP client beyond it gets 503
+    /// I503CL, a TLS one is closed.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
     /// Seconds an idle keep-alive connection is kept open.
     #[arg(long, default_value_t = 75)]
     idle_timeout: u64,
@@ -119,6 +135,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         gateway_id: gateway_id.clone(),
         instance: args.instance.clone(),
         max_body_bytes: args.max_body_bytes,
+        body_read_timeout: Duration::from_secs(args.body_read_timeout),
+        escaped_slashes: args.escaped_slashes,
+        force_nonce_check: args.force_nonce_check,
     };
     let access_log = if args.access_log { AccessLog::stdout() } else { AccessLog::disabled() };
     let mut gateway = Gateway::new(settings, access_log);
@@ -152,7 +171,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let Some(address) = address else { continue };
         let socket = listener::bind_shared(address)?;
         tracing::info!(address = %socket.local_addr()?, "{name} listener");
-        sockets.push((socket, ListenerKind { internal, tls }));
+        let connections = Arc::new(ConnectionCap::new(args.max_connections));
+        sockets.push((socket, ListenerKind { internal, tls, connections }));
     }
     let (stop, stopped) = watch::channel(false);
     let admin_listener = listener::bind(args.admin).await?;

@@ -69,6 +69,8 @@ pub struct Metrics {
     pub reloads: Family<ReloadLabels, Counter>,
     /// Open client connections.
     pub connections: Gauge,
+    /// Client connections refused because a listener held `--max-connections`.
+    pub refused_connections: Counter,
     /// APIs in the served config.
     pub apis: Gauge,
 }
@@ -86,6 +88,7 @@ impl Default for Metrics {
         let backend_errors = Family::default();
         let reloads = Family::default();
         let connections = Gauge::default();
+        let refused_connections = Counter::default();
         let apis = Gauge::default();
         registry.register("requests", "Requests by group, API, stage and status code", requests.clone());
         registry.register("request_duration_seconds", "Time from request to response headers", latency.clone());
@@ -97,8 +100,23 @@ impl Default for Metrics {
         );
         registry.register("config_loads", "Config loads by result (loaded, refused)", reloads.clone());
         registry.register("connections", "Open client connections", connections.clone());
+        registry.register(
+            "refused_connections",
+            "Client connections refused at a listener's --max-connections",
+            refused_connections.clone(),
+        );
         registry.register("apis", "APIs in the served config", apis.clone());
-        Self { registry, requests, latency, backend_latency, backend_errors, reloads, connections, apis }
+        Self {
+            registry,
+            requests,
+            latency,
+            backend_latency,
+            backend_errors,
+            reloads,
+            connections,
+            refused_connections,
+            apis,
+        }
     }
 }
 

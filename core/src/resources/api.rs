@@ -300,9 +300,11 @@ pub struct ApiAuth {
     #[serde(default = "default_signature_methods")]
     #[schemars(length(min = 1, max = 2))]
     pub signature_methods: Vec<SignatureMethod>,
-    /// Refuse signed requests without `X-Ca-Nonce`.
-    #[serde(default)]
-    pub force_nonce_check: bool,
+    /// Alibaba's ForceNonceCheck: signed requests must send `X-Ca-Nonce` and `X-Ca-Timestamp`
+    /// and list both in `X-Ca-Signature-Headers`, so that none can be replayed with fresh
+    /// ones. Unset: the gateway's `--force-nonce-check` default (false unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_nonce_check: Option<bool>,
 }
 
 impl Default for ApiAuth {
@@ -311,7 +313,7 @@ impl Default for ApiAuth {
             kind: AuthType::default(),
             app_code: AppCodeMode::default(),
             signature_methods: default_signature_methods(),
-            force_nonce_check: false,
+            force_nonce_check: None,
         }
     }
 }

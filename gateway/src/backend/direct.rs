@@ -105,10 +105,7 @@ fn is_request_target(target: &str) -> bool {
 
 fn into_gateway_error(error: ExchangeError) -> GatewayError {
     match error {
-        ExchangeError::RequestBody(error) if error.is::<http_body_util::LengthLimitError>() => {
-            GatewayError::BodyTooLarge
-        }
-        ExchangeError::RequestBody(error) => GatewayError::BadBody(error.to_string()),
+        ExchangeError::RequestBody(error) => crate::body::body_error(&*error),
         ExchangeError::TimedOut => GatewayError::BackendTimeout,
         error => GatewayError::BackendConnect(error.to_string()),
     }

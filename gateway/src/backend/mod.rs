@@ -16,8 +16,8 @@ use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::{CertificateDer, pem::PemObject};
 
+use crate::body::NetworkBody;
 use crate::error::GatewayError;
-use crate::pipeline::NetworkBody;
 
 /// A response body from a backend: through the pooled client, or the direct HTTP/1.1 way.
 pub type BackendBody = Either<Incoming, direct::DirectBody>;

@@ -382,7 +382,7 @@ mod tests {
         assert!(matches!(error, ExchangeError::Protocol(_)), "{error}");
         let error =
             get(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 64, true).await.unwrap_err();
-        assert!(error.to_string().contains("conflicting Content-Length"), "{error}");
+        assert!(error.to_string().contains("more than one Content-Length"), "{error}");
         let error = get(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", 64, true).await.unwrap_err();
         assert!(matches!(&error, ExchangeError::Io(io) if io.kind() == io::ErrorKind::UnexpectedEof), "{error}");
         let error = get(b"", 64, true).await.unwrap_err();

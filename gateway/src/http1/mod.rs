@@ -106,12 +106,8 @@ impl Framing {
                     return Poll::Ready(Ok(Some(source.buffer().split().freeze())));
                 }
                 Self::Chunked(Chunk::Size) => {
-                    let line = ready!(poll_line(source, cx))?;
-                    let digits = line.split(|&byte| byte == b';').next().unwrap_or_default().trim_ascii();
-                    let size = std::str::from_utf8(digits)
-                        .ok()
-                        .and_then(|digits| u64::from_str_radix(digits, 16).ok())
-                        .ok_or_else(|| invalid("invalid chunk size"))?;
+                    let size =
+                        chunk_size(&ready!(poll_line(source, cx))?).ok_or_else(|| invalid("invalid chunk size"))?;
                     *self = Self::Chunked(if size == 0 { Chunk::Trailers } else { Chunk::Data(size) });
                 }
                 Self::Chunked(Chunk::Data(left)) => {
@@ -136,13 +132,38 @@ impl Framing {
     }
 }
 
-/// Takes one CRLF-ended line off the buffer (without the CRLF), reading as needed.
+/// The size of a chunk-size line (RFC 9112 §7.1): `1*HEXDIG`, then optional whitespace and
+/// extensions after `;`. A sign, leading whitespace or more digits than a u64 holds are not.
+pub fn chunk_size(line: &[u8]) -> Option<u64> {
+    let digits = line.iter().take_while(|byte| byte.is_ascii_hexdigit()).count();
+    let (size, rest) = line.split_at(digits);
+    let rest = rest.trim_ascii_start();
+    if digits == 0 || digits > 16 || !(rest.is_empty() || rest.starts_with(b";")) {
+        return None;
+    }
+    u64::from_str_radix(std::str::from_utf8(size).ok()?, 16).ok()
+}
+
+/// Whether `value` is a Content-Length: `1*DIGIT` (no sign, no space), within a u64.
+fn content_length(value: &[u8]) -> Option<u64> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// Takes one CRLF-ended line off the buffer (without the CRLF), reading as needed. A bare LF
+/// or CR in a chunk or trailer line is refused: peers that end lines otherwise would frame the
+/// body otherwise.
 fn poll_line(source: &mut impl Source, cx: &mut Context<'_>) -> Poll<Result<Bytes>> {
     loop {
         let buffer = source.buffer();
         if let Some(end) = buffer.iter().position(|&byte| byte == b'\n') {
+            if end == 0 || buffer[end - 1] != b'\r' || buffer[..end - 1].contains(&b'\r') {
+                return Poll::Ready(Err(invalid("a chunk line not ended by CRLF")));
+            }
             let mut line = buffer.split_to(end + 1);
-            line.truncate(if end > 0 && line[end - 1] == b'\r' { end - 1 } else { end });
+            line.truncate(end - 1);
             return Poll::Ready(Ok(line.freeze()));
         }
         if buffer.len() > MAX_LINE_BYTES {
@@ -173,6 +194,8 @@ pub struct FramingHeaders {
     pub length: Option<u64>,
     /// Whether the last transfer coding is chunked, when there is a Transfer-Encoding.
     pub chunked: Option<bool>,
+    /// Whether the Transfer-Encoding is anything but one `chunked` (refused in requests).
+    other_codings: bool,
     close: bool,
     keep_alive: bool,
     /// Whether the request expects `100 Continue` before sending its body.
@@ -182,19 +205,21 @@ pub struct FramingHeaders {
 }
 
 impl FramingHeaders {
-    /// Notes the header field `name: value`; conflicting or invalid lengths are errors.
+    /// Notes the header field `name: value`. A Content-Length must be one `1*DIGIT` value, given
+    /// once; a Transfer-Encoding may only be `chunked`, given once (any other coding, or
+    /// chunked twice, is how requests are smuggled past proxies that read them otherwise).
     pub fn note(&mut self, name: &HeaderName, value: &[u8]) -> std::result::Result<(), &'static str> {
         let items = || value.split(|&byte| byte == b',').map(<[u8]>::trim_ascii);
         if name == header::CONTENT_LENGTH {
-            for item in items() {
-                let parsed = std::str::from_utf8(item).ok().and_then(|item| item.parse::<u64>().ok());
-                let parsed = parsed.ok_or("invalid Content-Length")?;
-                if self.length.is_some_and(|length| length != parsed) {
-                    return Err("conflicting Content-Length values");
-                }
-                self.length = Some(parsed);
+            if self.length.is_some() {
+                return Err("more than one Content-Length");
             }
+            self.length = Some(content_length(value.trim_ascii()).ok_or("invalid Content-Length")?);
         } else if name == header::TRANSFER_ENCODING {
+            let mut codings = items();
+            let only_chunked = codings.next().is_some_and(|coding| coding.eq_ignore_ascii_case(b"chunked"))
+                && codings.next().is_none();
+            self.other_codings |= self.chunked.is_some() || !only_chunked;
             self.chunked = Some(items().next_back().is_some_and(|last| last.eq_ignore_ascii_case(b"chunked")));
         } else if name == header::CONNECTION {
             self.close |= items().any(|item| item.eq_ignore_ascii_case(b"close"));
@@ -223,7 +248,14 @@ impl FramingHeaders {
 
     /// How a request's body is framed (RFC 9112 §6.3): a Transfer-Encoding must end in chunked,
     /// and may not come with a Content-Length (the request-smuggling shape).
-    pub fn request_framing(&self) -> std::result::Result<Framing, &'static str> {
+    pub fn request_framing(&self, version: Version) -> std::result::Result<Framing, &'static str> {
+        if version == Version::HTTP_10 && self.chunked.is_some() {
+            // RFC 9112 §6.1: HTTP/1.0 has no transfer codings; its framing is faulty.
+            return Err("Transfer-Encoding in an HTTP/1.0 request");
+        }
+        if self.other_codings {
+            return Err("a Transfer-Encoding other than one chunked");
+        }
         match (self.chunked, self.length) {
             (Some(true), None) => Ok(Framing::Chunked(Chunk::Size)),
             (Some(_), Some(_)) => Err("both Transfer-Encoding and Content-Length"),
@@ -439,20 +471,41 @@ mod tests {
 
     #[test]
     fn request_framing_refuses_smuggling_shapes() {
-        let framing = |fields: &[(&str, &str)]| {
+        let framing = |version: Version, fields: &[(&str, &str)]| {
             let mut noted = FramingHeaders::default();
             for (name, value) in fields {
                 noted.note(&HeaderName::from_bytes(name.as_bytes()).unwrap(), value.as_bytes())?;
             }
-            noted.request_framing()
+            noted.request_framing(version)
         };
-        assert_eq!(framing(&[]), Ok(Framing::Done));
-        assert_eq!(framing(&[("content-length", "5")]), Ok(Framing::Length(5)));
-        assert_eq!(framing(&[("transfer-encoding", "gzip, chunked")]), Ok(Framing::Chunked(Chunk::Size)));
-        assert!(framing(&[("transfer-encoding", "chunked"), ("content-length", "5")]).is_err());
-        assert!(framing(&[("transfer-encoding", "chunked, gzip")]).is_err());
-        assert!(framing(&[("content-length", "5"), ("content-length", "6")]).is_err());
-        assert!(framing(&[("content-length", "-1")]).is_err());
+        let http11 = |fields: &[(&str, &str)]| framing(Version::HTTP_11, fields);
+        assert_eq!(http11(&[]), Ok(Framing::Done));
+        assert_eq!(http11(&[("content-length", "5")]), Ok(Framing::Length(5)));
+        assert_eq!(http11(&[("transfer-encoding", "Chunked")]), Ok(Framing::Chunked(Chunk::Size)));
+        let refused: [&[(&str, &str)]; 11] = [
+            &[("transfer-encoding", "chunked"), ("content-length", "5")],
+            &[("content-length", "5"), ("transfer-encoding", "chunked")],
+            &[("transfer-encoding", "gzip, chunked")],
+            &[("transfer-encoding", "chunked, chunked")],
+            &[("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")],
+            &[("transfer-encoding", "xchunked")],
+            &[("content-length", "5"), ("content-length", "6")],
+            &[("content-length", "5"), ("content-length", "5")],
+            &[("content-length", "5, 5")],
+            &[("content-length", "+5")],
+            &[("content-length", "-1")],
+        ];
+        for fields in refused {
+            assert!(http11(fields).is_err(), "{fields:?}");
+        }
+        assert!(framing(Version::HTTP_10, &[("transfer-encoding", "chunked")]).is_err(), "HTTP/1.0 has no codings");
+        let mut response = FramingHeaders::default();
+        response.note(&header::TRANSFER_ENCODING, b"gzip, chunked").unwrap();
+        assert_eq!(
+            response.response_framing(&Method::GET, StatusCode::OK),
+            Framing::Chunked(Chunk::Size),
+            "responses may"
+        );
     }
 
     /// A [`Source`] over bytes that arrive in the given pieces.

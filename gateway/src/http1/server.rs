@@ -149,7 +149,7 @@ impl Server {
                 return Ok(Next::Refused(reader));
             }
         };
-        let RequestHead { request, noted, framing } = head;
+        let RequestHead { request, noted, framing, .. } = head;
         let http10 = request.version() == Version::HTTP_10;
         let to_head = request.method() == Method::HEAD;
         let mut close = !noted.keeps_alive(request.version());
@@ -226,6 +226,13 @@ impl Server {
         loop {
             if !reader.buffer().is_empty() {
                 if let Some(head) = parse_request(reader.buffer(), &mut self.spans)? {
+                    // The limit holds however the head arrived (a large one may come in one read).
+                    if head.bytes > self.limits.max_header_bytes {
+                        return Err(Refusal::new(
+                            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                            "the request head is too large",
+                        ));
+                    }
                     return Ok(Some(head));
                 }
                 if reader.buffer().len() > self.limits.max_header_bytes {
@@ -439,6 +446,8 @@ impl Refusal {
 
 /// A parsed request head.
 struct RequestHead {
+    /// Its size on the wire.
+    bytes: usize,
     request: Request<()>,
     /// What its framing headers say.
     noted: FramingHeaders,
@@ -451,21 +460,22 @@ struct RequestHead {
 fn parse_request(buffer: &mut BytesMut, spans: &mut FieldSpans) -> Result<Option<RequestHead>, Refusal> {
     let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut []);
-    let length =
-        match httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut parsed, buffer, &mut fields) {
-            Ok(httparse::Status::Complete(length)) => length,
-            Ok(httparse::Status::Partial) => return Ok(None),
-            Err(httparse::Error::TooManyHeaders) => {
-                return Err(Refusal::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "more than 100 header fields"));
-            }
-            Err(httparse::Error::Version) => {
-                return Err(Refusal::new(
-                    StatusCode::HTTP_VERSION_NOT_SUPPORTED,
-                    "only HTTP/1.0 and HTTP/1.1 are spoken",
-                ));
-            }
-            Err(_) => return Err(Refusal::bad("malformed request head")),
-        };
+    let result = httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut parsed, buffer, &mut fields);
+    let length = match result {
+        Ok(httparse::Status::Complete(length)) => length,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(Refusal::new(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "more than 100 header fields"));
+        }
+        Err(httparse::Error::Version) => {
+            // HTTP/1.2 and later minors are served as HTTP/1.1 (RFC 9110 §2.5): the minor digit
+            // is read as 1 and the head parsed again.
+            let minor = newer_minor_version(buffer)?;
+            buffer[minor] = b'1';
+            return parse_request(buffer, spans);
+        }
+        Err(_) => return Err(Refusal::bad("malformed request head")),
+    };
     let method =
         Method::from_bytes(parsed.method.unwrap_or_default().as_bytes()).map_err(|_| Refusal::bad("invalid method"))?;
     let version = if parsed.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
@@ -476,13 +486,28 @@ fn parse_request(buffer: &mut BytesMut, spans: &mut FieldSpans) -> Result<Option
     let head = buffer.split_to(length).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target)).map_err(|_| Refusal::bad("invalid request target"))?;
     let (headers, noted) = spans.into_headers(&head, ADDED_HEADERS).map_err(Refusal::bad)?;
-    let framing = noted.request_framing().map_err(Refusal::bad)?;
+    let framing = noted.request_framing(version).map_err(Refusal::bad)?;
     let mut request = Request::new(());
     *request.method_mut() = method;
     *request.uri_mut() = uri;
     *request.version_mut() = version;
     *request.headers_mut() = headers;
-    Ok(Some(RequestHead { request, noted, framing }))
+    Ok(Some(RequestHead { bytes: length, request, noted, framing }))
+}
+
+/// Where the minor digit of an `HTTP/1.x` version (x from 2 to 9) lies in `buffer`, whose
+/// request line httparse refused for its version; other versions are refused: `HTTP/d.d` with
+/// another major with 505, anything else with 400.
+fn newer_minor_version(buffer: &[u8]) -> Result<usize, Refusal> {
+    let line_end = buffer.iter().position(|&byte| byte == b'\r' || byte == b'\n').unwrap_or(buffer.len());
+    let start = buffer[..line_end].iter().rposition(|&byte| byte == b' ').map_or(0, |space| space + 1);
+    match &buffer[start..line_end] {
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9'] => Ok(start + 7),
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
+            Err(Refusal::new(StatusCode::HTTP_VERSION_NOT_SUPPORTED, "only HTTP/1.x is spoken on this connection"))
+        }
+        _ => Err(Refusal::bad("malformed HTTP version")),
+    }
 }
 
 /// The server's shutdown signal, as one connection watches it: each check reads the signal's
@@ -827,6 +852,62 @@ mod tests {
             let answer = answer_to_the_end(request).await;
             assert!(answer.starts_with(status) && answer.contains("connection: close\r\n"), "{answer}");
         }
+    }
+
+    #[tokio::test]
+    async fn refuses_lenient_framing_and_versions() {
+        let large = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "b".repeat(1500));
+        let cases: [(&[u8], &str); 10] = [
+            (b"POST /echo HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc", "HTTP/1.1 400 "),
+            (b"POST /echo HTTP/1.1\r\nContent-Length: 3 3\r\n\r\nabc", "HTTP/1.1 400 "),
+            (b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc", "HTTP/1.1 400 "),
+            (b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 "),
+            (b"GET / HTTP/1.\r\n\r\n", "HTTP/1.1 400 "),
+            (b"GET / HTTX/1.1\r\n\r\n", "HTTP/1.1 400 "),
+            (b"GET / HTTP/11\r\n\r\n", "HTTP/1.1 400 "),
+            (b"GET / HTTP/3.0\r\n\r\n", "HTTP/1.1 505 "),
+            (b"GET /a HTTP/1.1\r\nX: a\r\n folded\r\n\r\n", "HTTP/1.1 400 "),
+            (large.as_bytes(), "HTTP/1.1 431 "),
+        ];
+        for (request, status) in cases {
+            let answer = answer_to_the_end(request).await;
+            assert!(answer.starts_with(status), "{}: {answer}", String::from_utf8_lossy(request));
+        }
+        let (mut client, _stop) = connect().await;
+        client.write_all(b"GET /a HTTP/1.2\r\n\r\n").await.unwrap();
+        let answer = read_answers(&mut client, 1).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK") && answer.ends_with("ok"), "HTTP/1.2 is served as 1.1: {answer}");
+    }
+
+    #[test]
+    fn chunk_sizes_are_hex_digits_and_nothing_else() {
+        use super::super::chunk_size;
+        let cases: [(&[u8], Option<u64>); 10] = [
+            (b"5", Some(5)),
+            (b"1aF", Some(0x1af)),
+            (b"5;ext=1", Some(5)),
+            (b"5 ;ext", Some(5)),
+            (b"+5", None),
+            (b" 5", None),
+            (b"-1", None),
+            (b"0x5", None),
+            (b"", None),
+            (b"10000000000000000", None),
+        ];
+        for (line, size) in cases {
+            assert_eq!(chunk_size(line), size, "{}", String::from_utf8_lossy(line));
+        }
+    }
+
+    #[tokio::test]
+    async fn chunk_lines_must_end_in_crlf() {
+        let (mut client, _stop) = connect().await;
+        client
+            .write_all(b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n")
+            .await
+            .unwrap();
+        let answer = read_answers(&mut client, 1).await;
+        assert!(answer.contains("body error: a chunk line not ended by CRLF"), "{answer}");
     }
 
     #[tokio::test]

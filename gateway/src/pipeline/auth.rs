@@ -1,6 +1,8 @@
-//! APP authentication: the caller's App by its AppCode where the Api accepts one, else by `X-Ca-Key`, its signature checked over the same
-//! StringToSign the official SDKs build, the timestamp within 15 minutes, the nonce never reused
-//! within 15 minutes, `Content-MD5` when sent, and the App's authorization for the Api.
+//! APP authentication: the caller's App by its AppCode where the Api accepts one, else by
+//! `X-Ca-Key`, its signature checked over the same StringToSign the official SDKs build, the
+//! timestamp within 15 minutes, the nonce never reused within 15 minutes, `Content-MD5` when
+//! sent, and the App's authorization for the Api. Everything that needs no body is checked
+//! first ([`identify`]), so an unauthenticated caller never makes the gateway read a body.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,22 +27,53 @@ pub fn needs_body(parts: &Parts) -> bool {
     is_form(&parts.headers) || parts.headers.contains_key("content-md5")
 }
 
-/// The authenticated, authorized App of a request to an APP-authenticated Api, and its nonce,
-/// which the caller checks for replays.
-pub fn authenticate(
+/// Headers that say who is calling and how it signed: each may be sent once, so that the App
+/// authenticated and the App a backend reads are the same.
+const AUTHENTICATION_HEADERS: [&str; 8] = [
+    "x-ca-key",
+    "x-ca-signature",
+    "x-ca-signature-method",
+    "x-ca-signature-headers",
+    "x-ca-timestamp",
+    "x-ca-nonce",
+    "content-md5",
+    "authorization",
+];
+
+/// Who a request to an APP-authenticated Api says it is, checked as far as can be without its
+/// body: the App by AppCode (done), or by `X-Ca-Key` with its signature still to check.
+pub enum Identity {
+    /// Authenticated by AppCode and authorized.
+    ByAppCode(Arc<AppEntry>),
+    /// Known and authorized App, timestamp and nonce headers in order; the signature is
+    /// checked by [`verify`], once the body it covers (if any) is read.
+    ByKey {
+        /// The App `X-Ca-Key` names.
+        app: Arc<AppEntry>,
+        /// The signature method the request uses.
+        method: SignatureMethod,
+    },
+}
+
+/// Identifies the caller from the request head alone (no body is read before this passes):
+/// the AppCode, or `X-Ca-Key`, signature method, timestamp and nonce headers, and the App's
+/// authorization for the Api. `force_nonce_check` applies where the Api leaves it unset.
+pub fn identify(
     api: &CompiledApi,
     apps: &AppStore,
     parts: &Parts,
-    body: Option<&Bytes>,
-) -> Result<(Arc<AppEntry>, Option<Replay>), GatewayError> {
+    force_nonce_check: bool,
+) -> Result<Identity, GatewayError> {
+    if let Some(duplicated) = duplicated_header(parts) {
+        return Err(GatewayError::DuplicateAuthHeader(duplicated));
+    }
     let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
     if let Some(code) = app_code(api, parts) {
         let app = apps.find_code(&code).ok_or(GatewayError::InvalidAppCode)?;
-        return Ok((authorized(app, api)?, None));
+        return Ok(Identity::ByAppCode(authorized(app, api)?));
     }
     let app = header("x-ca-key").and_then(|key| apps.find(key)).ok_or(GatewayError::InvalidAppKey)?;
-    let signature =
-        header("x-ca-signature").filter(|signature| !signature.is_empty()).ok_or(GatewayError::EmptySignature)?;
+    header("x-ca-signature").filter(|signature| !signature.is_empty()).ok_or(GatewayError::EmptySignature)?;
     let method = match header("x-ca-signature-method") {
         None | Some("HmacSHA256") => SignatureMethod::HmacSHA256,
         Some("HmacSHA1") => SignatureMethod::HmacSHA1,
@@ -56,16 +89,49 @@ pub fn authenticate(
             return Err(GatewayError::TimestampExpired);
         }
     }
-    let nonce = header("x-ca-nonce");
-    if nonce.is_none() && api.auth.force_nonce_check {
-        return Err(GatewayError::InvalidNonce);
+    if api.auth.force_nonce_check.unwrap_or(force_nonce_check) {
+        if header("x-ca-nonce").is_none_or(str::is_empty) {
+            return Err(GatewayError::InvalidNonce);
+        }
+        let signed = |name: &str| signed_header_names(parts).any(|signed| signed.eq_ignore_ascii_case(name));
+        if header("x-ca-timestamp").is_none() || !signed("x-ca-nonce") || !signed("x-ca-timestamp") {
+            return Err(GatewayError::UnsignedReplayHeaders);
+        }
     }
+    Ok(Identity::ByKey { app: authorized(app, api)?, method })
+}
+
+/// The first authentication header, or header listed in `X-Ca-Signature-Headers`, that the
+/// request sends more than once.
+fn duplicated_header(parts: &Parts) -> Option<&'static str> {
+    let twice = |name: &str| parts.headers.get_all(name).iter().nth(1).is_some();
+    if let Some(name) = AUTHENTICATION_HEADERS.into_iter().find(|name| twice(name)) {
+        return Some(name);
+    }
+    signed_header_names(parts).any(twice).then_some("a header listed in X-Ca-Signature-Headers")
+}
+
+/// The names listed in `X-Ca-Signature-Headers`.
+fn signed_header_names(parts: &Parts) -> impl Iterator<Item = &str> {
+    let list = parts.headers.get("x-ca-signature-headers").and_then(|value| value.to_str().ok());
+    list.unwrap_or_default().split(',').map(str::trim).filter(|name| !name.is_empty())
+}
+
+/// Checks the signature of a request identified by key (and its `Content-MD5`) over the
+/// StringToSign of its head and, for a form, its `body`; returns the App and its nonce, which
+/// the caller checks for replays.
+pub fn verify(
+    app: Arc<AppEntry>,
+    method: SignatureMethod,
+    parts: &Parts,
+    body: Option<&Bytes>,
+) -> Result<(Arc<AppEntry>, Option<Replay>), GatewayError> {
+    let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
     if let Some(sent) = header("content-md5")
         && content_md5(body.map_or(&[][..], |body| body.as_ref())) != sent
     {
         return Err(GatewayError::InvalidContentMd5);
     }
-
     let path = percent_decode_str(parts.uri.path()).decode_utf8_lossy();
     let query: Vec<(String, String)> =
         form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
@@ -73,13 +139,8 @@ pub fn authenticate(
         Some(body) if is_form(&parts.headers) => form_urlencoded::parse(body).into_owned().collect(),
         _ => Vec::new(),
     };
-    let signed_headers: Vec<(&str, &str)> = header("x-ca-signature-headers")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .map(|name| (name, header(name).unwrap_or_default()))
-        .collect();
+    let signed_headers: Vec<(&str, &str)> =
+        signed_header_names(parts).map(|name| (name, header(name).unwrap_or_default())).collect();
     let text = string_to_sign(&SignedParts {
         method: parts.method.as_str(),
         accept: header("accept").unwrap_or_default(),
@@ -91,11 +152,13 @@ pub fn authenticate(
         query: query.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect(),
         form: form.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect(),
     });
+    let signature = header("x-ca-signature").unwrap_or_default();
     if !constant_time_eq(sign(method, &app.secret, &text).as_bytes(), signature.as_bytes()) {
         return Err(GatewayError::InvalidSignature(text));
     }
-    let replay = nonce.map(|nonce| Replay { key: format!("nonce/{}/{nonce}", app.app_key), keep_for: REPLAY_WINDOW });
-    Ok((authorized(app, api)?, replay))
+    let replay = header("x-ca-nonce")
+        .map(|nonce| Replay { key: format!("nonce/{}/{nonce}", app.app_key), keep_for: REPLAY_WINDOW });
+    Ok((app, replay))
 }
 
 fn authorized(app: &Arc<AppEntry>, api: &CompiledApi) -> Result<Arc<AppEntry>, GatewayError> {

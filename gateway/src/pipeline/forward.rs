@@ -6,8 +6,10 @@ use std::borrow::Cow;
 use apigw_core::resources::{ParameterLocation, ParameterMode, SystemParameterName};
 use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
+use percent_encoding::percent_decode_str;
 
 use crate::compiled::{CompiledApi, HttpTarget};
+use crate::error::GatewayError;
 use crate::routing::CompiledRoute;
 
 /// Facts about the request the gateway adds or maps to the backend.
@@ -88,7 +90,9 @@ pub struct MatchedRequest<'a> {
 }
 
 /// Builds the backend request's path, query, headers and (when mapped) body from the client's
-/// headers and the declared parameters' `values`.
+/// headers and the declared parameters' `values`. Each value is encoded for where it lands (one
+/// path segment, a query component, a form field); a value mapped into a header that cannot be
+/// one (CR, LF, NUL) is refused, naming its parameter.
 pub fn backend_parts(
     api: &CompiledApi,
     target: &HttpTarget,
@@ -97,7 +101,7 @@ pub fn backend_parts(
     mut headers: HeaderMap,
     values: &[Option<Cow<'_, str>>],
     route: Option<&CompiledRoute>,
-) -> BackendParts {
+) -> Result<BackendParts, GatewayError> {
     let MatchedRequest { path: request_path, query, rest, path_values } = *request;
     // Room for the forwarding headers and a few mapped ones, so the map grows at most once.
     headers.reserve(8);
@@ -122,8 +126,14 @@ pub fn backend_parts(
                 ParameterLocation::Path => path_targets.push((target_name, value)),
                 ParameterLocation::Query => query_pairs.push((target_name.to_owned(), value.to_string())),
                 ParameterLocation::Header => {
-                    if let (Some(name), Ok(value)) = (&parameter.target_header, HeaderValue::try_from(value.as_ref())) {
-                        headers.insert(name.clone(), value);
+                    let Ok(header_value) = HeaderValue::try_from(value.as_ref()) else {
+                        let name = parameter.check.name();
+                        return Err(GatewayError::InvalidParameter(format!(
+                            "Invalid parameter {name}: a header value may not hold CR, LF, NUL or other control characters"
+                        )));
+                    };
+                    if let Some(name) = &parameter.target_header {
+                        headers.insert(name.clone(), header_value);
                     }
                 }
                 ParameterLocation::Form => form_pairs.push((target_name.to_owned(), value.to_string())),
@@ -168,8 +178,11 @@ pub fn backend_parts(
     path_and_query.push_str(&target.base_path);
     match &target.path {
         Some(template) => {
+            let decoded: Vec<Cow<'_, str>> =
+                path_values.iter().map(|raw| percent_decode_str(raw).decode_utf8_lossy()).collect();
             let request_value = |name: &str| {
-                api.path_params.iter().position(|param| param == name).and_then(|index| path_values.get(index).copied())
+                let index = api.path_params.iter().position(|param| param == name)?;
+                decoded.get(index).map(|value| value.as_ref())
             };
             let mapped = |name: &str| path_targets.iter().find(|(target, _)| *target == name).map(|(_, value)| *value);
             let claimed = |name: &str| {
@@ -204,7 +217,7 @@ pub fn backend_parts(
     }
 
     add_forwarding_headers(&mut headers, context);
-    BackendParts { path_and_query, headers, body }
+    Ok(BackendParts { path_and_query, headers, body })
 }
 
 fn add(

@@ -8,11 +8,12 @@ pub mod forward;
 pub mod params;
 mod request;
 mod response;
+pub mod target;
 pub mod websocket;
 
 use request::{
-    content_length, declared_parameters, host_of, host_value, normalize_host, response_system_parameters,
-    system_parameters,
+    content_length, declared_parameters, host_of, normalize_host, request_host, response_system_parameters,
+    system_parameters, with_path,
 };
 pub use response::error_response;
 use response::{header_safe, mock_response};
@@ -23,17 +24,18 @@ use apigw_core::resources::{AuthType, Protocol};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header, uri::Scheme};
 use http_body_util::{BodyExt, Either, Full, Limited};
-use hyper::body::Incoming;
 use percent_encoding::percent_decode_str;
 use tracing::Instrument;
 
 use crate::access_log::{AccessLog, AccessRecord};
 use crate::apps::{AppEntry, NonceCache, Replay};
 use crate::backend::{BackendBody, BackendClient, ProxyBody, direct, function};
+pub use crate::body::NetworkBody;
+use crate::body::{ClientRequestBody, TimedBody, body_error};
 use crate::compiled::{CompiledApi, CompiledBackend, Destination, HttpTarget};
 use crate::error::GatewayError;
 use crate::error_mapping::{Answered, CompiledErrorMapping};
-use crate::http1::{self, server::OnUpgrade};
+use crate::http1::server::OnUpgrade;
 use crate::jwt_auth::Verified;
 use crate::live::LiveConfig;
 use crate::metrics::{BackendErrorLabels, Metrics, RequestLabels};
@@ -63,6 +65,13 @@ pub struct Settings {
     pub instance: String,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// How long a client may send no byte of a body the gateway reads.
+    pub body_read_timeout: std::time::Duration,
+    /// What `%2F`, `%5C` and `\` in a request path do.
+    pub escaped_slashes: target::EscapedSlashes,
+    /// Whether signed requests must send and sign `X-Ca-Nonce` and `X-Ca-Timestamp` where an
+    /// Api leaves `auth.forceNonceCheck` unset.
+    pub force_nonce_check: bool,
 }
 
 /// The connection a request came on.
@@ -83,9 +92,6 @@ pub struct Connection {
 /// The most self-invocations one client request may go through; more is a loop.
 pub const MAX_SELF_INVOCATION_HOPS: u8 = 5;
 
-/// A client's request body: hyper's (HTTP/2), or the HTTP/1 codec's.
-pub type NetworkBody = Either<Incoming, http1::server::RequestBody>;
-
 /// A request body: from the network (streamed when the API allows), or already in memory (a
 /// self-invocation dispatched inside the process).
 pub enum RequestBody {
@@ -100,8 +106,11 @@ impl RequestBody {
     /// switch protocols.
     fn take_upgrade(&mut self) -> Option<OnUpgrade> {
         match self {
-            Self::Network(Either::Right(body)) => body.take_upgrade(),
-            _ => None,
+            Self::Network(body) => match body.get_mut() {
+                Either::Right(body) => body.take_upgrade(),
+                Either::Left(_) => None,
+            },
+            Self::Buffered(_) => None,
         }
     }
 }
@@ -173,9 +182,11 @@ impl Gateway {
     }
 
     /// Answers one request from the network.
-    pub async fn handle(&self, request: Request<NetworkBody>, connection: Connection) -> Response<ClientBody> {
+    pub async fn handle(&self, request: Request<ClientRequestBody>, connection: Connection) -> Response<ClientBody> {
         let request_id = request_id::next();
-        self.respond(request.map(RequestBody::Network), connection, request_id).await
+        let timeout = self.settings.body_read_timeout;
+        let request = request.map(|body| RequestBody::Network(TimedBody::new(body, timeout)));
+        self.respond(request, connection, request_id).await
     }
 
     /// Counts a request against its traffic-control limits: in Redis when configured (cluster-wide),
@@ -326,7 +337,10 @@ impl Gateway {
         let loaded = self.live.current().ok_or(GatewayError::NotReady)?;
         let upgrade = websocket::is_upgrade(request.headers()).then(|| request.body_mut().take_upgrade()).flatten();
         let (mut parts, body) = request.into_parts();
-        let host_header = host_value(&parts.headers, &parts.uri);
+        if let Cow::Owned(path) = target::normalize_path(parts.uri.path(), self.settings.escaped_slashes)? {
+            parts.uri = with_path(&parts.uri, &path)?;
+        }
+        let host_header = request_host(&parts)?;
         let host = normalize_host(host_header.as_ref().and_then(|value| value.to_str().ok()).unwrap_or_default());
         let stage = parts.headers.get(X_CA_STAGE).and_then(|value| value.to_str().ok()).unwrap_or(DEFAULT_STAGE);
         // A CORS preflight is answered for the API of the method it asks about.
@@ -349,10 +363,15 @@ impl Gateway {
             return Err(GatewayError::UnsupportedProtocol(name));
         }
 
-        let app_auth = api.auth.kind == AuthType::App;
+        // Who calls is known before any body is read: an unauthenticated caller never makes the
+        // gateway buffer one. The signature over a form body is checked once it is read.
+        let identity = match api.auth.kind {
+            AuthType::App => Some(auth::identify(api, &loaded.apps, &parts, self.settings.force_nonce_check)?),
+            _ => None,
+        };
         let reads_body = api.reads_body
             || matches!(api.backend, CompiledBackend::Function(_))
-            || (app_auth && auth::needs_body(&parts));
+            || (identity.is_some() && auth::needs_body(&parts));
         let (read, stream) = match body {
             RequestBody::Buffered(bytes) if bytes.len() > self.settings.max_body_bytes => {
                 return Err(GatewayError::BodyTooLarge);
@@ -366,14 +385,18 @@ impl Gateway {
                 (None, Some(body))
             }
         };
-        if app_auth {
-            let (app, replay) = auth::authenticate(api, &loaded.apps, &parts, read.as_ref())?;
-            if let Some(replay) = replay
-                && !self.first_use(&self.nonces, &replay).await?
-            {
-                return Err(GatewayError::NonceUsed);
+        match identity {
+            Some(auth::Identity::ByAppCode(app)) => exchange.app = Some(app),
+            Some(auth::Identity::ByKey { app, method }) => {
+                let (app, replay) = auth::verify(app, method, &parts, read.as_ref())?;
+                if let Some(replay) = replay
+                    && !self.first_use(&self.nonces, &replay).await?
+                {
+                    return Err(GatewayError::NonceUsed);
+                }
+                exchange.app = Some(app);
             }
-            exchange.app = Some(app);
+            None => {}
         }
         let token = match &api.jwt_auth {
             Some(jwt) => jwt.verify(&parts.headers, parts.uri.query())?,
@@ -515,8 +538,7 @@ impl Gateway {
     async fn read_body(&self, body: NetworkBody) -> Result<Bytes, GatewayError> {
         match Limited::new(body, self.settings.max_body_bytes).collect().await {
             Ok(collected) => Ok(collected.to_bytes()),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(GatewayError::BodyTooLarge),
-            Err(error) => Err(GatewayError::BadBody(error.to_string())),
+            Err(error) => Err(body_error(&*error)),
         }
     }
 
@@ -530,7 +552,7 @@ impl Gateway {
     ) -> Result<Response<ClientBody>, GatewayError> {
         let Inbound { api, context, matched, method, headers, values, route, body_bytes } = inbound;
         let client_upgrade = upgrade.as_ref().and_then(|_| headers.get(header::UPGRADE).cloned());
-        let mut backend = forward::backend_parts(api, target, &context, &matched, headers, &values, route);
+        let mut backend = forward::backend_parts(api, target, &context, &matched, headers, &values, route)?;
         if let Some(protocol) = client_upgrade {
             websocket::keep_upgrade_headers(protocol, &mut backend.headers);
         }
@@ -621,8 +643,7 @@ impl Gateway {
         }
         let body = match body.collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(error) if error.is::<http_body_util::LengthLimitError>() => return Err(GatewayError::BodyTooLarge),
-            Err(error) => return Err(GatewayError::BadBody(error.to_string())),
+            Err(error) => return Err(body_error(&*error)),
         };
         let mut request = Request::new(RequestBody::Buffered(body));
         *request.method_mut() = method;
@@ -647,7 +668,7 @@ impl Gateway {
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
         let Inbound { api, context, matched, method, headers, values, route, .. } = inbound;
-        let backend = forward::backend_parts(api, target, &context, &matched, headers, &values, route);
+        let backend = forward::backend_parts(api, target, &context, &matched, headers, &values, route)?;
         let path_parameters: BTreeMap<String, String> = api
             .path_params
             .iter()

@@ -7,6 +7,7 @@ use http::{HeaderValue, Uri, header, request::Parts};
 
 use super::forward::RequestContext;
 use crate::compiled::CompiledApi;
+use crate::error::GatewayError;
 
 /// The declared parameters' values by client-side name, for routing conditions (`Parameter:x`).
 pub(super) fn declared_parameters<'a>(
@@ -54,21 +55,42 @@ pub(super) fn system_parameters<'a>(
     }
 }
 
-/// The `Host` header, or the URI's authority (HTTP/2), as a value that outlives the headers.
-pub(super) fn host_value(headers: &http::HeaderMap, uri: &Uri) -> Option<HeaderValue> {
-    headers
-        .get(header::HOST)
-        .cloned()
-        .or_else(|| uri.authority().and_then(|authority| HeaderValue::try_from(authority.as_str()).ok()))
+/// The host a request is for, as a value that outlives the headers: the target's authority
+/// (HTTP/2 `:authority`, an HTTP/1.1 absolute-form target) when there is one, else `Host`
+/// (RFC 9112 §3.2.2, RFC 9113 §8.3.1). Two `Host` headers, or a `Host` that names another
+/// authority than the target, are refused: a proxy or WAF in front may read the other one.
+pub(super) fn request_host(parts: &Parts) -> Result<Option<HeaderValue>, GatewayError> {
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(GatewayError::AmbiguousHost("more than one Host header"));
+    }
+    match (parts.uri.authority(), host) {
+        (Some(authority), Some(host)) if !authority.as_str().as_bytes().eq_ignore_ascii_case(host.as_bytes()) => {
+            Err(GatewayError::AmbiguousHost("the Host header and the request target name different hosts"))
+        }
+        (Some(authority), _) => Ok(HeaderValue::try_from(authority.as_str()).ok()),
+        (None, host) => Ok(host.cloned()),
+    }
 }
 
-/// The `Host` header, or the URI's authority (HTTP/2).
+/// The host a request is for, as [`request_host`] takes it, for logs (ambiguity not checked).
 pub(super) fn host_of<'a>(headers: &'a http::HeaderMap, uri: &'a Uri) -> &'a str {
-    headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .or_else(|| uri.authority().map(|authority| authority.as_str()))
+    uri.authority()
+        .map(|authority| authority.as_str())
+        .or_else(|| headers.get(header::HOST).and_then(|value| value.to_str().ok()))
         .unwrap_or_default()
+}
+
+/// `uri` with its path replaced by `path` (a normalised one), its query kept.
+pub(super) fn with_path(uri: &Uri, path: &str) -> Result<Uri, GatewayError> {
+    let path_and_query = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(path_and_query.parse().map_err(|_| GatewayError::InvalidPath(path.to_owned()))?);
+    Uri::from_parts(parts).map_err(|_| GatewayError::InvalidPath(path.to_owned()))
 }
 
 /// The host without port, lower-case (borrowed when already lower-case).
@@ -92,6 +114,37 @@ pub(super) fn content_length(parts: &Parts) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parts(target: &str, hosts: &[&str]) -> Parts {
+        let mut request = http::Request::get(target);
+        for host in hosts {
+            request = request.header(header::HOST, *host);
+        }
+        request.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn the_target_authority_wins_and_must_agree_with_host() {
+        let host = |target, hosts| {
+            request_host(&parts(target, hosts)).map(|host| host.map(|host| host.to_str().unwrap().to_owned()))
+        };
+        assert_eq!(host("/a", &["shop.example.com"]), Ok(Some("shop.example.com".to_owned())));
+        assert_eq!(host("http://Shop.example.com/a", &[]), Ok(Some("Shop.example.com".to_owned())));
+        assert_eq!(host("http://shop.example.com/a", &["SHOP.example.com"]), Ok(Some("shop.example.com".to_owned())));
+        assert_eq!(host("/a", &[]), Ok(None));
+        for (target, hosts) in
+            [("/a", &["a", "b"][..]), ("/a", &["a", "a"]), ("http://public.example.com/a", &["admin.example.com"])]
+        {
+            assert!(matches!(host(target, hosts), Err(GatewayError::AmbiguousHost(_))), "{target} {hosts:?}");
+        }
+    }
+
+    #[test]
+    fn a_normalised_path_keeps_the_query_and_authority() {
+        let uri: Uri = "http://a.example.com/x/../y?q=1".parse().unwrap();
+        assert_eq!(with_path(&uri, "/y").unwrap().to_string(), "http://a.example.com/y?q=1");
+        assert_eq!(with_path(&"/x/./z".parse().unwrap(), "/x/z").unwrap().to_string(), "/x/z");
+    }
 
     #[test]
     fn hosts_lose_their_port_and_case() {
