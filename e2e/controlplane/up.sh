@@ -3,7 +3,7 @@
 # deletion and garbage collection) as local processes on loopback, on random free ports.
 # Writes into $APIGW_CLUSTER_DIR (default <repo>/target/controlplane):
 #   kubeconfig   admin credentials (a client certificate of system:masters)
-#   bin/         kubectl, helm, promql-check and the control-plane binaries
+#   bin/         kubectl, helm, promql-check, h2spec and the control-plane binaries
 #   monitoring-crds/  the prometheus-operator CRDs the chart's monitoring test installs
 #   *.log, *.pid the processes
 # Idempotent: a running control plane is left alone. Stop it with down.sh.
@@ -24,8 +24,9 @@ fi
 bins=$("$here/build.sh")
 helm=$("$here/build-helm.sh")
 monitoring=$("$here/build-monitoring.sh")
+h2spec=$("$here/build-h2spec.sh")
 rm -rf "$dir/bin" "$dir/etcd-data" "$dir/monitoring-crds"; mkdir -p "$dir/bin" "$dir/pki"
-ln -s "$bins"/* "$helm/helm" "$monitoring/promql-check" "$dir/bin/"
+ln -s "$bins"/* "$helm/helm" "$monitoring/promql-check" "$h2spec/h2spec" "$dir/bin/"
 cp -r "$monitoring/crds" "$dir/monitoring-crds"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

@@ -193,22 +193,29 @@ impl Answer {
 #[derive(Clone)]
 pub struct TestClient {
     client: Client<HttpConnector, Full<Bytes>>,
+    http2: bool,
 }
 
 impl TestClient {
     /// An HTTP/1.1 client.
     pub fn http1() -> Self {
-        Self { client: Client::builder(TokioExecutor::new()).build_http() }
+        Self { client: Client::builder(TokioExecutor::new()).build_http(), http2: false }
     }
 
-    /// An HTTP/2 client with prior knowledge (h2c).
+    /// An HTTP/2 client with prior knowledge (h2c). As curl does, it sends a request's `Host`
+    /// header as the `:authority` (the gateway refuses the two when they disagree), over a
+    /// connection to the address the URI names.
     pub fn http2() -> Self {
-        Self { client: Client::builder(TokioExecutor::new()).http2_only(true).build_http() }
+        Self { client: Client::builder(TokioExecutor::new()).http2_only(true).build_http(), http2: true }
     }
 
     /// Sends `request` and reads the whole answer.
     pub async fn send(&self, request: Request<Full<Bytes>>) -> Answer {
-        let response = self.client.request(request).await.expect("the gateway answers");
+        let response = if self.http2 && request.headers().contains_key(http::header::HOST) {
+            send_with_authority_from_host(request).await
+        } else {
+            self.client.request(request).await.expect("the gateway answers")
+        };
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("a whole body").to_bytes();
         Answer { status: parts.status, headers: parts.headers, body }
@@ -222,4 +229,27 @@ impl TestClient {
         }
         self.send(request.body(Full::default()).expect("a valid request")).await
     }
+}
+
+/// Sends `request` over a new h2c connection to its URI's address, with its `Host` header moved
+/// into the URI as the `:authority`.
+async fn send_with_authority_from_host(mut request: Request<Full<Bytes>>) -> http::Response<hyper::body::Incoming> {
+    let address: SocketAddr = request.uri().authority().expect("an absolute URI").as_str().parse().expect("an address");
+    let host = request.headers_mut().remove(http::header::HOST).expect("a Host header");
+    let mut parts = request.uri().clone().into_parts();
+    parts.authority = Some(host.to_str().expect("a text Host").parse().expect("a valid authority"));
+    *request.uri_mut() = http::Uri::from_parts(parts).expect("a valid URI");
+    send_h2c(address, request).await
+}
+
+/// Sends `request` as it is (its `:authority` and any `Host` header untouched) over a new h2c
+/// connection to `address`.
+pub async fn send_h2c(address: SocketAddr, request: Request<Full<Bytes>>) -> http::Response<hyper::body::Incoming> {
+    let stream = tokio::net::TcpStream::connect(address).await.expect("connecting to the gateway");
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("an HTTP/2 handshake");
+    tokio::spawn(connection);
+    sender.send_request(request).await.expect("the gateway answers")
 }

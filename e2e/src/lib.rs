@@ -8,6 +8,8 @@ pub mod echo;
 pub mod gateway;
 pub mod manifests;
 pub mod operator;
+pub mod raw;
+pub mod recorder;
 
 use std::{
     io::Write,

@@ -159,6 +159,9 @@ fn poll_line(source: &mut impl Source, cx: &mut Context<'_>) -> Poll<Result<Byte
     loop {
         let buffer = source.buffer();
         if let Some(end) = buffer.iter().position(|&byte| byte == b'\n') {
+            if end > MAX_LINE_BYTES {
+                return Poll::Ready(Err(invalid("chunk line too long")));
+            }
             if end == 0 || buffer[end - 1] != b'\r' || buffer[..end - 1].contains(&b'\r') {
                 return Poll::Ready(Err(invalid("a chunk line not ended by CRLF")));
             }

@@ -497,13 +497,13 @@ fn parse_request(buffer: &mut BytesMut, spans: &mut FieldSpans) -> Result<Option
 
 /// Where the minor digit of an `HTTP/1.x` version (x from 2 to 9) lies in `buffer`, whose
 /// request line httparse refused for its version; other versions are refused: `HTTP/d.d` with
-/// another major with 505, anything else with 400.
+/// another major with 505, anything else (a request line with more spaces, too) with 400.
 fn newer_minor_version(buffer: &[u8]) -> Result<usize, Refusal> {
     let line_end = buffer.iter().position(|&byte| byte == b'\r' || byte == b'\n').unwrap_or(buffer.len());
     let start = buffer[..line_end].iter().rposition(|&byte| byte == b' ').map_or(0, |space| space + 1);
     match &buffer[start..line_end] {
         [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9'] => Ok(start + 7),
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
+        [b'H', b'T', b'T', b'P', b'/', b'0' | b'2'..=b'9', b'.', minor] if minor.is_ascii_digit() => {
             Err(Refusal::new(StatusCode::HTTP_VERSION_NOT_SUPPORTED, "only HTTP/1.x is spoken on this connection"))
         }
         _ => Err(Refusal::bad("malformed HTTP version")),
