@@ -61,6 +61,8 @@ enum Expect {
     Refused(u16, &'static str),
     /// Forward exactly these requests (method, target, body), in order, and answer each.
     Forwarded(&'static [(&'static str, &'static str, &'static str)]),
+    /// Close the connection without an answer (the client does not speak HTTP/1).
+    Closed,
 }
 
 /// Sends `request` on a connection of its own and checks the answers and what reached the
@@ -69,8 +71,9 @@ async fn check(gateway: SocketAddr, recorder: &Recorder, name: &str, request: &[
     let expected_answers = match expect {
         Expect::Refused(..) => 1,
         Expect::Forwarded(forwarded) => forwarded.len(),
+        Expect::Closed => 0,
     };
-    let RawExchange { answers, .. } =
+    let RawExchange { answers, closed } =
         raw::exchange(gateway, request, expected_answers, Duration::from_millis(300)).await;
     // The backend has the request before the gateway answers; give a smuggled one a moment.
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -91,6 +94,10 @@ async fn check(gateway: SocketAddr, recorder: &Recorder, name: &str, request: &[
             let got: Vec<(&str, &str, &str)> =
                 recorded.iter().map(|seen| (seen.method.as_str(), seen.target.as_str(), seen.body.as_str())).collect();
             assert_eq!(got, forwarded.to_vec(), "{name}: what the backend received");
+        }
+        Expect::Closed => {
+            assert!(answers.is_empty() && closed, "{name}: closed unanswered, got {answers:?} (closed: {closed})");
+            assert!(recorded.is_empty(), "{name}: {recorded:?}");
         }
     }
     recorded
@@ -213,6 +220,8 @@ fn smuggling_cases() -> Vec<(&'static str, String, Expect)> {
         ("HTTP/2.0 in an HTTP/1 head", head("GET /public/a HTTP/2.0", &[host]), Refused(505, "I505HV")),
         ("garbled version", head("GET /public/a HTTP/1.", &[host]), Refused(400, "I400HD")),
         ("lower-case version", head("GET /public/a http/1.1", &[host]), Refused(400, "I400HD")),
+        ("an invalid HTTP/2 preface", "INVALID CONNECTION PREFACE\r\n\r\n".to_owned(), Expect::Closed),
+        ("a broken HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n".to_owned(), Expect::Closed),
         (
             "pipelined after a body",
             post(&["Content-Length: 3"], "abc") + &head("GET /public/b HTTP/1.1", &[host]),
@@ -311,6 +320,7 @@ async fn smuggling_framing_path_and_parameter_shapes_are_refused_or_forwarded_on
         |(refused, forwarded), (_, _, expect)| match expect {
             Expect::Refused(..) => (refused + 1, forwarded),
             Expect::Forwarded(_) => (refused, forwarded + 1),
+            Expect::Closed => (refused + 1, forwarded),
         },
     );
     println!(

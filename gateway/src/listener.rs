@@ -70,6 +70,8 @@ impl Drop for ConnectionSlot {
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// What an HTTP/2 client with prior knowledge sends first (RFC 9113 §3.4).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// The preface's first line: a client that sends it speaks HTTP/2, whatever follows.
+const H2_REQUEST_LINE: usize = 16;
 
 /// Accepts connections on `listener` until `shutdown` turns true, then waits for in-flight
 /// requests to finish.
@@ -164,6 +166,10 @@ impl Client {
         if received.starts_with(H2_PREFACE) {
             let (reader, writer) = ClientStream::Tcp(stream).split(received);
             Box::pin(self.serve_http2(Upgraded::new(reader, writer))).await;
+        } else if received.starts_with(&H2_PREFACE[..H2_REQUEST_LINE]) {
+            // An HTTP/2 client whose preface went wrong: a connection error (RFC 9113 §3.4),
+            // closed without an HTTP/1 answer it would misread.
+            tracing::debug!(peer = %self.connection.peer, "closing a connection with an invalid HTTP/2 preface");
         } else {
             http1::server::serve(ClientStream::Tcp(stream), received, self, self.limits, self.shutdown.clone()).await;
         }

@@ -143,6 +143,10 @@ impl Server {
         let head = match self.read_head(&mut reader).await {
             Ok(Some(head)) => head,
             Ok(None) => return Ok(Next::Close),
+            Err(refusal) if refusal.silent => {
+                tracing::debug!(reason = refusal.reason, "closing a connection that does not speak HTTP/1");
+                return Ok(Next::Close);
+            }
             Err(refusal) => {
                 let reply = Reply { to_head: false, http10: false, close: true };
                 self.write_response(handler.refuse(refusal.status, refusal.reason), reply).await?;
@@ -427,16 +431,18 @@ fn put_date(out: &mut Vec<u8>) {
     });
 }
 
-/// A request the codec answers itself, and closes the connection after.
+/// A request the codec answers itself (unless `silent`), and closes the connection after.
 #[derive(Debug)]
 struct Refusal {
     status: StatusCode,
     reason: &'static str,
+    /// Closed without an answer: the peer does not speak HTTP/1.
+    silent: bool,
 }
 
 impl Refusal {
     fn new(status: StatusCode, reason: &'static str) -> Self {
-        Self { status, reason }
+        Self { status, reason, silent: false }
     }
 
     fn bad(reason: &'static str) -> Self {
@@ -506,7 +512,12 @@ fn newer_minor_version(buffer: &[u8]) -> Result<usize, Refusal> {
         [b'H', b'T', b'T', b'P', b'/', b'0' | b'2'..=b'9', b'.', minor] if minor.is_ascii_digit() => {
             Err(Refusal::new(StatusCode::HTTP_VERSION_NOT_SUPPORTED, "only HTTP/1.x is spoken on this connection"))
         }
-        _ => Err(Refusal::bad("malformed HTTP version")),
+        version if version.len() >= 5 && version[..5].eq_ignore_ascii_case(b"HTTP/") => {
+            Err(Refusal::bad("malformed HTTP version"))
+        }
+        // Not HTTP/1 at all (such as an invalid HTTP/2 preface): closed without an answer the
+        // peer would misread (RFC 9113 §3.4).
+        _ => Err(Refusal { silent: true, ..Refusal::bad("not an HTTP/1 request line") }),
     }
 }
 
@@ -857,21 +868,24 @@ mod tests {
     #[tokio::test]
     async fn refuses_lenient_framing_and_versions() {
         let large = format!("GET / HTTP/1.1\r\nX-Big: {}\r\n\r\n", "b".repeat(1500));
-        let cases: [(&[u8], &str); 10] = [
+        let cases: [(&[u8], &str); 11] = [
             (b"POST /echo HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc", "HTTP/1.1 400 "),
             (b"POST /echo HTTP/1.1\r\nContent-Length: 3 3\r\n\r\nabc", "HTTP/1.1 400 "),
             (b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc", "HTTP/1.1 400 "),
             (b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 "),
             (b"GET / HTTP/1.\r\n\r\n", "HTTP/1.1 400 "),
-            (b"GET / HTTX/1.1\r\n\r\n", "HTTP/1.1 400 "),
+            (b"GET / HTTX/1.1\r\n\r\n", ""),
             (b"GET / HTTP/11\r\n\r\n", "HTTP/1.1 400 "),
             (b"GET / HTTP/3.0\r\n\r\n", "HTTP/1.1 505 "),
+            (b"INVALID CONNECTION PREFACE\r\n\r\n", ""),
             (b"GET /a HTTP/1.1\r\nX: a\r\n folded\r\n\r\n", "HTTP/1.1 400 "),
             (large.as_bytes(), "HTTP/1.1 431 "),
         ];
+        // "": not an HTTP/1 request line (an HTTP/2 preface that went wrong): closed unanswered.
         for (request, status) in cases {
             let answer = answer_to_the_end(request).await;
-            assert!(answer.starts_with(status), "{}: {answer}", String::from_utf8_lossy(request));
+            let expected = if status.is_empty() { answer.is_empty() } else { answer.starts_with(status) };
+            assert!(expected, "{}: {answer}", String::from_utf8_lossy(request));
         }
         let (mut client, _stop) = connect().await;
         client.write_all(b"GET /a HTTP/1.2\r\n\r\n").await.unwrap();
