@@ -44,9 +44,14 @@ bench-operator: cluster-up ## Control-plane targets: apply->serve latency, 1,000
 image-test: cluster-up ## Build both images from the Dockerfile with buildah and run them read-only as non-root
 	@hack/image-test.sh
 
-fuzz: ## Fuzz the condition parser for FUZZ_SECONDS (default 60; needs the nightly toolchain)
+FUZZ_TARGETS := http1_head http1_body signature manifests condition
+fuzz: ## Fuzz each target (HTTP/1.1 head parser and body decoder, StringToSign, manifest loader, conditions) for FUZZ_SECONDS (default 60; nightly)
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
-	cd fuzz && $(CARGO) +nightly fuzz run condition -- -max_total_time=$${FUZZ_SECONDS:-60}
+	@for target in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$target && \
+	  (cd fuzz && $(CARGO) +nightly fuzz run $$target corpus/$$target seeds/$$target -- \
+	    -max_total_time=$${FUZZ_SECONDS:-60} -max_len=65536 -print_final_stats=1) || exit 1; \
+	done
 
 crds: ## Regenerate crds/*.yaml, the Helm chart's copies and docs/crd-reference.md from the Rust types
 	$(CARGO) run --locked -q -p apigw-operator --bin crdgen -- crds

@@ -4,6 +4,7 @@
 //!   backend: `{type: HTTP, address, path, method, timeout}` or `{type: HTTP-VPC, vpcAccessName, ...}`;
 //!   without a `path`, the backend path is the request path;
 //! - `x-aliyun-apigateway-auth-type`: APP (default) or ANONYMOUS;
+//! - `x-aliyun-apigateway-api-force-nonce-check: true|false` becomes `auth.forceNonceCheck`;
 //! - `x-aliyun-apigateway-parameter-handling` (and the `paramater` misspelling generators emit):
 //!   PASSTHROUGH (default) or MAPPING; under MAPPING a parameter's
 //!   `x-aliyun-apigateway-backend-location` / `-backend-name` become its `backend`;
@@ -136,6 +137,9 @@ impl Context<'_> {
             "auth": {"type": auth},
             "backend": self.backend(&request_method, &request_path)?,
         });
+        if let Some(forced) = self.extension("api-force-nonce-check").and_then(Value::as_bool) {
+            spec["auth"]["forceNonceCheck"] = Value::Bool(forced);
+        }
         let description = ["summary", "description"].iter().find_map(|key| self.operation.get(*key)?.as_str());
         if let Some(description) = description {
             spec["description"] = json!(description);
@@ -371,7 +375,8 @@ mod tests {
         });
         let global: Map<String, Value> = serde_json::from_value(json!({
             "x-aliyun-apigateway-backend": {"type": "HTTP-VPC", "vpcAccessName": "orders", "timeout": 3000},
-            "x-aliyun-apigateway-auth-type": "ANONYMOUS"
+            "x-aliyun-apigateway-auth-type": "ANONYMOUS",
+            "x-aliyun-apigateway-api-force-nonce-check": true
         }))
         .unwrap();
         let apis = yaml(&import(&document, &options(&global)).unwrap());
@@ -379,6 +384,7 @@ mod tests {
         assert_eq!(api["metadata"]["name"], "update-order");
         assert_eq!(api["spec"]["request"]["mode"], "MAPPING", "the misspelt extension counts");
         assert_eq!(api["spec"]["auth"]["type"], "ANONYMOUS");
+        assert_eq!(api["spec"]["auth"]["forceNonceCheck"], true);
         let parameters = api["spec"]["parameters"].as_array().unwrap();
         assert_eq!(parameters[0], json!({"name": "id", "in": "PATH", "type": "INT", "required": true, "minimum": 1}));
         assert_eq!(parameters[1]["backend"], json!({"name": "trace", "in": "QUERY"}));

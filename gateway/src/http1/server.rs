@@ -501,6 +501,16 @@ fn parse_request(buffer: &mut BytesMut, spans: &mut FieldSpans) -> Result<Option
     Ok(Some(RequestHead { bytes: length, request, noted, framing }))
 }
 
+/// The head parser alone, as a connection runs it on what it has read (the fuzz target
+/// `http1_head` drives it): a request, `None` while incomplete, or the status it is refused
+/// with (`None` inside: closed unanswered).
+pub fn parse_head(buffer: &mut BytesMut) -> Result<Option<Request<()>>, Option<StatusCode>> {
+    match parse_request(buffer, &mut FieldSpans::default()) {
+        Ok(head) => Ok(head.map(|head| head.request)),
+        Err(refusal) => Err((!refusal.silent).then_some(refusal.status)),
+    }
+}
+
 /// Where the minor digit of an `HTTP/1.x` version (x from 2 to 9) lies in `buffer`, whose
 /// request line httparse refused for its version; other versions are refused: `HTTP/d.d` with
 /// another major with 505, anything else (a request line with more spaces, too) with 400.
