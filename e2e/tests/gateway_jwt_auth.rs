@@ -165,6 +165,11 @@ spec:
     let routed = get("/orders", bearer(first.token(Some("k1"), grey))).await;
     assert_eq!(routed.json()["backend"], "canary", "Token:userId routes users ending in 1: {routed:?}");
 
+    let mut twice = bearer(first.token(Some("k1"), claims.clone()));
+    twice.extend(bearer(second.token(Some("k2"), serde_json::json!({"userId": "u-1", "exp": now() + 600}))));
+    let twice = get("/orders", twice).await;
+    assert_eq!((twice.status.as_u16(), twice.header("x-ca-error-code")), (400, "A400DH"), "two tokens: {twice:?}");
+
     let by_second = get("/orders", bearer(second.token(Some("k2"), claims.clone()))).await;
     assert_eq!(by_second.status, 200, "{by_second:?}");
     let without_kid = get("/orders", bearer(second.token(None, claims.clone()))).await;

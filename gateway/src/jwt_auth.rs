@@ -160,6 +160,10 @@ impl CompiledJwtAuth {
     /// Verifies the request's token (no claims when an empty token is let through); with
     /// preventJtiReplay, the token's id is returned for the caller's replay check.
     pub fn verify(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Verified, GatewayError> {
+        if self.sent_twice(headers, query) {
+            // The gateway would verify one token and the backend might read the other.
+            return Err(GatewayError::DuplicateAuthHeader("the token's header or query parameter"));
+        }
         let Some(token) = self.token(headers, query).filter(|token| !token.is_empty()) else {
             return if self.bypass_empty_token { Ok(Verified::default()) } else { Err(GatewayError::MissingToken) };
         };
@@ -199,6 +203,17 @@ impl CompiledJwtAuth {
             }
         }
         Err(invalid(last.map(|error| error.to_string()).unwrap_or_default()))
+    }
+
+    /// Whether the token's header or query parameter is sent more than once.
+    fn sent_twice(&self, headers: &HeaderMap, query: Option<&str>) -> bool {
+        match self.location {
+            TokenLocation::Header => headers.get_all(self.parameter.as_str()).iter().nth(1).is_some(),
+            TokenLocation::Query => query.is_some_and(|query| {
+                form_urlencoded::parse(query.as_bytes()).filter(|(name, _)| *name == self.parameter).nth(1).is_some()
+            }),
+            TokenLocation::Cookie => false,
+        }
     }
 
     fn token<'r>(&self, headers: &'r HeaderMap, query: Option<&'r str>) -> Option<Cow<'r, str>> {

@@ -64,8 +64,9 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     header_read_timeout: u64,
     /// Seconds a client may send no byte of a request body the gateway reads or streams
-    /// (slow-body defence); slower gets 408 I408BT.
-    #[arg(long, default_value_t = 10)]
+    /// (slow-body defence); slower gets 408 I408BT. Shorter than the default backend timeout, so
+    /// that a stalled upload is the client's 408, not the backend's 504.
+    #[arg(long, default_value_t = 5)]
     body_read_timeout: u64,
     /// What `%2F`, `%5C` and `\` in a request path do: `reject` (400 I400PT) or `decode` (to
     /// `/`, then `.` and `..` segments are removed).
