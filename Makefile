@@ -4,7 +4,7 @@ CARGO ?= cargo
 CLUSTER_DIR ?= $(CURDIR)/target/controlplane
 export APIGW_CLUSTER_DIR := $(CLUSTER_DIR)
 
-.PHONY: help demo test lint fmt-check clippy unit e2e bench bench-operator image-test fuzz crds cluster-up cluster-down controlplane
+.PHONY: help demo test lint fmt-check clippy unit e2e bench bench-operator image-test fuzz crds cluster-up cluster-down controlplane node-up node-down
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -66,3 +66,9 @@ cluster-up: ## Start the test control plane; prints the KUBECONFIG to export
 
 cluster-down: ## Stop the test control plane
 	@e2e/controlplane/down.sh
+
+node-up: ## Start a real single-node cluster (control plane, containerd, kubelet, kube-proxy, scheduler); prints the KUBECONFIG to export
+	@e2e/node/up.sh
+
+node-down: ## Stop the test node and remove everything it made (processes, mounts, netns, cgroups, iptables, links)
+	@e2e/node/down.sh

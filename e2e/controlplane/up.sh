@@ -7,6 +7,9 @@
 #   monitoring-crds/  the prometheus-operator CRDs the chart's monitoring test installs
 #   *.log, *.pid the processes
 # Idempotent: a running control plane is left alone. Stop it with down.sh.
+# e2e/node/up.sh starts it for a real node with APIGW_API_ADDRESS (the node's address, which pods
+# reach through the kubernetes Service) and APIGW_NODE_CLUSTER=1 (service-account tokens in pods,
+# every controller); by default it serves on 127.0.0.1 for processes of this machine only.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -14,6 +17,8 @@ dir=${APIGW_CLUSTER_DIR:-$repo/target/controlplane}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 export KUBECONFIG=$dir/kubeconfig
+api_address=${APIGW_API_ADDRESS:-127.0.0.1}
+node_cluster=${APIGW_NODE_CLUSTER:-}
 
 if [ -f "$dir/kube-apiserver.pid" ] && kill -0 "$(cat "$dir/kube-apiserver.pid")" 2>/dev/null \
    && "$dir/bin/kubectl" get --raw /readyz >/dev/null 2>&1; then
@@ -40,7 +45,7 @@ if [ ! -f "$pki/admin.ext" ]; then
     cd "$pki"
     openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=apigw-test-ca" -keyout ca.key -out ca.crt 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" -keyout apiserver.key -out apiserver.csr 2>/dev/null
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\n' > apiserver.ext
+    printf 'subjectAltName=IP:127.0.0.1,IP:%s,IP:10.96.0.1,DNS:localhost,DNS:kubernetes.default.svc\n' "$api_address" > apiserver.ext
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -extfile apiserver.ext -out apiserver.crt 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=admin" -keyout admin.key -out admin.csr 2>/dev/null
     printf 'extendedKeyUsage=clientAuth\n' > admin.ext
@@ -56,7 +61,7 @@ apiVersion: v1
 kind: Config
 clusters:
 - name: apigw-test
-  cluster: {server: "https://127.0.0.1:$api_port", certificate-authority-data: $(b64 "$pki/ca.crt")}
+  cluster: {server: "https://$api_address:$api_port", certificate-authority-data: $(b64 "$pki/ca.crt")}
 users:
 - name: admin
   user: {client-certificate-data: $(b64 "$pki/admin.crt"), client-key-data: $(b64 "$pki/admin.key")}
@@ -78,13 +83,21 @@ start etcd --name apigw-test --data-dir "$dir/etcd-data" --unsafe-no-fsync \
   --listen-peer-urls "http://127.0.0.1:$peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
   --initial-cluster "apigw-test=http://127.0.0.1:$peer_port" --log-level warn
 
+admission=(--disable-admission-plugins ServiceAccount)
+controllers=namespace-controller,garbage-collector-controller,serviceaccount-controller
+signing=()
+if [ -n "$node_cluster" ]; then
+  admission=()
+  controllers='*'
+  signing=(--cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key")
+fi
 start kube-apiserver --etcd-servers "http://127.0.0.1:$etcd_port" \
-  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+  --bind-address "$api_address" --advertise-address "$api_address" --secure-port "$api_port" \
   --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
   --client-ca-file "$pki/ca.crt" --authorization-mode Node,RBAC \
   --service-account-issuer https://kubernetes.default.svc --service-account-key-file "$pki/sa.pub" \
   --service-account-signing-key-file "$pki/sa.key" --service-cluster-ip-range 10.96.0.0/16 \
-  --disable-admission-plugins ServiceAccount --allow-privileged --v 1
+  "${admission[@]}" --allow-privileged --v 1
 
 wait_for() { # description, seconds, command...
   local what=$1 seconds=$2; shift 2
@@ -102,8 +115,8 @@ wait_for "kube-apiserver /readyz" 60 "$dir/bin/kubectl" get --raw /readyz
 
 start kube-controller-manager --kubeconfig "$KUBECONFIG" --authentication-kubeconfig "$KUBECONFIG" \
   --authorization-kubeconfig "$KUBECONFIG" --bind-address 127.0.0.1 --secure-port 0 --leader-elect=false \
-  --controllers namespace-controller,garbage-collector-controller,serviceaccount-controller \
-  --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" --v 1
+  --controllers "$controllers" \
+  --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" "${signing[@]}" --v 1
 wait_for "the default service account" 30 "$dir/bin/kubectl" -n default get serviceaccount default
 
 echo "control plane ready in ${SECONDS}s; export KUBECONFIG=$KUBECONFIG"

@@ -1,15 +1,14 @@
-//! `apigw-echo ADDRESS [NAME]`: the echo backend of `apigw_e2e::echo`, for the demo and benchmarks.
+//! `apigw-echo [ADDRESS [NAME]]`: the echo backend of `apigw_e2e::echo`, for the demo, benchmarks
+//! and the test node's pods. Without arguments it listens on 0.0.0.0:8080, named after its host
+//! (a pod's name).
 
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let Some(address) = args.next() else {
-        eprintln!("usage: apigw-echo ADDRESS [NAME]   (for example 127.0.0.1:9001 release)");
-        return ExitCode::FAILURE;
-    };
-    let name = args.next().unwrap_or_else(|| address.clone());
+    let address = args.next().unwrap_or_else(|| "0.0.0.0:8080".to_owned());
+    let name = args.next().or_else(|| std::env::var("HOSTNAME").ok()).unwrap_or_else(|| address.clone());
     match tokio::net::TcpListener::bind(&address).await {
         Ok(listener) => {
             eprintln!("apigw-echo {name} listening on {address}");
