@@ -4,7 +4,7 @@ CARGO ?= cargo
 CLUSTER_DIR ?= $(CURDIR)/target/controlplane
 export APIGW_CLUSTER_DIR := $(CLUSTER_DIR)
 
-.PHONY: help demo test lint fmt-check clippy unit e2e bench bench-operator image-test fuzz crds cluster-up cluster-down controlplane node-up node-down
+.PHONY: help demo test lint fmt-check clippy unit e2e bench bench-operator image-test fuzz crds cluster-up cluster-down controlplane node-up node-down node-test
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -12,7 +12,7 @@ help: ## List the targets
 demo: ## Run the gateway on examples/quickstart with local backends (no cluster needed)
 	@hack/demo.sh
 
-test: lint unit e2e image-test ## Everything CI runs: lint, unit tests, end-to-end tests on the test control plane, images
+test: lint unit e2e image-test node-test ## Everything CI runs: lint, unit tests, end-to-end tests on the test control plane, images, the suites on the test node
 
 lint: fmt-check clippy ## cargo fmt --check and clippy with warnings as errors
 
@@ -72,3 +72,7 @@ node-up: ## Start a real single-node cluster (control plane, containerd, kubelet
 
 node-down: ## Stop the test node and remove everything it made (processes, mounts, netns, cgroups, iptables, links)
 	@e2e/node/down.sh
+
+node-test: image-test node-up ## The suites that run pods (e2e/tests/node_*.rs) on the test node, with the images image-test built
+	$(CARGO) build --locked -p apigw-e2e --bins
+	APIGW_CLUSTER_DIR=$(CURDIR)/target/node/controlplane $(CARGO) test --locked -p apigw-e2e --test node_chart -- --ignored

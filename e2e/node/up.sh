@@ -30,6 +30,7 @@ kubectl() { "$dir/controlplane/bin/kubectl" "$@"; }
 
 if [ -f "$dir/kubelet.pid" ] && kill -0 "$(cat "$dir/kubelet.pid")" 2>/dev/null &&
   kubectl get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True; then
+  "$here/images.sh" "$("$here/build.sh")/pause" "$run/containerd.sock" >&2
   echo "node already running"; echo "export KUBECONFIG=$KUBECONFIG"; exit 0
 fi
 "$here/down.sh" >/dev/null 2>&1 || true

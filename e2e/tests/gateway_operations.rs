@@ -156,3 +156,25 @@ async fn shutdown_drains_requests_in_flight() {
     assert!(gateway.wait_exit(Duration::from_secs(5)), "the gateway exited after draining");
     assert!(tokio::net::TcpStream::connect(address).await.is_err(), "the listener is closed");
 }
+
+#[test]
+fn logs_carry_no_colour_codes_when_not_on_a_terminal() {
+    use apigw_e2e::gateway::{binary, free_port};
+    // The gateway with its admin port taken by its HTTP listener, and the operator without a
+    // cluster: each logs why it stops, and exits.
+    let address = free_port().to_string();
+    let gateway = ["--manifests", "/nonexistent", "--http", &address, "--admin", &address];
+    for (name, args, stopped) in
+        [("apigw-gateway", &gateway[..], "gateway stopped"), ("apigw-operator", &[], "operator stopped")]
+    {
+        let output = std::process::Command::new(binary(name))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("KUBECONFIG", "/nonexistent")
+            .output()
+            .expect("the binary runs");
+        let log = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success() && log.contains(stopped), "{name}: {log}");
+        assert!(!log.contains('\u{1b}'), "{name}: ANSI escapes in a log written to a pipe: {log:?}");
+    }
+}
