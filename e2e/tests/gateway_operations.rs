@@ -145,7 +145,8 @@ async fn limits_body_and_header_sizes_and_slow_headers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn shutdown_drains_requests_in_flight() {
     let backend = echo::start("backend").await;
-    let mut gateway = GatewayProcess::start(&group_with(&[("sleep", "/__sleep/[ms]")], backend), &[]);
+    let apis = group_with(&[("sleep", "/__sleep/[ms]")], backend);
+    let mut gateway = GatewayProcess::start(&apis, &["--shutdown-grace", "0"]);
     let client = TestClient::http1();
     let address = gateway.http;
     let in_flight = tokio::spawn(async move { client.get(address, "shop.example.com", "/__sleep/700", &[]).await });
@@ -155,6 +156,38 @@ async fn shutdown_drains_requests_in_flight() {
     assert_eq!(answer.status, 200, "the request in flight finished");
     assert!(gateway.wait_exit(Duration::from_secs(5)), "the gateway exited after draining");
     assert!(tokio::net::TcpStream::connect(address).await.is_err(), "the listener is closed");
+}
+
+/// Sends one request on `stream` and reads its answer's head (the bodies here are short).
+async fn ask(stream: &mut tokio::net::TcpStream) -> String {
+    stream.write_all(b"GET /__sleep/0 HTTP/1.1\r\nHost: shop.example.com\r\n\r\n").await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read =
+        tokio::time::timeout(Duration::from_secs(3), stream.read(&mut answer)).await.expect("an answer").unwrap();
+    String::from_utf8_lossy(&answer[..read]).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_sigterm_keep_alive_clients_get_one_more_answer_that_closes_the_connection() {
+    let backend = echo::start("backend").await;
+    let apis = group_with(&[("sleep", "/__sleep/[ms]")], backend);
+    let mut gateway = GatewayProcess::start(&apis, &["--shutdown-grace", "2"]);
+    let mut kept = tokio::net::TcpStream::connect(gateway.http).await.unwrap();
+    let first = ask(&mut kept).await;
+    assert!(first.starts_with("HTTP/1.1 200") && !first.contains("connection: close"), "{first}");
+    let terminated = Instant::now();
+    gateway.terminate();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The idle keep-alive connection is still open: its next request is answered, and closes it.
+    let next = ask(&mut kept).await;
+    assert!(next.starts_with("HTTP/1.1 200") && next.contains("connection: close\r\n"), "{next}");
+    // A client the load balancer still sends here is served too, once.
+    let mut late = tokio::net::TcpStream::connect(gateway.http).await.expect("accepting during the grace");
+    let answer = ask(&mut late).await;
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("connection: close\r\n"), "{answer}");
+    assert!(gateway.wait_exit(Duration::from_secs(6)), "the gateway exited after the grace");
+    assert!(terminated.elapsed() >= Duration::from_secs(2), "it waited out the grace: {:?}", terminated.elapsed());
+    assert!(tokio::net::TcpStream::connect(gateway.http).await.is_err(), "the listener is closed");
 }
 
 #[test]

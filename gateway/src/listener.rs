@@ -73,8 +73,9 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// The preface's first line: a client that sends it speaks HTTP/2, whatever follows.
 const H2_REQUEST_LINE: usize = 16;
 
-/// Accepts connections on `listener` until `shutdown` turns true, then waits for in-flight
-/// requests to finish.
+/// Accepts connections on `listener` until the shutdown grace has passed since `shutdown`
+/// turned true (connections accepted meanwhile are answered and closed, as a load balancer
+/// that has not yet seen the pod go may still send them), then waits for in-flight requests.
 pub async fn serve(
     listener: TcpListener,
     gateway: Arc<Gateway>,
@@ -83,7 +84,14 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let connections = TaskTracker::new();
+    let mut closing_at = None;
     loop {
+        let grace_over = async {
+            match closing_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -93,7 +101,14 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = shutdown.changed() => break,
+            _ = shutdown.changed(), if closing_at.is_none() => {
+                if limits.shutdown_grace.is_zero() {
+                    break;
+                }
+                closing_at = Some(tokio::time::Instant::now() + limits.shutdown_grace);
+                continue;
+            }
+            () = grace_over => break,
         };
         let _ = stream.set_nodelay(true);
         let Some(slot) = kind.connections.acquire() else {

@@ -83,7 +83,12 @@ struct Args {
     /// Seconds an idle keep-alive connection is kept open.
     #[arg(long, default_value_t = 75)]
     idle_timeout: u64,
-    /// Seconds in-flight requests get to finish on shutdown.
+    /// Seconds after SIGTERM during which listeners still accept, idle keep-alive connections
+    /// stay open for one more request, and every HTTP/1 answer closes its connection (HTTP/2
+    /// gets GOAWAY); then listeners close and the drain begins.
+    #[arg(long, default_value_t = 5)]
+    shutdown_grace: u64,
+    /// Seconds in-flight requests get to finish on shutdown, after the grace.
     #[arg(long, default_value_t = 30)]
     drain_timeout: u64,
     /// Write a JSON access-log line per request to stdout.
@@ -186,6 +191,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         max_header_bytes: args.max_header_bytes,
         header_read_timeout: Duration::from_secs(args.header_read_timeout),
         idle_timeout: Duration::from_secs(args.idle_timeout),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace),
     };
     let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)).max(1);
     let mut threads = Vec::with_capacity(workers);
@@ -206,10 +212,15 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(cluster) = cluster {
         cluster.withdraw().await;
     }
-    tracing::info!(drain_seconds = args.drain_timeout, "shutting down: draining in-flight requests");
+    tracing::info!(
+        grace_seconds = args.shutdown_grace,
+        drain_seconds = args.drain_timeout,
+        "shutting down: answers close their connections, then in-flight requests drain"
+    );
     let _ = stop.send(true);
     let joined = tokio::task::spawn_blocking(move || threads.into_iter().for_each(|thread| drop(thread.join())));
-    if tokio::time::timeout(Duration::from_secs(args.drain_timeout), joined).await.is_err() {
+    let allowed = Duration::from_secs(args.shutdown_grace + args.drain_timeout);
+    if tokio::time::timeout(allowed, joined).await.is_err() {
         tracing::warn!("drain timeout: closing the remaining connections");
     }
     Ok(())

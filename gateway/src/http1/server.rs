@@ -38,6 +38,10 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// Time an idle keep-alive connection is kept open.
     pub idle_timeout: Duration,
+    /// Once the server stops, how long an idle keep-alive connection stays open for its
+    /// client's next request (answered, with `Connection: close`) before it is closed: a client
+    /// sending on a connection the server closes at once gets no answer at all.
+    pub shutdown_grace: Duration,
 }
 
 /// What answers the requests of a connection.
@@ -248,7 +252,7 @@ impl Server {
             }
             let phase = match armed {
                 _ if !reader.buffer().is_empty() => Phase::Head,
-                Some((Phase::Shed, _)) => Phase::Shed,
+                Some((kept @ (Phase::Shed | Phase::Closing), _)) => kept,
                 _ => Phase::Idle,
             };
             // A phase's deadline is set as it begins (Shed's where the buffers are let go).
@@ -262,6 +266,7 @@ impl Server {
                 armed = Some((phase, now));
             }
             let idle = phase != Phase::Head;
+            let watch_stop = matches!(phase, Phase::Idle | Phase::Shed);
             let (timer, stop) = (&mut self.timer, &mut self.stop);
             let waited = poll_fn(|cx| {
                 if let Poll::Ready(read) = reader.poll_fill(cx) {
@@ -270,14 +275,24 @@ impl Server {
                 if timer.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Wait::TimedOut);
                 }
-                if idle && stop.poll(cx).is_ready() {
+                if watch_stop && stop.poll(cx).is_ready() {
                     return Poll::Ready(Wait::Stopped);
                 }
                 Poll::Pending
             })
             .await;
             match waited {
-                Wait::Read(Ok(0) | Err(_)) | Wait::Stopped => return Ok(None),
+                Wait::Read(Ok(0) | Err(_)) => return Ok(None),
+                Wait::Stopped if self.limits.shutdown_grace.is_zero() => return Ok(None),
+                Wait::Stopped => {
+                    // The next request is still answered (and closes the connection), until the
+                    // grace ends or the idle time would have.
+                    let now = Instant::now();
+                    let idle_ends = armed.map_or(now, |(_, since)| since) + self.limits.idle_timeout;
+                    self.timer.as_mut().reset(idle_ends.min(now + self.limits.shutdown_grace));
+                    armed = Some((Phase::Closing, now));
+                }
+                Wait::TimedOut if phase == Phase::Closing => return Ok(None),
                 Wait::Read(Ok(_)) => {}
                 Wait::TimedOut if phase == Phase::Idle && self.limits.idle_timeout > SHED_AFTER => {
                     // Idle for a while: let the buffers go until the client sends again, and wait
@@ -374,6 +389,8 @@ enum Phase {
     Idle,
     /// Idle long enough to have let its buffers go.
     Shed,
+    /// Idle while the server stops: waiting out the shutdown grace for one more request.
+    Closing,
     /// Part of a head came.
     Head,
 }
@@ -702,6 +719,7 @@ mod tests {
         max_header_bytes: 1024,
         header_read_timeout: Duration::from_millis(300),
         idle_timeout: Duration::from_millis(600),
+        shutdown_grace: Duration::ZERO,
     };
 
     /// A server of [`Echo`] on 127.0.0.1, a client connected to it, and the shutdown switch.
@@ -982,6 +1000,28 @@ mod tests {
         let mut echoed = [0u8; 5];
         client.read_exact(&mut echoed).await.unwrap();
         assert_eq!(&echoed, b"later");
+    }
+
+    #[tokio::test]
+    async fn on_shutdown_an_idle_connection_answers_one_more_request_within_the_grace_then_closes() {
+        let limits = ConnectionLimits { shutdown_grace: Duration::from_millis(400), ..LIMITS };
+        let (mut client, stop) = connect_with(limits).await;
+        client.write_all(b"GET /a HTTP/1.1\r\n\r\n").await.unwrap();
+        assert!(!read_answers(&mut client, 1).await.contains("connection: close"));
+        stop.send(true).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        client.write_all(b"GET /a HTTP/1.1\r\n\r\n").await.unwrap();
+        let answer = read_answers(&mut client, 1).await;
+        assert!(answer.contains("connection: close\r\n") && answer.ends_with("ok"), "{answer}");
+        assert!(closed(&mut client).await);
+
+        let (mut quiet, stop) = connect_with(limits).await;
+        quiet.write_all(b"GET /a HTTP/1.1\r\n\r\n").await.unwrap();
+        read_answers(&mut quiet, 1).await;
+        let stopped = std::time::Instant::now();
+        stop.send(true).unwrap();
+        assert!(closed(&mut quiet).await);
+        assert!(stopped.elapsed() >= Duration::from_millis(300), "kept for the grace: {:?}", stopped.elapsed());
     }
 
     #[tokio::test]
