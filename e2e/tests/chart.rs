@@ -83,14 +83,14 @@ fn the_chart_installs_upgrades_and_grants_only_what_is_needed() {
     }
     let service_type =
         || namespace.kubectl(&["get", &format!("service/{gateway}-default"), "-o", "jsonpath={.spec.type}"]);
-    assert_eq!(service_type().stdout, "LoadBalancer");
+    assert_eq!(service_type().stdout, "NodePort", "helm install --wait completes without a load-balancer controller");
 
-    let values = "gateway.service.type=NodePort,gateway.replicas=3";
+    let values = "gateway.service.type=LoadBalancer,gateway.replicas=3";
     cluster.helm(&["upgrade", &release, &chart(), "--namespace", ns, "--set", values]).expect_success("helm upgrade");
     let replicas =
         namespace.kubectl(&["get", &format!("deployment/{gateway}-default"), "-o", "jsonpath={.spec.replicas}"]);
     assert_eq!(replicas.stdout, "3");
-    assert_eq!(service_type().stdout, "NodePort");
+    assert_eq!(service_type().stdout, "LoadBalancer");
 
     // The operator: reads everywhere, writes status, writes config only in its namespace.
     assert!(can(&namespace, &operator, &["list", "apis.apigw.io", "--all-namespaces"]));

@@ -174,3 +174,27 @@ async fn chunked_and_close_delimited_answers_and_streamed_uploads_pass_through()
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains(r#""body":"hello world""#), "the backend got the whole body: {answer}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_that_cannot_connect_to_one_endpoint_goes_to_another() {
+    // One endpoint of the Service is gone (its port closed), as when a pod is removed and the
+    // EndpointSlice has not caught up yet.
+    let (live, gone) = (echo::start("live").await, free_port());
+    let service = format!(
+        "---\napiVersion: v1\nkind: Service\nmetadata: {{name: flaky}}\nspec: {{ports: [{{name: http, port: 80}}]}}\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: flaky-live, labels: {{kubernetes.io/service-name: flaky}}}}\naddressType: IPv4\nports: [{{name: http, port: {}}}]\nendpoints: [{{addresses: [127.0.0.1]}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {{name: flaky-gone, labels: {{kubernetes.io/service-name: flaky}}}}\naddressType: IPv4\nports: [{{name: http, port: {}}}]\nendpoints: [{{addresses: [127.0.0.1]}}]\n---\napiVersion: apigw.io/v1alpha1\nkind: VpcAccess\nmetadata: {{name: flaky}}\nspec: {{service: {{name: flaky, port: 80}}}}\n",
+        live.port(),
+        gone.port()
+    );
+    let api = shop_api("flaky", "{method: POST, path: /orders}", "{type: HTTP-VPC, vpcAccessName: flaky}");
+    let gateway = GatewayProcess::start(&[shop_group(""), service, api].concat(), &[]);
+    let client = TestClient::http1();
+    for order in 0..40 {
+        let request = http::Request::post(format!("http://{}/orders", gateway.http))
+            .header("host", "shop.example.com")
+            .body(http_body_util::Full::new(bytes::Bytes::from(format!("order {order}"))))
+            .unwrap();
+        let answer = client.send(request).await;
+        assert_eq!(answer.status, 200, "a POST whose endpoint refused the connection was sent elsewhere: {answer:?}");
+        assert_eq!(answer.json()["body"], format!("order {order}"), "sent once, whole");
+    }
+}

@@ -43,10 +43,10 @@ fn the_chart_runs_on_the_node_and_serves_an_api_to_backend_pods() {
     let namespace = Namespace::create("e2e-node-chart");
     let ns = namespace.name();
     let images = "image.registry=localhost/apigw,image.tag=dev,image.pullPolicy=Never";
-    let small = "operator.replicas=1,gateway.replicas=1,gateway.service.type=ClusterIP,gateway.podDisruptionBudget.enabled=false";
-    cluster
-        .helm(&["install", "apigw", &chart(), "--namespace", ns, "--set", images, "--set", small])
-        .expect_success("helm install");
+    let small = "operator.replicas=1,gateway.replicas=1,gateway.podDisruptionBudget.enabled=false";
+    // --wait with the default Service type: a cluster without a load-balancer controller.
+    let install = ["install", "apigw", &chart(), "--namespace", ns, "--set", images, "--set", small, "--wait"];
+    cluster.helm(&[&install[..], &["--timeout", "120s"]].concat()).expect_success("helm install --wait");
     for deployment in ["deployment/apigw-operator", "deployment/apigw-gateway-default"] {
         namespace
             .kubectl(&["rollout", "status", deployment, "--timeout", "120s"])

@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::ProxyBody;
+use super::upstream::InFlight;
 use crate::error::GatewayError;
 use crate::http1::client::{Connection, ExchangeError, ResponseBody};
 
@@ -82,20 +83,50 @@ pub struct Outgoing {
     pub body: ProxyBody,
 }
 
-/// Sends `request` to `authority`; its response head must arrive within `timeout`.
+/// Where a request goes the direct way.
+pub enum DirectTarget {
+    /// A backend address of the Api.
+    Fixed(Authority),
+    /// A VpcAccess endpoint (counted in flight until the answer's head): when it cannot be
+    /// connected to, nothing was sent, and another endpoint is tried once, whatever the method.
+    Endpoint(InFlight),
+}
+
+/// Sends `request` to `target`; its response head must arrive within `timeout`.
 pub async fn send(
-    authority: &Authority,
+    target: DirectTarget,
     request: Outgoing,
     timeout: Duration,
 ) -> Result<Response<DirectBody>, GatewayError> {
-    let Outgoing { method, target, headers, body } = request;
-    if !is_request_target(&target) {
-        return Err(GatewayError::BadBackendAddress(format!("invalid backend path {target:?}")));
+    let Outgoing { method, target: path, mut headers, body } = request;
+    if !is_request_target(&path) {
+        return Err(GatewayError::BadBackendAddress(format!("invalid backend path {path:?}")));
     }
     let deadline = Instant::now() + timeout;
-    let connection = ready_connection(authority, deadline).await?;
-    let response = connection.exchange(&method, &target, &headers, body, deadline).await.map_err(into_gateway_error)?;
-    Ok(response.map(|body| DirectBody { body: Some(body), authority: authority.clone() }))
+    let (authority, connection, _in_flight) = match target {
+        DirectTarget::Fixed(authority) => {
+            let connection = ready_connection(&authority, deadline).await?;
+            (authority, connection, None)
+        }
+        DirectTarget::Endpoint(chosen) => match ready_connection(chosen.authority(), deadline).await {
+            Ok(connection) => (chosen.authority().clone(), connection, Some(chosen)),
+            Err(GatewayError::BackendConnect(error)) => {
+                let Some(other) = chosen.other() else { return Err(GatewayError::BackendConnect(error)) };
+                tracing::debug!(failed = %chosen.authority(), %error, retry = %other.authority(), "connect failed: another endpoint");
+                if headers.get(http::header::HOST).is_some_and(|host| host == chosen.authority().as_str())
+                    && let Ok(host) = http::HeaderValue::try_from(other.authority().as_str())
+                {
+                    headers.insert(http::header::HOST, host);
+                }
+                drop(chosen);
+                let connection = ready_connection(other.authority(), deadline).await?;
+                (other.authority().clone(), connection, Some(other))
+            }
+            Err(error) => return Err(error),
+        },
+    };
+    let response = connection.exchange(&method, &path, &headers, body, deadline).await.map_err(into_gateway_error)?;
+    Ok(response.map(|body| DirectBody { body: Some(body), authority }))
 }
 
 /// Whether `target` can go on a request line: a path, without spaces or control characters.

@@ -32,6 +32,13 @@ impl InFlight {
     pub fn authority(&self) -> &Authority {
         &self.upstream.endpoints[self.index].authority
     }
+
+    /// Another endpoint than this one (at random), for a request this one could not be
+    /// connected for; `None` when there is no other.
+    pub fn other(&self) -> Option<InFlight> {
+        let count = self.upstream.endpoints.len();
+        (count > 1).then(|| self.upstream.hold((self.index + 1 + fastrand::usize(..count - 1)) % count))
+    }
 }
 
 impl Drop for InFlight {
@@ -67,8 +74,12 @@ impl Upstream {
                 if load(second) < load(first) { second } else { first }
             }
         };
+        Some(self.hold(index))
+    }
+
+    fn hold(self: &Arc<Self>, index: usize) -> InFlight {
         self.endpoints[index].in_flight.fetch_add(1, Ordering::Relaxed);
-        Some(InFlight { upstream: self.clone(), index })
+        InFlight { upstream: self.clone(), index }
     }
 }
 
@@ -91,6 +102,17 @@ mod tests {
         }
         drop(busy);
         assert_eq!(upstream.endpoints.iter().map(|e| e.in_flight.load(Ordering::Relaxed)).sum::<usize>(), 0);
+    }
+
+    #[test]
+    fn another_endpoint_is_never_the_failed_one() {
+        let upstream = upstream(&["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"]);
+        for _ in 0..30 {
+            let failed = upstream.pick().expect("an endpoint");
+            let other = failed.other().expect("another endpoint");
+            assert_ne!(other.authority(), failed.authority());
+        }
+        assert!(self::upstream(&["10.0.0.1:80"]).pick().expect("one").other().is_none());
     }
 
     #[test]

@@ -567,7 +567,7 @@ impl Gateway {
             Some(replaced) => Either::Right(Full::from(replaced)),
             None => body,
         };
-        let (scheme, authority, in_flight) = match &target.destination {
+        let (scheme, authority, mut in_flight) = match &target.destination {
             Destination::SelfInvocation { host } => {
                 let mut headers = backend.headers;
                 headers.insert(header::HOST, host.clone());
@@ -597,7 +597,11 @@ impl Gateway {
         let started = Instant::now();
         let result = if direct {
             let request = direct::Outgoing { method, target: backend.path_and_query, headers, body };
-            direct::send(&authority, request, target.timeout).await.map(|response| response.map(Either::Right))
+            let to = match in_flight.take() {
+                Some(chosen) => direct::DirectTarget::Endpoint(chosen),
+                None => direct::DirectTarget::Fixed(authority),
+            };
+            direct::send(to, request, target.timeout).await.map(|response| response.map(Either::Right))
         } else {
             let uri = Uri::builder().scheme(scheme).authority(authority.clone()).path_and_query(backend.path_and_query);
             let uri = uri.build().map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
