@@ -88,6 +88,13 @@ async fn applied_objects_are_served_reported_changed_and_deleted() {
     assert_eq!(group.stdout, format!("2 shop.{}.apigw.internal", namespace.name()));
     let url = namespace.kubectl(&["get", "api/orders", "-o", "jsonpath={.status.url}"]).stdout;
     assert_eq!(url, "http://shop.example.com/orders/*");
+    eventually(Duration::from_secs(10), "the VpcAccess's ready endpoints", || async {
+        namespace.kubectl(&["get", "vpcaccess/echo", "-o", "jsonpath={.status.readyEndpoints}"]).stdout == "1"
+    })
+    .await;
+    let columns =
+        namespace.kubectl(&["get", "vpcaccess/echo", "-o", "custom-columns=ENDPOINTS:.status.readyEndpoints"]);
+    assert_eq!(columns.stdout.lines().nth(1), Some("1"), "the ENDPOINTS column");
     let generation = namespace.kubectl(&["get", "api/orders", "-o", "jsonpath={.metadata.generation}"]).stdout;
     let observed = namespace.kubectl(&["get", "api/orders", "-o", "jsonpath={.status.observedGeneration}"]).stdout;
     assert_eq!(observed, generation);

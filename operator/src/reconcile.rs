@@ -172,7 +172,7 @@ impl Reconciler {
             status::write::<Api>(client, context.updates(&snapshot.apis, api_extra), metrics),
             status::write::<RoutingPlugin>(client, context.updates(&snapshot.routing_plugins, no_extra), metrics),
             status::write::<Plugin>(client, context.updates(&snapshot.plugins, plugin_extra), metrics),
-            status::write::<VpcAccess>(client, context.updates(&snapshot.vpc_accesses, no_extra), metrics),
+            status::write::<VpcAccess>(client, context.updates(&snapshot.vpc_accesses, vpc_access_extra), metrics),
             status::write::<App>(client, context.updates(&snapshot.apps, no_extra), metrics),
         );
         results.0 + results.1 + results.2 + results.3 + results.4 + results.5
@@ -319,6 +319,17 @@ fn api_extra(api: &Api, configs: &Configs) -> Map<String, Value> {
     if let Some(host) = host {
         let scheme = if served.protocols.contains(&Protocol::Http) { "http" } else { "https" };
         extra.insert("url".to_owned(), json!(format!("{scheme}://{host}{}", served.path)));
+    }
+    extra
+}
+
+/// VpcAccess: `readyEndpoints`, the endpoints the gateways send to (1 for an address), where an
+/// Api serves it.
+fn vpc_access_extra(access: &VpcAccess, configs: &Configs) -> Map<String, Value> {
+    let key = format!("{}/{}", access.namespace().unwrap_or_default(), access.name_any());
+    let mut extra = Map::new();
+    if let Some(upstream) = configs.values().find_map(|config| config.upstreams.get(&key)) {
+        extra.insert("readyEndpoints".to_owned(), json!(upstream.endpoints.len()));
     }
     extra
 }
