@@ -99,18 +99,8 @@ start kube-apiserver --etcd-servers "http://127.0.0.1:$etcd_port" \
   --service-account-signing-key-file "$pki/sa.key" --service-cluster-ip-range 10.96.0.0/16 \
   "${admission[@]}" --allow-privileged --v 1
 
-wait_for() { # description, seconds, command...
-  local what=$1 seconds=$2; shift 2
-  local deadline=$((SECONDS + seconds))
-  until "$@" >/dev/null 2>&1; do
-    if [ $SECONDS -ge $deadline ]; then
-      echo "timed out waiting for $what; logs in $dir" >&2
-      tail -n 20 "$dir"/*.log >&2
-      exit 1
-    fi
-    sleep 0.2
-  done
-}
+# shellcheck source=wait-for.sh
+. "$here/wait-for.sh"
 wait_for "kube-apiserver /readyz" 60 "$dir/bin/kubectl" get --raw /readyz
 
 start kube-controller-manager --kubeconfig "$KUBECONFIG" --authentication-kubeconfig "$KUBECONFIG" \

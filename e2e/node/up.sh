@@ -105,18 +105,8 @@ start() { # name, command...
   "$@" >"$dir/$name.log" 2>&1 &
   echo $! >"$dir/$name.pid"
 }
-wait_for() { # description, seconds, command...
-  local what=$1 seconds=$2; shift 2
-  local deadline=$((SECONDS + seconds))
-  until "$@" >/dev/null 2>&1; do
-    if [ $SECONDS -ge $deadline ]; then
-      echo "timed out waiting for $what; logs in $dir" >&2
-      tail -n 30 "$dir"/*.log >&2
-      exit 1
-    fi
-    sleep 0.3
-  done
-}
+# shellcheck source=../controlplane/wait-for.sh
+. "$repo/e2e/controlplane/wait-for.sh"
 start containerd containerd --config "$dir/containerd/config.toml"
 wait_for containerd 30 ctr --address "$run/containerd.sock" version
 
