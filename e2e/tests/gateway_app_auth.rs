@@ -121,6 +121,11 @@ async fn signed_requests_pass_and_bad_ones_get_the_reference_errors() {
     let ok = caller.send(Call::new("203753385", "mobile-secret", "n-1"), keep).await;
     assert_eq!(ok.status, 200, "{ok:?}");
     assert_eq!((ok.header("x-echo-name"), ok.json()["headers"]["x-app-id"].as_str()), ("stable", Some("1001")));
+    let seen = &ok.json()["headers"];
+    for checked in ["x-ca-signature", "x-ca-signature-method", "x-ca-signature-headers"] {
+        assert!(seen.get(checked).is_none(), "the checked {checked} is not forwarded: {seen}");
+    }
+    assert_eq!(seen["x-ca-key"], "203753385", "who called still is");
 
     let sha1 = caller.send(Call { sha1: true, ..Call::new("203753385", "mobile-secret", "n-2") }, keep).await;
     assert_eq!(sha1.status, 200, "{sha1:?}");
@@ -183,8 +188,24 @@ async fn app_codes_authenticate_from_the_header_or_the_query() {
     let header =
         client.get(gateway.http, "shop.example.com", "/profile", &[("authorization", "APPCODE mobile-code")]).await;
     assert_eq!((header.status.as_u16(), header.json()["headers"]["x-app-id"].as_str()), (200, Some("1001")));
-    let query = client.get(gateway.http, "shop.example.com", "/profile?AppCode=mobile-code", &[]).await;
-    assert_eq!(query.status, 200);
+    assert!(header.json()["headers"].get("authorization").is_none(), "the checked AppCode is not forwarded");
+    let query = client.get(gateway.http, "shop.example.com", "/profile?x=1&AppCode=mobile-code&y=2", &[]).await;
+    assert_eq!((query.status.as_u16(), query.json()["query"].as_str()), (200, Some("x=1&y=2")));
+
+    // An Api that asks for them gets the credentials.
+    let forwarding =
+        manifests(stable, canary).replace("appCode: HEADER_QUERY}", "appCode: HEADER_QUERY, forwardCredentials: true}");
+    let forwarding = GatewayProcess::start(&forwarding, &[]);
+    let code = client
+        .get(
+            forwarding.http,
+            "shop.example.com",
+            "/profile?AppCode=mobile-code",
+            &[("authorization", "APPCODE mobile-code")],
+        )
+        .await;
+    assert_eq!(code.json()["headers"]["authorization"], "APPCODE mobile-code");
+    assert_eq!(code.json()["query"], "AppCode=mobile-code");
     let wrong = client.get(gateway.http, "shop.example.com", "/profile", &[("authorization", "APPCODE nope")]).await;
     assert_eq!(
         (wrong.status.as_u16(), wrong.header("x-ca-error-code"), wrong.header("x-ca-error-message")),

@@ -32,20 +32,33 @@ fn manifests(backend: std::net::SocketAddr) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn ip_control_allows_and_refuses_by_address() {
     let backend = echo::start("backend").await;
-    let gateway = GatewayProcess::start(&manifests(backend), &[]);
+    let manifests = manifests(backend);
+    // Loopback is the trusted proxy here, as an Ingress controller's pods are on a node.
+    let gateway = GatewayProcess::start(&manifests, &["--trusted-proxies", "127.0.0.1/32"]);
     let client = TestClient::http1();
-    let get = |path: &'static str, forwarded: &'static str| {
+    let get = |address, path: &'static str, forwarded: &'static str| {
         let client = client.clone();
-        let address = gateway.http;
         async move { client.get(address, "shop.example.com", path, &[("x-forwarded-for", forwarded)]).await }
     };
-    assert_eq!(get("/office", "203.0.113.1, 10.1.2.3").await.status, 200, "the last X-Forwarded-For entry is in 10/8");
-    let outside = get("/office", "10.1.2.3, 203.0.113.1").await;
+    let office = |path, forwarded| get(gateway.http, path, forwarded);
+    assert_eq!(
+        office("/office", "203.0.113.1, 10.1.2.3").await.status,
+        200,
+        "the last X-Forwarded-For entry is in 10/8"
+    );
+    let outside = office("/office", "10.1.2.3, 203.0.113.1").await;
     assert_eq!((outside.status.as_u16(), outside.header("x-ca-error-code")), (403, "A403IP"));
     assert_eq!(outside.header("x-ca-error-message"), "Access Denied by IP Control");
-    assert_eq!(get("/office", "2001:db8::7").await.status, 200, "IPv6");
-    assert_eq!(get("/refused", "10.0.0.1").await.status, 403, "the connection's address is 127.0.0.1");
-    assert_eq!(get("/scoped", "203.0.113.1").await.status, 200, "items for one App leave other callers alone");
+    assert_eq!(office("/office", "2001:db8::7").await.status, 200, "IPv6");
+    assert_eq!(office("/refused", "10.0.0.1").await.status, 200, "behind a trusted proxy the client is 10.0.0.1");
+    assert_eq!(office("/refused", "10.0.0.1, 127.0.0.1").await.status, 200, "trusted hops are skipped");
+    assert_eq!(office("/scoped", "203.0.113.1").await.status, 200, "items for one App leave other callers alone");
+
+    let untrusting = GatewayProcess::start(&manifests, &[]);
+    let direct = |path, forwarded| get(untrusting.http, path, forwarded);
+    let spoofed = direct("/office", "203.0.113.1, 10.1.2.3").await;
+    assert_eq!(spoofed.status, 403, "an untrusted client's X-Forwarded-For is not believed");
+    assert_eq!(direct("/refused", "10.0.0.1").await.status, 403, "the connection's address is 127.0.0.1");
 }
 
 #[tokio::test(flavor = "multi_thread")]

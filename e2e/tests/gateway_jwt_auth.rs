@@ -158,6 +158,7 @@ spec:
     assert_eq!(by_first.status, 200, "{by_first:?}");
     let seen = by_first.json();
     assert_eq!(seen["headers"]["x-user-id"], "u-42");
+    assert!(seen["headers"].get("authorization").is_none(), "the token the gateway checked is not forwarded");
     assert_eq!(seen["query"], "role=admin");
     assert_eq!(seen["backend"], "orders");
     assert_eq!(seen["path"], "/users/u-42/orders", "a claim fills the backend path");

@@ -58,7 +58,8 @@ spec:
 #[tokio::test(flavor = "multi_thread")]
 async fn routes_by_conditions_and_falls_through_to_the_apis_backend() {
     let (stable, canary) = (echo::start("stable").await, echo::start("canary").await);
-    let gateway = GatewayProcess::start(&manifests(stable, canary), &[]);
+    // Loopback is a trusted proxy, so that the office condition may read X-Forwarded-For.
+    let gateway = GatewayProcess::start(&manifests(stable, canary), &["--trusted-proxies", "127.0.0.1/32"]);
     let client = TestClient::http1();
     let get = |path: &'static str, headers: &'static [(&'static str, &'static str)]| {
         let client = client.clone();

@@ -205,6 +205,11 @@ impl CompiledJwtAuth {
         Err(invalid(last.map(|error| error.to_string()).unwrap_or_default()))
     }
 
+    /// Where the token is read: a header, query parameter or cookie, and its name.
+    pub fn token_source(&self) -> (TokenLocation, &str) {
+        (self.location, &self.parameter)
+    }
+
     /// Whether the token's header or query parameter is sent more than once.
     fn sent_twice(&self, headers: &HeaderMap, query: Option<&str>) -> bool {
         match self.location {

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::{convert::Infallible, net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::BytesMut;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::Either;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -17,12 +17,14 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
+use crate::client_address::Client;
 use crate::error::GatewayError;
 use crate::http1::io::{ClientStream, Upgraded};
 pub use crate::http1::server::ConnectionLimits;
 use crate::http1::{self, HEAD_READ_BYTES};
 use crate::http2_guard::FloodGuard;
 use crate::pipeline::{ClientBody, Connection, Gateway, error_response};
+use crate::proxy_protocol;
 use crate::request_id;
 
 /// What a listener serves.
@@ -34,6 +36,9 @@ pub struct ListenerKind {
     pub tls: Option<TlsAcceptor>,
     /// The connections it holds, shared by every worker thread.
     pub connections: Arc<ConnectionCap>,
+    /// Every connection opens with a PROXY protocol (v1 or v2) header naming the client;
+    /// one that does not is closed.
+    pub proxy_protocol: bool,
 }
 
 /// The most connections one listener holds, and how many it holds now.
@@ -118,11 +123,34 @@ pub async fn serve(
             }
             continue;
         };
-        let client_ip = HeaderValue::try_from(peer.ip().to_string()).expect("an IP address is a valid header value");
-        let connection = Connection { peer, client_ip, tls: kind.tls.is_some(), internal: kind.internal, hops: 0 };
-        let client = Client { gateway: gateway.clone(), connection, limits, shutdown: shutdown.clone() };
-        let tls = kind.tls.clone();
+        let connection = Connection {
+            peer,
+            client: Client::new(peer.ip()),
+            tls: kind.tls.is_some(),
+            internal: kind.internal,
+            hops: 0,
+        };
+        let mut client = ClientConnection { gateway: gateway.clone(), connection, limits, shutdown: shutdown.clone() };
+        let (tls, proxy_protocol) = (kind.tls.clone(), kind.proxy_protocol);
         connections.spawn(async move {
+            let mut stream = stream;
+            if proxy_protocol {
+                match tokio::time::timeout(limits.header_read_timeout, proxy_protocol::read_header(&mut stream)).await {
+                    Ok(Ok(source)) => {
+                        if let Some(source) = source {
+                            client.connection.client = Client::new(source.ip());
+                        }
+                    }
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "closing a connection without a valid PROXY header");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "closing a connection whose PROXY header timed out");
+                        return;
+                    }
+                }
+            }
             client.gateway.metrics.connections.inc();
             match tls {
                 None => client.serve_plain(stream).await,
@@ -156,14 +184,14 @@ async fn refuse_connection(mut stream: TcpStream) {
 }
 
 /// One client connection and what serves it.
-struct Client {
+struct ClientConnection {
     gateway: Arc<Gateway>,
     connection: Connection,
     limits: ConnectionLimits,
     shutdown: watch::Receiver<bool>,
 }
 
-impl Client {
+impl ClientConnection {
     /// A plain connection: HTTP/2 when it opens with the HTTP/2 preface, else HTTP/1.1.
     async fn serve_plain(&self, mut stream: TcpStream) {
         let mut received = BytesMut::with_capacity(HEAD_READ_BYTES);
@@ -227,7 +255,7 @@ impl Client {
     }
 }
 
-impl http1::server::Handler for Client {
+impl http1::server::Handler for ClientConnection {
     type Body = ClientBody;
 
     fn call(&self, request: Request<http1::server::RequestBody>) -> impl Future<Output = Response<ClientBody>> + Send {

@@ -9,6 +9,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Du
 use apigw_gateway::{
     access_log::AccessLog,
     admin,
+    client_address::TrustedProxies,
     cluster_source::ClusterSource,
     config_source,
     listener::{self, ConnectionCap, ConnectionLimits, ListenerKind},
@@ -80,6 +81,15 @@ struct Args {
     /// I503CL, a TLS one is closed.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
+    /// Listeners whose connections open with a PROXY protocol header (v1 or v2) naming the
+    /// client, as a load balancer configured for it sends; a connection without one is closed.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    proxy_protocol: Vec<ListenerName>,
+    /// Address blocks of proxies in front of the gateway (an Ingress controller's pods, a load
+    /// balancer) whose X-Forwarded-For is believed: the client is its right-most entry outside
+    /// these blocks. From any other peer, X-Forwarded-*, X-Real-IP and Forwarded are replaced.
+    #[arg(long, value_delimiter = ',')]
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// Seconds an idle keep-alive connection is kept open.
     #[arg(long, default_value_t = 75)]
     idle_timeout: u64,
@@ -107,6 +117,19 @@ struct Args {
     /// Worker threads, each serving every listener on a runtime of its own (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+}
+
+/// The client listeners, as `--proxy-protocol` names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ListenerName {
+    /// `--http`.
+    Http,
+    /// `--https`.
+    Https,
+    /// `--internal-http`.
+    InternalHttp,
+    /// `--internal-https`.
+    InternalHttps,
 }
 
 fn main() -> ExitCode {
@@ -146,6 +169,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         body_read_timeout: Duration::from_secs(args.body_read_timeout),
         escaped_slashes: args.escaped_slashes,
         force_nonce_check: args.force_nonce_check,
+        trusted_proxies: TrustedProxies::new(args.trusted_proxies.clone()),
     };
     let access_log = if args.access_log { AccessLog::stdout() } else { AccessLog::disabled() };
     let mut gateway = Gateway::new(settings, access_log);
@@ -171,16 +195,17 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let tls = tls::acceptor(gateway.clone());
     let mut sockets = Vec::new();
     for (name, address, internal, tls) in [
-        ("public HTTP", Some(args.http), false, None),
-        ("public HTTPS", args.https, false, Some(tls.clone())),
-        ("internal HTTP", args.internal_http, true, None),
-        ("internal HTTPS", args.internal_https, true, Some(tls)),
+        (ListenerName::Http, Some(args.http), false, None),
+        (ListenerName::Https, args.https, false, Some(tls.clone())),
+        (ListenerName::InternalHttp, args.internal_http, true, None),
+        (ListenerName::InternalHttps, args.internal_https, true, Some(tls)),
     ] {
         let Some(address) = address else { continue };
         let socket = listener::bind_shared(address)?;
-        tracing::info!(address = %socket.local_addr()?, "{name} listener");
+        let proxy_protocol = args.proxy_protocol.contains(&name);
+        tracing::info!(address = %socket.local_addr()?, proxy_protocol, "{name:?} listener");
         let connections = Arc::new(ConnectionCap::new(args.max_connections));
-        sockets.push((socket, ListenerKind { internal, tls, connections }));
+        sockets.push((socket, ListenerKind { internal, tls, connections, proxy_protocol }));
     }
     let (stop, stopped) = watch::channel(false);
     let admin_listener = listener::bind(args.admin).await?;

@@ -305,6 +305,11 @@ pub struct ApiAuth {
     /// ones. Unset: the gateway's `--force-nonce-check` default (false unless set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_nonce_check: Option<bool>,
+    /// Whether the credentials the gateway checked reach the backend: the `X-Ca-Signature*`
+    /// headers, an `APPCODE` (header or query) and a jwtAuth plugin's token. Default false:
+    /// they are removed, as a backend behind the gateway has no use for them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forward_credentials: bool,
 }
 
 impl Default for ApiAuth {
@@ -314,6 +319,7 @@ impl Default for ApiAuth {
             app_code: AppCodeMode::default(),
             signature_methods: default_signature_methods(),
             force_nonce_check: None,
+            forward_credentials: false,
         }
     }
 }

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::request::Parts;
 use percent_encoding::percent_decode_str;
 
+use super::credentials::APP_CODE_PARAMETERS;
 use super::params::is_form;
 use crate::apps::{AppEntry, AppStore, Replay};
 use crate::compiled::CompiledApi;
@@ -183,7 +184,7 @@ fn app_code(api: &CompiledApi, parts: &Parts) -> Option<String> {
     from_header.or_else(|| {
         (api.auth.app_code == AppCodeMode::HeaderQuery)
             .then(|| form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()))?
-            .find(|(key, _)| ["AppCode", "appcode", "appCode", "APPCODE", "APPCode"].contains(&key.as_ref()))
+            .find(|(key, _)| APP_CODE_PARAMETERS.contains(&key.as_ref()))
             .map(|(_, code)| code.into_owned())
     })
 }

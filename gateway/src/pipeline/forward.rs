@@ -8,6 +8,7 @@ use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use percent_encoding::percent_decode_str;
 
+use super::credentials;
 use crate::compiled::{CompiledApi, HttpTarget};
 use crate::error::GatewayError;
 use crate::routing::CompiledRoute;
@@ -18,6 +19,8 @@ pub struct RequestContext<'a> {
     pub request_id: &'a HeaderValue,
     /// The client's IP.
     pub client_ip: &'a HeaderValue,
+    /// The trusted proxy the request came through.
+    pub proxy: Option<&'a HeaderValue>,
     /// The host the client called, without port.
     pub host: &'a str,
     /// The `Host` header as sent (port included), for `X-Forwarded-Host`.
@@ -107,6 +110,7 @@ pub fn backend_parts(
     headers.reserve(8);
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
+    credentials::strip_headers(api, &mut headers);
     let mapping = api.mode == ParameterMode::Mapping;
     let mut query_pairs: Vec<(String, String)> = Vec::new();
     let mut form_pairs: Vec<(String, String)> = Vec::new();
@@ -201,7 +205,8 @@ pub fn backend_parts(
         }
         None => path_and_query.push_str(request_path),
     }
-    let passthrough_query = if mapping { None } else { query.filter(|query| !query.is_empty()) };
+    let passthrough_query = if mapping { None } else { query.map(|query| credentials::strip_query(api, query)) };
+    let passthrough_query = passthrough_query.as_deref().filter(|query| !query.is_empty());
     if passthrough_query.is_some() || !query_pairs.is_empty() {
         path_and_query.push('?');
         if let Some(query) = passthrough_query {
@@ -265,33 +270,42 @@ fn system_value(
     })
 }
 
-/// `X-Ca-Request-Id`, `X-Forwarded-For` (appended), `-Proto`, `-Host` and `Via` (appended).
+/// `X-Ca-Request-Id`, `X-Forwarded-For` (the trusted proxy appended), `-Proto` and `-Host`
+/// (unless a trusted proxy sent them) and `Via` (appended). `X-Real-IP` was set, and an
+/// untrusted peer's forwarding headers replaced, when the client was resolved
+/// ([`crate::client_address`]).
 fn add_forwarding_headers(headers: &mut HeaderMap, context: &RequestContext<'_>) {
     const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    if let Some(proxy) = context.proxy {
+        append_to(headers, X_FORWARDED_FOR, proxy);
+    }
     const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
     const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
     const X_CA_REQUEST_ID: HeaderName = HeaderName::from_static("x-ca-request-id");
-    append_to(headers, X_FORWARDED_FOR, context.client_ip);
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(context.scheme));
-    if let Some(host) = context.host_header {
-        headers.insert(X_FORWARDED_HOST, host.clone());
+    headers.entry(X_FORWARDED_PROTO).or_insert_with(|| HeaderValue::from_static(context.scheme));
+    if let Some(host) = context.host_header
+        && let Entry::Vacant(entry) = headers.entry(X_FORWARDED_HOST)
+    {
+        entry.insert(host.clone());
     }
     headers.insert(X_CA_REQUEST_ID, context.request_id.clone());
     append_to(headers, header::VIA, context.gateway_id);
 }
 
-/// Sets `name` to `previous, value`, or to `value` alone (shared, not copied) when the header is
-/// not there: one lookup either way.
+/// Sets `name` to its lines joined and then `value`, or to `value` alone (shared, not copied)
+/// when the header is not there: one lookup either way.
 fn append_to(headers: &mut HeaderMap, name: HeaderName, value: &HeaderValue) {
     match headers.entry(name) {
         Entry::Vacant(entry) => {
             entry.insert(value.clone());
         }
         Entry::Occupied(mut entry) => {
-            let previous = entry.get();
-            let mut joined = Vec::with_capacity(previous.len() + 2 + value.len());
-            joined.extend_from_slice(previous.as_bytes());
-            joined.extend_from_slice(b", ");
+            // Every line the header was sent as, in order, then `value`.
+            let mut joined = Vec::with_capacity(entry.iter().map(|line| line.len() + 2).sum::<usize>() + value.len());
+            for line in entry.iter() {
+                joined.extend_from_slice(line.as_bytes());
+                joined.extend_from_slice(b", ");
+            }
             joined.extend_from_slice(value.as_bytes());
             entry.insert(HeaderValue::from_maybe_shared(bytes::Bytes::from(joined)).unwrap_or_else(|_| value.clone()));
         }

@@ -4,6 +4,7 @@
 //! response (hop-by-hop headers removed, `X-Ca-Request-Id` added) -> metrics and access log.
 
 mod auth;
+mod credentials;
 pub mod forward;
 pub mod params;
 mod request;
@@ -32,6 +33,7 @@ use crate::apps::{AppEntry, NonceCache, Replay};
 use crate::backend::{BackendBody, BackendClient, ProxyBody, direct, function};
 pub use crate::body::NetworkBody;
 use crate::body::{ClientRequestBody, TimedBody, body_error};
+use crate::client_address::{Client, TrustedProxies};
 use crate::compiled::{CompiledApi, CompiledBackend, Destination, HttpTarget};
 use crate::error::GatewayError;
 use crate::error_mapping::{Answered, CompiledErrorMapping};
@@ -72,15 +74,18 @@ pub struct Settings {
     /// Whether signed requests must send and sign `X-Ca-Nonce` and `X-Ca-Timestamp` where an
     /// Api leaves `auth.forceNonceCheck` unset.
     pub force_nonce_check: bool,
+    /// The proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// The connection a request came on.
 #[derive(Clone, Debug)]
 pub struct Connection {
-    /// The client's address.
+    /// The TCP peer's address.
     pub peer: SocketAddr,
-    /// The client's IP as a header value, made once per connection.
-    pub client_ip: HeaderValue,
+    /// The client: the peer, or the source its PROXY protocol header names; per request, the
+    /// client behind trusted proxies ([`Settings::trusted_proxies`]).
+    pub client: Client,
     /// Whether it is TLS.
     pub tls: bool,
     /// Whether it is the internal listener (self-invocation domains).
@@ -182,10 +187,15 @@ impl Gateway {
     }
 
     /// Answers one request from the network.
-    pub async fn handle(&self, request: Request<ClientRequestBody>, connection: Connection) -> Response<ClientBody> {
+    pub async fn handle(
+        &self,
+        request: Request<ClientRequestBody>,
+        mut connection: Connection,
+    ) -> Response<ClientBody> {
         let request_id = request_id::next();
         let timeout = self.settings.body_read_timeout;
-        let request = request.map(|body| RequestBody::Network(TimedBody::new(body, timeout)));
+        let mut request = request.map(|body| RequestBody::Network(TimedBody::new(body, timeout)));
+        connection.client = self.settings.trusted_proxies.resolve(&connection.client, request.headers_mut());
         self.respond(request, connection, request_id).await
     }
 
@@ -293,7 +303,7 @@ impl Gateway {
             self.access_log.record(&AccessRecord {
                 time: &jiff::Timestamp::now().to_string(),
                 request_id: request_id.to_str().unwrap_or_default(),
-                client_ip: connection.client_ip.to_str().unwrap_or_default(),
+                client_ip: connection.client.header.to_str().unwrap_or_default(),
                 host: &host,
                 method: &method,
                 path: &path,
@@ -412,7 +422,7 @@ impl Gateway {
         }
         if let Some(ip_control) = &api.ip_control {
             ip_control.check(
-                connection.peer.ip(),
+                connection.client.ip,
                 &parts.headers,
                 exchange.app.as_ref().map(|app| app.app_id.as_str()),
             )?;
@@ -432,7 +442,8 @@ impl Gateway {
         let app = exchange.app.clone();
         let context = RequestContext {
             request_id,
-            client_ip: &connection.client_ip,
+            client_ip: &connection.client.header,
+            proxy: connection.client.proxy.as_ref(),
             host: &host,
             host_header: host_header.as_ref(),
             scheme: if connection.tls { "https" } else { "http" },
@@ -654,13 +665,8 @@ impl Gateway {
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let client = context.client_ip.to_str().ok().and_then(|ip| ip.parse().ok());
-        let connection = Connection {
-            peer: SocketAddr::new(client.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()), 0),
-            client_ip: context.client_ip.clone(),
-            tls: false,
-            internal: true,
-            hops,
-        };
+        let client = Client::new(client.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()));
+        let connection = Connection { peer: SocketAddr::new(client.ip, 0), client, tls: false, internal: true, hops };
         Ok(self.invoke_self(request, connection, context.request_id.clone()).await)
     }
 

@@ -1,0 +1,63 @@
+//! The credentials the gateway checked, kept from the backend unless the Api's
+//! `auth.forwardCredentials` asks for them: `X-Ca-Signature`, `-Method` and `-Headers` of a
+//! signed request, an `Authorization: APPCODE ...` header or `AppCode` query parameter, and the
+//! header or query parameter a jwtAuth plugin read its token from.
+
+use std::borrow::Cow;
+
+use apigw_core::resources::{AppCodeMode, AuthType, TokenLocation};
+use http::{HeaderMap, header};
+
+use crate::compiled::CompiledApi;
+
+/// The signature headers of a signed request.
+const SIGNATURE_HEADERS: [&str; 3] = ["x-ca-signature", "x-ca-signature-method", "x-ca-signature-headers"];
+/// The spellings of the AppCode query parameter the gateway accepts.
+pub const APP_CODE_PARAMETERS: [&str; 5] = ["AppCode", "appcode", "appCode", "APPCODE", "APPCode"];
+
+/// Removes the checked credentials from the headers the backend gets.
+pub fn strip_headers(api: &CompiledApi, headers: &mut HeaderMap) {
+    if api.auth.forward_credentials {
+        return;
+    }
+    if api.auth.kind == AuthType::App {
+        for name in SIGNATURE_HEADERS {
+            headers.remove(name);
+        }
+        let app_code = api.auth.app_code != AppCodeMode::Disabled
+            && headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok()).is_some_and(|value| {
+                value.trim_start().get(..8).is_some_and(|scheme| scheme.eq_ignore_ascii_case("APPCODE "))
+            });
+        if app_code {
+            headers.remove(header::AUTHORIZATION);
+        }
+    }
+    if let Some((TokenLocation::Header, name)) = api.jwt_auth.as_ref().map(|jwt| jwt.token_source()) {
+        headers.remove(name);
+    }
+}
+
+/// The query the backend gets: `query` without the checked credentials' parameters (unchanged,
+/// and not copied, when it has none).
+pub fn strip_query<'q>(api: &CompiledApi, query: &'q str) -> Cow<'q, str> {
+    if api.auth.forward_credentials {
+        return Cow::Borrowed(query);
+    }
+    let token = match api.jwt_auth.as_ref().map(|jwt| jwt.token_source()) {
+        Some((TokenLocation::Query, name)) => Some(name),
+        _ => None,
+    };
+    let app_code = api.auth.kind == AuthType::App && api.auth.app_code == AppCodeMode::HeaderQuery;
+    if token.is_none() && !app_code {
+        return Cow::Borrowed(query);
+    }
+    let checked = |name: &str| token == Some(name) || (app_code && APP_CODE_PARAMETERS.contains(&name));
+    let is_checked = |pair: &str| {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        checked(&form_urlencoded::parse(name.as_bytes()).next().map(|(name, _)| name).unwrap_or_default())
+    };
+    if !query.split('&').any(is_checked) {
+        return Cow::Borrowed(query);
+    }
+    Cow::Owned(query.split('&').filter(|pair| !is_checked(pair)).collect::<Vec<_>>().join("&"))
+}
