@@ -7,9 +7,9 @@ use std::sync::Arc;
 use apigw_core::bundle::{INSTANCE_LABEL, LOADED_VERSION_ANNOTATION};
 use k8s_openapi::api::coordination::v1::Lease;
 
-/// The newest config version served by a ready gateway, per instance.
-pub fn served_versions(leases: &[Arc<Lease>], now: jiff::Timestamp) -> HashMap<String, u64> {
-    let mut served: HashMap<String, u64> = HashMap::new();
+/// The config versions the ready gateways of each instance have loaded, one per gateway.
+pub fn loaded_versions(leases: &[Arc<Lease>], now: jiff::Timestamp) -> HashMap<String, Vec<u64>> {
+    let mut loaded: HashMap<String, Vec<u64>> = HashMap::new();
     for lease in leases {
         let metadata = &lease.metadata;
         let Some(instance) = metadata.labels.as_ref().and_then(|labels| labels.get(INSTANCE_LABEL)) else { continue };
@@ -26,11 +26,10 @@ pub fn served_versions(leases: &[Arc<Lease>], now: jiff::Timestamp) -> HashMap<S
             _ => false,
         };
         if ready {
-            let newest = served.entry(instance.clone()).or_default();
-            *newest = (*newest).max(version);
+            loaded.entry(instance.clone()).or_default().push(version);
         }
     }
-    served
+    loaded
 }
 
 #[cfg(test)]
@@ -55,16 +54,16 @@ mod tests {
     }
 
     #[test]
-    fn the_newest_version_of_ready_gateways_counts_per_instance() {
+    fn every_ready_gateway_counts_per_instance() {
         let leases = [lease("default", "4", 100), lease("default", "6", 100), lease("internal", "2", 100)];
-        let served = served_versions(&leases, jiff::Timestamp::from_second(110).unwrap());
-        assert_eq!(served, HashMap::from([("default".to_owned(), 6), ("internal".to_owned(), 2)]));
+        let loaded = loaded_versions(&leases, jiff::Timestamp::from_second(110).unwrap());
+        assert_eq!(loaded, HashMap::from([("default".to_owned(), vec![4, 6]), ("internal".to_owned(), vec![2])]));
     }
 
     #[test]
     fn expired_leases_and_bad_versions_do_not_count() {
         let leases = [lease("default", "9", 100), lease("default", "x", 200), lease("default", "3", 200)];
-        let served = served_versions(&leases, jiff::Timestamp::from_second(116).unwrap());
-        assert_eq!(served.get("default"), Some(&3));
+        let loaded = loaded_versions(&leases, jiff::Timestamp::from_second(116).unwrap());
+        assert_eq!(loaded.get("default"), Some(&vec![3]));
     }
 }

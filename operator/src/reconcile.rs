@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 
 use crate::cache::{Cache, Changes};
-use crate::gateways::served_versions;
+use crate::gateways::loaded_versions;
 use crate::metrics::{Metrics, ResultLabels};
 use crate::publish::Publisher;
 use crate::status::{self, Facts, Programmed, Update};
@@ -110,7 +110,7 @@ impl Reconciler {
             self.translate_and_publish().await?;
         }
         let Some(pass) = &self.last else { return Ok(()) };
-        let served = served_versions(&self.cache.gateway_leases.state(), jiff::Timestamp::now());
+        let served = loaded_versions(&self.cache.gateway_leases.state(), jiff::Timestamp::now());
         let failed = self.write_statuses(pass, &served).await;
         if failed > 0 {
             tracing::warn!(failed, "some status writes failed; the next pass retries them");
@@ -158,7 +158,7 @@ impl Reconciler {
     }
 
     /// Writes every status that differs from what it should be; returns how many writes failed.
-    async fn write_statuses(&self, pass: &Pass, served: &HashMap<String, u64>) -> usize {
+    async fn write_statuses(&self, pass: &Pass, served: &HashMap<String, Vec<u64>>) -> usize {
         let now = Time(jiff::Timestamp::now());
         let problems = problems_by_object(&pass.problems);
         let context = StatusContext { pass, served, contained: &self.contained, problems: &problems, now: &now };
@@ -192,7 +192,7 @@ async fn settle(changes: &Changes) {
 /// What statuses are computed from.
 struct StatusContext<'a> {
     pass: &'a Pass,
-    served: &'a HashMap<String, u64>,
+    served: &'a HashMap<String, Vec<u64>>,
     contained: &'a HashMap<(ObjectRef, String), (Option<i64>, u64)>,
     problems: &'a HashMap<&'a ObjectRef, Vec<&'a Problem>>,
     now: &'a Time,
@@ -243,14 +243,17 @@ impl StatusContext<'_> {
         if instances.is_empty() {
             return Programmed::Unused(unused_message(object.kind));
         }
+        let mut served = Vec::with_capacity(instances.len());
         for instance in &instances {
             let version = self.contained.get(&(object.clone(), (*instance).clone())).map_or(0, |entry| entry.1);
-            if self.served.get(*instance).is_none_or(|loaded| *loaded < version) {
-                return Programmed::Pending { instance: (*instance).clone(), version };
+            let gateways = self.served.get(*instance).map_or(&[][..], Vec::as_slice);
+            let loaded = gateways.iter().filter(|loaded| **loaded >= version).count();
+            if gateways.is_empty() || loaded < gateways.len() {
+                return Programmed::Pending { instance: (*instance).clone(), version, loaded, ready: gateways.len() };
             }
+            served.push(format!("{instance} ({loaded}/{loaded})"));
         }
-        let instances = instances.iter().map(|instance| instance.as_str()).collect::<Vec<_>>().join(", ");
-        Programmed::Served { instances }
+        Programmed::Served { instances: served.join(", ") }
     }
 }
 

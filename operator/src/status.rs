@@ -30,16 +30,21 @@ pub enum Programmed {
     LastGood,
     /// Valid, but nothing served uses it (`message` says why).
     Unused(&'static str),
-    /// In config `version` of `instance`, which no ready gateway has loaded yet.
+    /// In config `version` of `instance`, which not every ready gateway of it has loaded yet.
     Pending {
         /// The first instance still waiting.
         instance: String,
         /// The version that contains the object.
         version: u64,
+        /// The instance's ready gateways that have loaded it.
+        loaded: usize,
+        /// The instance's ready gateways.
+        ready: usize,
     },
-    /// Served by every instance that uses it, at a version that contains it.
+    /// Served by every ready gateway of every instance that uses it, at a version that
+    /// contains it.
     Served {
-        /// Those instances, comma-separated.
+        /// Those instances, each with its loaded/ready gateway count: `default (2/2)`.
         instances: String,
     },
 }
@@ -80,13 +85,20 @@ pub fn desired(facts: &Facts, current: &[Condition], now: &Time) -> Value {
                 .to_owned(),
         ),
         Programmed::Unused(why) => (false, "Unused".to_owned(), (*why).to_owned()),
-        Programmed::Pending { instance, version } => (
+        Programmed::Pending { instance, version, loaded, ready: 0 } => (
             false,
             "Pending".to_owned(),
-            format!("waiting for a ready gateway of instance {instance} to load config version {version}"),
+            format!(
+                "{loaded}/0 ready gateways of instance {instance}: waiting for one to load config version {version}"
+            ),
+        ),
+        Programmed::Pending { instance, version, loaded, ready } => (
+            false,
+            "Pending".to_owned(),
+            format!("{loaded}/{ready} ready gateways of instance {instance} have loaded config version {version}"),
         ),
         Programmed::Served { instances } => {
-            (true, "Programmed".to_owned(), format!("served by the ready gateways of instance {instances}"))
+            (true, "Programmed".to_owned(), format!("served by every ready gateway of instance {instances}"))
         }
     };
     let conditions = [
@@ -224,7 +236,7 @@ mod tests {
 
     #[test]
     fn transition_times_move_only_when_a_condition_flips() {
-        let pending = Programmed::Pending { instance: "default".into(), version: 2 };
+        let pending = Programmed::Pending { instance: "default".into(), version: 2, loaded: 1, ready: 2 };
         let first = desired(&facts(&[], pending.clone()), &[], &time(100));
         let again = desired(&facts(&[], pending), &conditions(&first), &time(200));
         assert_eq!(first, again, "nothing changed: nothing to write");

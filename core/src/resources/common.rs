@@ -38,7 +38,7 @@ pub struct CommonStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Accepted (the spec is valid), ResolvedRefs (every reference was found and allowed),
-    /// Programmed (served by a ready gateway).
+    /// Programmed (every ready gateway of its instance has loaded it; the message counts them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
