@@ -75,4 +75,4 @@ node-down: ## Stop the test node and remove everything it made (processes, mount
 
 node-test: image-test node-up ## The suites that run pods (e2e/tests/node_*.rs) on the test node, with the images image-test built
 	$(CARGO) build --locked -p apigw-e2e --bins
-	APIGW_CLUSTER_DIR=$(CURDIR)/target/node/controlplane $(CARGO) test --locked -p apigw-e2e --test node_chart -- --ignored
+	APIGW_CLUSTER_DIR=$(CURDIR)/target/node/controlplane $(CARGO) test --locked -p apigw-e2e --test node_chart --test node_examples -- --ignored --nocapture

@@ -50,6 +50,7 @@ for table in filter nat mangle; do
   for chain in $chains; do iptables -w -t "$table" -F "$chain" 2>/dev/null; done
   for chain in $chains; do iptables -w -t "$table" -X "$chain" 2>/dev/null; done
 done
+ip netns delete apigw-outside 2>/dev/null
 ip link delete apigw-pods 2>/dev/null
 ip link delete apigw-node 2>/dev/null
 for hook in filter:OUTPUT filter:FORWARD mangle:POSTROUTING; do

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# images.sh PAUSE CONTAINERD_SOCKET: builds the test node's images with buildah (never pulled)
-# and imports them into containerd's k8s.io namespace:
+# images.sh PAUSE COREDNS TRAEFIK CONTAINERD_SOCKET: builds the test node's images with buildah
+# (never pulled) and imports them into containerd's k8s.io namespace:
 #   localhost/apigw/pause:dev       the pod sandbox (PAUSE, a static binary)
+#   localhost/apigw/coredns:dev     cluster DNS (COREDNS, a static binary)
+#   localhost/apigw/traefik:dev     the Ingress controller (TRAEFIK, a static binary)
 #   localhost/apigw/apigw-echo:dev  the echo backend (e2e's apigw-echo and the libraries it
 #                                   links), listening on :8080, named after its pod
+#   docker.io/library/tomcat:10     the echo backend again, for examples/kubernetes-*
 #   localhost/apigw/apigw-{gateway,operator}:dev  the Dockerfile's images, when `make image-test`
 #                                   has built them
 # An image whose content did not change is not rebuilt.
 set -euo pipefail
-pause=$1 socket=$2
+pause=$1 coredns=$2 traefik=$3 socket=$4
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 export STORAGE_DRIVER=overlay BUILDAH_ISOLATION=chroot
 target=${CARGO_TARGET_DIR:-$repo/target}
@@ -41,12 +44,23 @@ import_image() {
   rm -f "$archive"
 }
 
-install -D -m 0755 "$pause" "$(dirname "$echo_binary")/pause-image/pause"
-(cd "$(dirname "$echo_binary")/pause-image" && image localhost/apigw/pause '["/pause"]' pause)
+# static_image NAME BINARY: an image of one static binary at /NAME.
+static_image() {
+  local folder; folder=$(dirname "$echo_binary")/$1-image
+  install -D -m 0755 "$2" "$folder/$1"
+  (cd "$folder" && image "localhost/apigw/$1" '["/'"$1"'"]' "$1")
+}
+static_image pause "$pause"
+static_image coredns "$coredns"
+static_image traefik "$traefik"
+
 libraries=$(ldd "$echo_binary" | awk '$(NF-1) ~ /^\// {print $(NF-1)} $1 ~ /^\// {print $1}' | sort -u)
 # shellcheck disable=SC2086
 (cd / && image localhost/apigw/apigw-echo '["'"$echo_binary"'"]' "${echo_binary#/}" $(printf '%s\n' $libraries | sed 's|^/||'))
-imported="localhost/apigw/pause:dev localhost/apigw/apigw-echo:dev"
+# examples/kubernetes-* run as written: their `tomcat:10` is the echo backend (it, too, serves :8080).
+buildah tag localhost/apigw/apigw-echo:dev docker.io/library/tomcat:10
+import_image docker.io/library/tomcat:10
+imported="localhost/apigw/{pause,coredns,traefik,apigw-echo}:dev docker.io/library/tomcat:10 (the echo backend)"
 # The product's images, as `make image-test` builds them from the Dockerfile.
 for name in gateway operator; do
   if buildah inspect --type image "localhost/apigw/apigw-$name:test" >/dev/null 2>&1; then

@@ -2,7 +2,9 @@
 # `make node-up`: a real single-node Kubernetes cluster on this machine, for the tests that run
 # pods: the control plane of e2e/controlplane (serving on the node's address), and beside it
 # containerd and runc (Debian's), the CNI bridge and host-local plugins, kubelet, kube-proxy
-# (iptables mode) and kube-scheduler built from the same pinned k8s.io/kubernetes module.
+# (iptables mode) and kube-scheduler built from the same pinned k8s.io/kubernetes module, and
+# cluster DNS (CoreDNS from its Go module; e2e/node/coredns.yaml). An Ingress controller's image
+# (Traefik, e2e/node/traefik) is built and imported for the tests that install it.
 # Nothing is ever pulled: the sandbox image (pause) and the test images are built here and
 # imported into containerd's k8s.io namespace.
 #
@@ -14,6 +16,7 @@
 #   pods                 10.244.0.0/24 on bridge apigw-pods (CNI), gateway 10.244.0.1
 #   Services             10.96.0.0/16, routed to apigw-node (kube-proxy DNATs them)
 #   load balancers       10.202.0.0/24, routed to apigw-node (tests write Service status)
+#   an outside client    10.201.0.100 in network namespace apigw-outside (`ip netns exec`)
 #
 # Idempotent; the last line is `export KUBECONFIG=...`. `make node-down` undoes everything.
 set -euo pipefail
@@ -28,9 +31,17 @@ dir=$(cd "$dir" && pwd)
 export KUBECONFIG=$dir/controlplane/kubeconfig
 kubectl() { "$dir/controlplane/bin/kubectl" "$@"; }
 
+# images PAUSE: the node's images, built from what they run (cached builds) and imported.
+images() {
+  local coredns traefik
+  coredns=$("$repo/e2e/controlplane/go-install.sh" coredns github.com/coredns/coredns v1.14.7)
+  traefik=$("$here/build-traefik.sh")
+  "$here/images.sh" "$1" "$coredns/coredns" "$traefik/traefik" "$run/containerd.sock" >&2
+}
+
 if [ -f "$dir/kubelet.pid" ] && kill -0 "$(cat "$dir/kubelet.pid")" 2>/dev/null &&
   kubectl get node "$node" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -q True; then
-  "$here/images.sh" "$("$here/build.sh")/pause" "$run/containerd.sock" >&2
+  images "$("$here/build.sh")/pause"
   echo "node already running"; echo "export KUBECONFIG=$KUBECONFIG"; exit 0
 fi
 "$here/down.sh" >/dev/null 2>&1 || true
@@ -65,6 +76,17 @@ ip link set apigw-node up
 ip route replace 10.96.0.0/16 dev apigw-node
 ip route replace 10.202.0.0/24 dev apigw-node
 sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
+# A client outside the cluster, as a load balancer's or the internet's would be: its own
+# network namespace on the node's bridge (10.201.0.100), routed to the load-balancer range only.
+ip netns list | grep -qw apigw-outside || ip netns add apigw-outside
+if ! ip link show apigw-outside >/dev/null 2>&1; then
+  ip link add apigw-outside type veth peer name eth0 netns apigw-outside
+  ip link set apigw-outside master apigw-node up
+fi
+ip -n apigw-outside addr replace 10.201.0.100/24 dev eth0
+ip -n apigw-outside link set eth0 up
+ip -n apigw-outside link set lo up
+ip -n apigw-outside route replace 10.202.0.0/24 via "$node_ip"
 
 # 3. The control plane, on the node's address.
 APIGW_CLUSTER_DIR=$dir/controlplane APIGW_API_ADDRESS=$node_ip APIGW_NODE_CLUSTER=1 \
@@ -111,7 +133,7 @@ start containerd containerd --config "$dir/containerd/config.toml"
 wait_for containerd 30 ctr --address "$run/containerd.sock" version
 
 # 5. Images: the pause sandbox and the echo backend, built here, never pulled.
-"$here/images.sh" "$bins/pause" "$run/containerd.sock" >&2
+images "$bins/pause"
 
 # 6. kubelet, as system:node:apigw-node.
 if [ ! -f "$pki/kubelet.crt" ]; then
@@ -180,5 +202,9 @@ ready() { kubectl get node "$node" -o jsonpath='{.status.conditions[?(@.type=="R
 wait_for "node $node Ready" 120 ready
 wait_for "kube-proxy's rules" 60 iptables -w -t nat -S KUBE-SERVICES
 while IFS='=' read -r name value; do sysctl -qw "$name=$value"; done <"$dir/sysctls.saved"
+
+# 8. Cluster DNS.
+kubectl apply -f "$here/coredns.yaml" >/dev/null
+kubectl -n kube-system rollout status deployment/coredns --timeout=120s >&2
 echo "node ready in $((SECONDS - started))s" >&2
 echo "export KUBECONFIG=$KUBECONFIG"

@@ -6,6 +6,7 @@
 pub mod certificates;
 pub mod echo;
 pub mod gateway;
+pub mod load;
 pub mod manifests;
 pub mod operator;
 pub mod raw;

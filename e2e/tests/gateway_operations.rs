@@ -185,6 +185,9 @@ async fn on_sigterm_keep_alive_clients_get_one_more_answer_that_closes_the_conne
     let mut late = tokio::net::TcpStream::connect(gateway.http).await.expect("accepting during the grace");
     let answer = ask(&mut late).await;
     assert!(answer.starts_with("HTTP/1.1 200") && answer.contains("connection: close\r\n"), "{answer}");
+    // The pod leaves its Services but is not restarted while it drains.
+    assert_eq!(admin(&gateway, "/readyz").await.0, 503, "not ready once stopping");
+    assert_eq!(admin(&gateway, "/healthz").await.0, 200, "still live while draining");
     assert!(gateway.wait_exit(Duration::from_secs(6)), "the gateway exited after the grace");
     assert!(terminated.elapsed() >= Duration::from_secs(2), "it waited out the grace: {:?}", terminated.elapsed());
     assert!(tokio::net::TcpStream::connect(gateway.http).await.is_err(), "the listener is closed");

@@ -1,22 +1,32 @@
 //! The chart on a real node (`make node-test`: `make node-up`, then this suite with
-//! `APIGW_CLUSTER_DIR` at the node's control plane): the operator and gateway pods start from
-//! the locally built images and get Ready through their real probes, the gateway reads its
-//! instance's config with its own service-account token, and an Api is served through the
-//! gateway's Service to backend pods behind a VpcAccess.
+//! `APIGW_CLUSTER_DIR` at the node's control plane), as a user runs it: `helm install --wait`
+//! from the locally built images, pods Ready through their real probes, an Api served to backend
+//! pods through a VpcAccess, first via the gateway's ClusterIP, then via its LoadBalancer address
+//! (the test plays the cloud and writes the Service's status; kube-proxy routes it). Under a
+//! steady load through that address (keep-alive clients and a new connection per request) the
+//! backend is scaled, the gateway upgraded, restarted and a pod deleted, the operator's leader
+//! deleted: no request may fail. A client outside the cluster is seen with its own address once
+//! the Service's `externalTrafficPolicy` is Local. Secrets (an App's, a TLS certificate) are served from what the
+//! operator published and rotated without a restart. `helm uninstall` leaves nothing behind.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use apigw_e2e::{Cluster, Namespace, repo_root};
+use apigw_e2e::gateway::scratch_dir;
+use apigw_e2e::load::{Connections, Load, LoadReport};
+use apigw_e2e::{Cluster, Namespace, certificates, repo_root};
 
 fn chart() -> String {
     repo_root().join("charts/apigw").display().to_string()
 }
 
-/// `curl` to `url` with `Host: host` from this machine (the Service ranges are routed to the
-/// node's bridge); (status, body).
-fn curl(url: &str, host: &str) -> (String, String) {
+/// `curl` with `extra` arguments, from this machine (the Service and load-balancer ranges are
+/// routed to the node's bridge); (status, body).
+fn curl(url: &str, host: &str, extra: &[&str]) -> (String, String) {
     let output = std::process::Command::new("curl")
-        .args(["-s", "--max-time", "3", "-H", &format!("Host: {host}"), "-w", "\n%{http_code}", url])
+        .args(["-s", "--max-time", "3", "-H", &format!("Host: {host}"), "-w", "\n%{http_code}"])
+        .args(extra)
+        .arg(url)
         .output()
         .expect("curl runs");
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -24,7 +34,7 @@ fn curl(url: &str, host: &str) -> (String, String) {
     (status.to_owned(), body.to_owned())
 }
 
-/// Polls `check` every 250 ms until it is `Some` or `seconds` pass.
+/// Polls `check` every 100 ms until it is `Some` or `seconds` pass.
 fn eventually<T>(seconds: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     loop {
@@ -32,48 +42,262 @@ fn eventually<T>(seconds: u64, what: &str, mut check: impl FnMut() -> Option<T>)
             return value;
         }
         assert!(Instant::now() < deadline, "{what} within {seconds} s");
-        std::thread::sleep(Duration::from_millis(250));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The load-balancer address the test gives the gateway's Service.
+const BALANCER_IP: &str = "10.202.0.10";
+/// The address of the client outside the cluster (network namespace `apigw-outside`).
+const OUTSIDE_CLIENT: &str = "10.201.0.100";
+const IMAGES: &str = "image.registry=localhost/apigw,image.tag=dev,image.pullPolicy=Never";
+const ECHO: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: echo}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: echo}}\n  template:\n    metadata: {labels: {app: echo}}\n    spec:\n      containers:\n      - {name: echo, image: 'localhost/apigw/apigw-echo:dev', imagePullPolicy: Never, ports: [{containerPort: 8080}], readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: echo}\nspec: {selector: {app: echo}, ports: [{name: http, port: 80, targetPort: 8080}]}\n";
+const SHOP: &str = "apiVersion: apigw.io/v1alpha1\nkind: VpcAccess\nmetadata: {name: echo}\nspec: {service: {name: echo, port: 80}}\n---\napiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {name: shop}\nspec: {domains: [{host: shop.example.com, tlsSecretRef: {name: shop-tls}}]}\n---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {name: items}\nspec:\n  groupRef: shop\n  auth: {type: ANONYMOUS}\n  request: {method: GET, path: /items/*, protocols: [HTTP, HTTPS]}\n  backend: {type: HTTP-VPC, vpcAccessName: echo}\n---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {name: profile}\nspec:\n  groupRef: shop\n  auth: {type: APP, appCode: HEADER}\n  request: {method: GET, path: /profile}\n  backend: {type: HTTP-VPC, vpcAccessName: echo}\n---\napiVersion: apigw.io/v1alpha1\nkind: App\nmetadata: {name: mobile}\nspec: {appId: 1001, credentialsSecretRef: {name: mobile-app}, authorizations: [{groupRef: shop}]}\n";
+
+/// The App's Secret with AppCode `code`.
+fn app_secret(code: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: mobile-app}}\nstringData: {{appKey: '203753385', appSecret: s3cret, appCode: {code}}}\n"
+    )
+}
+
+/// The group's certificate Secret, issued now by the test CA in `dir`.
+fn tls_secret(dir: &Path, name: &str) -> String {
+    let (certificate, key) = certificates::issue(dir, name, &["shop.example.com"]);
+    let indent = |pem: &str| pem.lines().map(|line| format!("    {line}\n")).collect::<String>();
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: shop-tls}}\ntype: kubernetes.io/tls\nstringData:\n  tls.crt: |\n{}  tls.key: |\n{}",
+        indent(&certificate),
+        indent(&key)
+    )
+}
+
+/// An echo answer: its JSON names the pod that answered.
+fn from_echo(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|seen| seen["backend"].is_string())
+}
+
+/// The test's namespace on the node, and what it runs there.
+struct Node<'a> {
+    namespace: &'a Namespace,
+}
+
+impl Node<'_> {
+    fn kubectl(&self, args: &[&str]) -> String {
+        self.namespace.kubectl(args).expect_success(&format!("kubectl {args:?}"))
+    }
+
+    fn rollout(&self, deployment: &str) {
+        self.kubectl(&["rollout", "status", deployment, "--timeout", "180s"]);
+    }
+
+    fn pods(&self, selector: &str) -> Vec<String> {
+        let names = self.kubectl(&["get", "pods", "-l", selector, "-o", "jsonpath={.items[*].metadata.name}"]);
+        names.split_whitespace().map(str::to_owned).collect()
+    }
+
+    /// Runs `change` under two steady loads through the balancer address, then lets the
+    /// loads run 3 s more; returns what they saw.
+    fn under_load(&self, what: &str, change: impl FnOnce()) -> [LoadReport; 2] {
+        let address = format!("{BALANCER_IP}:80").parse().expect("an address");
+        let limit = Duration::from_secs(300);
+        let start = |rate, connections| {
+            Load::start(address, "shop.example.com", "/items/1", rate, connections, limit, from_echo)
+        };
+        let loads = [start(150, Connections::KeepAlive), start(100, Connections::PerRequest)];
+        std::thread::sleep(Duration::from_secs(2));
+        let started = Instant::now();
+        change();
+        std::thread::sleep(Duration::from_secs(3));
+        let reports = loads.map(Load::stop);
+        let [kept, fresh] = &reports;
+        println!(
+            "{what} ({:.1} s): keep-alive {} of {} failed, new connection per request {} of {} failed",
+            started.elapsed().as_secs_f64(),
+            kept.failures.len(),
+            kept.sent,
+            fresh.failures.len(),
+            fresh.sent
+        );
+        reports
+    }
+}
+
+/// Asserts that no request of `reports` failed.
+fn no_failures(what: &str, reports: &[LoadReport; 2]) {
+    for report in reports {
+        assert!(report.sent > 100, "{what}: a load ran ({} sent)", report.sent);
+        let sample: Vec<&String> = report.failures.iter().take(5).collect();
+        assert!(report.failures.is_empty(), "{what}: {} of {} failed: {sample:?}", report.failures.len(), report.sent);
     }
 }
 
 #[test]
 #[ignore = "runs pods on the test node: make node-test"]
-fn the_chart_runs_on_the_node_and_serves_an_api_to_backend_pods() {
+fn the_chart_serves_through_its_load_balancer_and_survives_what_users_do() {
     let cluster = Cluster::get();
     let namespace = Namespace::create("e2e-node-chart");
     let ns = namespace.name();
-    let images = "image.registry=localhost/apigw,image.tag=dev,image.pullPolicy=Never";
-    let small = "operator.replicas=1,gateway.replicas=1,gateway.podDisruptionBudget.enabled=false";
-    // --wait with the default Service type: a cluster without a load-balancer controller.
-    let install = ["install", "apigw", &chart(), "--namespace", ns, "--set", images, "--set", small, "--wait"];
-    cluster.helm(&[&install[..], &["--timeout", "120s"]].concat()).expect_success("helm install --wait");
-    for deployment in ["deployment/apigw-operator", "deployment/apigw-gateway-default"] {
-        namespace
-            .kubectl(&["rollout", "status", deployment, "--timeout", "120s"])
-            .expect_success(&format!("{deployment} Ready through its probes"));
-    }
+    let node = Node { namespace: &namespace };
+    let dir = scratch_dir("node-certificates");
 
-    namespace.apply(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: echo}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: echo}}\n  template:\n    metadata: {labels: {app: echo}}\n    spec:\n      containers:\n      - {name: echo, image: 'localhost/apigw/apigw-echo:dev', imagePullPolicy: Never, ports: [{containerPort: 8080}], readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: echo}\nspec: {selector: {app: echo}, ports: [{name: http, port: 80, targetPort: 8080}]}\n",
-    ).expect_success("the echo backend");
-    namespace.kubectl(&["rollout", "status", "deployment/echo", "--timeout", "60s"]).expect_success("echo pods Ready");
-    namespace.apply(
-        "apiVersion: apigw.io/v1alpha1\nkind: VpcAccess\nmetadata: {name: echo}\nspec: {service: {name: echo, port: 80}}\n---\napiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {name: shop}\nspec: {domains: [{host: shop.example.com}]}\n---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {name: items}\nspec:\n  groupRef: shop\n  auth: {type: ANONYMOUS}\n  request: {method: GET, path: /items/*}\n  backend: {type: HTTP-VPC, vpcAccessName: echo}\n",
-    ).expect_success("an Api through a VpcAccess");
+    // Install: --wait with the default Service type completes without a load-balancer controller.
+    let install = ["install", "apigw", &chart(), "--namespace", ns, "--set", IMAGES, "--wait", "--timeout", "180s"];
+    cluster.helm(&install).expect_success("helm install --wait");
+    node.rollout("deployment/apigw-operator");
+    node.rollout("deployment/apigw-gateway-default");
 
-    let service = namespace.kubectl(&["get", "service", "apigw-gateway-default", "-o", "jsonpath={.spec.clusterIP}"]);
-    let address = service.expect_success("the gateway's Service");
-    let url = format!("http://{address}/items/1");
-    let served = eventually(60, "the Api served by the gateway pod", || {
-        let (status, body) = curl(&url, "shop.example.com");
+    namespace.apply(ECHO).expect_success("the echo backend");
+    node.rollout("deployment/echo");
+    let objects = [app_secret("code-1"), tls_secret(&dir, "first"), SHOP.to_owned()].join("---\n");
+    namespace.apply(&objects).expect_success("a group, Apis through a VpcAccess, an App");
+
+    let cluster_ip = node.kubectl(&["get", "service", "apigw-gateway-default", "-o", "jsonpath={.spec.clusterIP}"]);
+    let served = eventually(60, "the Api served via the ClusterIP", || {
+        let (status, body) = curl(&format!("http://{cluster_ip}/items/1"), "shop.example.com", &[]);
         (status == "200").then_some(body)
     });
     let seen: serde_json::Value = serde_json::from_str(&served).expect("the echo backend's JSON");
-    let pods = namespace.kubectl(&["get", "pods", "-l", "app=echo", "-o", "jsonpath={.items[*].metadata.name}"]);
-    let pods = pods.expect_success("the echo pods");
-    assert!(pods.split(' ').any(|pod| seen["backend"] == pod), "answered by an echo pod ({pods}): {seen}");
+    let echo_pods = node.pods("app=echo");
+    assert!(echo_pods.iter().any(|pod| seen["backend"] == pod.as_str()), "answered by an echo pod: {seen}");
     assert_eq!(seen["path"], "/items/1");
-    println!("served through the gateway pod by {} ({pods})", seen["backend"]);
+    let programmed = eventually(30, "Programmed 2/2", || {
+        let message = namespace.condition("api/items", "Programmed", "message");
+        message.contains("(2/2)").then_some(message)
+    });
+    println!("Api items: {programmed}");
+    let endpoints = eventually(30, "the VpcAccess's ready endpoints", || {
+        let ready = node.kubectl(&["get", "vpcaccess", "echo", "-o", "jsonpath={.status.readyEndpoints}"]);
+        (ready == "2").then_some(ready)
+    });
+    println!("VpcAccess echo: {endpoints} ready endpoints");
 
+    // The cloud's part: the Service becomes a LoadBalancer and gets an address.
+    let upgrade = ["upgrade", "apigw", &chart(), "--namespace", ns, "--reuse-values"];
+    let balancer = ["--set", "gateway.service.type=LoadBalancer"];
+    cluster.helm(&[&upgrade[..], &balancer].concat()).expect_success("helm upgrade to a LoadBalancer Service");
+    let status = format!("{{\"status\":{{\"loadBalancer\":{{\"ingress\":[{{\"ip\":\"{BALANCER_IP}\"}}]}}}}}}");
+    let patch = ["patch", "service", "apigw-gateway-default", "--subresource=status", "--type=merge", "-p", &status];
+    node.kubectl(&patch);
+    eventually(30, "the Api served via the load-balancer address", || {
+        let (status, _) = curl(&format!("http://{BALANCER_IP}/items/1"), "shop.example.com", &[]);
+        (status == "200").then_some(())
+    });
+
+    // The real client behind the load balancer: masqueraded by the default policy, kept by Local.
+    let outside = || {
+        let url = format!("http://{BALANCER_IP}/items/1");
+        let args =
+            ["netns", "exec", "apigw-outside", "curl", "-s", "--max-time", "3", "-H", "Host: shop.example.com", &url];
+        let output = std::process::Command::new("ip").args(args).output().expect("ip netns exec runs");
+        let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_default();
+        seen["headers"]["x-real-ip"].as_str().unwrap_or_default().to_owned()
+    };
+    let masqueraded = outside();
+    assert!(!masqueraded.is_empty() && masqueraded != OUTSIDE_CLIENT, "Cluster policy masquerades: {masqueraded}");
+    let local = ["--set", "gateway.service.externalTrafficPolicy=Local"];
+    cluster.helm(&[&upgrade[..], &local].concat()).expect_success("helm upgrade to externalTrafficPolicy Local");
+    eventually(30, "the outside client's own address at the gateway", || (outside() == OUTSIDE_CLIENT).then_some(()));
+    println!("client IP at the backend: {masqueraded} with externalTrafficPolicy Cluster, {OUTSIDE_CLIENT} with Local");
+
+    // What users do to a running gateway, each under load.
+    let scaled = node.under_load("backend scaled 2 -> 4 -> 1", || {
+        for replicas in ["4", "1"] {
+            node.kubectl(&["scale", "deployment/echo", "--replicas", replicas]);
+            node.rollout("deployment/echo");
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    });
+    let upgraded = node.under_load("helm upgrade of a gateway value", || {
+        let before = node.pods("app.kubernetes.io/component=gateway");
+        let value = ["--set", "gateway.podAnnotations.rolled=yes"];
+        cluster.helm(&[&upgrade[..], &value].concat()).expect_success("helm upgrade");
+        node.rollout("deployment/apigw-gateway-default");
+        let after = node.pods("app.kubernetes.io/component=gateway");
+        assert!(after.iter().all(|pod| !before.contains(pod)), "the upgrade rolled the pods: {before:?} -> {after:?}");
+    });
+    let restarted = node.under_load("kubectl rollout restart of the gateway", || {
+        node.kubectl(&["rollout", "restart", "deployment/apigw-gateway-default"]);
+        node.rollout("deployment/apigw-gateway-default");
+    });
+    let deleted = node.under_load("one gateway pod deleted", || {
+        let pods = node.pods("app.kubernetes.io/component=gateway");
+        node.kubectl(&["delete", "pod", &pods[0]]);
+        node.rollout("deployment/apigw-gateway-default");
+    });
+    let mut takeover = Duration::ZERO;
+    let leader = node.under_load("the operator's leader pod deleted, then an Api changed", || {
+        let holder = node.kubectl(&["get", "lease", "apigw-operator", "-o", "jsonpath={.spec.holderIdentity}"]);
+        let deleted_at = Instant::now();
+        node.kubectl(&["delete", "pod", &holder, "--wait=false"]);
+        namespace
+            .apply("apiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {name: changed}\nspec:\n  groupRef: shop\n  auth: {type: ANONYMOUS}\n  request: {method: GET, path: /changed}\n  backend: {type: MOCK, statusCode: 200, body: changed}\n")
+            .expect_success("an Api changed after the leader's deletion");
+        eventually(30, "the changed Api served", || {
+            let (status, _) = curl(&format!("http://{BALANCER_IP}/changed"), "shop.example.com", &[]);
+            (status == "200").then_some(())
+        });
+        takeover = deleted_at.elapsed();
+    });
+    println!("the Api change was served {:.2} s after the leader pod's deletion", takeover.as_secs_f64());
+    for (what, reports) in [
+        ("scaling", &scaled),
+        ("helm upgrade", &upgraded),
+        ("rollout restart", &restarted),
+        ("pod deletion", &deleted),
+        ("leader deletion", &leader),
+    ] {
+        no_failures(what, reports);
+    }
+    assert!(takeover < Duration::from_secs(2), "the change served within 2 s of the leader's deletion: {takeover:?}");
+
+    // Secrets from what the operator published, rotated without a restart.
+    let profile = format!("http://{BALANCER_IP}/profile");
+    let appcode = |code: &str| curl(&profile, "shop.example.com", &["-H", &format!("Authorization: APPCODE {code}")]).0;
+    assert_eq!(appcode("code-1"), "200", "the App's Secret is served");
+    let rotated = Instant::now();
+    namespace.apply(&app_secret("code-2")).expect_success("rotating the App's Secret");
+    eventually(10, "the rotated AppCode accepted", || (appcode("code-2") == "200").then_some(()));
+    println!("a rotated App Secret was served {:.2} s after the change", rotated.elapsed().as_secs_f64());
+    assert_eq!(appcode("code-1"), "400", "the old AppCode is refused");
+
+    let ca = dir.join("ca.crt").display().to_string();
+    let resolve = format!("shop.example.com:443:{BALANCER_IP}");
+    let subject = || {
+        let output = std::process::Command::new("sh")
+            .args(["-c", &format!("curl -s -o /dev/null --max-time 3 --cacert {ca} --resolve {resolve} -w '%{{certs}}' https://shop.example.com/items/1 | grep -m1 '^Subject:'")])
+            .output()
+            .expect("curl runs");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    assert!(
+        subject().contains("CN=first") || subject().contains("CN = first"),
+        "the group's certificate: {}",
+        subject()
+    );
+    let rotated = Instant::now();
+    namespace.apply(&tls_secret(&dir, "second")).expect_success("rotating the certificate");
+    eventually(10, "the rotated certificate served", || subject().contains("second").then_some(()));
+    println!("a rotated certificate was served {:.2} s after the change", rotated.elapsed().as_secs_f64());
+
+    // Uninstall: nothing the chart or the operator made is left.
     cluster.helm(&["uninstall", "apigw", "--namespace", ns, "--wait"]).expect_success("helm uninstall");
+    let mine =
+        ["deployment/echo", "service/echo", "secret/mobile-app", "secret/shop-tls", "configmap/kube-root-ca.crt"];
+    let kinds = "deployments,replicasets,pods,services,configmaps,secrets,serviceaccounts,roles,rolebindings,leases,poddisruptionbudgets,networkpolicies";
+    let left = eventually(60, "every object of the release gone", || {
+        let names = node.kubectl(&["get", kinds, "-o", "name"]);
+        let left: Vec<String> = names
+            .lines()
+            .filter(|name| !mine.iter().any(|own| name.ends_with(own.split('/').nth(1).unwrap_or_default())))
+            .filter(|name| !name.contains("/echo-"))
+            .map(str::to_owned)
+            .collect();
+        left.is_empty().then_some(left)
+    });
+    assert!(left.is_empty());
+    let cluster_wide = cluster
+        .kubectl(&["get", "clusterroles,clusterrolebindings", "-l", "app.kubernetes.io/instance=apigw", "-o", "name"])
+        .expect_success("cluster-scoped objects");
+    assert_eq!(cluster_wide.trim(), "", "no cluster-scoped object of the release is left");
 }

@@ -15,30 +15,27 @@ use tokio::sync::watch;
 
 use crate::pipeline::Gateway;
 
-/// Serves the admin endpoints until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>) {
+/// Serves the admin endpoints for as long as the process runs. Once `shutdown` turns true,
+/// `/readyz` answers 503 (the pod leaves its Services) while `/healthz` and `/metrics` go on,
+/// so that a draining pod is neither restarted nor unobserved.
+pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: watch::Receiver<bool>) {
     loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
-            _ = shutdown.changed() => return,
-        };
-        let gateway = gateway.clone();
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let (gateway, shutdown) = (gateway.clone(), shutdown.clone());
         tokio::spawn(async move {
             let service = service_fn(move |request| {
-                let gateway = gateway.clone();
-                async move { Ok::<_, Infallible>(answer(&gateway, &request)) }
+                let (gateway, stopping) = (gateway.clone(), *shutdown.borrow());
+                async move { Ok::<_, Infallible>(answer(&gateway, &request, stopping)) }
             });
             let _ = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
 
-fn answer(gateway: &Gateway, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+fn answer(gateway: &Gateway, request: &Request<Incoming>, stopping: bool) -> Response<Full<Bytes>> {
     let (status, content_type, body) = match request.uri().path() {
         "/healthz" => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
+        "/readyz" if stopping => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", "shutting down\n".to_owned()),
         "/readyz" => {
             let status = gateway.live.status();
             let body = serde_json::to_string_pretty(&status).unwrap_or_default();

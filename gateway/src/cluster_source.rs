@@ -15,7 +15,7 @@ use apigw_core::config::GatewayConfig;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Resource};
@@ -37,6 +37,8 @@ pub struct ClusterSource {
     namespace: String,
     instance: String,
     identity: String,
+    /// The pod that owns the report Lease (deleted with it), when known.
+    owner: Option<OwnerReference>,
 }
 
 /// A version the published objects hold completely.
@@ -77,9 +79,18 @@ pub fn assemble<'a>(maps: &'a [Arc<ConfigMap>], secret: Option<&'a Secret>) -> O
 }
 
 impl ClusterSource {
-    /// The source of `instance` in `namespace`; `identity` names this replica's Lease.
-    pub fn new(client: Client, namespace: &str, instance: &str, identity: &str) -> Self {
-        Self { client, namespace: namespace.to_owned(), instance: instance.to_owned(), identity: identity.to_owned() }
+    /// The source of `instance` in `namespace`; `identity` names this replica's Lease, which
+    /// names the pod of UID `pod_uid` (called `identity`) as its owner when given.
+    pub fn new(client: Client, namespace: &str, instance: &str, identity: &str, pod_uid: Option<&str>) -> Self {
+        let owner = pod_uid.map(|uid| OwnerReference {
+            api_version: "v1".to_owned(),
+            kind: "Pod".to_owned(),
+            name: identity.to_owned(),
+            uid: uid.to_owned(),
+            ..OwnerReference::default()
+        });
+        let (namespace, instance, identity) = (namespace.to_owned(), instance.to_owned(), identity.to_owned());
+        Self { client, namespace, instance, identity, owner }
     }
 
     /// Watches and installs published versions forever.
@@ -159,6 +170,7 @@ impl ClusterSource {
                     .into(),
                 ),
                 annotations: Some([(LOADED_VERSION_ANNOTATION.to_owned(), version.to_string())].into()),
+                owner_references: self.owner.clone().map(|owner| vec![owner]),
                 ..ObjectMeta::default()
             },
             spec: Some(LeaseSpec {

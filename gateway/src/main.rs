@@ -55,6 +55,10 @@ struct Args {
     /// This gateway's id, sent in Via (default: the host name).
     #[arg(long, env = "APIGW_GATEWAY_ID")]
     gateway_id: Option<String>,
+    /// In a cluster: the UID of this gateway's pod (named by the gateway id), which then owns
+    /// the Lease reporting the loaded version, so that the Lease goes with the pod.
+    #[arg(long, env = "APIGW_POD_UID")]
+    pod_uid: Option<String>,
     /// Largest request body accepted, in bytes (larger gets 413).
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
     max_body_bytes: usize,
@@ -182,7 +186,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut cluster = None;
     if args.manifests.is_empty() {
         let client = kube::Client::try_default().await?;
-        let source = ClusterSource::new(client, &args.config_namespace, &args.instance, &gateway_id);
+        let source =
+            ClusterSource::new(client, &args.config_namespace, &args.instance, &gateway_id, args.pod_uid.as_deref());
         tracing::info!(namespace = %args.config_namespace, instance = %args.instance, "reading the config from the cluster");
         tokio::spawn(source.clone().run(gateway.clone()));
         cluster = Some(source);

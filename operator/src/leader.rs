@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference};
 use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
@@ -31,12 +31,14 @@ pub struct Elector {
     leases: Api<Lease>,
     name: String,
     identity: String,
+    owner: Option<OwnerReference>,
 }
 
 impl Elector {
-    /// A candidate called `identity`.
-    pub fn new(client: Client, namespace: &str, name: &str, identity: &str) -> Self {
-        Self { leases: Api::namespaced(client, namespace), name: name.to_owned(), identity: identity.to_owned() }
+    /// A candidate called `identity`; a Lease it creates names `owner`.
+    pub fn new(client: Client, namespace: &str, name: &str, identity: &str, owner: Option<OwnerReference>) -> Self {
+        let (name, identity) = (name.to_owned(), identity.to_owned());
+        Self { leases: Api::namespaced(client, namespace), name, identity, owner }
     }
 
     /// Runs forever: `leading` turns true while this candidate holds the Lease.
@@ -101,7 +103,11 @@ impl Elector {
         let now = jiff::Timestamp::now();
         let Some(mut lease) = self.leases.get_opt(&self.name).await? else {
             let lease = Lease {
-                metadata: ObjectMeta { name: Some(self.name.clone()), ..ObjectMeta::default() },
+                metadata: ObjectMeta {
+                    name: Some(self.name.clone()),
+                    owner_references: self.owner.clone().map(|owner| vec![owner]),
+                    ..ObjectMeta::default()
+                },
                 spec: Some(self.spec(now, None, 0)),
             };
             return conflict_is_false(self.leases.create(&PostParams::default(), &lease).await);

@@ -13,6 +13,9 @@ use apigw_operator::leader::Elector;
 use apigw_operator::metrics::Metrics;
 use apigw_operator::reconcile::Reconciler;
 use clap::Parser;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::Resource;
 use tokio::sync::watch;
 
 /// Command-line flags.
@@ -31,6 +34,10 @@ struct Args {
     /// Name of the leader-election Lease.
     #[arg(long, default_value = "apigw-operator")]
     lease_name: String,
+    /// The Deployment in the config namespace that owns the ConfigMaps, Secrets and Lease this
+    /// operator writes, so that they are deleted with it (the chart sets its own).
+    #[arg(long, env = "APIGW_OWNER_DEPLOYMENT")]
+    owner_deployment: Option<String>,
     /// This replica's identity in the Lease (default: the host name and process id).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
@@ -82,7 +89,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         let host = hostname::get().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
         format!("{host}-{}", std::process::id())
     });
-    let elector = Arc::new(Elector::new(client.clone(), &args.config_namespace, &args.lease_name, &identity));
+    let owner = match &args.owner_deployment {
+        Some(name) => owner_reference(&client, &args.config_namespace, name).await,
+        None => None,
+    };
+    let elector =
+        Arc::new(Elector::new(client.clone(), &args.config_namespace, &args.lease_name, &identity, owner.clone()));
     let (leading_sender, mut leading) = watch::channel(false);
     tokio::spawn({
         let elector = elector.clone();
@@ -100,7 +112,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             _ = shutdown_signal() => break,
         }
         // A fresh reconciler each term: what is published is read back from the caches.
-        let reconciler = Reconciler::new(client.clone(), cache.clone(), &args.config_namespace, metrics.clone());
+        let reconciler =
+            Reconciler::new(client.clone(), cache.clone(), &args.config_namespace, metrics.clone(), owner.clone());
         metrics.leader.set(1);
         let stop = tokio::select! {
             _ = reconciler.run(changes.clone(), leading.clone()) => false,
@@ -116,6 +129,21 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         tracing::warn!(%error, "releasing the Lease");
     }
     Ok(())
+}
+
+/// The owner reference of Deployment `namespace/name`, or none (logged) when it cannot be read:
+/// what the operator writes then outlives it, as before.
+async fn owner_reference(client: &kube::Client, namespace: &str, name: &str) -> Option<OwnerReference> {
+    let deployments: kube::Api<Deployment> = kube::Api::namespaced(client.clone(), namespace);
+    match deployments.get(name).await {
+        Ok(deployment) => {
+            deployment.controller_owner_ref(&()).map(|owner| OwnerReference { controller: None, ..owner })
+        }
+        Err(error) => {
+            tracing::warn!(%error, deployment = name, "reading the owner Deployment; published objects get no owner");
+            None
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

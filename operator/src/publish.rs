@@ -11,7 +11,7 @@ use apigw_core::bundle::{
 use apigw_core::config::GatewayConfig;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, ResourceExt};
@@ -35,16 +35,19 @@ pub struct Publisher {
     store: Store<ConfigMap>,
     /// What this process wrote (ahead of the watch).
     written: HashMap<String, Published>,
+    /// The owner every published object names (deleted with it).
+    owners: Option<Vec<OwnerReference>>,
 }
 
 impl Publisher {
-    /// A publisher into `namespace`.
-    pub fn new(client: Client, namespace: &str, store: Store<ConfigMap>) -> Self {
+    /// A publisher into `namespace` of objects owned by `owner`.
+    pub fn new(client: Client, namespace: &str, store: Store<ConfigMap>, owner: Option<OwnerReference>) -> Self {
         Self {
             config_maps: Api::namespaced(client.clone(), namespace),
             secrets: Api::namespaced(client, namespace),
             store,
             written: HashMap::new(),
+            owners: owner.map(|owner| vec![owner]),
         }
     }
 
@@ -105,6 +108,7 @@ impl Publisher {
             metadata: ObjectMeta {
                 name: Some(secret_name(instance)),
                 labels: Some(labels(&[])),
+                owner_references: self.owners.clone(),
                 ..ObjectMeta::default()
             },
             data: Some(BTreeMap::from([(SECRETS_KEY.to_owned(), ByteString(encoded.secrets.clone()))])),
@@ -120,6 +124,7 @@ impl Publisher {
                 metadata: ObjectMeta {
                     name: Some(name.clone()),
                     labels: Some(labels(&[(SHARD_LABEL, index.to_string()), (SHARDS_LABEL, shards.to_string())])),
+                    owner_references: self.owners.clone(),
                     ..ObjectMeta::default()
                 },
                 binary_data: Some(BTreeMap::from([(SHARD_KEY.to_owned(), ByteString(shard.clone()))])),

@@ -24,6 +24,7 @@ use crate::gateways::loaded_versions;
 use crate::metrics::{Metrics, ResultLabels};
 use crate::publish::Publisher;
 use crate::status::{self, Facts, Programmed, Update};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 /// A burst of changes is over once none arrived for this long...
 const QUIET: Duration = Duration::from_millis(100);
@@ -59,9 +60,15 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    /// A reconciler writing into `config_namespace`.
-    pub fn new(client: Client, cache: Cache, config_namespace: &str, metrics: Arc<Metrics>) -> Self {
-        let publisher = Publisher::new(client.clone(), config_namespace, cache.config_maps.clone());
+    /// A reconciler writing into `config_namespace`; what it publishes names `owner`.
+    pub fn new(
+        client: Client,
+        cache: Cache,
+        config_namespace: &str,
+        metrics: Arc<Metrics>,
+        owner: Option<OwnerReference>,
+    ) -> Self {
+        let publisher = Publisher::new(client.clone(), config_namespace, cache.config_maps.clone(), owner);
         Self { client, cache, publisher, metrics, contained: HashMap::new(), last: None }
     }
 
