@@ -34,7 +34,7 @@ kubectl() { "$dir/controlplane/bin/kubectl" "$@"; }
 # images PAUSE: the node's images, built from what they run (cached builds) and imported.
 images() {
   local coredns traefik
-  coredns=$("$repo/e2e/controlplane/go-install.sh" coredns github.com/coredns/coredns v1.14.7)
+  coredns=$("$here/build-coredns.sh")
   traefik=$("$here/build-traefik.sh")
   "$here/images.sh" "$1" "$coredns/coredns" "$traefik/traefik" "$run/containerd.sock" >&2
 }

@@ -139,6 +139,54 @@ impl Cluster {
     }
 }
 
+/// A Helm release of the chart, uninstalled when dropped, so that a failed test leaves none of
+/// its cluster-scoped objects behind for the next install.
+pub struct Release<'a> {
+    cluster: &'a Cluster,
+    name: String,
+    namespace: String,
+    uninstalled: bool,
+}
+
+impl<'a> Release<'a> {
+    /// `helm install NAME charts/apigw -n NAMESPACE --wait` with `values` (`--set` lists).
+    pub fn install(cluster: &'a Cluster, name: &str, namespace: &str, values: &[&str]) -> Self {
+        let chart = repo_root().join("charts/apigw").display().to_string();
+        let mut args = vec!["install", name, &chart, "--namespace", namespace, "--wait", "--timeout", "180s"];
+        for value in values {
+            args.extend(["--set", value]);
+        }
+        cluster.helm(&args).expect_success("helm install --wait");
+        Self { cluster, name: name.to_owned(), namespace: namespace.to_owned(), uninstalled: false }
+    }
+
+    /// `helm upgrade --reuse-values` with `values` set too.
+    pub fn upgrade(&self, values: &[&str]) {
+        let chart = repo_root().join("charts/apigw").display().to_string();
+        let mut args = vec!["upgrade", &self.name, &chart, "--namespace", &self.namespace, "--reuse-values"];
+        for value in values {
+            args.extend(["--set", value]);
+        }
+        self.cluster.helm(&args).expect_success(&format!("helm upgrade {values:?}"));
+    }
+
+    /// `helm uninstall --wait`, which must succeed.
+    pub fn uninstall(mut self) {
+        let args = ["uninstall", &self.name, "--namespace", &self.namespace, "--wait"];
+        self.cluster.helm(&args).expect_success("helm uninstall");
+        self.uninstalled = true;
+    }
+}
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        if self.uninstalled {
+            return;
+        }
+        let _ = self.cluster.helm(&["uninstall", &self.name, "--namespace", &self.namespace, "--wait"]);
+    }
+}
+
 /// A namespace for one test, deleted (without waiting) when dropped.
 pub struct Namespace {
     cluster: &'static Cluster,

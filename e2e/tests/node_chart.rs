@@ -6,19 +6,16 @@
 //! steady load through that address (keep-alive clients and a new connection per request) the
 //! backend is scaled, the gateway upgraded, restarted and a pod deleted, the operator's leader
 //! deleted: no request may fail. A client outside the cluster is seen with its own address once
-//! the Service's `externalTrafficPolicy` is Local. Secrets (an App's, a TLS certificate) are served from what the
-//! operator published and rotated without a restart. `helm uninstall` leaves nothing behind.
+//! the Service's `externalTrafficPolicy` is Local. Secrets (an App's, a TLS certificate, a
+//! jwtAuth key) are served from what the operator published and rotated without a restart.
+//! `helm uninstall` leaves nothing behind.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use apigw_e2e::gateway::scratch_dir;
 use apigw_e2e::load::{Connections, Load, LoadReport};
-use apigw_e2e::{Cluster, Namespace, certificates, repo_root};
-
-fn chart() -> String {
-    repo_root().join("charts/apigw").display().to_string()
-}
+use apigw_e2e::{Cluster, Namespace, Release, certificates};
 
 /// `curl` with `extra` arguments, from this machine (the Service and load-balancer ranges are
 /// routed to the node's bridge); (status, body).
@@ -48,17 +45,38 @@ fn eventually<T>(seconds: u64, what: &str, mut check: impl FnMut() -> Option<T>)
 
 /// The load-balancer address the test gives the gateway's Service.
 const BALANCER_IP: &str = "10.202.0.10";
+/// The jwtAuth plugin's HS256 key, and the one it is rotated to.
+const FIRST_KEY: &[u8] = b"the first shared secret, 32 bytes at least";
+const SECOND_KEY: &[u8] = b"the second shared secret, 32 bytes at least";
 /// The address of the client outside the cluster (network namespace `apigw-outside`).
 const OUTSIDE_CLIENT: &str = "10.201.0.100";
 const IMAGES: &str = "image.registry=localhost/apigw,image.tag=dev,image.pullPolicy=Never";
 const ECHO: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: echo}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: echo}}\n  template:\n    metadata: {labels: {app: echo}}\n    spec:\n      containers:\n      - {name: echo, image: 'localhost/apigw/apigw-echo:dev', imagePullPolicy: Never, ports: [{containerPort: 8080}], readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 1}}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: echo}\nspec: {selector: {app: echo}, ports: [{name: http, port: 80, targetPort: 8080}]}\n";
-const SHOP: &str = "apiVersion: apigw.io/v1alpha1\nkind: VpcAccess\nmetadata: {name: echo}\nspec: {service: {name: echo, port: 80}}\n---\napiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {name: shop}\nspec: {domains: [{host: shop.example.com, tlsSecretRef: {name: shop-tls}}]}\n---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {name: items}\nspec:\n  groupRef: shop\n  auth: {type: ANONYMOUS}\n  request: {method: GET, path: /items/*, protocols: [HTTP, HTTPS]}\n  backend: {type: HTTP-VPC, vpcAccessName: echo}\n---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {name: profile}\nspec:\n  groupRef: shop\n  auth: {type: APP, appCode: HEADER}\n  request: {method: GET, path: /profile}\n  backend: {type: HTTP-VPC, vpcAccessName: echo}\n---\napiVersion: apigw.io/v1alpha1\nkind: App\nmetadata: {name: mobile}\nspec: {appId: 1001, credentialsSecretRef: {name: mobile-app}, authorizations: [{groupRef: shop}]}\n";
+const SHOP: &str = "apiVersion: apigw.io/v1alpha1\nkind: VpcAccess\nmetadata: {name: echo}\nspec: {service: {name: echo, port: 80}}\n---\napiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {name: shop}\nspec: {domains: [{host: shop.example.com, tlsSecretRef: {name: shop-tls}}]}\n---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {name: items}\nspec:\n  groupRef: shop\n  auth: {type: ANONYMOUS}\n  request: {method: GET, path: /items/*, protocols: [HTTP, HTTPS]}\n  backend: {type: HTTP-VPC, vpcAccessName: echo}\n---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {name: profile}\nspec:\n  groupRef: shop\n  auth: {type: APP, appCode: HEADER}\n  request: {method: GET, path: /profile}\n  backend: {type: HTTP-VPC, vpcAccessName: echo}\n---\napiVersion: apigw.io/v1alpha1\nkind: Plugin\nmetadata: {name: jwt-shared}\nspec: {jwtAuth: {keySecretRef: {name: shared-keys, key: jwks}}}\n---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {name: orders}\nspec:\n  groupRef: shop\n  auth: {type: JWT}\n  request: {method: GET, path: /orders}\n  backend: {type: HTTP-VPC, vpcAccessName: echo}\n  plugins: [{kind: Plugin, name: jwt-shared}]\n---\napiVersion: apigw.io/v1alpha1\nkind: App\nmetadata: {name: mobile}\nspec: {appId: 1001, credentialsSecretRef: {name: mobile-app}, authorizations: [{groupRef: shop}]}\n";
 
 /// The App's Secret with AppCode `code`.
 fn app_secret(code: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Secret\nmetadata: {{name: mobile-app}}\nstringData: {{appKey: '203753385', appSecret: s3cret, appCode: {code}}}\n"
     )
+}
+
+/// The JWKS Secret of the jwtAuth plugin, holding the HS256 key `secret`.
+fn jwt_keys(secret: &[u8]) -> String {
+    use base64::Engine;
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: shared-keys}}\nstringData:\n  jwks: '{{\"keys\": [{{\"kty\": \"oct\", \"kid\": \"h1\", \"k\": \"{key}\"}}]}}'\n"
+    )
+}
+
+/// An HS256 token signed with `secret`, valid for ten minutes.
+fn jwt(secret: &[u8]) -> String {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    header.kid = Some("h1".to_owned());
+    let expires = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 600;
+    let claims = serde_json::json!({"sub": "u-42", "exp": expires});
+    jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(secret)).expect("a token")
 }
 
 /// The group's certificate Secret, issued now by the test CA in `dir`.
@@ -91,9 +109,29 @@ impl Node<'_> {
         self.kubectl(&["rollout", "status", deployment, "--timeout", "180s"]);
     }
 
+    /// The pods of `selector`, each with whether it is terminating.
+    fn all_pods(&self, selector: &str) -> Vec<(String, bool)> {
+        let listed: serde_json::Value =
+            serde_json::from_str(&self.kubectl(&["get", "pods", "-l", selector, "-o", "json"])).expect("pods as JSON");
+        let items = listed["items"].as_array().cloned().unwrap_or_default();
+        let pod = |item: &serde_json::Value| {
+            let metadata = &item["metadata"];
+            (metadata["name"].as_str().unwrap_or_default().to_owned(), !metadata["deletionTimestamp"].is_null())
+        };
+        items.iter().map(pod).collect()
+    }
+
+    /// The pods of `selector` that are not terminating.
     fn pods(&self, selector: &str) -> Vec<String> {
-        let names = self.kubectl(&["get", "pods", "-l", selector, "-o", "jsonpath={.items[*].metadata.name}"]);
-        names.split_whitespace().map(str::to_owned).collect()
+        self.all_pods(selector).into_iter().filter(|(_, terminating)| !terminating).map(|(name, _)| name).collect()
+    }
+
+    /// Waits until `deployment` is rolled out and no pod of `selector` is still terminating.
+    fn settled(&self, deployment: &str, selector: &str) {
+        self.rollout(deployment);
+        eventually(120, &format!("{selector}: old pods gone"), || {
+            self.all_pods(selector).iter().all(|(_, terminating)| !terminating).then_some(())
+        });
     }
 
     /// Runs `change` under two steady loads through the balancer address, then lets the
@@ -142,14 +180,13 @@ fn the_chart_serves_through_its_load_balancer_and_survives_what_users_do() {
     let dir = scratch_dir("node-certificates");
 
     // Install: --wait with the default Service type completes without a load-balancer controller.
-    let install = ["install", "apigw", &chart(), "--namespace", ns, "--set", IMAGES, "--wait", "--timeout", "180s"];
-    cluster.helm(&install).expect_success("helm install --wait");
+    let release = Release::install(cluster, "apigw", ns, &[IMAGES]);
     node.rollout("deployment/apigw-operator");
     node.rollout("deployment/apigw-gateway-default");
 
     namespace.apply(ECHO).expect_success("the echo backend");
     node.rollout("deployment/echo");
-    let objects = [app_secret("code-1"), tls_secret(&dir, "first"), SHOP.to_owned()].join("---\n");
+    let objects = [app_secret("code-1"), tls_secret(&dir, "first"), jwt_keys(FIRST_KEY), SHOP.to_owned()].join("---\n");
     namespace.apply(&objects).expect_success("a group, Apis through a VpcAccess, an App");
 
     let cluster_ip = node.kubectl(&["get", "service", "apigw-gateway-default", "-o", "jsonpath={.spec.clusterIP}"]);
@@ -171,11 +208,18 @@ fn the_chart_serves_through_its_load_balancer_and_survives_what_users_do() {
         (ready == "2").then_some(ready)
     });
     println!("VpcAccess echo: {endpoints} ready endpoints");
+    // An HTTP backend by its Service's DNS name: the gateway pod resolves it through cluster DNS.
+    let by_name = format!(
+        "apiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {{name: by-name}}\nspec:\n  groupRef: shop\n  auth: {{type: ANONYMOUS}}\n  request: {{method: GET, path: /by-name}}\n  backend: {{type: HTTP, address: 'http://echo.{ns}.svc.cluster.local'}}\n"
+    );
+    namespace.apply(&by_name).expect_success("an Api whose backend is a Service name");
+    eventually(30, "the Api served through a Service name (CoreDNS)", || {
+        let (status, body) = curl(&format!("http://{cluster_ip}/by-name"), "shop.example.com", &[]);
+        (status == "200" && from_echo(body.as_bytes())).then_some(())
+    });
 
     // The cloud's part: the Service becomes a LoadBalancer and gets an address.
-    let upgrade = ["upgrade", "apigw", &chart(), "--namespace", ns, "--reuse-values"];
-    let balancer = ["--set", "gateway.service.type=LoadBalancer"];
-    cluster.helm(&[&upgrade[..], &balancer].concat()).expect_success("helm upgrade to a LoadBalancer Service");
+    release.upgrade(&["gateway.service.type=LoadBalancer"]);
     let status = format!("{{\"status\":{{\"loadBalancer\":{{\"ingress\":[{{\"ip\":\"{BALANCER_IP}\"}}]}}}}}}");
     let patch = ["patch", "service", "apigw-gateway-default", "--subresource=status", "--type=merge", "-p", &status];
     node.kubectl(&patch);
@@ -195,8 +239,7 @@ fn the_chart_serves_through_its_load_balancer_and_survives_what_users_do() {
     };
     let masqueraded = outside();
     assert!(!masqueraded.is_empty() && masqueraded != OUTSIDE_CLIENT, "Cluster policy masquerades: {masqueraded}");
-    let local = ["--set", "gateway.service.externalTrafficPolicy=Local"];
-    cluster.helm(&[&upgrade[..], &local].concat()).expect_success("helm upgrade to externalTrafficPolicy Local");
+    release.upgrade(&["gateway.service.externalTrafficPolicy=Local"]);
     eventually(30, "the outside client's own address at the gateway", || (outside() == OUTSIDE_CLIENT).then_some(()));
     println!("client IP at the backend: {masqueraded} with externalTrafficPolicy Cluster, {OUTSIDE_CLIENT} with Local");
 
@@ -204,26 +247,25 @@ fn the_chart_serves_through_its_load_balancer_and_survives_what_users_do() {
     let scaled = node.under_load("backend scaled 2 -> 4 -> 1", || {
         for replicas in ["4", "1"] {
             node.kubectl(&["scale", "deployment/echo", "--replicas", replicas]);
-            node.rollout("deployment/echo");
-            std::thread::sleep(Duration::from_secs(2));
+            node.settled("deployment/echo", "app=echo");
         }
     });
     let upgraded = node.under_load("helm upgrade of a gateway value", || {
         let before = node.pods("app.kubernetes.io/component=gateway");
-        let value = ["--set", "gateway.podAnnotations.rolled=yes"];
-        cluster.helm(&[&upgrade[..], &value].concat()).expect_success("helm upgrade");
-        node.rollout("deployment/apigw-gateway-default");
+        release.upgrade(&["gateway.podAnnotations.rolled=yes"]);
+        node.settled("deployment/apigw-gateway-default", "app.kubernetes.io/component=gateway");
         let after = node.pods("app.kubernetes.io/component=gateway");
-        assert!(after.iter().all(|pod| !before.contains(pod)), "the upgrade rolled the pods: {before:?} -> {after:?}");
+        let new = after.iter().filter(|pod| !before.contains(pod)).count();
+        assert!(new >= 2, "the upgrade rolled the pods: {before:?} -> {after:?}");
     });
     let restarted = node.under_load("kubectl rollout restart of the gateway", || {
         node.kubectl(&["rollout", "restart", "deployment/apigw-gateway-default"]);
-        node.rollout("deployment/apigw-gateway-default");
+        node.settled("deployment/apigw-gateway-default", "app.kubernetes.io/component=gateway");
     });
     let deleted = node.under_load("one gateway pod deleted", || {
         let pods = node.pods("app.kubernetes.io/component=gateway");
         node.kubectl(&["delete", "pod", &pods[0]]);
-        node.rollout("deployment/apigw-gateway-default");
+        node.settled("deployment/apigw-gateway-default", "app.kubernetes.io/component=gateway");
     });
     let mut takeover = Duration::ZERO;
     let leader = node.under_load("the operator's leader pod deleted, then an Api changed", || {
@@ -261,6 +303,16 @@ fn the_chart_serves_through_its_load_balancer_and_survives_what_users_do() {
     println!("a rotated App Secret was served {:.2} s after the change", rotated.elapsed().as_secs_f64());
     assert_eq!(appcode("code-1"), "400", "the old AppCode is refused");
 
+    let orders = format!("http://{BALANCER_IP}/orders");
+    let bearer =
+        |key: &[u8]| curl(&orders, "shop.example.com", &["-H", &format!("Authorization: Bearer {}", jwt(key))]).0;
+    assert_eq!(bearer(FIRST_KEY), "200", "the jwtAuth key from its Secret");
+    let rotated = Instant::now();
+    namespace.apply(&jwt_keys(SECOND_KEY)).expect_success("rotating the JWT key");
+    eventually(10, "the rotated JWT key accepted", || (bearer(SECOND_KEY) == "200").then_some(()));
+    println!("a rotated JWT key Secret was served {:.2} s after the change", rotated.elapsed().as_secs_f64());
+    assert_eq!(bearer(FIRST_KEY), "401", "a token of the old key is refused");
+
     let ca = dir.join("ca.crt").display().to_string();
     let resolve = format!("shop.example.com:443:{BALANCER_IP}");
     let subject = || {
@@ -281,21 +333,27 @@ fn the_chart_serves_through_its_load_balancer_and_survives_what_users_do() {
     println!("a rotated certificate was served {:.2} s after the change", rotated.elapsed().as_secs_f64());
 
     // Uninstall: nothing the chart or the operator made is left.
-    cluster.helm(&["uninstall", "apigw", "--namespace", ns, "--wait"]).expect_success("helm uninstall");
-    let mine =
-        ["deployment/echo", "service/echo", "secret/mobile-app", "secret/shop-tls", "configmap/kube-root-ca.crt"];
+    release.uninstall();
+    // The test's own objects, and what Kubernetes makes in every namespace (`kube-root-ca.crt`,
+    // ServiceAccount `default`), stay; the echo Deployment's ReplicaSets and pods are `echo-*`.
+    let kept = ["echo", "mobile-app", "shop-tls", "shared-keys", "kube-root-ca.crt", "default"];
     let kinds = "deployments,replicasets,pods,services,configmaps,secrets,serviceaccounts,roles,rolebindings,leases,poddisruptionbudgets,networkpolicies";
-    let left = eventually(60, "every object of the release gone", || {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
         let names = node.kubectl(&["get", kinds, "-o", "name"]);
-        let left: Vec<String> = names
+        let left: Vec<&str> = names
             .lines()
-            .filter(|name| !mine.iter().any(|own| name.ends_with(own.split('/').nth(1).unwrap_or_default())))
-            .filter(|name| !name.contains("/echo-"))
-            .map(str::to_owned)
+            .filter(|object| {
+                let name = object.split_once('/').map_or(*object, |(_, name)| name);
+                !kept.contains(&name) && !name.starts_with("echo-")
+            })
             .collect();
-        left.is_empty().then_some(left)
-    });
-    assert!(left.is_empty());
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left 60 s after helm uninstall: {left:?}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
     let cluster_wide = cluster
         .kubectl(&["get", "clusterroles,clusterrolebindings", "-l", "app.kubernetes.io/instance=apigw", "-o", "name"])
         .expect_success("cluster-scoped objects");

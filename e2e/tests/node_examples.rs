@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use apigw_e2e::{Cluster, Namespace, repo_root};
+use apigw_e2e::{Cluster, Namespace, Release, repo_root};
 
 /// The Service ClusterIP of `namespace/name`.
 fn cluster_ip(cluster: &Cluster, namespace: &str, name: &str) -> String {
@@ -39,10 +39,8 @@ fn served(address: &str, host: &str, path: &str, seconds: u64) -> serde_json::Va
 fn the_kubernetes_examples_run_as_written_behind_an_ingress_controller_and_a_load_balancer() {
     let cluster = Cluster::get();
     let system = Namespace::create("e2e-node-examples");
-    let chart = repo_root().join("charts/apigw").display().to_string();
     let images = "image.registry=localhost/apigw,image.tag=dev,image.pullPolicy=Never";
-    let install = ["install", "apigw", &chart, "-n", system.name(), "--set", images, "--wait", "--timeout", "180s"];
-    cluster.helm(&install).expect_success("helm install");
+    let release = Release::install(cluster, "apigw", system.name(), &[images]);
     let gateway = cluster_ip(cluster, system.name(), "apigw-gateway-default");
 
     let controller = repo_root().join("e2e/node/ingress-controller.yaml").display().to_string();
@@ -76,6 +74,6 @@ fn the_kubernetes_examples_run_as_written_behind_an_ingress_controller_and_a_loa
     // which is not on this node: it is never called (tests reach local addresses only).
     println!("through the LoadBalancer Service's endpoints: answered by {}", seen["backend"]);
 
-    cluster.helm(&["uninstall", "apigw", "-n", system.name(), "--wait"]).expect_success("helm uninstall");
+    release.uninstall();
     cluster.kubectl(&["delete", "-f", &controller, "--wait=false"]).expect_success("removing the Ingress controller");
 }
