@@ -3,8 +3,8 @@
 use std::hint::black_box;
 
 use apigw_core::config::{ApiConfig, GatewayConfig, GroupConfig};
-use apigw_gateway::metrics::Metrics;
-use apigw_gateway::route_table::RouteTable;
+use apigw_gateway::config::route_table::RouteTable;
+use apigw_gateway::telemetry::metrics::Metrics;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::Method;
 

@@ -7,6 +7,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::HeaderMap;
+use http::header::CONTENT_TYPE;
 use http_body_util::Either;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::time::{Instant, Sleep};
@@ -93,6 +95,14 @@ pub fn body_error(error: &(dyn Error + 'static)) -> GatewayError {
     } else {
         GatewayError::BadBody(error.to_string())
     }
+}
+
+/// Whether a request carries an `application/x-www-form-urlencoded` body.
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! A code is six characters: a category letter (`I` invocation, `A` authentication, `B` backend),
 //! the HTTP status, and two letters for the cause. docs/errors.md lists them all.
 
-use http::StatusCode;
+use http::{HeaderName, HeaderValue, StatusCode};
 
 /// A request the gateway answers with an error instead of a backend response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,7 +79,7 @@ pub enum GatewayError {
     IncompleteRouteBackend(String),
     /// An access-control rule denied the request.
     #[error("{}", .0.message)]
-    AccessDenied(Box<crate::access_control::Denial>),
+    AccessDenied(Box<Denial>),
     /// A traffic-control limit is reached; `by` is API, APP or USER.
     #[error("Throttled by {by} Flow Control")]
     Throttled {
@@ -217,8 +217,9 @@ impl GatewayError {
             Self::ApiNotFound => "I404NF",
             Self::InvalidStage => "I400SG",
             Self::UnsupportedProtocol(_) => "I403PT",
+            // A400AC is Alibaba's Invalid AppCode: a rule's 400 gets a code of its own.
             Self::AccessDenied(denial) => match denial.status.as_u16() {
-                400 => "A400AC",
+                400 => "A400AD",
                 401 => "A401AC",
                 404 => "A404AC",
                 429 => "A429AC",
@@ -249,6 +250,19 @@ impl GatewayError {
             },
         }
     }
+}
+
+/// A refusal, as the rule describes it (`${name}` already replaced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// The status (default 403).
+    pub status: StatusCode,
+    /// `X-Ca-Error-Message`.
+    pub message: String,
+    /// Extra response headers.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The body; `None` gives the gateway's JSON error body.
+    pub body: Option<String>,
 }
 
 #[cfg(test)]
@@ -299,10 +313,20 @@ mod tests {
         ];
         let refused = [400, 408, 431, 505]
             .map(|status| GatewayError::RefusedHead { status: StatusCode::from_u16(status).unwrap(), reason: "" });
-        let errors = errors.into_iter().chain(refused);
-        for error in errors {
+        let denied = [400, 401, 403, 404, 429].map(|status| {
+            let status = StatusCode::from_u16(status).unwrap();
+            GatewayError::AccessDenied(Box::new(Denial { status, message: String::new(), headers: vec![], body: None }))
+        });
+        let errors: Vec<GatewayError> = errors.into_iter().chain(denied).collect();
+        for error in errors.iter().chain(&refused) {
             assert_eq!(error.code().len(), 6);
             assert_eq!(&error.code()[1..4], error.status().as_str(), "{error:?}");
         }
+        // One code, one meaning.
+        let mut codes: Vec<&str> = errors.iter().map(GatewayError::code).collect();
+        codes.sort_unstable();
+        let before = codes.len();
+        codes.dedup();
+        assert_eq!(codes.len(), before, "an error code names two errors");
     }
 }

@@ -7,15 +7,13 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use apigw_gateway::{
-    access_log::AccessLog,
-    admin,
-    client_address::TrustedProxies,
-    cluster_source::ClusterSource,
-    config_source,
-    listener::{self, ConnectionCap, ConnectionLimits, ListenerKind},
+    pipeline::client::TrustedProxies,
     pipeline::{Gateway, Settings, target::EscapedSlashes},
-    shared_state::{OnFailure, SharedState},
-    tls,
+    server::listener::{self, ConnectionCap, ConnectionLimits, ListenerKind},
+    server::{admin, tls},
+    source::{cluster::ClusterSource, manifests as config_source},
+    state::shared::{OnFailure, SharedState},
+    telemetry::access_log::AccessLog,
 };
 use clap::Parser;
 use tokio::sync::watch;

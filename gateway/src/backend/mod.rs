@@ -2,6 +2,7 @@
 
 pub mod direct;
 pub mod function;
+pub mod target;
 pub mod upstream;
 
 use std::sync::{Arc, OnceLock};
@@ -125,3 +126,6 @@ pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     }
     cause.to_string()
 }
+
+/// A response body to the client: a backend's, streamed, or one the gateway made.
+pub type ClientBody = Either<BackendBody, Full<Bytes>>;

@@ -14,10 +14,11 @@ use http::request::Parts;
 use percent_encoding::percent_decode_str;
 
 use super::credentials::APP_CODE_PARAMETERS;
-use super::params::is_form;
-use crate::apps::{AppEntry, AppStore, Replay};
-use crate::compiled::CompiledApi;
+use crate::body::is_form;
+use crate::config::api::CompiledApi;
+use crate::config::apps::{AppEntry, AppStore};
 use crate::error::GatewayError;
+use crate::state::replay::Replay;
 
 /// How far `X-Ca-Timestamp` may be from now, and how long a nonce stays used.
 pub const REPLAY_WINDOW: Duration = Duration::from_secs(15 * 60);

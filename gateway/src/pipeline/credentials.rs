@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use apigw_core::resources::{AppCodeMode, AuthType, TokenLocation};
 use http::{HeaderMap, header};
 
-use crate::compiled::CompiledApi;
+use crate::config::api::CompiledApi;
 
 /// The signature headers of a signed request.
 const SIGNATURE_HEADERS: [&str; 3] = ["x-ca-signature", "x-ca-signature-method", "x-ca-signature-headers"];

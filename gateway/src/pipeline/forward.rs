@@ -8,10 +8,11 @@ use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use percent_encoding::percent_decode_str;
 
-use super::credentials;
-use crate::compiled::{CompiledApi, HttpTarget};
+use super::{X_CA_REQUEST_ID, credentials};
+use crate::backend::target::HttpTarget;
+use crate::config::api::CompiledApi;
 use crate::error::GatewayError;
-use crate::routing::CompiledRoute;
+use crate::plugins::routing::CompiledRoute;
 
 /// Facts about the request the gateway adds or maps to the backend.
 pub struct RequestContext<'a> {
@@ -32,9 +33,9 @@ pub struct RequestContext<'a> {
     /// The instance name, for `CaInstanceId`.
     pub instance: &'a str,
     /// The authenticated App, for `CaAppId` and `CaAppKey`.
-    pub app: Option<&'a crate::apps::AppEntry>,
+    pub app: Option<&'a crate::config::apps::AppEntry>,
     /// The token claims the jwtAuth plugin passes to the backend.
-    pub claims: &'a [crate::jwt_auth::ForwardedClaim],
+    pub claims: &'a [crate::plugins::jwt_auth::ForwardedClaim],
     /// Self-invocations this request already went through.
     pub hops: u8,
 }
@@ -273,7 +274,7 @@ fn system_value(
 /// `X-Ca-Request-Id`, `X-Forwarded-For` (the trusted proxy appended), `-Proto` and `-Host`
 /// (unless a trusted proxy sent them) and `Via` (appended). `X-Real-IP` was set, and an
 /// untrusted peer's forwarding headers replaced, when the client was resolved
-/// ([`crate::client_address`]).
+/// ([`crate::pipeline::client`]).
 fn add_forwarding_headers(headers: &mut HeaderMap, context: &RequestContext<'_>) {
     const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
     if let Some(proxy) = context.proxy {
@@ -281,7 +282,6 @@ fn add_forwarding_headers(headers: &mut HeaderMap, context: &RequestContext<'_>)
     }
     const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
     const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-    const X_CA_REQUEST_ID: HeaderName = HeaderName::from_static("x-ca-request-id");
     headers.entry(X_FORWARDED_PROTO).or_insert_with(|| HeaderValue::from_static(context.scheme));
     if let Some(host) = context.host_header
         && let Entry::Vacant(entry) = headers.entry(X_FORWARDED_HOST)

@@ -4,6 +4,7 @@
 //! response (hop-by-hop headers removed, `X-Ca-Request-Id` added) -> metrics and access log.
 
 mod auth;
+pub mod client;
 mod credentials;
 pub mod forward;
 pub mod params;
@@ -28,29 +29,29 @@ use http_body_util::{BodyExt, Either, Full, Limited};
 use percent_encoding::percent_decode_str;
 use tracing::Instrument;
 
-use crate::access_log::{AccessLog, AccessRecord};
-use crate::apps::{AppEntry, NonceCache, Replay};
-use crate::backend::{BackendBody, BackendClient, ProxyBody, direct, function};
+use crate::backend::ClientBody;
+use crate::backend::target::{CompiledBackend, Destination, HttpTarget};
+use crate::backend::{BackendClient, ProxyBody, direct, function};
 pub use crate::body::NetworkBody;
-use crate::body::{ClientRequestBody, TimedBody, body_error};
-use crate::client_address::{Client, TrustedProxies};
-use crate::compiled::{CompiledApi, CompiledBackend, Destination, HttpTarget};
+use crate::body::{ClientRequestBody, TimedBody, body_error, is_form};
+use crate::config::api::CompiledApi;
+use crate::config::apps::AppEntry;
+use crate::config::live::LiveConfig;
+use crate::config::route_table::{DEFAULT_STAGE, RouteMatch};
 use crate::error::GatewayError;
-use crate::error_mapping::{Answered, CompiledErrorMapping};
 use crate::http1::server::OnUpgrade;
-use crate::jwt_auth::Verified;
-use crate::live::LiveConfig;
-use crate::metrics::{BackendErrorLabels, Metrics, RequestLabels};
-use crate::plugin_parameters::RequestInputs;
-use crate::request_id;
-use crate::route_table::{DEFAULT_STAGE, RouteMatch};
-use crate::routing::CompiledRoute;
-use crate::shared_state::SharedState;
-use crate::traffic_control::{Checks, TrafficCounters};
+use crate::pipeline::client::{Client, TrustedProxies};
+use crate::plugins::error_mapping::{Answered, CompiledErrorMapping};
+use crate::plugins::jwt_auth::Verified;
+use crate::plugins::parameters::RequestInputs;
+use crate::plugins::routing::CompiledRoute;
+use crate::plugins::traffic_control::{Checks, TrafficCounters};
+use crate::state::replay::{NonceCache, Replay};
+use crate::state::shared::SharedState;
+use crate::telemetry::access_log::{AccessLog, AccessRecord};
+use crate::telemetry::metrics::{BackendErrorLabels, Metrics, RequestLabels};
+use crate::telemetry::request_id;
 use forward::{MatchedRequest, RequestContext};
-
-/// A response body to the client: a backend's, streamed, or one the gateway made.
-pub type ClientBody = Either<BackendBody, Full<Bytes>>;
 
 pub(crate) const X_CA_REQUEST_ID: HeaderName = HeaderName::from_static("x-ca-request-id");
 pub(crate) const X_CA_ERROR_MESSAGE: HeaderName = HeaderName::from_static("x-ca-error-message");
@@ -570,7 +571,7 @@ impl Gateway {
         drop(values);
         let method = target.method.clone().unwrap_or_else(|| method.clone());
         if let Some(signer) = &api.backend_signer {
-            let form = backend.body.as_deref().or(body_bytes.as_deref()).filter(|_| params::is_form(&backend.headers));
+            let form = backend.body.as_deref().or(body_bytes.as_deref()).filter(|_| is_form(&backend.headers));
             let nonce = context.request_id.to_str().unwrap_or_default();
             signer.sign(method.as_str(), &backend.path_and_query, &mut backend.headers, form, nonce);
         }

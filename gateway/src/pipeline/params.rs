@@ -5,10 +5,11 @@ use std::borrow::Cow;
 
 use apigw_core::resources::ParameterLocation;
 use bytes::Bytes;
-use http::{HeaderMap, header::CONTENT_TYPE};
+use http::HeaderMap;
 use percent_encoding::percent_decode_str;
 
-use crate::compiled::CompiledApi;
+use crate::body::is_form;
+use crate::config::api::CompiledApi;
 use crate::error::GatewayError;
 
 /// The request pieces parameters are read from. Values borrow from the path, query and body
@@ -22,14 +23,6 @@ pub struct Sources<'a, 'h> {
     pub headers: &'h HeaderMap,
     /// The body, when it was read.
     pub body: Option<&'a Bytes>,
-}
-
-/// Whether a request carries an `application/x-www-form-urlencoded` body.
-pub fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
 }
 
 /// The value of every declared parameter (in declaration order; `None` when absent with no

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use http::{HeaderValue, Uri, header, request::Parts};
 
 use super::forward::RequestContext;
-use crate::compiled::CompiledApi;
+use crate::config::api::CompiledApi;
 use crate::error::GatewayError;
 
 /// The declared parameters' values by client-side name, for routing conditions (`Parameter:x`).

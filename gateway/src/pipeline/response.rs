@@ -4,8 +4,9 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, header};
 use http_body_util::{Either, Full};
 
-use super::{ClientBody, X_CA_ERROR_CODE, X_CA_ERROR_MESSAGE};
-use crate::compiled::MockAnswer;
+use super::{X_CA_ERROR_CODE, X_CA_ERROR_MESSAGE};
+use crate::backend::ClientBody;
+use crate::backend::target::MockAnswer;
 use crate::error::GatewayError;
 
 pub(super) fn mock_response(answer: &MockAnswer) -> Response<ClientBody> {

@@ -6,8 +6,8 @@ use apigw_core::config::RoutingConfig;
 use apigw_core::resources::RouteParameterLocation;
 use http::{HeaderName, HeaderValue};
 
-use crate::compiled::CompiledBackend;
-use crate::plugin_parameters::{PluginParameters, RequestInputs};
+use crate::backend::target::CompiledBackend;
+use crate::plugins::parameters::{PluginParameters, RequestInputs};
 
 /// One route, compiled.
 #[derive(Debug)]
@@ -73,5 +73,47 @@ impl CompiledRouting {
     pub fn select<'r>(&'r self, inputs: &RequestInputs<'_, '_>) -> Option<&'r CompiledRoute> {
         let values = self.parameters.values(inputs);
         self.routes.iter().find(|route| route.condition.evaluate(&values))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::target::MockAnswer;
+    use crate::plugins::parameters::test_inputs;
+
+    fn compile(config: serde_json::Value) -> CompiledRouting {
+        let config: RoutingConfig = serde_json::from_value(config).expect("a routing config");
+        let mock = |_: &apigw_core::config::BackendConfig| {
+            let answer = MockAnswer { status: http::StatusCode::OK, headers: http::HeaderMap::new(), body: "b".into() };
+            Ok(CompiledBackend::Mock(answer))
+        };
+        CompiledRouting::compile(&config, mock).expect("it compiles")
+    }
+
+    #[test]
+    fn the_first_route_whose_condition_holds_is_chosen_with_its_constants() {
+        let routing = compile(serde_json::json!({
+            "plugin": "grey", "parameters": {"version": "Query:v", "lane": "Header:x-lane"},
+            "routes": [
+                {"name": "blue", "condition": "$lane = 'blue'", "constantParameters": [
+                    {"name": "x-route", "location": "header", "value": "blue"},
+                    {"name": "lane", "location": "query", "value": "b"}]},
+                {"name": "new", "condition": "$version >= 3"}
+            ]
+        }));
+        let chosen = |path: &str, headers| {
+            test_inputs::with(path, headers, |inputs| routing.select(inputs).map(|route| route.name.clone()))
+        };
+        assert_eq!(chosen("/?v=3", &[("x-lane", "blue")]).unwrap(), "blue", "in order");
+        assert_eq!(chosen("/?v=3", &[]).unwrap(), "new");
+        assert_eq!(chosen("/?v=2", &[]), None, "no route: the Api's own backend");
+        let blue = test_inputs::with("/", &[("x-lane", "blue")], |inputs| {
+            let route = routing.select(inputs).expect("blue");
+            (route.headers.clone(), route.query.clone(), route.backend.is_none())
+        });
+        assert_eq!(blue.0[0].1, "blue");
+        assert_eq!(blue.1, vec![("lane".to_owned(), "b".to_owned())]);
+        assert!(blue.2, "a route whose merged backend is incomplete has none (answered I504RB)");
     }
 }

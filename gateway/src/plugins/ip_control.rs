@@ -9,6 +9,7 @@ use http::HeaderMap;
 use ipnet::IpNet;
 
 use crate::error::GatewayError;
+use crate::plugins::parameters::forwarded_entry;
 
 /// An IP-control plugin, compiled.
 #[derive(Debug)]
@@ -68,7 +69,7 @@ impl CompiledIpControl {
         }
         let address = match self.forwarded_index {
             None => Some(peer),
-            Some(index) => forwarded(headers, index),
+            Some(index) => forwarded_entry(headers, index).and_then(|entry| entry.parse().ok()),
         };
         let listed = address.is_some_and(|address| {
             applicable.iter().any(|item| item.blocks.iter().any(|block| block.contains(&address)))
@@ -77,15 +78,54 @@ impl CompiledIpControl {
     }
 }
 
-/// The `X-Forwarded-For` entry at `index` (negative from the end: -1 the last).
-fn forwarded(headers: &HeaderMap, index: i64) -> Option<IpAddr> {
-    let entries: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .collect();
-    let position = if index < 0 { entries.len().checked_sub(index.unsigned_abs() as usize)? } else { index as usize };
-    entries.get(position)?.parse().ok()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(spec: serde_json::Value) -> CompiledIpControl {
+        let spec = serde_json::from_value(spec).expect("an ipControl spec");
+        CompiledIpControl::compile(&NamedPlugin { plugin: "test".into(), spec }).expect("it compiles")
+    }
+
+    fn forwarded(value: &'static str) -> HeaderMap {
+        [(http::header::HeaderName::from_static("x-forwarded-for"), http::HeaderValue::from_static(value))]
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn an_allow_list_lets_listed_addresses_through_and_refuses_the_rest() {
+        let office =
+            compile(serde_json::json!({"type": "ALLOW", "items": [{"blocks": ["10.0.0.0/8", "2001:db8::1"]}]}));
+        let none = HeaderMap::new();
+        assert!(office.check("10.1.2.3".parse().unwrap(), &none, None).is_ok());
+        assert!(office.check("2001:db8::1".parse().unwrap(), &none, None).is_ok(), "a bare address is a /128");
+        assert!(matches!(office.check("192.0.2.1".parse().unwrap(), &none, None), Err(GatewayError::IpDenied)));
+    }
+
+    #[test]
+    fn a_refuse_list_for_one_app_leaves_other_callers_alone() {
+        let spec = serde_json::json!({"type": "REFUSE", "items": [{"blocks": ["192.0.2.0/24"], "appId": 7}]});
+        let refuse = compile(spec);
+        let (address, none) = ("192.0.2.9".parse().unwrap(), HeaderMap::new());
+        assert!(refuse.check(address, &none, Some("7")).is_err());
+        assert!(refuse.check(address, &none, Some("8")).is_ok());
+        assert!(refuse.check(address, &none, None).is_ok());
+    }
+
+    #[test]
+    fn an_xff_resource_reads_that_entry_and_bad_specs_are_refused() {
+        let last =
+            compile(serde_json::json!({"type": "ALLOW", "resource": "XFF:-1", "items": [{"blocks": ["10.0.0.0/8"]}]}));
+        let peer = "127.0.0.1".parse().unwrap();
+        assert!(last.check(peer, &forwarded("203.0.113.1, 10.9.9.9"), None).is_ok());
+        assert!(last.check(peer, &forwarded("10.9.9.9, 203.0.113.1"), None).is_err());
+        assert!(last.check(peer, &HeaderMap::new(), None).is_err(), "no entry is not listed");
+        let first =
+            compile(serde_json::json!({"type": "ALLOW", "resource": "XFF:0", "items": [{"blocks": ["10.0.0.0/8"]}]}));
+        assert!(first.check(peer, &forwarded("10.9.9.9, 203.0.113.1"), None).is_ok());
+        let bad = serde_json::from_value(serde_json::json!({"type": "ALLOW", "items": [{"blocks": ["10.0.0.0/33"]}]}));
+        let error = CompiledIpControl::compile(&NamedPlugin { plugin: "bad".into(), spec: bad.unwrap() }).unwrap_err();
+        assert!(error.contains("10.0.0.0/33"), "{error}");
+    }
 }

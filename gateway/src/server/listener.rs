@@ -17,15 +17,16 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
 
-use crate::client_address::Client;
+use crate::backend::ClientBody;
 use crate::error::GatewayError;
 use crate::http1::io::{ClientStream, Upgraded};
 pub use crate::http1::server::ConnectionLimits;
 use crate::http1::{self, HEAD_READ_BYTES};
-use crate::http2_guard::FloodGuard;
-use crate::pipeline::{ClientBody, Connection, Gateway, error_response};
-use crate::proxy_protocol;
-use crate::request_id;
+use crate::pipeline::client::Client;
+use crate::pipeline::{Connection, Gateway, error_response};
+use crate::server::http2_guard::FloodGuard;
+use crate::server::proxy_protocol;
+use crate::telemetry::request_id;
 
 /// What a listener serves.
 #[derive(Clone)]

@@ -8,7 +8,7 @@ use apigw_core::signature::{ClientRequest, ClientSigner, sign};
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use percent_encoding::percent_decode_str;
 
-use crate::tls::Secrets;
+use crate::secrets::Secrets;
 
 /// A backend-signature plugin with its credentials.
 #[derive(Debug)]
@@ -136,4 +136,51 @@ pub fn proxy_string_to_sign(
         text.push_str(&format!("{key}={value}"));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer(kind: &str) -> BackendSigner {
+        let secrets: Secrets = [(
+            "ns/backend".to_owned(),
+            [("appKey", "k1"), ("appSecret", "s1")].map(|(k, v)| (k.to_owned(), v.into())).into(),
+        )]
+        .into();
+        let config =
+            serde_json::json!({"plugin": "sig", "type": kind, "secret": "ns/backend", "signatureMethod": "HmacSHA256"});
+        BackendSigner::compile(&serde_json::from_value(config).expect("a config"), &secrets).expect("it compiles")
+    }
+
+    #[test]
+    fn the_backend_form_signs_the_x_ca_headers_path_and_sorted_parameters() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-ca-request-id", HeaderValue::from_static("r-1"));
+        signer("APIGW_BACKEND").sign("post", "/a%20b?z=1&a=", &mut headers, Some(b"m=2"), "nonce");
+        assert_eq!(headers["x-ca-proxy-signature-secret-key"], "k1");
+        assert_eq!(headers["x-ca-proxy-signature-headers"], "x-ca-request-id");
+        let text = proxy_string_to_sign(
+            "post",
+            "",
+            &headers,
+            "/a b",
+            &[("z".into(), "1".into()), ("a".into(), "".into())],
+            &[("m".into(), "2".into())],
+        );
+        assert_eq!(text, "POST\n\nx-ca-request-id:r-1\n/a b?a=&m=2&z=1");
+        assert_eq!(headers["x-ca-proxy-signature"], sign(SignatureMethod::HmacSHA256, b"s1", &text).as_str());
+    }
+
+    #[test]
+    fn the_frontend_form_signs_like_a_client_app_and_a_missing_secret_is_refused() {
+        let mut headers = HeaderMap::new();
+        signer("APIGW_FRONTEND").sign("GET", "/x", &mut headers, None, "n-1");
+        assert_eq!(headers["x-ca-key"], "k1");
+        assert_eq!(headers["x-ca-nonce"], "n-1");
+        assert!(headers.contains_key("x-ca-signature"));
+        let config = serde_json::json!({"plugin": "sig", "type": "APIGW_FRONTEND", "secret": "ns/none", "signatureMethod": "HmacSHA1"});
+        let error = BackendSigner::compile(&serde_json::from_value(config).unwrap(), &Secrets::new()).unwrap_err();
+        assert_eq!(error, "Secret ns/none is not available");
+    }
 }

@@ -152,3 +152,45 @@ impl Checks {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(spec: serde_json::Value) -> CompiledTrafficControl {
+        let spec = serde_json::from_value(spec).expect("a trafficControl spec");
+        CompiledTrafficControl::compile(&NamedPlugin { plugin: "test".into(), spec }, "ns/shop/items/RELEASE".into())
+    }
+
+    /// How many of `requests` calls by `app` (owned by `user`) are admitted.
+    fn admitted(limits: &CompiledTrafficControl, counters: &TrafficCounters, app: Option<&str>, requests: u32) -> u32 {
+        (0..requests).filter(|_| limits.checks(app, app.map(|_| "owner")).count_locally(counters).is_ok()).count()
+            as u32
+    }
+
+    #[test]
+    fn the_api_limit_holds_for_everyone_in_a_window() {
+        let limits = compile(serde_json::json!({"unit": "DAY", "apiDefault": 3}));
+        let counters = TrafficCounters::default();
+        assert_eq!(admitted(&limits, &counters, None, 5), 3);
+        let refused = limits.checks(None, None).count_locally(&counters).unwrap_err();
+        assert!(matches!(refused, GatewayError::Throttled { by: "API", retry_after } if retry_after <= 86_400));
+    }
+
+    #[test]
+    fn app_limits_and_specials_come_before_the_api_limit() {
+        let limits = compile(serde_json::json!({
+            "unit": "DAY", "apiDefault": 100, "appDefault": 2,
+            "specials": [{"type": "APP", "policies": [{"key": 42, "value": 4}]}]
+        }));
+        let counters = TrafficCounters::default();
+        assert_eq!(admitted(&limits, &counters, Some("7"), 5), 2, "the App default");
+        assert_eq!(admitted(&limits, &counters, Some("42"), 5), 4, "App 42's special");
+        let refused = limits.checks(Some("7"), Some("owner")).count_locally(&counters).unwrap_err();
+        assert!(matches!(refused, GatewayError::Throttled { by: "APP", .. }));
+        let keys: Vec<String> =
+            limits.checks(Some("7"), Some("owner")).windowed().into_iter().map(|(key, _)| key).collect();
+        assert!(keys[0].starts_with("ns/shop/items/RELEASE|app|7|"), "{keys:?}");
+        assert!(keys.last().unwrap().starts_with("ns/shop/items/RELEASE|api|"), "{keys:?}");
+    }
+}

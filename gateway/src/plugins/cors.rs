@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use http_body_util::{Either, Full};
 
-use crate::pipeline::ClientBody;
+use crate::backend::ClientBody;
 
 /// A CORS plugin, compiled.
 #[derive(Debug)]
@@ -119,5 +119,52 @@ impl CompiledCors {
             headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
         }
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(spec: serde_json::Value) -> CompiledCors {
+        let spec = serde_json::from_value(spec).expect("a cors spec");
+        CompiledCors::compile(&NamedPlugin { plugin: "test".into(), spec }).expect("it compiles")
+    }
+
+    fn origin(text: &'static str) -> HeaderValue {
+        HeaderValue::from_static(text)
+    }
+
+    #[test]
+    fn preflights_from_listed_origins_get_the_allow_headers_and_others_403() {
+        let cors = compile(serde_json::json!({
+            "allowOrigins": "https://app.example.com, *.foo.com", "allowHeaders": "*",
+            "allowCredentials": true, "maxAge": 600
+        }));
+        let mut request = HeaderMap::new();
+        request.insert(header::ACCESS_CONTROL_REQUEST_HEADERS, origin("x-token"));
+        let allowed = cors.preflight(&origin("https://a.foo.com:8443"), &request);
+        assert_eq!(allowed.status(), StatusCode::NO_CONTENT);
+        let headers = allowed.headers();
+        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://a.foo.com:8443", "echoed with credentials");
+        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_HEADERS], "x-token", "`*` allows what was asked");
+        assert_eq!(headers[header::ACCESS_CONTROL_MAX_AGE], "600");
+        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+        assert_eq!(cors.preflight(&origin("https://APP.example.com"), &request).status(), StatusCode::NO_CONTENT);
+        assert_eq!(cors.preflight(&origin("https://evil.com"), &request).status(), StatusCode::FORBIDDEN);
+        assert_eq!(cors.preflight(&origin("https://foo.com.evil.com"), &request).status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn responses_to_allowed_origins_are_decorated() {
+        let any = compile(serde_json::json!({"allowOrigins": "*", "exposeHeaders": "X-Ca-Request-Id"}));
+        let mut headers = HeaderMap::new();
+        any.decorate(&origin("https://x.example"), &mut headers);
+        assert_eq!(headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*", "no credentials: a wildcard");
+        assert_eq!(headers[header::ACCESS_CONTROL_EXPOSE_HEADERS], "X-Ca-Request-Id");
+        let one = compile(serde_json::json!({"allowOrigins": "https://app.example.com"}));
+        let mut untouched = HeaderMap::new();
+        one.decorate(&origin("https://other.example"), &mut untouched);
+        assert!(untouched.is_empty());
     }
 }

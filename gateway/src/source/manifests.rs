@@ -1,6 +1,6 @@
 //! Where configs come from. `--manifests`: custom-resource YAML files and folders, translated
 //! in-process with the operator's translation, and reloaded when a file changes. (In a cluster,
-//! [`crate::cluster_source`] reads what the operator publishes.) Both end in [`install`].
+//! [`crate::source::cluster`] reads what the operator publishes.) Both end in [`install`].
 
 use std::{
     path::{Path, PathBuf},
@@ -12,12 +12,13 @@ use apigw_core::config::GatewayConfig;
 use apigw_core::translate::{Snapshot, referenced_secrets, translate};
 use notify::{RecursiveMode, Watcher};
 
-use crate::apps::AppStore;
-use crate::live::Loaded;
-use crate::metrics::ReloadLabels;
+use crate::config::apps::AppStore;
+use crate::config::certificates::CertificateStore;
+use crate::config::live::Loaded;
+use crate::config::route_table::RouteTable;
 use crate::pipeline::Gateway;
-use crate::route_table::RouteTable;
-use crate::tls::{CertificateStore, Secrets};
+use crate::secrets::Secrets;
+use crate::telemetry::metrics::ReloadLabels;
 
 /// Why a set of manifests was refused.
 #[derive(Debug, thiserror::Error)]
@@ -41,7 +42,7 @@ pub enum LoadError {
     Bundle(#[from] apigw_core::bundle::BundleError),
     /// The translated config did not compile.
     #[error(transparent)]
-    Compile(#[from] crate::compiled::CompileError),
+    Compile(#[from] crate::config::CompileError),
 }
 
 /// Reads every `.yaml`/`.yml` file of `paths` (folders recursively, in name order) and translates

@@ -1,14 +1,13 @@
-//! Apps as the gateway knows them: found by AppKey, with their secret and what they may call;
-//! and the nonces seen, so that a signed request is not replayed.
+//! Apps as the gateway knows them: found by AppKey or AppCode, with their secret and what they
+//! may call (the nonces they used are in [`crate::state::replay`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use apigw_core::config::GatewayConfig;
 
-use crate::compiled::{CompileError, CompiledApi};
-use crate::tls::Secrets;
+use crate::config::api::{CompileError, CompiledApi};
+use crate::secrets::Secrets;
 
 /// An App's credentials and grants.
 #[derive(Debug)]
@@ -118,39 +117,5 @@ impl AppStore {
     /// The App with this AppKey.
     pub fn find(&self, app_key: &str) -> Option<&Arc<AppEntry>> {
         self.by_key.get(app_key)
-    }
-}
-
-/// A key that may be used only once within `keep_for`: a signature nonce, a JWT id.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Replay {
-    /// The key, scoped (`nonce/<AppKey>/<nonce>`, `jti/<plugin>/<id>`).
-    pub key: String,
-    /// How long it stays used.
-    pub keep_for: Duration,
-}
-
-/// Keys seen recently — signature nonces, JWT ids — each remembered for its own time, on this
-/// gateway (every pod keeps its own unless `--redis` shares them; see docs/authentication.md).
-#[derive(Debug, Default)]
-pub struct NonceCache {
-    forget_at: Mutex<HashMap<String, Instant>>,
-}
-
-impl NonceCache {
-    /// Records `key` for `keep_for`; false when it is still remembered from an earlier use.
-    pub fn first_use(&self, key: &str, keep_for: Duration) -> bool {
-        let now = Instant::now();
-        let mut forget_at = self.forget_at.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if forget_at.len() > 100_000 {
-            forget_at.retain(|_, until| *until > now);
-        }
-        match forget_at.get(key) {
-            Some(until) if *until > now => false,
-            _ => {
-                forget_at.insert(key.to_owned(), now + keep_for);
-                true
-            }
-        }
     }
 }

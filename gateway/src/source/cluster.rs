@@ -21,9 +21,9 @@ use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Resource};
 use tokio::sync::watch;
 
-use crate::config_source::install;
 use crate::pipeline::Gateway;
-use crate::tls::Secrets;
+use crate::secrets::Secrets;
+use crate::source::manifests::install;
 
 /// How often the report Lease is renewed.
 const RENEW: Duration = Duration::from_secs(5);

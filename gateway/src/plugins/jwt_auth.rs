@@ -12,9 +12,9 @@ use http::{HeaderMap, header};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk};
 use serde_json::{Map, Value};
 
-use crate::apps::Replay;
 use crate::error::GatewayError;
-use crate::tls::Secrets;
+use crate::secrets::Secrets;
+use crate::state::replay::Replay;
 
 /// How long a `jti` is remembered when its token has no `exp`.
 const JTI_MEMORY_WITHOUT_EXP: Duration = Duration::from_secs(24 * 3600);
@@ -254,4 +254,67 @@ fn replay_of(claims: &Map<String, Value>, scope: &str) -> Result<Replay, Gateway
         None => JTI_MEMORY_WITHOUT_EXP,
     };
     Ok(Replay { key: format!("jti/{scope}/{id}"), keep_for })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+    const KEY: &[u8] = b"a shared secret of at least 32 bytes!";
+
+    fn plugin(spec: serde_json::Value) -> CompiledJwtAuth {
+        let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(KEY);
+        let jwks = format!(r#"{{"keys": [{{"kty": "oct", "kid": "h1", "k": "{k}"}}]}}"#);
+        let secrets: Secrets = [("ns/keys".to_owned(), [("jwks".to_owned(), jwks.into_bytes())].into())].into();
+        let config = serde_json::json!({"plugin": "jwt", "spec": spec, "keySecret": "ns/keys"});
+        CompiledJwtAuth::compile(&serde_json::from_value(config).expect("a config"), "ns", &secrets)
+            .expect("it compiles")
+    }
+
+    fn token(claims: serde_json::Value) -> String {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("h1".to_owned());
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(KEY)).expect("a token")
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        headers
+    }
+
+    fn in_ten_minutes() -> u64 {
+        jiff::Timestamp::now().as_second() as u64 + 600
+    }
+
+    #[test]
+    fn a_valid_token_passes_and_its_claims_are_forwarded() {
+        let spec = serde_json::json!({"keySecretRef": {"name": "keys", "key": "jwks"},
+            "claimParameters": [{"claimName": "userId", "parameterName": "x-user", "location": "header"}]});
+        let jwt = plugin(spec);
+        let verified =
+            jwt.verify(&bearer(&token(serde_json::json!({"userId": "u-1", "exp": in_ten_minutes()}))), None).unwrap();
+        assert_eq!(verified.forwarded[0].value, "u-1");
+        assert_eq!(verified.claims["userId"], "u-1");
+        assert_eq!(jwt.token_source(), (TokenLocation::Header, "Authorization"));
+    }
+
+    #[test]
+    fn missing_expired_forged_and_doubled_tokens_are_refused() {
+        let jwt = plugin(serde_json::json!({"keySecretRef": {"name": "keys", "key": "jwks"}}));
+        assert!(matches!(jwt.verify(&HeaderMap::new(), None), Err(GatewayError::MissingToken)));
+        let expired = token(serde_json::json!({"exp": 1_000_000}));
+        assert!(matches!(jwt.verify(&bearer(&expired), None), Err(GatewayError::InvalidToken(_))));
+        let mut forged = token(serde_json::json!({"exp": in_ten_minutes()}));
+        forged.push('x');
+        assert!(matches!(jwt.verify(&bearer(&forged), None), Err(GatewayError::InvalidToken(_))));
+        let mut twice = bearer(&token(serde_json::json!({"exp": in_ten_minutes()})));
+        twice.append(header::AUTHORIZATION, "Bearer other".parse().unwrap());
+        assert!(matches!(jwt.verify(&twice, None), Err(GatewayError::DuplicateAuthHeader(_))));
+        let bypass =
+            plugin(serde_json::json!({"keySecretRef": {"name": "keys", "key": "jwks"}, "bypassEmptyToken": true}));
+        assert!(bypass.verify(&HeaderMap::new(), None).unwrap().claims.is_empty());
+    }
 }

@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderName, StatusCode};
 
 use std::borrow::Cow;
 
-use crate::plugin_parameters::{Step, claim_text, field, interpolate, json_path};
+use crate::plugins::parameters::{Step, claim_text, field, interpolate, json_path};
 
 /// Where a response-phase parameter comes from.
 #[derive(Debug)]
@@ -162,5 +162,54 @@ impl CompiledErrorMapping {
             code.and_then(|code| self.mappings.iter().find(|(known, _)| known == code).map(|(_, answer)| answer));
         let answer = answer.or(self.default.as_ref())?;
         Some((answer.status, interpolate(answer.message.as_deref().unwrap_or_default(), &values)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(mapping: serde_json::Value) -> CompiledErrorMapping {
+        let config = serde_json::json!({"plugin": "test", "mapping": mapping});
+        CompiledErrorMapping::compile(&serde_json::from_value(config).expect("a config")).expect("it compiles")
+    }
+
+    fn map(mapping: &CompiledErrorMapping, status: u16, error_code: Option<&str>, body: &str) -> Option<(u16, String)> {
+        let headers = HeaderMap::new();
+        let answered = Answered {
+            status: StatusCode::from_u16(status).unwrap(),
+            error_code,
+            headers: &headers,
+            body: Some(body.as_bytes()),
+        };
+        let no_system = |_: &str| None;
+        mapping.map(answered, &serde_json::Map::new(), &no_system).map(|(status, message)| (status.as_u16(), message))
+    }
+
+    #[test]
+    fn an_error_answer_is_mapped_by_its_code_or_the_default() {
+        let mapping = compile(serde_json::json!({
+            "parameters": {"status": "StatusCode", "code": "BodyJsonField:$.error.code"},
+            "errorCondition": "$status >= 400", "errorCode": "code",
+            "mappings": [{"code": "NO_USER", "statusCode": 404, "errorMessage": "no such user (${code})"}],
+            "defaultMapping": {"statusCode": 502, "errorMessage": "backend failed with ${status}"}
+        }));
+        assert!(mapping.reads_body() && !mapping.reads_token());
+        assert_eq!(map(&mapping, 200, None, "{}"), None, "not an error");
+        assert_eq!(
+            map(&mapping, 500, None, r#"{"error": {"code": "NO_USER"}}"#),
+            Some((404, "no such user (NO_USER)".into()))
+        );
+        assert_eq!(map(&mapping, 500, None, "not json"), Some((502, "backend failed with 500".into())));
+    }
+
+    #[test]
+    fn a_failed_backend_call_is_mapped_by_the_gateway_code() {
+        let mapping = compile(serde_json::json!({
+            "parameters": {"code": "ErrorCode"}, "errorCondition": "$code = 'B504TO'",
+            "defaultMapping": {"statusCode": 503, "errorMessage": "try again"}
+        }));
+        assert_eq!(map(&mapping, 504, Some("B504TO"), ""), Some((503, "try again".into())));
+        assert_eq!(map(&mapping, 502, Some("B502CF"), ""), None);
     }
 }

@@ -1,19 +1,14 @@
-//! TLS for the HTTPS listeners: one certificate per host, chosen by SNI from the certificates of
-//! the config being served (so a renewed Secret is used without a restart). ALPN offers h2 and
-//! http/1.1.
+//! The certificates of the config being served, by host (exact names, then the longest
+//! wildcard suffix), loaded from the Secrets its TLS bindings name.
 
 use std::{collections::HashMap, sync::Arc};
 
 use apigw_core::config::GatewayConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use crate::compiled::CompileError;
-use crate::pipeline::Gateway;
-
-/// Secret data by `namespace/name`, as the config source read it.
-pub type Secrets = apigw_core::bundle::SecretData;
+use super::CompileError;
+use crate::secrets::Secrets;
 
 /// The certificates of a config, by host.
 #[derive(Debug, Default)]
@@ -71,34 +66,4 @@ fn certified_key(certificate: Option<&Vec<u8>>, key: Option<&Vec<u8>>) -> Result
     let signing_key =
         rustls::crypto::ring::sign::any_supported_type(&key).map_err(|error| format!("tls.key: {error}"))?;
     Ok(Arc::new(CertifiedKey::new(chain, signing_key)))
-}
-
-/// Picks the certificate for a TLS handshake from the config being served.
-struct SniResolver {
-    gateway: Arc<Gateway>,
-}
-
-impl std::fmt::Debug for SniResolver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SniResolver")
-    }
-}
-
-impl ResolvesServerCert for SniResolver {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let name = hello.server_name()?;
-        self.gateway.live.current()?.certificates.find(name)
-    }
-}
-
-/// The TLS acceptor of the HTTPS listeners.
-pub fn acceptor(gateway: Arc<Gateway>) -> tokio_rustls::TlsAcceptor {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default TLS versions")
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(SniResolver { gateway }));
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }

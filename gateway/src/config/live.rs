@@ -9,9 +9,9 @@ use std::sync::{
 use arc_swap::ArcSwapOption;
 use serde::Serialize;
 
-use crate::apps::AppStore;
-use crate::route_table::RouteTable;
-use crate::tls::CertificateStore;
+use crate::config::apps::AppStore;
+use crate::config::certificates::CertificateStore;
+use crate::config::route_table::RouteTable;
 
 /// One loaded config.
 #[derive(Debug)]

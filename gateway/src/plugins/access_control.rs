@@ -7,7 +7,8 @@ use apigw_core::config::AccessControlConfig;
 use apigw_core::resources::AccessDecision;
 use http::{HeaderName, HeaderValue, StatusCode};
 
-use crate::plugin_parameters::{PluginParameters, RequestInputs, Values};
+use crate::error::Denial;
+use crate::plugins::parameters::{PluginParameters, RequestInputs, Values};
 
 /// An access-control plugin, compiled.
 #[derive(Debug)]
@@ -26,19 +27,6 @@ struct Rule {
     message: Option<String>,
     headers: Vec<(HeaderName, String)>,
     body: Option<String>,
-}
-
-/// A refusal, as the rule describes it (`${name}` already replaced).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Denial {
-    /// The status (default 403).
-    pub status: StatusCode,
-    /// `X-Ca-Error-Message`.
-    pub message: String,
-    /// Extra response headers.
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// The body; `None` gives the gateway's JSON error body.
-    pub body: Option<String>,
 }
 
 impl CompiledAccessControl {
@@ -103,5 +91,42 @@ impl Rule {
             .filter_map(|(name, value)| Some((name.clone(), HeaderValue::try_from(values.interpolate(value)).ok()?)))
             .collect();
         Denial { status: self.status, message, headers, body: self.body.as_ref().map(|body| values.interpolate(body)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plugins::parameters::test_inputs;
+
+    fn compile(rules: serde_json::Value) -> CompiledAccessControl {
+        let config = serde_json::json!({"plugin": "test", "parameters": {"role": "Header:x-role", "day": "Query:day"}, "rules": rules});
+        CompiledAccessControl::compile(&serde_json::from_value(config).expect("a config")).expect("it compiles")
+    }
+
+    #[test]
+    fn the_first_rule_with_a_decision_decides() {
+        let control = compile(serde_json::json!([
+            {"name": "admins", "condition": "$role = 'admin'", "ifTrue": "ALLOW"},
+            {"name": "weekdays", "condition": "$day = 'sunday'", "ifTrue": "DENY", "statusCode": 429,
+             "errorMessage": "closed on ${day}", "responseHeaders": {"retry-after": "3600"}}
+        ]));
+        assert!(test_inputs::with("/?day=sunday", &[("x-role", "admin")], |inputs| control.check(inputs)).is_ok());
+        assert!(test_inputs::with("/?day=monday", &[], |inputs| control.check(inputs)).is_ok(), "no rule decides");
+        let denial =
+            test_inputs::with("/?day=sunday", &[("x-role", "guest")], |inputs| control.check(inputs)).unwrap_err();
+        assert_eq!((denial.status.as_u16(), denial.message.as_str()), (429, "closed on sunday"));
+        assert_eq!(denial.headers[0].0, "retry-after");
+    }
+
+    #[test]
+    fn a_denial_without_a_message_names_its_rule_and_bad_rules_are_refused() {
+        let control = compile(serde_json::json!([{"name": "nobody", "condition": "$role = 'x'", "ifFalse": "DENY"}]));
+        let denial = test_inputs::with("/", &[], |inputs| control.check(inputs)).unwrap_err();
+        assert_eq!((denial.status.as_u16(), denial.message.as_str()), (403, "Access Denied by rule nobody"));
+        let config =
+            serde_json::json!({"plugin": "bad", "parameters": {}, "rules": [{"name": "r", "condition": "$a ="}]});
+        let error = CompiledAccessControl::compile(&serde_json::from_value(config).unwrap()).unwrap_err();
+        assert!(error.starts_with("rule r:"), "{error}");
     }
 }

@@ -74,6 +74,20 @@ pub struct RequestInputs<'f, 'a> {
     pub claims: &'a serde_json::Map<String, serde_json::Value>,
 }
 
+/// The `X-Forwarded-For` entry at `index` over every line of the header (negative from the end:
+/// -1 the last).
+pub fn forwarded_entry(headers: &HeaderMap, index: i64) -> Option<&str> {
+    let entries: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect();
+    let position = if index < 0 { entries.len().checked_sub(index.unsigned_abs() as usize)? } else { index as usize };
+    entries.get(position).copied()
+}
+
 /// A plugin's parameter values for one request, and the system parameters.
 pub struct Values<'r, 'f, 'i> {
     plugin: Vec<(&'r str, Option<Cow<'i, str>>)>,
@@ -147,32 +161,13 @@ fn value<'a>(source: &Source, inputs: &RequestInputs<'_, 'a>) -> Option<Cow<'a, 
         Source::Token(claim) => claim_text(inputs.claims, claim),
         Source::Parameter(name) => (inputs.declared)(name).map(Cow::Borrowed),
         Source::System(name) => (inputs.system)(name).map(Cow::Borrowed),
-        Source::Xff(index) => {
-            let entries: Vec<&'a str> = inputs
-                .headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .filter_map(|value| value.to_str().ok())
-                .flat_map(|value| value.split(','))
-                .map(str::trim)
-                .collect();
-            let position = if *index < 0 {
-                entries.len().checked_sub(index.unsigned_abs() as usize)
-            } else {
-                Some(*index as usize)
-            };
-            position.and_then(|position| entries.get(position)).map(|entry| Cow::Borrowed(*entry))
-        }
+        Source::Xff(index) => forwarded_entry(inputs.headers, *index).map(Cow::Borrowed),
         Source::Method => Some(Cow::Borrowed(inputs.method.as_str())),
         Source::Path => Some(Cow::Borrowed(inputs.path)),
         Source::Unavailable => None,
-        Source::Form(name) => {
-            inputs.body.filter(|_| crate::pipeline::params::is_form(inputs.headers)).and_then(|body| {
-                form_urlencoded::parse(body)
-                    .find(|(key, _)| key == name)
-                    .map(|(_, value)| Cow::Owned(value.into_owned()))
-            })
-        }
+        Source::Form(name) => inputs.body.filter(|_| crate::body::is_form(inputs.headers)).and_then(|body| {
+            form_urlencoded::parse(body).find(|(key, _)| key == name).map(|(_, value)| Cow::Owned(value.into_owned()))
+        }),
         Source::BodyJson(steps) => inputs
             .body
             .and_then(|body| serde_json::from_slice::<serde_json::Value>(body).ok())
@@ -228,6 +223,39 @@ pub fn claim_text<'a>(claims: &'a serde_json::Map<String, serde_json::Value>, cl
         serde_json::Value::String(text) => Some(Cow::Borrowed(text)),
         serde_json::Value::Null => None,
         other => Some(Cow::Owned(other.to_string())),
+    }
+}
+
+/// Request inputs for the plugins' unit tests.
+#[cfg(test)]
+pub(crate) mod test_inputs {
+    use super::*;
+
+    /// Runs `check` over a GET of `path_and_query` with `headers`, no declared or system
+    /// parameters and no body.
+    pub fn with<T>(
+        path_and_query: &str,
+        headers: &[(&'static str, &'static str)],
+        check: impl FnOnce(&RequestInputs<'_, '_>) -> T,
+    ) -> T {
+        let (path, query) = path_and_query.split_once('?').map_or((path_and_query, None), |(p, q)| (p, Some(q)));
+        let headers: HeaderMap = headers
+            .iter()
+            .map(|(name, value)| (http::HeaderName::from_static(name), http::HeaderValue::from_static(value)))
+            .collect();
+        let claims = serde_json::Map::new();
+        let none = |_: &str| None;
+        let inputs = RequestInputs {
+            method: &Method::GET,
+            path,
+            query,
+            headers: &headers,
+            declared: &none,
+            system: &none,
+            body: None,
+            claims: &claims,
+        };
+        check(&inputs)
     }
 }
 

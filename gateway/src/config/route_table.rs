@@ -11,10 +11,10 @@ use apigw_core::resources::HttpMethod;
 use http::Method;
 
 use crate::backend::upstream::Upstream;
-use crate::compiled::{CompileError, CompiledApi};
+use crate::config::api::{CompileError, CompiledApi};
 use crate::error::GatewayError;
-use crate::metrics::Metrics;
-use crate::tls::Secrets;
+use crate::secrets::Secrets;
+use crate::telemetry::metrics::Metrics;
 
 /// The stage served when a request names none.
 pub const DEFAULT_STAGE: &str = "RELEASE";

@@ -1,0 +1,13 @@
+//! The plugins an Api binds, each compiled from its config and checked per request: the
+//! parameters they read, access control, backend signatures, CORS, error mapping, IP control,
+//! JWT authentication, condition routing and traffic control.
+
+pub mod access_control;
+pub mod backend_signature;
+pub mod cors;
+pub mod error_mapping;
+pub mod ip_control;
+pub mod jwt_auth;
+pub mod parameters;
+pub mod routing;
+pub mod traffic_control;

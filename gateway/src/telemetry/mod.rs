@@ -1,0 +1,5 @@
+//! What the gateway tells about what it does: Prometheus metrics, the access log, request ids.
+
+pub mod access_log;
+pub mod metrics;
+pub mod request_id;
