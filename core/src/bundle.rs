@@ -16,8 +16,11 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::sync::Arc;
 
 use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -143,6 +146,25 @@ pub fn shard_name(instance: &str, index: usize) -> String {
 /// The name of `instance`'s Secret.
 pub fn secret_name(instance: &str) -> String {
     format!("apigw-{instance}-secrets")
+}
+
+/// The number in label `key` of `meta`.
+pub fn label_number(meta: &ObjectMeta, key: &str) -> Option<u64> {
+    meta.labels.as_ref()?.get(key)?.parse().ok()
+}
+
+/// The shard data of config `version` among an instance's ConfigMaps, in shard order; `None`
+/// unless every shard of that version is there (a version being written, or malformed labels).
+pub fn version_shards(maps: &[Arc<ConfigMap>], version: u64) -> Option<Vec<&[u8]>> {
+    let of_version: Vec<&Arc<ConfigMap>> =
+        maps.iter().filter(|map| label_number(&map.metadata, VERSION_LABEL) == Some(version)).collect();
+    let count = label_number(&of_version.first()?.metadata, SHARDS_LABEL)?;
+    (0..count)
+        .map(|index| {
+            let map = of_version.iter().find(|map| label_number(&map.metadata, SHARD_LABEL) == Some(index))?;
+            Some(map.binary_data.as_ref()?.get(SHARD_KEY)?.0.as_slice())
+        })
+        .collect()
 }
 
 #[cfg(test)]

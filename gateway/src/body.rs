@@ -97,6 +97,16 @@ pub fn body_error(error: &(dyn Error + 'static)) -> GatewayError {
     }
 }
 
+/// Reads `body` whole, refusing more than `limit` bytes (the error then says the length limit
+/// was reached; [`body_error`] turns a request body's error into the client's answer).
+pub async fn read_limited<B>(body: B, limit: usize) -> Result<Bytes, Box<dyn Error + Send + Sync>>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<Box<dyn Error + Send + Sync>>,
+{
+    Ok(http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit)).await?.to_bytes())
+}
+
 /// Whether a request carries an `application/x-www-form-urlencoded` body.
 pub fn is_form(headers: &HeaderMap) -> bool {
     headers

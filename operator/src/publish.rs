@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use apigw_core::bundle::{
     Bundle, HASH_LABEL, INSTANCE_LABEL, MANAGED_BY_LABEL, MANAGER, SECRETS_KEY, SHARD_KEY, SHARD_LABEL, SHARDS_LABEL,
-    VERSION_LABEL, secret_name, shard_name,
+    VERSION_LABEL, secret_name, shard_name, version_shards,
 };
 use apigw_core::config::GatewayConfig;
 use k8s_openapi::ByteString;
@@ -66,11 +66,9 @@ impl Publisher {
     /// The config published for `instance`, read back from its ConfigMaps (after a restart, the
     /// last good versions of Apis come from there).
     pub fn published_config(&self, instance: &str) -> Option<GatewayConfig> {
-        let version = self.published(instance)?.version.to_string();
-        let mut shards: Vec<_> =
-            self.shards(instance).into_iter().filter(|map| label(map, VERSION_LABEL) == Some(&version)).collect();
-        shards.sort_by_key(|map| label(map, SHARD_LABEL).and_then(|index| index.parse::<usize>().ok()));
-        let data = shards.iter().filter_map(|map| Some(map.binary_data.as_ref()?.get(SHARD_KEY)?.0.as_slice()));
+        let version = self.published(instance)?.version;
+        let maps = self.shards(instance);
+        let data = version_shards(&maps, version)?;
         Bundle::decode(data, None).map(|bundle| bundle.config).ok()
     }
 

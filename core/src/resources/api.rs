@@ -285,6 +285,47 @@ pub enum SystemParameterName {
     CaInstanceId,
 }
 
+impl SystemParameterName {
+    /// Every system parameter the gateway has a value for.
+    pub const ALL: [Self; 12] = [
+        Self::CaClientIp,
+        Self::CaDomain,
+        Self::CaRequestHandleTime,
+        Self::CaAppId,
+        Self::CaAppKey,
+        Self::CaRequestId,
+        Self::CaHttpSchema,
+        Self::CaProxy,
+        Self::CaApiName,
+        Self::CaClientUa,
+        Self::CaStage,
+        Self::CaInstanceId,
+    ];
+
+    /// Its name, as Apis and conditions (`$CaClientIp`) spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CaClientIp => "CaClientIp",
+            Self::CaDomain => "CaDomain",
+            Self::CaRequestHandleTime => "CaRequestHandleTime",
+            Self::CaAppId => "CaAppId",
+            Self::CaAppKey => "CaAppKey",
+            Self::CaRequestId => "CaRequestId",
+            Self::CaHttpSchema => "CaHttpSchema",
+            Self::CaProxy => "CaProxy",
+            Self::CaApiName => "CaApiName",
+            Self::CaClientUa => "CaClientUa",
+            Self::CaStage => "CaStage",
+            Self::CaInstanceId => "CaInstanceId",
+        }
+    }
+
+    /// The system parameter called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|parameter| parameter.as_str() == name)
+    }
+}
+
 /// How callers of an API are authenticated.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]

@@ -6,26 +6,16 @@ use std::collections::BTreeMap;
 use super::problem::ConditionType::Accepted;
 use super::{ObjectRef, Problem};
 use crate::condition::Condition;
-use crate::resources::ParameterSource;
+use crate::resources::{ParameterSource, SystemParameterName};
 
-/// The system parameters a condition may read without declaring them.
-pub const SYSTEM_PARAMETERS: [&str; 15] = [
-    "CaClientIp",
-    "CaDomain",
-    "CaRequestHandleTime",
-    "CaAppId",
-    "CaRequestId",
-    "CaHttpSchema",
-    "CaProxy",
-    "CaApiName",
-    "CaClientUa",
-    "CaCloudMarketInstanceId",
-    "CaAppKey",
-    "CaAppExtendInfo",
-    "CaStage",
-    "CaInstanceId",
-    "CaSourceVpcId",
-];
+/// Alibaba's system parameters the gateway has no value for (no cloud market, no VPC source):
+/// a condition may read them (they are null), beside every [`SystemParameterName`].
+pub const UNSERVED_SYSTEM_PARAMETERS: [&str; 3] = ["CaCloudMarketInstanceId", "CaAppExtendInfo", "CaSourceVpcId"];
+
+/// Whether `name` is a system parameter a condition may read without declaring it.
+pub fn is_system_parameter(name: &str) -> bool {
+    SystemParameterName::from_name(name).is_some() || UNSERVED_SYSTEM_PARAMETERS.contains(&name)
+}
 
 /// Everything wrong with the `parameters` and the `(kind, name, condition)` items (such as
 /// `("route", "old", "$v < '2.0.5'")`) of one object; each problem names the item and, for a
@@ -51,7 +41,7 @@ pub fn check<'a>(
             Err(error) => problem("InvalidCondition", format!("{kind} {name}: condition {source:?}: {error}")),
             Ok(condition) => {
                 for parameter in condition.parameters() {
-                    if !parameters.contains_key(parameter) && !SYSTEM_PARAMETERS.contains(&parameter) {
+                    if !parameters.contains_key(parameter) && !is_system_parameter(parameter) {
                         problem(
                             "UndeclaredParameter",
                             format!(
@@ -64,4 +54,21 @@ pub fn check<'a>(
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_parameters_are_named_as_they_are_written() {
+        for parameter in SystemParameterName::ALL {
+            let written = serde_json::to_value(parameter).expect("serializes");
+            assert_eq!(written, parameter.as_str(), "the Api's spelling");
+            assert_eq!(SystemParameterName::from_name(parameter.as_str()), Some(parameter));
+            assert!(is_system_parameter(parameter.as_str()));
+        }
+        assert!(is_system_parameter("CaSourceVpcId"), "Alibaba's, null here");
+        assert!(!is_system_parameter("CaNothing"));
+    }
 }

@@ -18,7 +18,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::{Resource, ResourceExt};
 
 pub use api::{DEFAULT_TIMEOUT_MS, substitute_variables};
-pub use conditions::SYSTEM_PARAMETERS;
+pub use conditions::{UNSERVED_SYSTEM_PARAMETERS, is_system_parameter};
 pub use group::INTERNAL_DOMAIN_SUFFIX;
 pub use last_good::keep_last_good;
 pub use problem::{ConditionType, ObjectRef, Problem};

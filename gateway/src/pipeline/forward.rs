@@ -3,11 +3,12 @@
 
 use std::borrow::Cow;
 
-use apigw_core::resources::{ParameterLocation, ParameterMode, SystemParameterName};
+use apigw_core::resources::{ParameterLocation, ParameterMode};
 use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use percent_encoding::percent_decode_str;
 
+use super::request::system_value;
 use super::{X_CA_REQUEST_ID, credentials};
 use crate::backend::target::HttpTarget;
 use crate::config::api::CompiledApi;
@@ -38,6 +39,15 @@ pub struct RequestContext<'a> {
     pub claims: &'a [crate::plugins::jwt_auth::ForwardedClaim],
     /// Self-invocations this request already went through.
     pub hops: u8,
+    /// `CaRequestHandleTime`, made when first read.
+    pub handle_time: std::sync::OnceLock<String>,
+}
+
+impl RequestContext<'_> {
+    /// The time the request is handled (RFC 1123, GMT), as `CaRequestHandleTime` gives it.
+    pub fn handle_time(&self) -> &str {
+        self.handle_time.get_or_init(|| httpdate::fmt_http_date(std::time::SystemTime::now()))
+    }
 }
 
 /// Where a backend request goes and what it carries, before its body is attached.
@@ -166,7 +176,7 @@ pub fn backend_parts(
         add(&mut headers, &mut query_pairs, &mut form_pairs, claim.location, &claim.name, &claim.value);
     }
     for (name, target) in &api.system {
-        if let Some(value) = system_value(*name, api, context, &headers) {
+        if let Some(value) = system_value(*name, api, context, &headers).map(str::to_owned) {
             add(&mut headers, &mut query_pairs, &mut form_pairs, target.location, &target.name, &value);
         }
     }
@@ -246,29 +256,6 @@ fn insert_header(headers: &mut HeaderMap, name: &str, value: &str) {
     if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
         headers.insert(name, value);
     }
-}
-
-fn system_value(
-    name: SystemParameterName,
-    api: &CompiledApi,
-    context: &RequestContext<'_>,
-    headers: &HeaderMap,
-) -> Option<String> {
-    let text = |value: &HeaderValue| value.to_str().ok().map(str::to_owned);
-    Some(match name {
-        SystemParameterName::CaClientIp => text(context.client_ip)?,
-        SystemParameterName::CaDomain => context.host.to_owned(),
-        SystemParameterName::CaRequestHandleTime => httpdate::fmt_http_date(std::time::SystemTime::now()),
-        SystemParameterName::CaRequestId => text(context.request_id)?,
-        SystemParameterName::CaHttpSchema => context.scheme.to_owned(),
-        SystemParameterName::CaProxy => text(context.gateway_id)?,
-        SystemParameterName::CaApiName => api.name.to_string(),
-        SystemParameterName::CaClientUa => text(headers.get(header::USER_AGENT)?)?,
-        SystemParameterName::CaStage => api.stage.to_string(),
-        SystemParameterName::CaInstanceId => context.instance.to_owned(),
-        SystemParameterName::CaAppId => context.app?.app_id.clone(),
-        SystemParameterName::CaAppKey => context.app?.app_key.clone(),
-    })
 }
 
 /// `X-Ca-Request-Id`, `X-Forwarded-For` (the trusted proxy appended), `-Proto` and `-Host`

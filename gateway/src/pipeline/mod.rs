@@ -25,7 +25,7 @@ use std::{borrow::Cow, collections::BTreeMap, net::SocketAddr, sync::Arc, sync::
 use apigw_core::resources::{AuthType, Protocol};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header, uri::Scheme};
-use http_body_util::{BodyExt, Either, Full, Limited};
+use http_body_util::{Either, Full, Limited};
 use percent_encoding::percent_decode_str;
 use tracing::Instrument;
 
@@ -33,7 +33,7 @@ use crate::backend::ClientBody;
 use crate::backend::target::{CompiledBackend, Destination, HttpTarget};
 use crate::backend::{BackendClient, ProxyBody, direct, function};
 pub use crate::body::NetworkBody;
-use crate::body::{ClientRequestBody, TimedBody, body_error, is_form};
+use crate::body::{ClientRequestBody, TimedBody, body_error, is_form, read_limited};
 use crate::config::api::CompiledApi;
 use crate::config::apps::AppEntry;
 use crate::config::live::LiveConfig;
@@ -453,6 +453,7 @@ impl Gateway {
             app: app.as_deref(),
             claims: &token.forwarded,
             hops: connection.hops,
+            handle_time: std::sync::OnceLock::new(),
         };
         let route = if api.access_control.is_some() || api.routing.is_some() {
             let declared = declared_parameters(api, &values);
@@ -527,11 +528,9 @@ impl Gateway {
     ) -> Result<Response<ClientBody>, GatewayError> {
         let (mut parts, body) = response.into_parts();
         let (body, read) = if mapping.reads_body() {
-            let bytes = Limited::new(body, self.settings.max_body_bytes)
-                .collect()
+            let bytes = read_limited(body, self.settings.max_body_bytes)
                 .await
-                .map_err(|error| GatewayError::BackendConnect(error.to_string()))?
-                .to_bytes();
+                .map_err(|error| GatewayError::BackendConnect(error.to_string()))?;
             (Either::Right(Full::new(bytes.clone())), Some(bytes))
         } else {
             (body, None)
@@ -548,10 +547,7 @@ impl Gateway {
     }
 
     async fn read_body(&self, body: NetworkBody) -> Result<Bytes, GatewayError> {
-        match Limited::new(body, self.settings.max_body_bytes).collect().await {
-            Ok(collected) => Ok(collected.to_bytes()),
-            Err(error) => Err(body_error(&*error)),
-        }
+        read_limited(body, self.settings.max_body_bytes).await.map_err(|error| body_error(&*error))
     }
 
     async fn forward(
@@ -657,10 +653,7 @@ impl Gateway {
         if hops > MAX_SELF_INVOCATION_HOPS {
             return Err(GatewayError::SelfInvocationLoop(MAX_SELF_INVOCATION_HOPS));
         }
-        let body = match body.collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(error) => return Err(body_error(&*error)),
-        };
+        let body = read_limited(body, self.settings.max_body_bytes).await.map_err(|error| body_error(&*error))?;
         let mut request = Request::new(RequestBody::Buffered(body));
         *request.method_mut() = method;
         *request.uri_mut() = uri;
@@ -717,11 +710,9 @@ impl Gateway {
         let started = Instant::now();
         let answer = async {
             let response = BackendClient::for_this_thread().send(request, target.timeout, target.http2).await?;
-            let collected = Limited::new(response.into_body(), self.settings.max_body_bytes)
-                .collect()
+            read_limited(response.into_body(), self.settings.max_body_bytes)
                 .await
-                .map_err(|error| GatewayError::BadFunctionResponse(error.to_string()))?;
-            Ok::<_, GatewayError>(collected.to_bytes())
+                .map_err(|error| GatewayError::BadFunctionResponse(error.to_string()))
         };
         let answer = tokio::time::timeout(target.timeout, answer).await.map_err(|_| GatewayError::BackendTimeout)??;
         exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;

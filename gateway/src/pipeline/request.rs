@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use apigw_core::resources::SystemParameterName;
 use http::{HeaderValue, Uri, header, request::Parts};
 
 use super::forward::RequestContext;
@@ -39,19 +40,30 @@ pub(super) fn system_parameters<'a>(
     context: &'a RequestContext<'a>,
     headers: &'a http::HeaderMap,
 ) -> impl Fn(&str) -> Option<&'a str> + 'a {
-    move |name| match name {
-        "CaClientIp" => context.client_ip.to_str().ok(),
-        "CaDomain" => Some(context.host),
-        "CaStage" => Some(api.stage.as_str()),
-        "CaApiName" => Some(api.name.as_str()),
-        "CaRequestId" => context.request_id.to_str().ok(),
-        "CaHttpSchema" => Some(context.scheme),
-        "CaClientUa" => headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok()),
-        "CaProxy" => context.gateway_id.to_str().ok(),
-        "CaInstanceId" => Some(context.instance),
-        "CaAppId" => context.app.map(|app| app.app_id.as_str()),
-        "CaAppKey" => context.app.map(|app| app.app_key.as_str()),
-        _ => None,
+    move |name| system_value(SystemParameterName::from_name(name)?, api, context, headers)
+}
+
+/// The value of system parameter `name` for a request: the one place each is made, for
+/// conditions and for the backend alike.
+pub(super) fn system_value<'a>(
+    name: SystemParameterName,
+    api: &'a CompiledApi,
+    context: &'a RequestContext<'a>,
+    headers: &'a http::HeaderMap,
+) -> Option<&'a str> {
+    match name {
+        SystemParameterName::CaClientIp => context.client_ip.to_str().ok(),
+        SystemParameterName::CaDomain => Some(context.host),
+        SystemParameterName::CaRequestHandleTime => Some(context.handle_time()),
+        SystemParameterName::CaRequestId => context.request_id.to_str().ok(),
+        SystemParameterName::CaHttpSchema => Some(context.scheme),
+        SystemParameterName::CaProxy => context.gateway_id.to_str().ok(),
+        SystemParameterName::CaApiName => Some(api.name.as_str()),
+        SystemParameterName::CaClientUa => headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok()),
+        SystemParameterName::CaStage => Some(api.stage.as_str()),
+        SystemParameterName::CaInstanceId => Some(context.instance),
+        SystemParameterName::CaAppId => context.app.map(|app| app.app_id.as_str()),
+        SystemParameterName::CaAppKey => context.app.map(|app| app.app_key.as_str()),
     }
 }
 

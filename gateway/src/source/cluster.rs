@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use apigw_core::bundle::{
     Bundle, COMPONENT_LABEL, GATEWAY_COMPONENT, INSTANCE_LABEL, LOADED_VERSION_ANNOTATION, MANAGED_BY_LABEL, MANAGER,
-    SECRETS_KEY, SHARD_KEY, SHARD_LABEL, SHARDS_LABEL, VERSION_LABEL, secret_name,
+    SECRETS_KEY, VERSION_LABEL, label_number, secret_name, version_shards,
 };
 use apigw_core::config::GatewayConfig;
 use futures::{FutureExt, StreamExt};
@@ -63,18 +63,9 @@ pub fn assemble<'a>(maps: &'a [Arc<ConfigMap>], secret: Option<&'a Secret>) -> O
     if maps.is_empty() {
         return Some(Assembled::Nothing);
     }
-    let number = |meta: &ObjectMeta, key: &str| meta.labels.as_ref()?.get(key)?.parse::<u64>().ok();
-    let secret_version = secret.and_then(|secret| number(&secret.metadata, VERSION_LABEL))?;
+    let secret_version = secret.and_then(|secret| label_number(&secret.metadata, VERSION_LABEL))?;
     let secrets = secret?.data.as_ref()?.get(SECRETS_KEY)?.0.as_slice();
-    let of_version: Vec<&Arc<ConfigMap>> =
-        maps.iter().filter(|map| number(&map.metadata, VERSION_LABEL) == Some(secret_version)).collect();
-    let count = number(&of_version.first()?.metadata, SHARDS_LABEL)?;
-    let shards = (0..count)
-        .map(|index| {
-            let map = of_version.iter().find(|map| number(&map.metadata, SHARD_LABEL) == Some(index))?;
-            Some(map.binary_data.as_ref()?.get(SHARD_KEY)?.0.as_slice())
-        })
-        .collect::<Option<Vec<_>>>()?;
+    let shards = version_shards(maps, secret_version)?;
     Some(Assembled::Version { version: secret_version, shards, secrets })
 }
 
@@ -209,6 +200,7 @@ impl ClusterSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use apigw_core::bundle::{SHARD_KEY, SHARD_LABEL, SHARDS_LABEL};
     use k8s_openapi::ByteString;
     use std::collections::BTreeMap;
 
