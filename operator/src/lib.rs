@@ -3,7 +3,7 @@
 //! - [`cache`]: reflectors of every watched kind;
 //! - [`reconcile`]: the debounced loop that translates, publishes and reports;
 //! - [`publish`]: the ConfigMaps and Secret of each instance;
-//! - [`status`]: conditions on every object;
+//! - [`facts`]: what each object's status is computed from; [`status`]: its conditions, written;
 //! - [`gateways`]: what gateways report about the versions they serve;
 //! - [`leader`]: leader election with a Lease;
 //! - [`admin`], [`metrics`]: `/metrics`, `/healthz`, `/readyz`;
@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod cache;
 pub mod crdgen;
+pub mod facts;
 pub mod gateways;
 pub mod leader;
 pub mod metrics;

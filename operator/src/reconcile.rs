@@ -7,23 +7,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apigw_core::bundle::Bundle;
-use apigw_core::config::{GatewayConfig, GroupConfig};
-use apigw_core::resources::{Api, ApiGroup, App, Plugin, Protocol, RoutingPlugin, VpcAccess};
+use apigw_core::config::GatewayConfig;
+use apigw_core::resources::{Api, ApiGroup, App, Plugin, RoutingPlugin, VpcAccess};
 use apigw_core::translate::{ObjectRef, Problem, Snapshot, keep_last_good, members, referenced_secrets, translate};
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::core::object::HasStatus;
-use kube::{Client, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use kube::{Client, Resource};
 use tokio::sync::watch;
 
 use crate::cache::{Cache, Changes};
+use crate::facts::{
+    StatusContext, api_extra, group_extra, no_extra, plugin_extra, problems_by_object, vpc_access_extra,
+};
 use crate::gateways::loaded_versions;
 use crate::metrics::{Metrics, ResultLabels};
 use crate::publish::Publisher;
-use crate::status::{self, Facts, Programmed, Update};
+use crate::status;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 /// A burst of changes is over once none arrived for this long...
@@ -168,7 +166,16 @@ impl Reconciler {
     async fn write_statuses(&self, pass: &Pass, served: &HashMap<String, Vec<u64>>) -> usize {
         let now = Time(jiff::Timestamp::now());
         let problems = problems_by_object(&pass.problems);
-        let context = StatusContext { pass, served, contained: &self.contained, problems: &problems, now: &now };
+        let context = StatusContext {
+            generations: &pass.generations,
+            configs: &pass.configs,
+            members: &pass.members,
+            kept: &pass.kept,
+            served,
+            contained: &self.contained,
+            problems: &problems,
+            now: &now,
+        };
         // Statuses compare with the objects as they are now (the pass's snapshot predates the
         // last status writes); objects changed since the pass wait for the next one.
         let snapshot = &self.cache.resources();
@@ -196,92 +203,6 @@ async fn settle(changes: &Changes) {
     }
 }
 
-/// What statuses are computed from.
-struct StatusContext<'a> {
-    pass: &'a Pass,
-    served: &'a HashMap<String, Vec<u64>>,
-    contained: &'a HashMap<(ObjectRef, String), (Option<i64>, u64)>,
-    problems: &'a HashMap<&'a ObjectRef, Vec<&'a Problem>>,
-    now: &'a Time,
-}
-
-impl StatusContext<'_> {
-    /// The status updates `objects` need; `extra` adds kind-specific fields.
-    fn updates<K>(&self, objects: &[K], extra: fn(&K, &Configs) -> Map<String, Value>) -> Vec<Update>
-    where
-        K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + HasStatus + Clone + DeserializeOwned,
-        K::Status: Serialize,
-    {
-        objects
-            .iter()
-            .filter_map(|object| {
-                let object_ref = apigw_core::translate::object_ref(object);
-                if self.pass.generations.get(&object_ref) != Some(&object.meta().generation) {
-                    return None;
-                }
-                let problems = self.problems.get(&object_ref).map(Vec::as_slice).unwrap_or_default();
-                let facts = Facts {
-                    generation: object.meta().generation,
-                    problems,
-                    programmed: self.programmed(&object_ref, !problems.is_empty()),
-                    extra: extra(object, &self.pass.configs),
-                };
-                let current = status::current_status(object);
-                let desired = status::desired(&facts, &status::conditions_of(&current), self.now);
-                (current != desired).then_some(Update { object: object_ref, status: desired })
-            })
-            .collect()
-    }
-
-    fn programmed(&self, object: &ObjectRef, refused: bool) -> Programmed {
-        if refused {
-            return match self.pass.kept.contains(object) {
-                true => Programmed::LastGood,
-                false => Programmed::Refused,
-            };
-        }
-        let instances: Vec<&String> = self
-            .pass
-            .members
-            .iter()
-            .filter(|(_, members)| members.contains(object))
-            .map(|(instance, _)| instance)
-            .collect();
-        if instances.is_empty() {
-            return Programmed::Unused(unused_message(object.kind));
-        }
-        let mut served = Vec::with_capacity(instances.len());
-        for instance in &instances {
-            let version = self.contained.get(&(object.clone(), (*instance).clone())).map_or(0, |entry| entry.1);
-            let gateways = self.served.get(*instance).map_or(&[][..], Vec::as_slice);
-            let loaded = gateways.iter().filter(|loaded| **loaded >= version).count();
-            if gateways.is_empty() || loaded < gateways.len() {
-                return Programmed::Pending { instance: (*instance).clone(), version, loaded, ready: gateways.len() };
-            }
-            served.push(format!("{instance} ({loaded}/{loaded})"));
-        }
-        Programmed::Served { instances: served.join(", ") }
-    }
-}
-
-fn unused_message(kind: &str) -> &'static str {
-    match kind {
-        "ApiGroup" => "the group is not served",
-        "Api" => "the Api is not served",
-        "App" => "no ApiGroup of this namespace is served",
-        "VpcAccess" => "no served Api uses this VpcAccess",
-        _ => "no served Api binds this plugin",
-    }
-}
-
-fn problems_by_object(problems: &[Problem]) -> HashMap<&ObjectRef, Vec<&Problem>> {
-    let mut by_object: HashMap<&ObjectRef, Vec<&Problem>> = HashMap::new();
-    for problem in problems {
-        by_object.entry(&problem.object).or_default().push(problem);
-    }
-    by_object
-}
-
 /// `metadata.generation` of every input object.
 fn generations(snapshot: &Snapshot) -> HashMap<ObjectRef, Option<i64>> {
     fn of<K: Resource<DynamicType = ()>>(objects: &[K]) -> impl Iterator<Item = (ObjectRef, Option<i64>)> + '_ {
@@ -294,61 +215,4 @@ fn generations(snapshot: &Snapshot) -> HashMap<ObjectRef, Option<i64>> {
         .chain(of(&snapshot.vpc_accesses))
         .chain(of(&snapshot.apps))
         .collect()
-}
-
-/// What each instance serves.
-type Configs = BTreeMap<String, GatewayConfig>;
-
-/// The served group config of `namespace/name`.
-fn served_group<'a>(configs: &'a Configs, namespace: &str, name: &str) -> Option<&'a GroupConfig> {
-    configs.values().flat_map(|config| &config.groups).find(|group| group.namespace == namespace && group.name == name)
-}
-
-fn no_extra<K>(_: &K, _: &Configs) -> Map<String, Value> {
-    Map::new()
-}
-
-/// ApiGroup: `apiCount` (Apis served) and `internalDomain`.
-fn group_extra(group: &ApiGroup, configs: &Configs) -> Map<String, Value> {
-    let served = served_group(configs, &group.namespace().unwrap_or_default(), &group.name_any());
-    let mut extra = Map::new();
-    extra.insert("apiCount".to_owned(), json!(served.map_or(0, |group| group.apis.len())));
-    if let Some(domain) = served.and_then(|group| group.internal_host.as_ref()) {
-        extra.insert("internalDomain".to_owned(), json!(domain));
-    }
-    extra
-}
-
-/// Api: the `url` clients call.
-fn api_extra(api: &Api, configs: &Configs) -> Map<String, Value> {
-    let mut extra = Map::new();
-    let namespace = api.namespace().unwrap_or_default();
-    let Some(group) = served_group(configs, &namespace, &api.spec.group_ref) else { return extra };
-    let Some(served) = group.apis.iter().find(|served| served.name == api.name_any()) else { return extra };
-    let host = group.hosts.first().or(group.internal_host.as_ref());
-    if let Some(host) = host {
-        let scheme = if served.protocols.contains(&Protocol::Http) { "http" } else { "https" };
-        extra.insert("url".to_owned(), json!(format!("{scheme}://{host}{}", served.path)));
-    }
-    extra
-}
-
-/// VpcAccess: `readyEndpoints`, the endpoints the gateways send to (1 for an address), where an
-/// Api serves it.
-fn vpc_access_extra(access: &VpcAccess, configs: &Configs) -> Map<String, Value> {
-    let key = format!("{}/{}", access.namespace().unwrap_or_default(), access.name_any());
-    let mut extra = Map::new();
-    if let Some(upstream) = configs.values().find_map(|config| config.upstreams.get(&key)) {
-        extra.insert("readyEndpoints".to_owned(), json!(upstream.endpoints.len()));
-    }
-    extra
-}
-
-/// Plugin: `pluginType`.
-fn plugin_extra(plugin: &Plugin, _: &Configs) -> Map<String, Value> {
-    let mut extra = Map::new();
-    if let Some(kind) = plugin.spec.type_name() {
-        extra.insert("pluginType".to_owned(), json!(kind));
-    }
-    extra
 }
