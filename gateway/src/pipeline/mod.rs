@@ -8,21 +8,18 @@ pub mod client;
 mod credentials;
 pub mod forward;
 pub mod params;
+mod phases;
 mod request;
 mod response;
 pub mod target;
 pub mod websocket;
 
-use request::{
-    content_length, declared_parameters, host_of, normalize_host, request_host, response_system_parameters,
-    system_parameters, with_path,
-};
+use request::{host_of, normalize_host, response_system_parameters};
 pub use response::error_response;
 use response::{header_safe, mock_response};
 
 use std::{borrow::Cow, collections::BTreeMap, net::SocketAddr, sync::Arc, sync::LazyLock, time::Instant};
 
-use apigw_core::resources::{AuthType, Protocol};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header, uri::Scheme};
 use http_body_util::{Either, Full, Limited};
@@ -37,13 +34,11 @@ use crate::body::{ClientRequestBody, TimedBody, body_error, is_form, read_limite
 use crate::config::api::CompiledApi;
 use crate::config::apps::AppEntry;
 use crate::config::live::LiveConfig;
-use crate::config::route_table::{DEFAULT_STAGE, RouteMatch};
+use crate::config::route_table::RouteMatch;
 use crate::error::GatewayError;
 use crate::http1::server::OnUpgrade;
 use crate::pipeline::client::{Client, TrustedProxies};
 use crate::plugins::error_mapping::{Answered, CompiledErrorMapping};
-use crate::plugins::jwt_auth::Verified;
-use crate::plugins::parameters::RequestInputs;
 use crate::plugins::routing::CompiledRoute;
 use crate::plugins::traffic_control::{Checks, TrafficCounters};
 use crate::state::replay::{NonceCache, Replay};
@@ -338,6 +333,8 @@ impl Gateway {
         }
     }
 
+    /// The request path, phase by phase (docs/gateway.md, "Request pipeline"); each phase is a
+    /// method of its own in [`phases`].
     async fn serve(
         &self,
         mut request: Request<RequestBody>,
@@ -348,91 +345,20 @@ impl Gateway {
         let loaded = self.live.current().ok_or(GatewayError::NotReady)?;
         let upgrade = websocket::is_upgrade(request.headers()).then(|| request.body_mut().take_upgrade()).flatten();
         let (mut parts, body) = request.into_parts();
-        if let Cow::Owned(path) = target::normalize_path(parts.uri.path(), self.settings.escaped_slashes)? {
-            parts.uri = with_path(&parts.uri, &path)?;
-        }
-        let host_header = request_host(&parts)?;
+        let host_header = self.accept(&mut parts)?;
         let host = normalize_host(host_header.as_ref().and_then(|value| value.to_str().ok()).unwrap_or_default());
-        let stage = parts.headers.get(X_CA_STAGE).and_then(|value| value.to_str().ok()).unwrap_or(DEFAULT_STAGE);
-        // A CORS preflight is answered for the API of the method it asks about.
-        if let Some((origin, requested)) = preflight(&parts)
-            && let Ok(found) = loaded.table.lookup(connection.internal, &host, &requested, parts.uri.path(), stage)
-            && let Some(cors) = &found.api.cors
-        {
-            exchange.api = Some(found.api.clone());
-            return Ok(cors.preflight(origin, &parts.headers));
+        if let Some(answer) = phases::preflight(&loaded, connection, &host, &parts, exchange) {
+            return Ok(answer);
         }
         let RouteMatch { api, params: path_values, rest } =
-            loaded.table.lookup(connection.internal, &host, &parts.method, parts.uri.path(), stage)?;
+            phases::route(&loaded, connection, &host, &parts, parts.uri.path(), upgrade.is_some())?;
         exchange.api = Some(api.clone());
-        let (protocol, name) = match (upgrade.is_some(), connection.tls) {
-            (true, _) => (Protocol::Ws, "WS"),
-            (false, true) => (Protocol::Https, "HTTPS"),
-            (false, false) => (Protocol::Http, "HTTP"),
-        };
-        if !api.protocols.contains(&protocol) {
-            return Err(GatewayError::UnsupportedProtocol(name));
-        }
-
-        // Who calls is known before any body is read: an unauthenticated caller never makes the
-        // gateway buffer one. The signature over a form body is checked once it is read.
-        let identity = match api.auth.kind {
-            AuthType::App => Some(auth::identify(api, &loaded.apps, &parts, self.settings.force_nonce_check)?),
-            _ => None,
-        };
-        let reads_body = api.reads_body
-            || matches!(api.backend, CompiledBackend::Function(_))
-            || (identity.is_some() && auth::needs_body(&parts));
-        let (read, stream) = match body {
-            RequestBody::Buffered(bytes) if bytes.len() > self.settings.max_body_bytes => {
-                return Err(GatewayError::BodyTooLarge);
-            }
-            RequestBody::Buffered(bytes) => (Some(bytes), None),
-            RequestBody::Network(body) if reads_body => (Some(self.read_body(body).await?), None),
-            RequestBody::Network(body) => {
-                if content_length(&parts) > self.settings.max_body_bytes as u64 {
-                    return Err(GatewayError::BodyTooLarge);
-                }
-                (None, Some(body))
-            }
-        };
-        match identity {
-            Some(auth::Identity::ByAppCode(app)) => exchange.app = Some(app),
-            Some(auth::Identity::ByKey { app, method }) => {
-                let (app, replay) = auth::verify(app, method, &parts, read.as_ref())?;
-                if let Some(replay) = replay
-                    && !self.first_use(&self.nonces, &replay).await?
-                {
-                    return Err(GatewayError::NonceUsed);
-                }
-                exchange.app = Some(app);
-            }
-            None => {}
-        }
-        let token = match &api.jwt_auth {
-            Some(jwt) => jwt.verify(&parts.headers, parts.uri.query())?,
-            None => Verified::default(),
-        };
-        if let Some(replay) = &token.replay
-            && !self.first_use(&self.token_ids, replay).await?
-        {
-            return Err(GatewayError::TokenReplayed);
-        }
-        if api.error_mapping.as_ref().is_some_and(CompiledErrorMapping::reads_token) {
-            exchange.claims = token.claims.clone();
-        }
-        if let Some(ip_control) = &api.ip_control {
-            ip_control.check(
-                connection.client.ip,
-                &parts.headers,
-                exchange.app.as_ref().map(|app| app.app_id.as_str()),
-            )?;
-        }
-        if let Some(limits) = &api.traffic_control {
-            let app = exchange.app.as_deref();
-            let checks = limits.checks(app.map(|app| app.app_id.as_str()), app.map(AppEntry::owner));
-            self.count(&checks).await?;
-        }
+        let identity = self.identify(api, &loaded, &parts)?;
+        let (read, stream) = self.request_body(api, identity.is_some(), &parts, body).await?;
+        self.authenticate(identity, &parts, read.as_ref(), exchange).await?;
+        let token = self.verify_token(api, &parts, exchange).await?;
+        self.ip_control(api, connection, &parts, exchange)?;
+        self.traffic_control(api, exchange).await?;
         let sources = params::Sources {
             path: &path_values,
             query: parts.uri.query(),
@@ -441,51 +367,9 @@ impl Gateway {
         };
         let values = params::extract(api, &sources)?;
         let app = exchange.app.clone();
-        let context = RequestContext {
-            request_id,
-            client_ip: &connection.client.header,
-            proxy: connection.client.proxy.as_ref(),
-            host: &host,
-            host_header: host_header.as_ref(),
-            scheme: if connection.tls { "https" } else { "http" },
-            gateway_id: &self.gateway_id,
-            instance: &self.settings.instance,
-            app: app.as_deref(),
-            claims: &token.forwarded,
-            hops: connection.hops,
-            handle_time: std::sync::OnceLock::new(),
-        };
-        let route = if api.access_control.is_some() || api.routing.is_some() {
-            let declared = declared_parameters(api, &values);
-            let system = system_parameters(api, &context, &parts.headers);
-            let inputs = RequestInputs {
-                method: &parts.method,
-                path: parts.uri.path(),
-                query: parts.uri.query(),
-                headers: &parts.headers,
-                declared: &declared,
-                system: &system,
-                body: read.as_deref(),
-                claims: &token.claims,
-            };
-            if let Some(access_control) = &api.access_control {
-                access_control.check(&inputs).map_err(GatewayError::AccessDenied)?;
-            }
-            api.routing.as_ref().and_then(|routing| routing.select(&inputs))
-        } else {
-            None
-        };
-        let mut headers = std::mem::take(&mut parts.headers);
-        headers.remove(X_CA_ROUTING_NAME);
-        let backend = match route {
-            None => &api.backend,
-            Some(route) => {
-                headers.insert(X_CA_ROUTING_NAME, route.name.clone());
-                route.backend.as_ref().ok_or_else(|| {
-                    GatewayError::IncompleteRouteBackend(route.name.to_str().unwrap_or_default().to_owned())
-                })?
-            }
-        };
+        let context = self.context(connection, request_id, &host, host_header.as_ref(), app.as_deref(), &token);
+        let route = phases::access_control_and_routing(api, &context, &parts, &values, read.as_deref(), &token)?;
+        let (headers, backend) = phases::backend_of(api, route, &mut parts.headers)?;
         let matched =
             MatchedRequest { path: parts.uri.path(), query: parts.uri.query(), rest, path_values: &path_values };
         let body_bytes = read.clone();
@@ -718,15 +602,4 @@ impl Gateway {
         exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
         Ok(function::response(&answer)?.map(|body| Either::Right(Full::new(body))))
     }
-}
-
-/// The Origin and the requested method of a CORS preflight (`OPTIONS` with
-/// `Access-Control-Request-Method`).
-fn preflight(parts: &http::request::Parts) -> Option<(&HeaderValue, http::Method)> {
-    if parts.method != http::Method::OPTIONS {
-        return None;
-    }
-    let origin = parts.headers.get(header::ORIGIN)?;
-    let requested = parts.headers.get(header::ACCESS_CONTROL_REQUEST_METHOD)?.to_str().ok()?.parse().ok()?;
-    Some((origin, requested))
 }
