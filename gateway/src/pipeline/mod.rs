@@ -141,7 +141,6 @@ struct Inbound<'a> {
     method: &'a http::Method,
     headers: http::HeaderMap,
     values: Vec<Option<Cow<'a, str>>>,
-    /// Query constants of the route taken.
     /// The route taken by the routing plugin, if any.
     route: Option<&'a CompiledRoute>,
     /// The client's body, when the gateway read it.
