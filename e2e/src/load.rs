@@ -29,6 +29,17 @@ pub struct LoadReport {
     pub sent: usize,
     /// The failures: what went wrong with each (status and error code, or the client error).
     pub failures: Vec<String>,
+    /// TCP connects to the address that failed: the request reached nothing (on the test node,
+    /// kube-proxy's rules for the balancer address), kept apart from the failures.
+    pub unreached: Vec<String>,
+}
+
+/// What went wrong with one request.
+enum Outcome {
+    /// It was answered wrongly, reset, or not answered in time.
+    Failed(String),
+    /// Its connection was never made.
+    Unreached(String),
 }
 
 /// A running load; [`Load::stop`] ends it and reports.
@@ -75,8 +86,10 @@ impl Load {
                         while !stopping.load(Ordering::Relaxed) && tokio::time::Instant::now() < deadline {
                             ticks.tick().await;
                             report.sent += 1;
-                            if let Err(failure) = one(&client, &host, &uri, good).await {
-                                report.failures.push(failure);
+                            match one(&client, &host, &uri, good).await {
+                                Ok(()) => {}
+                                Err(Outcome::Failed(failure)) => report.failures.push(failure),
+                                Err(Outcome::Unreached(error)) => report.unreached.push(error),
                             }
                         }
                         report
@@ -87,6 +100,7 @@ impl Load {
                     let report = report.expect("a load worker");
                     total.sent += report.sent;
                     total.failures.extend(report.failures);
+                    total.unreached.extend(report.unreached);
                 }
                 total
             })
@@ -107,18 +121,22 @@ async fn one(
     host: &str,
     uri: &str,
     good: fn(&[u8]) -> bool,
-) -> Result<(), String> {
+) -> Result<(), Outcome> {
     let request = Request::get(uri).header("host", host).body(Full::new(Bytes::new())).expect("a request");
     let answer = tokio::time::timeout(Duration::from_secs(10), async {
-        let response = client.request(request).await.map_err(|error| format!("{error:?}"))?;
+        let response = client.request(request).await.map_err(|error| match error.is_connect() {
+            true => Outcome::Unreached(format!("{error:?}")),
+            false => Outcome::Failed(format!("{error:?}")),
+        })?;
         let (parts, body) = response.into_parts();
-        let body = body.collect().await.map_err(|error| format!("reading the body: {error}"))?.to_bytes();
-        Ok::<_, String>((parts, body))
+        let body = body.collect().await.map_err(|error| Outcome::Failed(format!("reading the body: {error}")))?;
+        Ok::<_, Outcome>((parts, body.to_bytes()))
     });
-    let (parts, body) = answer.await.map_err(|_| "no answer within 10 s".to_owned())??;
+    let (parts, body) = answer.await.map_err(|_| Outcome::Failed("no answer within 10 s".to_owned()))??;
     if parts.status != 200 || !good(&body) {
         let code = parts.headers.get("x-ca-error-code").and_then(|value| value.to_str().ok()).unwrap_or_default();
-        return Err(format!("{} {code} {}", parts.status, String::from_utf8_lossy(&body[..body.len().min(120)])));
+        let text = String::from_utf8_lossy(&body[..body.len().min(120)]);
+        return Err(Outcome::Failed(format!("{} {code} {text}", parts.status)));
     }
     Ok(())
 }
