@@ -8,47 +8,10 @@ use http::header::Entry;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use percent_encoding::percent_decode_str;
 
-use super::request::system_value;
+use super::context::RequestContext;
 use super::{X_CA_REQUEST_ID, credentials};
 use crate::backend::target::HttpTarget;
-use crate::config::api::CompiledApi;
 use crate::error::GatewayError;
-use crate::plugins::routing::CompiledRoute;
-
-/// Facts about the request the gateway adds or maps to the backend.
-pub struct RequestContext<'a> {
-    /// `X-Ca-Request-Id`.
-    pub request_id: &'a HeaderValue,
-    /// The client's IP.
-    pub client_ip: &'a HeaderValue,
-    /// The trusted proxy the request came through.
-    pub proxy: Option<&'a HeaderValue>,
-    /// The host the client called, without port.
-    pub host: &'a str,
-    /// The `Host` header as sent (port included), for `X-Forwarded-Host`.
-    pub host_header: Option<&'a HeaderValue>,
-    /// `http` or `https`.
-    pub scheme: &'static str,
-    /// The gateway's id, for `Via` and `CaProxy`.
-    pub gateway_id: &'a HeaderValue,
-    /// The instance name, for `CaInstanceId`.
-    pub instance: &'a str,
-    /// The authenticated App, for `CaAppId` and `CaAppKey`.
-    pub app: Option<&'a crate::config::apps::AppEntry>,
-    /// The token claims the jwtAuth plugin passes to the backend.
-    pub claims: &'a [crate::plugins::jwt_auth::ForwardedClaim],
-    /// Self-invocations this request already went through.
-    pub hops: u8,
-    /// `CaRequestHandleTime`, made when first read.
-    pub handle_time: std::sync::OnceLock<String>,
-}
-
-impl RequestContext<'_> {
-    /// The time the request is handled (RFC 1123, GMT), as `CaRequestHandleTime` gives it.
-    pub fn handle_time(&self) -> &str {
-        self.handle_time.get_or_init(|| httpdate::fmt_http_date(std::time::SystemTime::now()))
-    }
-}
 
 /// Where a backend request goes and what it carries, before its body is attached.
 pub struct BackendParts {
@@ -91,32 +54,17 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// The client's request as matched.
-pub struct MatchedRequest<'a> {
-    /// The request path.
-    pub path: &'a str,
-    /// The raw query string.
-    pub query: Option<&'a str>,
-    /// What a trailing `*` of the API path matched.
-    pub rest: &'a str,
-    /// Path parameter values by position, still percent-encoded.
-    pub path_values: &'a [&'a str],
-}
-
 /// Builds the backend request's path, query, headers and (when mapped) body from the client's
 /// headers and the declared parameters' `values`. Each value is encoded for where it lands (one
 /// path segment, a query component, a form field); a value mapped into a header that cannot be
 /// one (CR, LF, NUL) is refused, naming its parameter.
 pub fn backend_parts(
-    api: &CompiledApi,
     target: &HttpTarget,
     context: &RequestContext<'_>,
-    request: &MatchedRequest<'_>,
     mut headers: HeaderMap,
-    values: &[Option<Cow<'_, str>>],
-    route: Option<&CompiledRoute>,
 ) -> Result<BackendParts, GatewayError> {
-    let MatchedRequest { path: request_path, query, rest, path_values } = *request;
+    let RequestContext { api, path: request_path, query, rest, path_values, route, .. } = *context;
+    let values = &context.values;
     // Room for the forwarding headers and a few mapped ones, so the map grows at most once.
     headers.reserve(8);
     strip_hop_by_hop(&mut headers);
@@ -172,11 +120,11 @@ pub fn backend_parts(
             headers.insert(name.clone(), value.clone());
         }
     }
-    for claim in context.claims.iter().filter(|claim| claim.location != ParameterLocation::Path) {
+    for claim in context.token.forwarded.iter().filter(|claim| claim.location != ParameterLocation::Path) {
         add(&mut headers, &mut query_pairs, &mut form_pairs, claim.location, &claim.name, &claim.value);
     }
     for (name, target) in &api.system {
-        if let Some(value) = system_value(*name, api, context, &headers).map(str::to_owned) {
+        if let Some(value) = context.system(*name, &headers).map(str::to_owned) {
             add(&mut headers, &mut query_pairs, &mut form_pairs, target.location, &target.name, &value);
         }
     }
@@ -201,7 +149,8 @@ pub fn backend_parts(
             };
             let mapped = |name: &str| path_targets.iter().find(|(target, _)| *target == name).map(|(_, value)| *value);
             let claimed = |name: &str| {
-                let claim = context.claims.iter().find(|c| c.location == ParameterLocation::Path && c.name == name);
+                let claim =
+                    context.token.forwarded.iter().find(|c| c.location == ParameterLocation::Path && c.name == name);
                 claim.map(|claim| claim.value.as_str())
             };
             template.render_into(
@@ -264,12 +213,12 @@ fn insert_header(headers: &mut HeaderMap, name: &str, value: &str) {
 /// ([`crate::pipeline::client`]).
 fn add_forwarding_headers(headers: &mut HeaderMap, context: &RequestContext<'_>) {
     const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-    if let Some(proxy) = context.proxy {
+    if let Some(proxy) = &context.connection.client.proxy {
         append_to(headers, X_FORWARDED_FOR, proxy);
     }
     const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
     const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-    headers.entry(X_FORWARDED_PROTO).or_insert_with(|| HeaderValue::from_static(context.scheme));
+    headers.entry(X_FORWARDED_PROTO).or_insert_with(|| HeaderValue::from_static(context.scheme()));
     if let Some(host) = context.host_header
         && let Entry::Vacant(entry) = headers.entry(X_FORWARDED_HOST)
     {

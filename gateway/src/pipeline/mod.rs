@@ -5,6 +5,7 @@
 
 mod auth;
 pub mod client;
+pub mod context;
 mod credentials;
 pub mod forward;
 pub mod params;
@@ -18,7 +19,7 @@ use request::{host_of, normalize_host, response_system_parameters};
 pub use response::error_response;
 use response::{header_safe, mock_response};
 
-use std::{borrow::Cow, collections::BTreeMap, net::SocketAddr, sync::Arc, sync::LazyLock, time::Instant};
+use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, sync::LazyLock, time::Instant};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header, uri::Scheme};
@@ -39,14 +40,13 @@ use crate::error::GatewayError;
 use crate::http1::server::OnUpgrade;
 use crate::pipeline::client::{Client, TrustedProxies};
 use crate::plugins::error_mapping::{Answered, CompiledErrorMapping};
-use crate::plugins::routing::CompiledRoute;
 use crate::plugins::traffic_control::{Checks, TrafficCounters};
 use crate::state::replay::{NonceCache, Replay};
 use crate::state::shared::SharedState;
 use crate::telemetry::access_log::{AccessLog, AccessRecord};
 use crate::telemetry::metrics::{BackendErrorLabels, Metrics, RequestLabels};
 use crate::telemetry::request_id;
-use forward::{MatchedRequest, RequestContext};
+use context::RequestContext;
 
 pub(crate) const X_CA_REQUEST_ID: HeaderName = HeaderName::from_static("x-ca-request-id");
 pub(crate) const X_CA_ERROR_MESSAGE: HeaderName = HeaderName::from_static("x-ca-error-message");
@@ -133,21 +133,9 @@ pub struct Gateway {
     shared: Option<SharedState>,
 }
 
-/// A request that passed routing and the parameter checks, on its way to a backend.
-struct Inbound<'a> {
-    api: &'a CompiledApi,
-    context: RequestContext<'a>,
-    matched: MatchedRequest<'a>,
-    method: &'a http::Method,
-    headers: http::HeaderMap,
-    values: Vec<Option<Cow<'a, str>>>,
-    /// The route taken by the routing plugin, if any.
-    route: Option<&'a CompiledRoute>,
-    /// The client's body, when the gateway read it.
-    body_bytes: Option<Bytes>,
-}
-
-/// What is known about a request once it is handled, for metrics and the access log.
+/// What is known about a request once it is handled, for metrics, the access log, error
+/// mapping and CORS: kept beside [`RequestContext`], which borrows from the request and ends
+/// before `respond` does.
 #[derive(Default)]
 struct Exchange {
     api: Option<Arc<CompiledApi>>,
@@ -366,13 +354,28 @@ impl Gateway {
         };
         let values = params::extract(api, &sources)?;
         let app = exchange.app.clone();
-        let context = self.context(connection, request_id, &host, host_header.as_ref(), app.as_deref(), &token);
-        let route = phases::access_control_and_routing(api, &context, &parts, &values, read.as_deref(), &token)?;
-        let (headers, backend) = phases::backend_of(api, route, &mut parts.headers)?;
-        let matched =
-            MatchedRequest { path: parts.uri.path(), query: parts.uri.query(), rest, path_values: &path_values };
-        let body_bytes = read.clone();
-        let inbound = Inbound { api, context, matched, method: &parts.method, headers, values, route, body_bytes };
+        let mut context = RequestContext {
+            connection,
+            request_id,
+            gateway_id: &self.gateway_id,
+            instance: &self.settings.instance,
+            host: &host,
+            host_header: host_header.as_ref(),
+            api,
+            method: &parts.method,
+            path: parts.uri.path(),
+            query: parts.uri.query(),
+            rest,
+            path_values: &path_values,
+            values,
+            body: read.as_ref(),
+            app: app.as_deref(),
+            token: &token,
+            route: None,
+            handle_time: Default::default(),
+        };
+        context.route = phases::access_control_and_routing(&context, &parts.headers)?;
+        let (headers, backend) = phases::backend_of(api, context.route, &mut parts.headers)?;
         let response = match backend {
             CompiledBackend::Mock(answer) => mock_response(answer),
             CompiledBackend::Http(target) => {
@@ -383,11 +386,11 @@ impl Gateway {
                 };
                 // Boxed: inline, its state made every request's future ~11 KB, moved around
                 // on each request; boxed, that future is ~3 KB.
-                Box::pin(self.forward(target, inbound, body, upgrade, exchange)).await?
+                Box::pin(self.forward(target, context, headers, body, upgrade, exchange)).await?
             }
             CompiledBackend::Function(target) => {
                 let body = read.clone().unwrap_or_default();
-                Box::pin(self.call_function(target, inbound, &body, exchange)).await?
+                Box::pin(self.call_function(target, context, headers, &body, exchange)).await?
             }
         };
         match &api.error_mapping {
@@ -436,21 +439,21 @@ impl Gateway {
     async fn forward(
         &self,
         target: &HttpTarget,
-        inbound: Inbound<'_>,
+        context: RequestContext<'_>,
+        headers: http::HeaderMap,
         body: ProxyBody,
         upgrade: Option<OnUpgrade>,
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
-        let Inbound { api, context, matched, method, headers, values, route, body_bytes } = inbound;
         let client_upgrade = upgrade.as_ref().and_then(|_| headers.get(header::UPGRADE).cloned());
-        let mut backend = forward::backend_parts(api, target, &context, &matched, headers, &values, route)?;
+        let mut backend = forward::backend_parts(target, &context, headers)?;
         if let Some(protocol) = client_upgrade {
             websocket::keep_upgrade_headers(protocol, &mut backend.headers);
         }
-        drop(values);
-        let method = target.method.clone().unwrap_or_else(|| method.clone());
-        if let Some(signer) = &api.backend_signer {
-            let form = backend.body.as_deref().or(body_bytes.as_deref()).filter(|_| is_form(&backend.headers));
+        let method = target.method.clone().unwrap_or_else(|| context.method.clone());
+        if let Some(signer) = &context.api.backend_signer {
+            let form =
+                backend.body.as_deref().or(context.body.map(|body| &body[..])).filter(|_| is_form(&backend.headers));
             let nonce = context.request_id.to_str().unwrap_or_default();
             signer.sign(method.as_str(), &backend.path_and_query, &mut backend.headers, form, nonce);
         }
@@ -532,7 +535,7 @@ impl Gateway {
         headers: http::HeaderMap,
         body: ProxyBody,
     ) -> Result<Response<ClientBody>, GatewayError> {
-        let hops = context.hops + 1;
+        let hops = context.connection.hops + 1;
         if hops > MAX_SELF_INVOCATION_HOPS {
             return Err(GatewayError::SelfInvocationLoop(MAX_SELF_INVOCATION_HOPS));
         }
@@ -541,8 +544,7 @@ impl Gateway {
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
-        let client = context.client_ip.to_str().ok().and_then(|ip| ip.parse().ok());
-        let client = Client::new(client.unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()));
+        let client = Client::new(context.connection.client.ip);
         let connection = Connection { peer: SocketAddr::new(client.ip, 0), client, tls: false, internal: true, hops };
         Ok(self.invoke_self(request, connection, context.request_id.clone()).await)
     }
@@ -550,25 +552,26 @@ impl Gateway {
     async fn call_function(
         &self,
         target: &HttpTarget,
-        inbound: Inbound<'_>,
+        context: RequestContext<'_>,
+        headers: http::HeaderMap,
         body: &Bytes,
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
-        let Inbound { api, context, matched, method, headers, values, route, .. } = inbound;
-        let backend = forward::backend_parts(api, target, &context, &matched, headers, &values, route)?;
-        let path_parameters: BTreeMap<String, String> = api
+        let backend = forward::backend_parts(target, &context, headers)?;
+        let path_parameters: BTreeMap<String, String> = context
+            .api
             .path_params
             .iter()
-            .zip(matched.path_values)
+            .zip(context.path_values)
             .map(|(name, value)| (name.clone(), percent_decode_str(value).decode_utf8_lossy().into_owned()))
             .collect();
         // The event carries the API's request path; the query as mapped for the backend.
         let query = backend.path_and_query.split_once('?').map(|(_, query)| query);
-        let method = target.method.clone().unwrap_or_else(|| method.clone());
+        let method = target.method.clone().unwrap_or_else(|| context.method.clone());
         let event_body = backend.body.as_deref().unwrap_or(body);
         let event = function::FunctionEvent::new(
             method.as_str(),
-            matched.path,
+            context.path,
             &backend.headers,
             query,
             path_parameters,

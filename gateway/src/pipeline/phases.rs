@@ -6,14 +6,14 @@
 
 use std::borrow::Cow;
 
-use apigw_core::resources::{AuthType, Protocol};
+use apigw_core::resources::{AuthType, Protocol, SystemParameterName};
 use bytes::Bytes;
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, header};
 
 use super::auth::{self, Identity};
-use super::forward::RequestContext;
-use super::request::{content_length, declared_parameters, request_host, system_parameters, with_path};
+use super::context::RequestContext;
+use super::request::{content_length, request_host, with_path};
 use super::{Connection, Exchange, Gateway, RequestBody, X_CA_ROUTING_NAME, X_CA_STAGE, target};
 use crate::backend::ClientBody;
 use crate::backend::target::CompiledBackend;
@@ -142,32 +142,6 @@ impl Gateway {
         let checks = limits.checks(app.map(|app| app.app_id.as_str()), app.map(AppEntry::owner));
         self.count(&checks).await
     }
-
-    /// What the backend request and the conditions are told about this request.
-    pub(super) fn context<'a>(
-        &'a self,
-        connection: &'a Connection,
-        request_id: &'a HeaderValue,
-        host: &'a str,
-        host_header: Option<&'a HeaderValue>,
-        app: Option<&'a AppEntry>,
-        token: &'a Verified,
-    ) -> RequestContext<'a> {
-        RequestContext {
-            request_id,
-            client_ip: &connection.client.header,
-            proxy: connection.client.proxy.as_ref(),
-            host,
-            host_header,
-            scheme: if connection.tls { "https" } else { "http" },
-            gateway_id: &self.gateway_id,
-            instance: &self.settings.instance,
-            app,
-            claims: &token.forwarded,
-            hops: connection.hops,
-            handle_time: std::sync::OnceLock::new(),
-        }
-    }
 }
 
 /// A CORS preflight, answered for the Api of the method it asks about.
@@ -217,27 +191,24 @@ fn stage(parts: &Parts) -> &str {
 
 /// The accessControl plugin (which may refuse), then the routing plugin's route, if any holds.
 pub(super) fn access_control_and_routing<'a>(
-    api: &'a CompiledApi,
-    context: &RequestContext<'_>,
-    parts: &Parts,
-    values: &[Option<Cow<'_, str>>],
-    body: Option<&[u8]>,
-    token: &Verified,
+    context: &RequestContext<'a>,
+    headers: &HeaderMap,
 ) -> Result<Option<&'a CompiledRoute>, GatewayError> {
+    let api = context.api;
     if api.access_control.is_none() && api.routing.is_none() {
         return Ok(None);
     }
-    let declared = declared_parameters(api, values);
-    let system = system_parameters(api, context, &parts.headers);
+    let declared = |name: &str| context.declared(name);
+    let system = |name: &str| context.system(SystemParameterName::from_name(name)?, headers);
     let inputs = RequestInputs {
-        method: &parts.method,
-        path: parts.uri.path(),
-        query: parts.uri.query(),
-        headers: &parts.headers,
+        method: context.method,
+        path: context.path,
+        query: context.query,
+        headers,
         declared: &declared,
         system: &system,
-        body,
-        claims: &token.claims,
+        body: context.body.map(|body| &body[..]),
+        claims: &context.token.claims,
     };
     if let Some(access_control) = &api.access_control {
         access_control.check(&inputs).map_err(GatewayError::AccessDenied)?;

@@ -3,23 +3,10 @@
 
 use std::borrow::Cow;
 
-use apigw_core::resources::SystemParameterName;
 use http::{HeaderValue, Uri, header, request::Parts};
 
-use super::forward::RequestContext;
 use crate::config::api::CompiledApi;
 use crate::error::GatewayError;
-
-/// The declared parameters' values by client-side name, for routing conditions (`Parameter:x`).
-pub(super) fn declared_parameters<'a>(
-    api: &'a CompiledApi,
-    values: &'a [Option<Cow<'_, str>>],
-) -> impl Fn(&str) -> Option<&'a str> + 'a {
-    move |name| {
-        let index = api.parameters.iter().position(|parameter| parameter.check.name() == name)?;
-        values.get(index)?.as_deref()
-    }
-}
 
 /// System parameters of the response phase (error mapping).
 pub(super) fn response_system_parameters<'a>(
@@ -31,39 +18,6 @@ pub(super) fn response_system_parameters<'a>(
         "CaApiName" => Some(api.name.as_str()),
         "CaStage" => Some(api.stage.as_str()),
         _ => None,
-    }
-}
-
-/// System parameters for routing conditions (`$CaClientIp`, `$CaStage`, ...).
-pub(super) fn system_parameters<'a>(
-    api: &'a CompiledApi,
-    context: &'a RequestContext<'a>,
-    headers: &'a http::HeaderMap,
-) -> impl Fn(&str) -> Option<&'a str> + 'a {
-    move |name| system_value(SystemParameterName::from_name(name)?, api, context, headers)
-}
-
-/// The value of system parameter `name` for a request: the one place each is made, for
-/// conditions and for the backend alike.
-pub(super) fn system_value<'a>(
-    name: SystemParameterName,
-    api: &'a CompiledApi,
-    context: &'a RequestContext<'a>,
-    headers: &'a http::HeaderMap,
-) -> Option<&'a str> {
-    match name {
-        SystemParameterName::CaClientIp => context.client_ip.to_str().ok(),
-        SystemParameterName::CaDomain => Some(context.host),
-        SystemParameterName::CaRequestHandleTime => Some(context.handle_time()),
-        SystemParameterName::CaRequestId => context.request_id.to_str().ok(),
-        SystemParameterName::CaHttpSchema => Some(context.scheme),
-        SystemParameterName::CaProxy => context.gateway_id.to_str().ok(),
-        SystemParameterName::CaApiName => Some(api.name.as_str()),
-        SystemParameterName::CaClientUa => headers.get(header::USER_AGENT).and_then(|value| value.to_str().ok()),
-        SystemParameterName::CaStage => Some(api.stage.as_str()),
-        SystemParameterName::CaInstanceId => Some(context.instance),
-        SystemParameterName::CaAppId => context.app.map(|app| app.app_id.as_str()),
-        SystemParameterName::CaAppKey => context.app.map(|app| app.app_key.as_str()),
     }
 }
 
