@@ -4,7 +4,7 @@ CARGO ?= cargo
 CLUSTER_DIR ?= $(CURDIR)/target/controlplane
 export APIGW_CLUSTER_DIR := $(CLUSTER_DIR)
 
-.PHONY: help demo test lint fmt-check clippy unit e2e bench bench-operator image-test fuzz crds cluster-up cluster-down controlplane node-up node-down node-test
+.PHONY: help demo test lint fmt-check clippy unit e2e bench callgrind bench-operator image-test fuzz crds cluster-up cluster-down controlplane node-up node-down node-test
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -36,6 +36,11 @@ bench: ## Gateway vs nginx vs direct: requests/s, latency, HTTP/2, memory and re
 	$(CARGO) build --release --locked -p apigw-gateway -p apigw-e2e --bins
 	$(CARGO) bench --locked -p apigw-gateway --bench route_lookup -- --noplot
 	@hack/bench.py
+
+callgrind: ## User-space instructions per proxied request under valgrind (repeatable, unlike times); hack/callgrind.py BINARY... compares builds
+	@command -v wrk >/dev/null && command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk valgrind >/dev/null)
+	$(CARGO) build --release --locked -p apigw-gateway -p apigw-e2e --bins
+	@hack/callgrind.py
 
 bench-operator: cluster-up ## Control-plane targets: apply->serve latency, 1,000 Apis convergence and writes, memory at 10,000 Apis
 	$(CARGO) build --release --locked -p apigw-gateway -p apigw-operator -p apigw-e2e --bins
