@@ -185,7 +185,10 @@ mod tests {
                 apis: vec![],
             });
         }
-        config.upstreams.insert("shop/orders".into(), UpstreamConfig { endpoints: vec!["10.0.0.1:80".into()] });
+        config.upstreams.insert(
+            "shop/orders".into(),
+            UpstreamConfig { endpoints: vec!["10.0.0.1:80".into()], outlier: Default::default() },
+        );
         let secrets =
             BTreeMap::from([("shop/keys".to_owned(), BTreeMap::from([("appSecret".to_owned(), vec![0, 255])]))]);
         Bundle { config, secrets }

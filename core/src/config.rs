@@ -172,6 +172,41 @@ pub struct ApiConfig {
     /// The bound backend-signature plugin, if any; its credentials Secret as `namespace/name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_signature: Option<BackendSignatureConfig>,
+    /// The bound circuit-breaker plugin, if any (without one the Api has the default breaker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<CircuitBreakerConfig>,
+}
+
+/// A circuit-breaker plugin as served.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CircuitBreakerConfig {
+    /// The Plugin's name.
+    pub plugin: String,
+    /// What opens the breaker.
+    pub trip: BreakerTrip,
+    /// The window trips are counted in, in seconds.
+    pub window_seconds: u32,
+    /// How long the breaker stays open, in seconds.
+    pub open_seconds: u32,
+    /// The backend that answers while it is open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downgrade: Option<BackendConfig>,
+}
+
+/// What opens a circuit breaker.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BreakerTrip {
+    /// This many backend timeouts within the window.
+    Timeouts(u32),
+    /// This many answers within the window for which the condition (over `$StatusCode`) holds.
+    Errors {
+        /// The condition.
+        condition: String,
+        /// The count.
+        threshold: u32,
+    },
 }
 
 impl ApiConfig {
@@ -185,7 +220,8 @@ impl ApiConfig {
     pub fn upstream_refs(&self) -> impl Iterator<Item = &String> {
         let routes =
             self.routing.iter().flat_map(|routing| routing.routes.iter().filter_map(|route| route.backend.as_ref()));
-        std::iter::once(&self.backend).chain(routes).filter_map(|backend| backend.upstream.as_ref())
+        let downgrade = self.circuit_breaker.iter().filter_map(|breaker| breaker.downgrade.as_ref());
+        std::iter::once(&self.backend).chain(routes).chain(downgrade).filter_map(|backend| backend.upstream.as_ref())
     }
 }
 
@@ -305,6 +341,40 @@ pub struct BackendConfig {
     /// MOCK: the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mock: Option<MockConfig>,
+    /// HTTP, HTTP-VPC: when a failed request is tried again.
+    #[serde(default)]
+    pub retries: RetryConfig,
+}
+
+/// When a backend request is tried again ([`crate::resources::Retries`], defaults filled in).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetryConfig {
+    /// Tries after the first.
+    pub attempts: u8,
+    /// Answers an idempotent request is retried on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_status: Vec<u16>,
+    /// Milliseconds each try of an idempotent request may take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_try_timeout_ms: Option<u32>,
+}
+
+impl Default for RetryConfig {
+    /// A connection that could not be made is tried once more.
+    fn default() -> Self {
+        Self { attempts: 1, on_status: Vec::new(), per_try_timeout_ms: None }
+    }
+}
+
+impl From<&crate::resources::Retries> for RetryConfig {
+    fn from(retries: &crate::resources::Retries) -> Self {
+        Self {
+            attempts: retries.attempts.unwrap_or(Self::default().attempts),
+            on_status: retries.on_status.clone(),
+            per_try_timeout_ms: retries.per_try_timeout,
+        }
+    }
 }
 
 /// A MOCK backend's answer.
@@ -325,4 +395,38 @@ pub struct MockConfig {
 pub struct UpstreamConfig {
     /// Ready endpoints as `host:port` (IPv6 hosts in brackets).
     pub endpoints: Vec<String>,
+    /// Passive health.
+    #[serde(default)]
+    pub outlier: OutlierConfig,
+}
+
+/// Passive health of an upstream's endpoints ([`crate::resources::OutlierDetection`], defaults
+/// filled in).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutlierConfig {
+    /// Failures in a row that eject an endpoint (0: never).
+    pub consecutive_failures: u32,
+    /// Seconds of the first ejection.
+    pub base_ejection_seconds: u32,
+    /// The largest share of endpoints ejected at once, in percent.
+    pub max_ejection_percent: u8,
+}
+
+impl Default for OutlierConfig {
+    fn default() -> Self {
+        Self { consecutive_failures: 5, base_ejection_seconds: 10, max_ejection_percent: 50 }
+    }
+}
+
+impl From<Option<&crate::resources::OutlierDetection>> for OutlierConfig {
+    fn from(detection: Option<&crate::resources::OutlierDetection>) -> Self {
+        let default = Self::default();
+        let Some(detection) = detection else { return default };
+        Self {
+            consecutive_failures: detection.consecutive_failures.unwrap_or(default.consecutive_failures),
+            base_ejection_seconds: detection.base_ejection_seconds.unwrap_or(default.base_ejection_seconds),
+            max_ejection_percent: detection.max_ejection_percent.unwrap_or(default.max_ejection_percent),
+        }
+    }
 }

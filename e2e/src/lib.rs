@@ -5,6 +5,7 @@
 
 pub mod certificates;
 pub mod echo;
+pub mod faulty;
 pub mod gateway;
 pub mod load;
 pub mod manifests;

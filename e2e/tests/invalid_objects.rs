@@ -191,6 +191,39 @@ fn cases() -> Vec<(Case, Option<String>)> {
             "{errorMapping: {parameters: {code: 'Nowhere:x'}, errorCondition: '1 = 1'}}",
             &["spec.errorMapping.parameters.code", "should match"],
         ),
+        // Circuit breakers, retries, passive health.
+        case(
+            "Plugin",
+            "{circuitBreaker: {timeoutThreshold: 5, errorCondition: '$StatusCode = 503', errorThreshold: 5, windowInSeconds: 30, openTimeoutSeconds: 60}}",
+            &["spec.circuitBreaker", "set timeoutThreshold (timeout mode) or errorCondition (error mode)"],
+        ),
+        case(
+            "Plugin",
+            "{circuitBreaker: {errorCondition: '$StatusCode = 503', windowInSeconds: 30, openTimeoutSeconds: 60}}",
+            &["spec.circuitBreaker.errorThreshold", "errorCondition and errorThreshold go together"],
+        ),
+        case(
+            "Plugin",
+            "{circuitBreaker: {timeoutThreshold: 5, windowInSeconds: 5, openTimeoutSeconds: 400}}",
+            &[
+                "spec.circuitBreaker.windowInSeconds",
+                "greater than or equal to 10",
+                "spec.circuitBreaker.openTimeoutSeconds",
+            ],
+        ),
+        api_case(
+            "backend: {type: HTTP, address: 'http://a', retries: {onStatus: [404]}}",
+            &["spec.backend.retries.onStatus[0]", "greater than or equal to 500"],
+        ),
+        api_case(
+            "backend: {type: HTTP, address: 'http://a', timeout: 1000, retries: {perTryTimeout: 2000}}",
+            &["spec.backend.retries.perTryTimeout", "must not exceed the backend's timeout"],
+        ),
+        case(
+            "VpcAccess",
+            "{address: 10.0.0.1, port: 80, outlierDetection: {maxEjectionPercent: 150}}",
+            &["spec.outlierDetection.maxEjectionPercent", "less than or equal to 100"],
+        ),
     ]
 }
 

@@ -100,6 +100,9 @@ pub enum GatewayError {
     /// The backend did not answer within the API's timeout.
     #[error("Backend Service Timeout")]
     BackendTimeout,
+    /// The Api's circuit breaker is open and it has no downgrade backend.
+    #[error("Backend Circuit Breaker Open")]
+    CircuitOpen,
     /// An FC backend answered something that is not the function answer JSON.
     #[error("Invalid Function Response: {0}")]
     BadFunctionResponse(String),
@@ -174,9 +177,11 @@ impl GatewayError {
             Self::UnsupportedProtocol(_) => StatusCode::FORBIDDEN,
             Self::AccessDenied(denial) => denial.status,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::NoReadyEndpoint | Self::NotReady | Self::SharedStateUnavailable | Self::TooManyConnections => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::NoReadyEndpoint
+            | Self::NotReady
+            | Self::SharedStateUnavailable
+            | Self::TooManyConnections
+            | Self::CircuitOpen => StatusCode::SERVICE_UNAVAILABLE,
             Self::BackendConnect(_) | Self::BadFunctionResponse(_) | Self::BadBackendAddress(_) => {
                 StatusCode::BAD_GATEWAY
             }
@@ -231,6 +236,7 @@ impl GatewayError {
             Self::NoReadyEndpoint => "B503NE",
             Self::BackendConnect(_) => "B502CF",
             Self::BackendTimeout => "B504TO",
+            Self::CircuitOpen => "D503CB",
             Self::IncompleteRouteBackend(_) => "I504RB",
             Self::BadFunctionResponse(_) => "B502FR",
             Self::BadBackendAddress(_) => "B502BA",
@@ -299,6 +305,7 @@ mod tests {
             GatewayError::NoReadyEndpoint,
             GatewayError::BackendConnect(String::new()),
             GatewayError::BackendTimeout,
+            GatewayError::CircuitOpen,
             GatewayError::IncompleteRouteBackend(String::new()),
             GatewayError::BadFunctionResponse(String::new()),
             GatewayError::BadBackendAddress(String::new()),

@@ -80,7 +80,8 @@ pub fn tokens(source: &str) -> Result<Vec<Spanned>, ConditionError> {
                 Token::Param(chars[start..i].iter().collect())
             }
             '=' => {
-                i += 1;
+                // `==` (as Alibaba's circuit-breaker examples write it) is `=`.
+                i += if chars.get(i + 1) == Some(&'=') { 2 } else { 1 };
                 Token::Operator("=")
             }
             '!' if chars.get(i + 1) == Some(&'=') => {

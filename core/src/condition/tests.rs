@@ -24,6 +24,9 @@ fn evaluates_the_reference_documents_conditions_and_more() {
         ("$CaClientIp in_cidr  '106.11.31.0/24'", &[("CaClientIp", "106.11.31.77")], true),
         ("$CaClientIp in_cidr '106.11.31.0/24'", &[("CaClientIp", "106.11.32.1")], false),
         ("$target = 'resource1'", &[("target", "resource1")], true),
+        // Alibaba's circuit-breaker examples write `==`.
+        ("$StatusCode == 503", &[("StatusCode", "503")], true),
+        ("$StatusCode == 503", &[("StatusCode", "200")], false),
         ("$statusCode = 200 and $resultCode <> 'OK'", &[("statusCode", "200"), ("resultCode", "FAIL")], true),
         ("$userId = $pathUserId", &[("userId", "7"), ("pathUserId", "7")], true),
         ("$userId = $pathUserId", &[("userId", "7"), ("pathUserId", "8")], false),

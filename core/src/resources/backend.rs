@@ -34,6 +34,8 @@ pub enum BackendType {
         .message("a MOCK backend needs statusCode").field_path(".statusCode"),
     validation = Rule::new("!has(self.vpcAccessName) || self.type == 'HTTP-VPC'")
         .message("vpcAccessName is only for HTTP-VPC backends").field_path(".vpcAccessName"),
+    validation = Rule::new("!has(self.retries) || !has(self.retries.perTryTimeout) || self.retries.perTryTimeout <= (has(self.timeout) ? self.timeout : 10000)")
+        .message("retries.perTryTimeout must not exceed the backend's timeout").field_path(".retries.perTryTimeout"),
 )]
 pub struct Backend {
     /// Backend type: HTTP (a URL), HTTP-VPC (through a VpcAccess), MOCK (a made-up answer) or FC
@@ -77,6 +79,32 @@ pub struct Backend {
     /// MOCK: response headers answered.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
+    /// HTTP, HTTP-VPC: when a failed request is tried again (default: a connection that could
+    /// not be made is tried once more, on another endpoint where there is one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<Retries>,
+}
+
+/// When a backend request is tried again. A request whose connection could not be made was
+/// never sent, so it is retried whatever its method; one that was sent is retried only when it
+/// is idempotent (GET, HEAD, OPTIONS, PUT, DELETE) and its body is known whole. Retries stay
+/// within the backend's `timeout` and the gateway's retry budget.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Retries {
+    /// Tries after the first (default 1; 0 never retries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 5))]
+    pub attempts: Option<u8>,
+    /// Answers an idempotent request is retried on, such as `[502, 503, 504]` (5xx only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(range(min = 500, max = 599)))]
+    pub on_status: Vec<u16>,
+    /// Milliseconds each try of an idempotent request may take before it is given up and
+    /// retried (default: the backend's whole timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 600_000))]
+    pub per_try_timeout: Option<u32>,
 }
 
 /// The HTTP version spoken to a backend.

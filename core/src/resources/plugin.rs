@@ -20,7 +20,7 @@ use super::common::{CommonStatus, LocalObjectRef, ParameterSource};
     status = "PluginStatus",
     shortname = "gwplugin",
     category = "apigw",
-    doc = "A plugin bound to Apis or ApiGroups: JWT authentication, backend signature, traffic control, IP control, CORS, parameter access control or error mapping (exactly one).",
+    doc = "A plugin bound to Apis or ApiGroups: JWT authentication, backend signature, traffic control, IP control, CORS, parameter access control, error mapping or circuit breaker (exactly one).",
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -37,8 +37,8 @@ use super::common::{CommonStatus, LocalObjectRef, ParameterSource};
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new(
-    "[has(self.jwtAuth), has(self.backendSignature), has(self.trafficControl), has(self.ipControl), has(self.cors), has(self.accessControl), has(self.errorMapping)].filter(x, x).size() == 1"
-).message("set exactly one plugin type: jwtAuth, backendSignature, trafficControl, ipControl, cors, accessControl or errorMapping"))]
+    "[has(self.jwtAuth), has(self.backendSignature), has(self.trafficControl), has(self.ipControl), has(self.cors), has(self.accessControl), has(self.errorMapping), has(self.circuitBreaker)].filter(x, x).size() == 1"
+).message("set exactly one plugin type: jwtAuth, backendSignature, trafficControl, ipControl, cors, accessControl, errorMapping or circuitBreaker"))]
 pub struct PluginSpec {
     /// Human-readable description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -64,6 +64,9 @@ pub struct PluginSpec {
     /// Map backend error results to HTTP status codes and messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_mapping: Option<ErrorMapping>,
+    /// The Api's circuit breaker, tuned (every Api has one with Alibaba's defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub circuit_breaker: Option<CircuitBreaker>,
 }
 
 impl PluginSpec {
@@ -77,6 +80,7 @@ impl PluginSpec {
             (self.cors.is_some(), "cors"),
             (self.access_control.is_some(), "accessControl"),
             (self.error_mapping.is_some(), "errorMapping"),
+            (self.circuit_breaker.is_some(), "circuitBreaker"),
         ];
         let mut names = set.iter().filter(|(set, _)| *set).map(|(_, name)| *name);
         match (names.next(), names.next()) {
@@ -530,4 +534,43 @@ pub struct ErrorAnswer {
     /// `X-Ca-Error-Message` answered; `${name}` inserts a parameter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
+}
+
+/// The circuit breaker of an Api, as Alibaba's circuit-breaker plugin writes it: it opens when
+/// the backend timed out `timeoutThreshold` times (timeout mode), or answered `errorThreshold`
+/// times as `errorCondition` says (error mode), within `windowInSeconds`; while open, requests
+/// get `503 D503CB` (or the `downgradeBackend`'s answer) for `openTimeoutSeconds`, then a few go
+/// through and close it when they succeed. Each gateway pod keeps its own breaker.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("has(self.timeoutThreshold) != has(self.errorCondition)")
+        .message("set timeoutThreshold (timeout mode) or errorCondition (error mode)"),
+    validation = Rule::new("has(self.errorCondition) == has(self.errorThreshold)")
+        .message("errorCondition and errorThreshold go together").field_path(".errorThreshold"),
+)]
+pub struct CircuitBreaker {
+    /// Timeout mode: backend timeouts within the window that open the breaker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 5000))]
+    pub timeout_threshold: Option<u32>,
+    /// Error mode: the condition over the backend's answer that counts as an error, such as
+    /// `$StatusCode = 503` (docs/conditions.md; `$StatusCode` is the answer's status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub error_condition: Option<String>,
+    /// Error mode: errors within the window that open the breaker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000))]
+    pub error_threshold: Option<u32>,
+    /// The window the timeouts or errors are counted in, in seconds.
+    #[schemars(range(min = 10, max = 90))]
+    pub window_in_seconds: u32,
+    /// How long the breaker stays open, in seconds.
+    #[schemars(range(min = 15, max = 300))]
+    pub open_timeout_seconds: u32,
+    /// The backend that answers while the breaker is open (any backend shape, MOCK included);
+    /// without one, requests get `503 D503CB`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downgrade_backend: Option<super::backend::Backend>,
 }

@@ -1,6 +1,7 @@
 //! The VpcAccess kind: what HTTP-VPC backends may reach.
 
 use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::CommonStatus;
@@ -57,6 +58,33 @@ pub struct VpcAccessSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<u16>,
+    /// When the gateway stops sending requests to an endpoint that keeps failing (passive
+    /// health; on by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier_detection: Option<OutlierDetection>,
+}
+
+/// Passive health: an endpoint whose requests fail `consecutiveFailures` times in a row
+/// (connection errors, timeouts, 5xx answers) is ejected for `baseEjectionSeconds`, longer each
+/// time it is ejected again; never more than `maxEjectionPercent` of the endpoints at once.
+/// Each gateway pod judges by the requests it sends.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OutlierDetection {
+    /// Failures in a row that eject an endpoint (default 5; 0 turns ejection off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 1000))]
+    pub consecutive_failures: Option<u32>,
+    /// Seconds of the first ejection; the n-th in a row lasts n times as long, at most ten
+    /// times (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 3600))]
+    pub base_ejection_seconds: Option<u32>,
+    /// The largest share of the endpoints ejected at once, in percent (default 50; at least
+    /// one endpoint is always served).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub max_ejection_percent: Option<u8>,
 }
 
 /// A Service the gateway may reach.

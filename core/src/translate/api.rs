@@ -8,14 +8,15 @@ use super::group::base_path;
 use super::problem::ConditionType::{Accepted, ResolvedRefs};
 use super::{ConditionType, Problem, Snapshot, object_ref};
 use crate::config::{
-    AccessControlConfig, ApiConfig, BackendConfig, BackendSignatureConfig, ErrorMappingConfig, GroupConfig,
-    JwtAuthConfig, MockConfig, NamedPlugin, RouteConfig, RoutingConfig, UpstreamConfig,
+    AccessControlConfig, ApiConfig, BackendConfig, BackendSignatureConfig, BreakerTrip, CircuitBreakerConfig,
+    ErrorMappingConfig, GroupConfig, JwtAuthConfig, MockConfig, NamedPlugin, RetryConfig, RouteConfig, RoutingConfig,
+    UpstreamConfig,
 };
 use crate::parameter::ParameterCheck;
 use crate::path_template::PathTemplate;
 use crate::resources::{
-    Api, ApiGroup, AuthType, Backend, BackendType, Cors, IpControl, JwtAuth, ParameterLocation, Plugin, PluginKind,
-    PluginRef, TrafficControl,
+    Api, ApiGroup, AuthType, Backend, BackendType, CircuitBreaker, Cors, IpControl, JwtAuth, ParameterLocation, Plugin,
+    PluginKind, PluginRef, TrafficControl,
 };
 
 /// The backend timeout when an Api sets none, in milliseconds.
@@ -44,9 +45,8 @@ pub fn translate(
     let spec = &api.spec;
     let mut findings = Findings { api, problems: Vec::new() };
 
-    let BoundPlugins { access_control, error_mapping, ip_control, cors, traffic_control, backend_signature, jwt_auth } =
-        plugins(&mut findings, group, snapshot);
-    if spec.auth.kind == AuthType::Jwt && jwt_auth.is_none() {
+    let bound = plugins(&mut findings, group, snapshot);
+    if spec.auth.kind == AuthType::Jwt && bound.jwt_auth.is_none() {
         findings.add(
             Accepted,
             "JwtPluginMissing",
@@ -64,6 +64,21 @@ pub fn translate(
     };
     check_parameters(&mut findings, path.as_ref());
     check_stages(&mut findings, group_config);
+    let circuit_breaker = bound.circuit_breaker.map(|NamedPlugin { plugin, spec }| CircuitBreakerConfig {
+        trip: match &spec.error_condition {
+            Some(condition) => {
+                BreakerTrip::Errors { condition: condition.clone(), threshold: spec.error_threshold.unwrap_or(1) }
+            }
+            None => BreakerTrip::Timeouts(spec.timeout_threshold.unwrap_or(1)),
+        },
+        window_seconds: spec.window_in_seconds,
+        open_seconds: spec.open_timeout_seconds,
+        downgrade: spec
+            .downgrade_backend
+            .as_ref()
+            .and_then(|downgrade| backend(&mut findings, downgrade, group_config, snapshot, upstreams)),
+        plugin,
+    });
     let backend = backend(&mut findings, &spec.backend, group_config, snapshot, upstreams);
     let routing = routing(&mut findings, group, group_config, snapshot, upstreams);
 
@@ -81,13 +96,14 @@ pub fn translate(
             auth: spec.auth.clone(),
             backend,
             routing,
-            access_control,
-            error_mapping,
-            ip_control,
-            cors,
-            traffic_control,
-            backend_signature,
-            jwt_auth,
+            access_control: bound.access_control,
+            error_mapping: bound.error_mapping,
+            ip_control: bound.ip_control,
+            cors: bound.cors,
+            traffic_control: bound.traffic_control,
+            backend_signature: bound.backend_signature,
+            jwt_auth: bound.jwt_auth,
+            circuit_breaker,
         }),
         _ => Err(findings.problems),
     }
@@ -245,6 +261,10 @@ fn plugins(findings: &mut Findings<'_>, group: &ApiGroup, snapshot: &Snapshot) -
                     }
                 }
             }
+            _ if spec.circuit_breaker.is_some() => {
+                served.circuit_breaker =
+                    spec.circuit_breaker.clone().map(|breaker| NamedPlugin { plugin: name, spec: breaker });
+            }
             _ if spec.traffic_control.is_some() => {
                 served.traffic_control =
                     spec.traffic_control.clone().map(|limits| NamedPlugin { plugin: name, spec: limits });
@@ -267,6 +287,7 @@ struct BoundPlugins {
     traffic_control: Option<NamedPlugin<TrafficControl>>,
     backend_signature: Option<BackendSignatureConfig>,
     jwt_auth: Option<JwtAuthConfig>,
+    circuit_breaker: Option<NamedPlugin<CircuitBreaker>>,
 }
 
 /// What is wrong with the JWKS a jwtAuth plugin reads from a Secret key, if anything.
@@ -392,6 +413,7 @@ fn overlay(base: &Backend, route: &Backend) -> Backend {
         status_code: route.status_code.or(base.status_code),
         body: route.body.clone().or_else(|| base.body.clone()),
         headers: if route.headers.is_empty() { base.headers.clone() } else { route.headers.clone() },
+        retries: route.retries.clone().or_else(|| base.retries.clone()),
     }
 }
 
@@ -427,6 +449,7 @@ fn backend(
         timeout_ms: backend.timeout.unwrap_or(DEFAULT_TIMEOUT_MS),
         protocol: backend.protocol.unwrap_or_default(),
         mock: None,
+        retries: backend.retries.as_ref().map(RetryConfig::from).unwrap_or_default(),
     };
     match backend.kind {
         BackendType::Http | BackendType::Fc => {

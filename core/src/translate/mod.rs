@@ -26,7 +26,7 @@ pub use upstream::ALLOW_VPC_ACCESS_FROM;
 
 use crate::bundle::SecretData;
 use crate::config::{ApiConfig, GatewayConfig};
-use crate::resources::{Api, ApiGroup, App, Plugin, RoutingPlugin, VpcAccess};
+use crate::resources::{Api, ApiGroup, App, ParameterSource, Plugin, RoutingPlugin, VpcAccess};
 
 /// Every object translation reads.
 #[derive(Clone, Debug, Default)]
@@ -230,7 +230,7 @@ fn routing_plugin_problems(plugin: &RoutingPlugin) -> Vec<Problem> {
 fn plugin_problems(plugin: &Plugin) -> Vec<Problem> {
     let spec = &plugin.spec;
     if spec.type_name().is_none() {
-        let message = "set exactly one plugin type: jwtAuth, backendSignature, trafficControl, ipControl, cors, accessControl or errorMapping";
+        let message = "set exactly one plugin type: jwtAuth, backendSignature, trafficControl, ipControl, cors, accessControl, errorMapping or circuitBreaker";
         return vec![Problem {
             object: object_ref(plugin),
             condition: ConditionType::Accepted,
@@ -275,6 +275,11 @@ fn plugin_problems(plugin: &Plugin) -> Vec<Problem> {
             });
         }
         return problems;
+    }
+    if let Some(condition) = spec.circuit_breaker.as_ref().and_then(|breaker| breaker.error_condition.as_ref()) {
+        // Its one parameter is the backend answer's status.
+        let status = BTreeMap::from([("StatusCode".to_owned(), ParameterSource("StatusCode".to_owned()))]);
+        return conditions::check(&object, &status, [("errorCondition", "", condition.as_str())]);
     }
     Vec::new()
 }

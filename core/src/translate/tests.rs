@@ -120,6 +120,17 @@ fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             vec!["ApiGroup/g InvalidStageName"],
         ),
         (
+            "a circuit breaker whose errorCondition reads more than $StatusCode",
+            group_plugin("{circuitBreaker: {errorCondition: '$Code = 503', errorThreshold: 5, windowInSeconds: 30, openTimeoutSeconds: 60}}"),
+            vec!["Api/a PluginNotAccepted", "Plugin/p UndeclaredParameter"],
+        ),
+        (
+            "a circuit breaker whose downgrade backend names a missing VpcAccess",
+            group_plugin("{circuitBreaker: {timeoutThreshold: 5, windowInSeconds: 30, openTimeoutSeconds: 60, downgradeBackend: {type: HTTP-VPC, vpcAccessName: nope}}}"),
+            vec!["Api/a VpcAccessNotFound"],
+        ),
+        ("a circuit breaker", group_plugin("{circuitBreaker: {errorCondition: '$StatusCode == 503', errorThreshold: 5, windowInSeconds: 30, openTimeoutSeconds: 60, downgradeBackend: {type: MOCK, statusCode: 418}}}"), vec![]),
+        (
             "JWT auth without a jwtAuth plugin",
             format!("{GROUP}---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {{name: a, namespace: demo}}\nspec:\n  groupRef: shop\n  auth: {{type: JWT}}\n{ok_request}\n  backend: {{type: MOCK, statusCode: 200}}\n"),
             vec!["Api/a JwtPluginMissing"],

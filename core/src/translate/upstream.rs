@@ -16,7 +16,8 @@ pub fn resolve(access: &VpcAccess, snapshot: &Snapshot) -> Result<UpstreamConfig
     let spec = &access.spec;
     let namespace = access.metadata.namespace.clone().unwrap_or_default();
     if let (Some(address), Some(port)) = (&spec.address, spec.port) {
-        return Ok(UpstreamConfig { endpoints: vec![host_port(address, port)] });
+        let outlier = spec.outlier_detection.as_ref().into();
+        return Ok(UpstreamConfig { endpoints: vec![host_port(address, port)], outlier });
     }
     let problem =
         |reason, message: String| Problem { object: object_ref(access), condition: ResolvedRefs, reason, message };
@@ -63,7 +64,7 @@ pub fn resolve(access: &VpcAccess, snapshot: &Snapshot) -> Result<UpstreamConfig
     let mut endpoints: Vec<String> = slices.flat_map(|slice| ready_endpoints(slice, port_name.as_deref())).collect();
     endpoints.sort();
     endpoints.dedup();
-    Ok(UpstreamConfig { endpoints })
+    Ok(UpstreamConfig { endpoints, outlier: spec.outlier_detection.as_ref().into() })
 }
 
 fn consents(service: &Service, namespace: &str) -> bool {

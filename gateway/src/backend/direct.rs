@@ -11,7 +11,6 @@ use std::{
     cell::RefCell,
     pin::Pin,
     task::{Context, Poll},
-    time::Duration,
 };
 
 use bytes::Bytes;
@@ -21,8 +20,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use super::ProxyBody;
-use super::upstream::InFlight;
+use super::{ProxyBody, TryError};
 use crate::error::GatewayError;
 use crate::http1::client::{Connection, ExchangeError, ResponseBody};
 
@@ -55,8 +53,8 @@ fn checkin(authority: &Authority, connection: Connection) {
 
 /// An idle connection to `authority` that is still open, else a new one (connected before
 /// `deadline`). Nothing has been sent on a connection that turns out closed, so trying the next
-/// one is always safe.
-async fn ready_connection(authority: &Authority, deadline: Instant) -> Result<Connection, GatewayError> {
+/// one is always safe; an error here means nothing was sent.
+async fn connect(authority: &Authority, deadline: Instant) -> Result<Connection, GatewayError> {
     while let Some(mut connection) = checkout(authority) {
         if connection.is_open_and_idle() {
             return Ok(connection);
@@ -71,62 +69,26 @@ async fn ready_connection(authority: &Authority, deadline: Instant) -> Result<Co
     Ok(Connection::new(stream))
 }
 
-/// A request on its way to a backend by the direct way.
-pub struct Outgoing {
-    /// Its method.
-    pub method: Method,
-    /// Its origin-form target: path and query.
-    pub target: String,
-    /// Its headers (framing headers are set from the body).
-    pub headers: HeaderMap,
-    /// Its body.
-    pub body: ProxyBody,
-}
-
-/// Where a request goes the direct way.
-pub enum DirectTarget {
-    /// A backend address of the Api.
-    Fixed(Authority),
-    /// A VpcAccess endpoint (counted in flight until the answer's head): when it cannot be
-    /// connected to, nothing was sent, and another endpoint is tried once, whatever the method.
-    Endpoint(InFlight),
-}
-
-/// Sends `request` to `target`; its response head must arrive within `timeout`.
+/// Sends a request (`path` is its origin-form target) to `authority`; its response head must
+/// arrive before `deadline`.
 pub async fn send(
-    target: DirectTarget,
-    request: Outgoing,
-    timeout: Duration,
-) -> Result<Response<DirectBody>, GatewayError> {
-    let Outgoing { method, target: path, mut headers, body } = request;
-    if !is_request_target(&path) {
-        return Err(GatewayError::BadBackendAddress(format!("invalid backend path {path:?}")));
+    authority: &Authority,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    body: ProxyBody,
+    deadline: Instant,
+) -> Result<Response<DirectBody>, TryError> {
+    if !is_request_target(path) {
+        return Err(TryError::Sent(GatewayError::BadBackendAddress(format!("invalid backend path {path:?}"))));
     }
-    let deadline = Instant::now() + timeout;
-    let (authority, connection, _in_flight) = match target {
-        DirectTarget::Fixed(authority) => {
-            let connection = ready_connection(&authority, deadline).await?;
-            (authority, connection, None)
-        }
-        DirectTarget::Endpoint(chosen) => match ready_connection(chosen.authority(), deadline).await {
-            Ok(connection) => (chosen.authority().clone(), connection, Some(chosen)),
-            Err(GatewayError::BackendConnect(error)) => {
-                let Some(other) = chosen.other() else { return Err(GatewayError::BackendConnect(error)) };
-                tracing::debug!(failed = %chosen.authority(), %error, retry = %other.authority(), "connect failed: another endpoint");
-                if headers.get(http::header::HOST).is_some_and(|host| host == chosen.authority().as_str())
-                    && let Ok(host) = http::HeaderValue::try_from(other.authority().as_str())
-                {
-                    headers.insert(http::header::HOST, host);
-                }
-                drop(chosen);
-                let connection = ready_connection(other.authority(), deadline).await?;
-                (other.authority().clone(), connection, Some(other))
-            }
-            Err(error) => return Err(error),
-        },
+    let connection = match connect(authority, deadline).await {
+        Ok(connection) => connection,
+        Err(error) => return Err(TryError::NotSent(error, Some(body))),
     };
-    let response = connection.exchange(&method, &path, &headers, body, deadline).await.map_err(into_gateway_error)?;
-    Ok(response.map(|body| DirectBody { body: Some(body), authority }))
+    let response = connection.exchange(method, path, headers, body, deadline).await;
+    let response = response.map_err(|error| TryError::Sent(into_gateway_error(error)))?;
+    Ok(response.map(|body| DirectBody { body: Some(body), authority: authority.clone() }))
 }
 
 /// Whether `target` can go on a request line: a path, without spaces or control characters.

@@ -1,7 +1,10 @@
 //! Sending requests to backends: a pooled HTTP client, VpcAccess endpoints and function calls.
 
+pub mod call;
 pub mod direct;
 pub mod function;
+pub mod health;
+pub mod retry;
 pub mod target;
 pub mod upstream;
 
@@ -108,13 +111,38 @@ impl BackendClient {
         request: Request<ProxyBody>,
         timeout: Duration,
         http2: bool,
-    ) -> Result<Response<Incoming>, GatewayError> {
+    ) -> Result<Response<Incoming>, SendError> {
         let client = if http2 { &self.http2 } else { &self.http1 };
         match tokio::time::timeout(timeout, client.request(request)).await {
-            Err(_) => Err(GatewayError::BackendTimeout),
-            Ok(Err(error)) => Err(GatewayError::BackendConnect(describe(&error))),
+            Err(_) => Err(SendError { error: GatewayError::BackendTimeout, connecting: false }),
+            Ok(Err(error)) => {
+                Err(SendError { connecting: error.is_connect(), error: GatewayError::BackendConnect(describe(&error)) })
+            }
             Ok(Ok(response)) => Ok(response),
         }
+    }
+}
+
+/// Why one try of a backend request got no answer.
+pub enum TryError {
+    /// Nothing was sent; the body comes back when the try did not use it up.
+    NotSent(GatewayError, Option<ProxyBody>),
+    /// The request may have reached the backend.
+    Sent(GatewayError),
+}
+
+/// A request the pooled client could not get answered.
+#[derive(Debug)]
+pub struct SendError {
+    /// What the client is told.
+    pub error: GatewayError,
+    /// Whether it failed while connecting, so that nothing was sent.
+    pub connecting: bool,
+}
+
+impl From<SendError> for GatewayError {
+    fn from(error: SendError) -> Self {
+        error.error
     }
 }
 

@@ -10,6 +10,7 @@ use apigw_core::translate::{INTERNAL_DOMAIN_SUFFIX, substitute_variables};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, uri::Authority, uri::Scheme};
 
+use super::retry::RetryPolicy;
 use super::upstream::Upstream;
 
 /// A backend, compiled.
@@ -38,6 +39,8 @@ pub struct HttpTarget {
     pub timeout: Duration,
     /// Whether to speak HTTP/2 only.
     pub http2: bool,
+    /// When a failed request is tried again.
+    pub retries: RetryPolicy,
 }
 
 /// The host a backend request goes to.
@@ -114,7 +117,8 @@ pub fn compile_backend(
         }
         BackendType::Http | BackendType::Fc => {
             let (destination, base_path) = fixed(backend.address.as_deref().ok_or("the backend needs address")?)?;
-            let target = HttpTarget { destination, base_path, path, method, timeout, http2 };
+            let retries = RetryPolicy::compile(&backend.retries)?;
+            let target = HttpTarget { destination, base_path, path, method, timeout, http2, retries };
             if backend.kind == BackendType::Fc {
                 CompiledBackend::Function(target)
             } else {
@@ -131,6 +135,7 @@ pub fn compile_backend(
                 method,
                 timeout,
                 http2,
+                retries: RetryPolicy::compile(&backend.retries)?,
             })
         }
     })

@@ -15,6 +15,7 @@ use crate::backend::target::{CompiledBackend, compile_backend};
 use crate::backend::upstream::Upstream;
 use crate::plugins::access_control::CompiledAccessControl;
 use crate::plugins::backend_signature::BackendSigner;
+use crate::plugins::circuit_breaker::CompiledBreaker;
 use crate::plugins::cors::CompiledCors;
 use crate::plugins::error_mapping::CompiledErrorMapping;
 use crate::plugins::ip_control::CompiledIpControl;
@@ -135,6 +136,8 @@ pub struct CompiledApi {
     pub backend_signer: Option<BackendSigner>,
     /// Its jwtAuth plugin.
     pub jwt_auth: Option<CompiledJwtAuth>,
+    /// Its circuit breaker (a plugin's, else the default).
+    pub circuit_breaker: CompiledBreaker,
 }
 
 impl CompiledApi {
@@ -237,6 +240,13 @@ impl CompiledApi {
             .transpose()
             .map_err(|message| error(format!("jwtAuth: {message}")))?;
         let key = format!("{}/{}/{}/{stage}", group.namespace, group.name, api.name);
+        let downgrade = api.circuit_breaker.as_ref().and_then(|breaker| breaker.downgrade.as_ref());
+        let downgrade = downgrade
+            .map(|backend| compile_backend(backend, &variables, upstreams))
+            .transpose()
+            .map_err(|message| error(format!("circuitBreaker downgradeBackend: {message}")))?;
+        let circuit_breaker = CompiledBreaker::compile(api.circuit_breaker.as_ref(), &key, downgrade)
+            .map_err(|message| error(format!("circuitBreaker: {message}")))?;
         let traffic_control = api.traffic_control.as_ref().map(|limits| CompiledTrafficControl::compile(limits, key));
         let backend_signer = api
             .backend_signature
@@ -271,6 +281,7 @@ impl CompiledApi {
             traffic_control,
             backend_signer,
             jwt_auth,
+            circuit_breaker,
             namespace,
             group: group_name,
             name,

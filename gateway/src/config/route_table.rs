@@ -76,7 +76,7 @@ impl RouteTable {
             .upstreams
             .iter()
             .map(|(key, upstream)| {
-                let compiled = Upstream::from_config(upstream).map_err(|message| CompileError::Api {
+                let compiled = Upstream::from_config(upstream, metrics).map_err(|message| CompileError::Api {
                     namespace: key.clone(),
                     api: String::new(),
                     message,

@@ -22,14 +22,14 @@ use response::{header_safe, mock_response};
 use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, sync::LazyLock, time::Instant};
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header, uri::Scheme};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header};
 use http_body_util::{Either, Full, Limited};
 use percent_encoding::percent_decode_str;
 use tracing::Instrument;
 
 use crate::backend::ClientBody;
 use crate::backend::target::{CompiledBackend, Destination, HttpTarget};
-use crate::backend::{BackendClient, ProxyBody, direct, function};
+use crate::backend::{BackendClient, ProxyBody, call, function};
 pub use crate::body::NetworkBody;
 use crate::body::{ClientRequestBody, TimedBody, body_error, is_form, read_limited};
 use crate::config::api::CompiledApi;
@@ -141,6 +141,8 @@ struct Exchange {
     api: Option<Arc<CompiledApi>>,
     app: Option<Arc<AppEntry>>,
     backend_ms: f64,
+    /// Backend tries after the first.
+    retries: u8,
     error_code: &'static str,
     /// The verified JWT's claims, kept only when error mapping reads them.
     claims: serde_json::Map<String, serde_json::Value>,
@@ -298,6 +300,7 @@ impl Gateway {
                 bytes,
                 total_ms: elapsed * 1000.0,
                 backend_ms: exchange.backend_ms,
+                retries: exchange.retries,
             });
         }
         response
@@ -376,8 +379,9 @@ impl Gateway {
         };
         context.route = phases::access_control_and_routing(&context, &parts.headers)?;
         let (headers, backend) = phases::backend_of(api, context.route, &mut parts.headers)?;
-        let response = match backend {
-            CompiledBackend::Mock(answer) => mock_response(answer),
+        let (backend, admission) = self.circuit_breaker(api, backend)?;
+        let result = match backend {
+            CompiledBackend::Mock(answer) => Ok(mock_response(answer)),
             CompiledBackend::Http(target) => {
                 let body = match (&read, stream) {
                     (Some(bytes), _) => Either::Right(Full::new(bytes.clone())),
@@ -386,13 +390,15 @@ impl Gateway {
                 };
                 // Boxed: inline, its state made every request's future ~11 KB, moved around
                 // on each request; boxed, that future is ~3 KB.
-                Box::pin(self.forward(target, context, headers, body, upgrade, exchange)).await?
+                Box::pin(self.forward(target, context, headers, body, upgrade, exchange)).await
             }
             CompiledBackend::Function(target) => {
                 let body = read.clone().unwrap_or_default();
-                Box::pin(self.call_function(target, context, headers, &body, exchange)).await?
+                Box::pin(self.call_function(target, context, headers, &body, exchange)).await
             }
         };
+        self.count_for_breaker(api, &admission, &result);
+        let response = result?;
         match &api.error_mapping {
             Some(mapping) => {
                 Box::pin(self.map_errors(api, mapping, response, None, &exchange.claims, request_id)).await
@@ -461,60 +467,31 @@ impl Gateway {
             Some(replaced) => Either::Right(Full::from(replaced)),
             None => body,
         };
-        let (scheme, authority, mut in_flight) = match &target.destination {
-            Destination::SelfInvocation { host } => {
-                let mut headers = backend.headers;
-                headers.insert(header::HOST, host.clone());
-                let path_and_query = Uri::try_from(backend.path_and_query)
-                    .map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
-                let started = Instant::now();
-                let dispatch = self.dispatch_to_self(&context, method, path_and_query, headers, body);
-                let response = Box::pin(dispatch).await;
-                exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
-                return response;
-            }
-            Destination::Fixed { scheme, authority } => (scheme.clone(), authority.clone(), None),
-            Destination::Upstream(upstream) => {
-                let chosen = upstream.pick().ok_or(GatewayError::NoReadyEndpoint)?;
-                (Scheme::HTTP, chosen.authority().clone(), Some(chosen))
-            }
-        };
-        let mut headers = backend.headers;
-        if let header::Entry::Vacant(host) = headers.entry(header::HOST)
-            && let Ok(value) = HeaderValue::try_from(authority.as_str())
-        {
-            host.insert(value);
+        if let Destination::SelfInvocation { host } = &target.destination {
+            let mut headers = backend.headers;
+            headers.insert(header::HOST, host.clone());
+            let path_and_query = Uri::try_from(backend.path_and_query)
+                .map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
+            let started = Instant::now();
+            let dispatch = self.dispatch_to_self(&context, method, path_and_query, headers, body);
+            let response = Box::pin(dispatch).await;
+            exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
+            return response;
         }
-        // Plain HTTP/1.1 goes the direct way (origin-form target); TLS, HTTP/2 and upgrades
-        // through hyper's pooled client (absolute URI).
-        let direct = scheme == Scheme::HTTP && !target.http2 && upgrade.is_none();
-        let started = Instant::now();
-        let result = if direct {
-            let request = direct::Outgoing { method, target: backend.path_and_query, headers, body };
-            let to = match in_flight.take() {
-                Some(chosen) => direct::DirectTarget::Endpoint(chosen),
-                None => direct::DirectTarget::Fixed(authority),
-            };
-            direct::send(to, request, target.timeout).await.map(|response| response.map(Either::Right))
-        } else {
-            let uri = Uri::builder().scheme(scheme).authority(authority.clone()).path_and_query(backend.path_and_query);
-            let uri = uri.build().map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
-            if matches!(body, Either::Right(_)) {
-                // The gateway's body has its own length (the direct way sets framing itself).
-                headers.remove(header::CONTENT_LENGTH);
-            }
-            let mut request = Request::new(body);
-            *request.method_mut() = method;
-            *request.uri_mut() = uri;
-            *request.headers_mut() = headers;
-            let client = BackendClient::for_this_thread();
-            Box::pin(client.send(request, target.timeout, target.http2))
-                .await
-                .map(|response| response.map(Either::Left))
+        let outgoing = call::Outgoing {
+            method,
+            path_and_query: backend.path_and_query,
+            headers: backend.headers,
+            body,
+            upgrade: upgrade.is_some(),
         };
-        exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
-        drop(in_flight);
-        let mut response = result?;
+        let called = call::call(target, outgoing).await;
+        exchange.backend_ms = called.backend_ms;
+        exchange.retries = called.retries;
+        if called.retries > 0 {
+            context.api.metrics.retried(&self.metrics, called.retries);
+        }
+        let mut response = called.result?;
         if let Some(client) = upgrade
             && response.status() == StatusCode::SWITCHING_PROTOCOLS
         {

@@ -23,10 +23,16 @@ use crate::config::apps::AppEntry;
 use crate::config::live::Loaded;
 use crate::config::route_table::{DEFAULT_STAGE, RouteMatch};
 use crate::error::GatewayError;
+use crate::plugins::circuit_breaker::{Admission, Change, Outcome};
 use crate::plugins::error_mapping::CompiledErrorMapping;
 use crate::plugins::jwt_auth::Verified;
 use crate::plugins::parameters::RequestInputs;
 use crate::plugins::routing::CompiledRoute;
+
+/// The circuit breaker's states, as its metric gives them.
+const BREAKER_CLOSED: i64 = 0;
+const BREAKER_OPEN: i64 = 1;
+const BREAKER_HALF_OPEN: i64 = 2;
 
 impl Gateway {
     /// Accept: the path normalised once for everything after (router, plugins, signature,
@@ -133,6 +139,43 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         let Some(ip_control) = &api.ip_control else { return Ok(()) };
         ip_control.check(connection.client.ip, &parts.headers, exchange.app.as_ref().map(|app| app.app_id.as_str()))
+    }
+
+    /// The circuit breaker: the backend, or the downgrade backend while the breaker is open
+    /// (`503 D503CB` without one), and how the request was admitted.
+    pub(super) fn circuit_breaker<'a>(
+        &self,
+        api: &'a CompiledApi,
+        backend: &'a CompiledBackend,
+    ) -> Result<(&'a CompiledBackend, Admission), GatewayError> {
+        let breaker = &api.circuit_breaker;
+        match breaker.admit() {
+            Admission::Open => Ok((breaker.downgrade.as_ref().ok_or(GatewayError::CircuitOpen)?, Admission::Open)),
+            admission => {
+                if admission == (Admission::Probe { first: true }) {
+                    api.metrics.circuit_breaker(&self.metrics, BREAKER_HALF_OPEN);
+                }
+                Ok((backend, admission))
+            }
+        }
+    }
+
+    /// Tells the circuit breaker how an admitted backend call went.
+    pub(super) fn count_for_breaker(
+        &self,
+        api: &CompiledApi,
+        admission: &Admission,
+        result: &Result<http::Response<ClientBody>, GatewayError>,
+    ) {
+        let outcome = match result {
+            Ok(response) => Outcome { status: response.status(), timed_out: false },
+            Err(error) => Outcome { status: error.status(), timed_out: matches!(error, GatewayError::BackendTimeout) },
+        };
+        match api.circuit_breaker.record(admission, &outcome) {
+            Some(Change::Opened) => api.metrics.circuit_breaker(&self.metrics, BREAKER_OPEN),
+            Some(Change::Closed) => api.metrics.circuit_breaker(&self.metrics, BREAKER_CLOSED),
+            None => {}
+        }
     }
 
     /// The trafficControl plugin: the App's, its owner's and the Api's counters.

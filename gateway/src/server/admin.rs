@@ -1,5 +1,6 @@
-//! The admin port: `/metrics` (Prometheus), `/healthz`, `/readyz` (ready once a config is loaded)
-//! and `/config` (version, hash, API count, last refusal).
+//! The admin port: `/metrics` (Prometheus), `/healthz`, `/readyz` (ready once a config is loaded),
+//! `/config` (version, hash, API count, last refusal) and `/endpoints` (the passive health of
+//! every VpcAccess endpoint).
 
 use std::{convert::Infallible, sync::Arc};
 
@@ -47,10 +48,19 @@ fn answer(gateway: &Gateway, request: &Request<Incoming>, stopping: bool) -> Res
             "application/json",
             serde_json::to_string_pretty(&gateway.live.status()).unwrap_or_default(),
         ),
+        "/endpoints" => (
+            StatusCode::OK,
+            "application/json",
+            serde_json::to_string_pretty(&crate::backend::health::report()).unwrap_or_default(),
+        ),
         "/metrics" => {
             (StatusCode::OK, "application/openmetrics-text; version=1.0.0; charset=utf-8", gateway.metrics.encode())
         }
-        _ => (StatusCode::NOT_FOUND, "text/plain", "not found: try /metrics, /healthz, /readyz, /config\n".to_owned()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found: try /metrics, /healthz, /readyz, /config, /endpoints\n".to_owned(),
+        ),
     };
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;

@@ -39,8 +39,10 @@ pub struct AccessRecord<'a> {
     pub bytes: u64,
     /// Total time in milliseconds, to response headers.
     pub total_ms: f64,
-    /// Backend time in milliseconds.
+    /// Backend time in milliseconds (every try).
     pub backend_ms: f64,
+    /// Backend tries after the first.
+    pub retries: u8,
 }
 
 /// Where access lines go.

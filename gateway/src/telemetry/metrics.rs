@@ -47,6 +47,13 @@ pub struct BackendErrorLabels {
     pub code: &'static str,
 }
 
+/// Labels of a backend endpoint.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabels {
+    /// `host:port`.
+    pub endpoint: String,
+}
+
 /// Labels of a config load.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadLabels {
@@ -65,6 +72,16 @@ pub struct Metrics {
     pub backend_latency: Family<ApiLabels, Histogram, fn() -> Histogram>,
     /// Backend failures (connect, timeout, bad function answer) by API.
     pub backend_errors: Family<BackendErrorLabels, Counter>,
+    /// Backend requests tried again, by API.
+    pub backend_retries: Family<ApiLabels, Counter>,
+    /// An API's circuit breaker: 0 closed, 1 open, 2 half open.
+    pub circuit_breaker_state: Family<ApiLabels, Gauge>,
+    /// Times an API's circuit breaker opened.
+    pub circuit_breaker_openings: Family<ApiLabels, Counter>,
+    /// Times an endpoint was ejected by passive health.
+    pub endpoint_ejections: Family<EndpointLabels, Counter>,
+    /// Whether an endpoint is ejected now.
+    pub endpoint_ejected: Family<EndpointLabels, Gauge>,
     /// Config loads by result.
     pub reloads: Family<ReloadLabels, Counter>,
     /// Open client connections.
@@ -87,6 +104,9 @@ impl Default for Metrics {
         let backend_latency = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
         let backend_errors = Family::default();
         let reloads = Family::default();
+        let (backend_retries, circuit_breaker_state, circuit_breaker_openings) =
+            (Family::default(), Family::default(), Family::default());
+        let (endpoint_ejections, endpoint_ejected) = (Family::default(), Family::default());
         let connections = Gauge::default();
         let refused_connections = Counter::default();
         let apis = Gauge::default();
@@ -97,6 +117,23 @@ impl Default for Metrics {
             "backend_errors",
             "Backend connect failures, timeouts and bad answers",
             backend_errors.clone(),
+        );
+        registry.register("backend_retries", "Backend requests tried again, by API", backend_retries.clone());
+        registry.register(
+            "circuit_breaker_state",
+            "An API's circuit breaker: 0 closed, 1 open, 2 half open (this pod's)",
+            circuit_breaker_state.clone(),
+        );
+        registry.register(
+            "circuit_breaker_openings",
+            "Times an API's circuit breaker opened",
+            circuit_breaker_openings.clone(),
+        );
+        registry.register("endpoint_ejections", "Times passive health ejected an endpoint", endpoint_ejections.clone());
+        registry.register(
+            "endpoint_ejected",
+            "Whether passive health ejected an endpoint now (1)",
+            endpoint_ejected.clone(),
         );
         registry.register("config_loads", "Config loads by result (loaded, refused)", reloads.clone());
         registry.register("connections", "Open client connections", connections.clone());
@@ -112,6 +149,11 @@ impl Default for Metrics {
             latency,
             backend_latency,
             backend_errors,
+            backend_retries,
+            circuit_breaker_state,
+            circuit_breaker_openings,
+            endpoint_ejections,
+            endpoint_ejected,
             reloads,
             connections,
             refused_connections,
@@ -161,6 +203,20 @@ impl ApiMetrics {
             counter
         });
         counter.inc();
+    }
+
+    /// Counts backend requests tried again (rare: the labels are hashed then).
+    pub fn retried(&self, metrics: &Metrics, retries: u8) {
+        metrics.backend_retries.get_or_create(&self.labels).inc_by(u64::from(retries));
+    }
+
+    /// Records the circuit breaker's new state (0 closed, 1 open, 2 half open), counting
+    /// openings.
+    pub fn circuit_breaker(&self, metrics: &Metrics, state: i64) {
+        metrics.circuit_breaker_state.get_or_create(&self.labels).set(state);
+        if state == 1 {
+            metrics.circuit_breaker_openings.get_or_create(&self.labels).inc();
+        }
     }
 
     fn request_labels(&self, code: u16) -> RequestLabels {
