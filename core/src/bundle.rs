@@ -187,7 +187,7 @@ mod tests {
         }
         config.upstreams.insert(
             "shop/orders".into(),
-            UpstreamConfig { endpoints: vec!["10.0.0.1:80".into()], outlier: Default::default() },
+            UpstreamConfig { endpoints: vec!["10.0.0.1:80".into()], ..Default::default() },
         );
         let secrets =
             BTreeMap::from([("shop/keys".to_owned(), BTreeMap::from([("appSecret".to_owned(), vec![0, 255])]))]);

@@ -390,7 +390,7 @@ pub struct MockConfig {
 }
 
 /// A resolved VpcAccess: where HTTP-VPC requests may go.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UpstreamConfig {
     /// Ready endpoints as `host:port` (IPv6 hosts in brackets).
@@ -398,6 +398,38 @@ pub struct UpstreamConfig {
     /// Passive health.
     #[serde(default)]
     pub outlier: OutlierConfig,
+    /// Active health, when the VpcAccess asks for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheckConfig>,
+}
+
+/// Active health checks of an upstream's endpoints ([`crate::resources::HealthCheck`], defaults
+/// filled in).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheckConfig {
+    /// The path checked.
+    pub path: String,
+    /// Seconds between two checks.
+    pub interval_seconds: u32,
+    /// Seconds a check may take.
+    pub timeout_seconds: u32,
+    /// Passed checks in a row that make an endpoint healthy again.
+    pub healthy_threshold: u32,
+    /// Failed checks in a row that make it unhealthy.
+    pub unhealthy_threshold: u32,
+}
+
+impl From<&crate::resources::HealthCheck> for HealthCheckConfig {
+    fn from(check: &crate::resources::HealthCheck) -> Self {
+        Self {
+            path: check.path.clone(),
+            interval_seconds: check.interval_seconds.unwrap_or(10),
+            timeout_seconds: check.timeout_seconds.unwrap_or(2),
+            healthy_threshold: check.healthy_threshold.unwrap_or(2),
+            unhealthy_threshold: check.unhealthy_threshold.unwrap_or(3),
+        }
+    }
 }
 
 /// Passive health of an upstream's endpoints ([`crate::resources::OutlierDetection`], defaults

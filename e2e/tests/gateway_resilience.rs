@@ -77,6 +77,55 @@ async fn a_dead_endpoint_is_tried_around_then_ejected_and_reported() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_endpoint_failing_its_health_checks_gets_no_requests_until_it_passes_again() {
+    let (sick, fine) = (Faulty::start("sick").await, Faulty::start("fine").await);
+    sick.set(Mode::Status(503));
+    let checks = ", outlierDetection: {consecutiveFailures: 0}, healthCheck: {path: /healthz, intervalSeconds: 2, timeoutSeconds: 1, healthyThreshold: 2, unhealthyThreshold: 2}";
+    let manifests = [
+        shop_group(""),
+        service("checked", &[sick.address, fine.address], checks),
+        shop_api("checked", "{method: GET, path: /checked}", "{type: HTTP-VPC, vpcAccessName: checked}"),
+    ]
+    .concat();
+    let gateway = GatewayProcess::start(&manifests, &[]);
+    let client = TestClient::http1();
+    let healthy = |address: SocketAddr| {
+        let client = &client;
+        let admin = gateway.admin;
+        async move {
+            let endpoints = client.get(admin, "localhost", "/endpoints", &[]).await.json();
+            let endpoints = endpoints.as_array().cloned().unwrap_or_default();
+            let endpoint = endpoints.into_iter().find(|endpoint| endpoint["endpoint"] == address.to_string());
+            endpoint.and_then(|endpoint| endpoint["healthy"].as_bool())
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while healthy(sick.address).await != Some(false) {
+        assert!(Instant::now() < deadline, "two failed checks make it unhealthy");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(healthy(fine.address).await, Some(true));
+    let checked = sick.requests();
+    for _ in 0..20 {
+        let answer = client.get(gateway.http, "shop.example.com", "/checked", &[]).await;
+        assert_eq!((answer.status.as_u16(), &answer.body[..]), (200, &b"fine"[..]), "only the healthy endpoint serves");
+    }
+    assert!(sick.requests() <= checked + 1, "the unhealthy endpoint got its checks only");
+
+    sick.set(Mode::Answer);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while healthy(sick.address).await != Some(true) {
+        assert!(Instant::now() < deadline, "two passed checks make it healthy again");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut answered = Vec::new();
+    for _ in 0..20 {
+        answered.push(client.get(gateway.http, "shop.example.com", "/checked", &[]).await.body);
+    }
+    assert!(answered.iter().any(|body| &body[..] == b"sick"), "it serves again");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn idempotent_requests_are_tried_again_on_listed_answers_and_posts_are_not() {
     let (failing, fine) = (Faulty::start("failing").await, Faulty::start("fine").await);
     failing.set(Mode::Status(503));

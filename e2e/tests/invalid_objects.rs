@@ -224,6 +224,11 @@ fn cases() -> Vec<(Case, Option<String>)> {
             "{address: 10.0.0.1, port: 80, outlierDetection: {maxEjectionPercent: 150}}",
             &["spec.outlierDetection.maxEjectionPercent", "less than or equal to 100"],
         ),
+        case(
+            "VpcAccess",
+            "{address: 10.0.0.1, port: 80, healthCheck: {path: /healthz, intervalSeconds: 2, timeoutSeconds: 5}}",
+            &["spec.healthCheck.timeoutSeconds", "timeoutSeconds must be less than intervalSeconds"],
+        ),
     ]
 }
 

@@ -62,6 +62,40 @@ pub struct VpcAccessSpec {
     /// health; on by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outlier_detection: Option<OutlierDetection>,
+    /// Requests the gateway sends to each endpoint itself to find out whether it serves (active
+    /// health; off unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+}
+
+/// Active health: every `intervalSeconds` each gateway pod sends `GET path` to each endpoint;
+/// an endpoint whose answer is not 2xx or 3xx within `timeoutSeconds`, `unhealthyThreshold`
+/// times in a row, gets no requests until it passes `healthyThreshold` checks in a row.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(has(self.timeoutSeconds) ? self.timeoutSeconds : 2) < (has(self.intervalSeconds) ? self.intervalSeconds : 10)")
+    .message("timeoutSeconds must be less than intervalSeconds").field_path(".timeoutSeconds"))]
+pub struct HealthCheck {
+    /// The path checked, such as `/healthz`.
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("path must start with /"))]
+    #[schemars(length(min = 1, max = 1024))]
+    pub path: String,
+    /// Seconds between two checks of an endpoint (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 300))]
+    pub interval_seconds: Option<u32>,
+    /// Seconds a check may take (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 60))]
+    pub timeout_seconds: Option<u32>,
+    /// Checks in a row an unhealthy endpoint must pass to be served again (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10))]
+    pub healthy_threshold: Option<u32>,
+    /// Checks in a row a healthy endpoint must fail to get no more requests (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10))]
+    pub unhealthy_threshold: Option<u32>,
 }
 
 /// Passive health: an endpoint whose requests fail `consecutiveFailures` times in a row

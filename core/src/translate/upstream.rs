@@ -16,8 +16,7 @@ pub fn resolve(access: &VpcAccess, snapshot: &Snapshot) -> Result<UpstreamConfig
     let spec = &access.spec;
     let namespace = access.metadata.namespace.clone().unwrap_or_default();
     if let (Some(address), Some(port)) = (&spec.address, spec.port) {
-        let outlier = spec.outlier_detection.as_ref().into();
-        return Ok(UpstreamConfig { endpoints: vec![host_port(address, port)], outlier });
+        return Ok(UpstreamConfig { endpoints: vec![host_port(address, port)], ..health(access) });
     }
     let problem =
         |reason, message: String| Problem { object: object_ref(access), condition: ResolvedRefs, reason, message };
@@ -64,7 +63,16 @@ pub fn resolve(access: &VpcAccess, snapshot: &Snapshot) -> Result<UpstreamConfig
     let mut endpoints: Vec<String> = slices.flat_map(|slice| ready_endpoints(slice, port_name.as_deref())).collect();
     endpoints.sort();
     endpoints.dedup();
-    Ok(UpstreamConfig { endpoints, outlier: spec.outlier_detection.as_ref().into() })
+    Ok(UpstreamConfig { endpoints, ..health(access) })
+}
+
+/// A VpcAccess's passive and active health settings, without endpoints.
+fn health(access: &VpcAccess) -> UpstreamConfig {
+    UpstreamConfig {
+        endpoints: Vec::new(),
+        outlier: access.spec.outlier_detection.as_ref().into(),
+        health_check: access.spec.health_check.as_ref().map(Into::into),
+    }
 }
 
 fn consents(service: &Service, namespace: &str) -> bool {

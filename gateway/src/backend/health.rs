@@ -1,15 +1,17 @@
-//! Passive health of backend endpoints (outlier detection): an endpoint whose requests fail a
+//! Health of backend endpoints. Passive (outlier detection): an endpoint whose requests fail a
 //! number of times in a row is ejected for a while, longer each time it is ejected again.
+//! Active ([`super::health_check`]): an endpoint that fails its checks gets no requests until it
+//! passes them again.
 //!
 //! An endpoint's health is a fact of this process, not of one config: upstreams compiled from
 //! successive configs (and two VpcAccesses reaching the same pod) share the state of the same
 //! `host:port`, so a reload neither forgets an ejection nor resets the count.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use apigw_core::config::OutlierConfig;
+use apigw_core::config::{HealthCheckConfig, OutlierConfig};
 use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge};
 use serde::Serialize;
 
@@ -33,6 +35,20 @@ pub struct EndpointHealth {
     ejected: Gauge,
     /// The gauge's family, which forgets the endpoint when it goes.
     ejected_family: Family<EndpointLabels, Gauge>,
+    /// Whether its active checks fail (false while unchecked).
+    unhealthy: AtomicBool,
+    /// The active checks asked for by the newest upstream holding it, and whether a task runs
+    /// them.
+    pub(super) checks: Mutex<Checks>,
+}
+
+/// An endpoint's active checks.
+#[derive(Debug, Default)]
+pub(super) struct Checks {
+    /// The settings the checking task reads before each check (`None`: stop).
+    pub settings: Option<HealthCheckConfig>,
+    /// Whether a task is checking.
+    pub running: bool,
 }
 
 /// What the admin port's `/endpoints` reports of one endpoint.
@@ -49,6 +65,9 @@ pub struct EndpointReport {
     pub consecutive_failures: u32,
     /// Ejections in a row.
     pub ejections_in_a_row: u32,
+    /// What its active checks say (absent when it is not checked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
 }
 
 static ENDPOINTS: Interned<EndpointHealth> = Interned::new();
@@ -66,8 +85,27 @@ impl EndpointHealth {
                 ejections: metrics.endpoint_ejections.get_or_create(&labels).clone(),
                 ejected: metrics.endpoint_ejected.get_or_create(&labels).clone(),
                 ejected_family: metrics.endpoint_ejected.clone(),
+                unhealthy: AtomicBool::new(false),
+                checks: Mutex::default(),
             }
         })
+    }
+
+    /// The endpoint's `host:port`.
+    pub fn authority(&self) -> &str {
+        &self.authority
+    }
+
+    /// Whether requests may go to it: neither ejected nor failing its active checks.
+    pub fn is_serveable(&self) -> bool {
+        !self.unhealthy.load(Ordering::Relaxed) && !self.is_ejected()
+    }
+
+    /// What an active check found: it serves or not from now on.
+    pub fn set_healthy(&self, healthy: bool) {
+        if self.unhealthy.swap(!healthy, Ordering::Relaxed) == healthy {
+            tracing::warn!(endpoint = %self.authority, healthy, "active health check");
+        }
     }
 
     /// Whether requests should stay away from it now.
@@ -119,6 +157,12 @@ impl EndpointHealth {
             ejected_for_ms: until.saturating_sub(now),
             consecutive_failures: self.consecutive_failures.load(Ordering::Relaxed),
             ejections_in_a_row: self.ejections_in_a_row.load(Ordering::Relaxed),
+            healthy: self
+                .checks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .running
+                .then(|| !self.unhealthy.load(Ordering::Relaxed)),
         }
     }
 }

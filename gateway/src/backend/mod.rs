@@ -4,6 +4,7 @@ pub mod call;
 pub mod direct;
 pub mod function;
 pub mod health;
+pub mod health_check;
 pub mod retry;
 pub mod target;
 pub mod upstream;

@@ -1,5 +1,5 @@
 //! The endpoints of a VpcAccess, balanced by the power of two choices over in-flight requests,
-//! keeping away from endpoints that passive health ejected.
+//! keeping away from endpoints that passive health ejected or that fail their active checks.
 
 use std::sync::{
     Arc,
@@ -10,6 +10,7 @@ use apigw_core::config::{OutlierConfig, UpstreamConfig};
 use http::uri::Authority;
 
 use super::health::EndpointHealth;
+use super::health_check;
 use crate::telemetry::metrics::Metrics;
 
 /// The ready endpoints HTTP-VPC requests may go to.
@@ -83,6 +84,7 @@ impl Upstream {
             .map(|endpoint| {
                 let authority: Authority = endpoint.parse().map_err(|e| format!("endpoint {endpoint:?}: {e}"))?;
                 let health = EndpointHealth::of(authority.as_str(), metrics);
+                health_check::check(&health, config.health_check.as_ref());
                 Ok(Endpoint { authority, in_flight: AtomicUsize::new(0), health })
             })
             .collect::<Result<_, String>>()?;
@@ -104,7 +106,7 @@ impl Upstream {
     /// else the first such endpoint from a random start; `None` when there is none.
     fn choose(&self, allowed: impl Fn(usize) -> bool) -> Option<usize> {
         let count = self.endpoints.len();
-        let serveable = |index: usize| allowed(index) && !self.endpoints[index].health.is_ejected();
+        let serveable = |index: usize| allowed(index) && self.endpoints[index].health.is_serveable();
         let first = fastrand::usize(..count);
         let second = (first + 1 + fastrand::usize(..count - 1)) % count;
         let load = |index: usize| self.endpoints[index].in_flight.load(Ordering::Relaxed);
@@ -136,6 +138,7 @@ mod tests {
         let config = UpstreamConfig {
             endpoints: endpoints.iter().map(|endpoint| (*endpoint).to_owned()).collect(),
             outlier: OutlierConfig { consecutive_failures: 1, ..OutlierConfig::default() },
+            health_check: None,
         };
         Arc::new(Upstream::from_config(&config, &Metrics::default()).expect("valid endpoints"))
     }
@@ -166,7 +169,7 @@ mod tests {
     #[test]
     fn has_nothing_to_pick_without_endpoints() {
         assert!(upstream(&[]).pick().is_none());
-        let bad = UpstreamConfig { endpoints: vec!["not an authority!".to_owned()], outlier: OutlierConfig::default() };
+        let bad = UpstreamConfig { endpoints: vec!["not an authority!".to_owned()], ..UpstreamConfig::default() };
         assert!(Upstream::from_config(&bad, &Metrics::default()).is_err());
     }
 
