@@ -172,9 +172,26 @@ pub struct ApiConfig {
     /// The bound backend-signature plugin, if any; its credentials Secret as `namespace/name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_signature: Option<BackendSignatureConfig>,
+    /// The bound basicAuth plugin, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuthConfig>,
     /// The bound circuit-breaker plugin, if any (without one the Api has the default breaker).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<CircuitBreakerConfig>,
+}
+
+/// A basicAuth plugin as served.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BasicAuthConfig {
+    /// The Plugin's name.
+    pub plugin: String,
+    /// The Secret holding the users, as `namespace/name`.
+    pub secret: String,
+    /// Its key.
+    pub key: String,
+    /// The realm named in `WWW-Authenticate`.
+    pub realm: String,
 }
 
 /// A circuit-breaker plugin as served.
@@ -213,7 +230,8 @@ impl ApiConfig {
     /// The `namespace/name` of every Secret the Api reads (backend signature keys, JWKS).
     pub fn secret_refs(&self) -> impl Iterator<Item = &String> {
         let signature = self.backend_signature.as_ref().map(|signature| &signature.secret);
-        signature.into_iter().chain(self.jwt_auth.as_ref().and_then(|jwt| jwt.key_secret.as_ref()))
+        let users = self.basic_auth.as_ref().map(|basic| &basic.secret);
+        signature.into_iter().chain(self.jwt_auth.as_ref().and_then(|jwt| jwt.key_secret.as_ref())).chain(users)
     }
 
     /// The upstream keys of its backend and of its routes' backends.

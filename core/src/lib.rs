@@ -5,6 +5,7 @@
 pub mod bundle;
 pub mod condition;
 pub mod config;
+pub mod htpasswd;
 pub mod manifests;
 pub mod parameter;
 pub mod path_template;

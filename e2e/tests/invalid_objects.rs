@@ -191,6 +191,11 @@ fn cases() -> Vec<(Case, Option<String>)> {
             "{errorMapping: {parameters: {code: 'Nowhere:x'}, errorCondition: '1 = 1'}}",
             &["spec.errorMapping.parameters.code", "should match"],
         ),
+        case(
+            "Plugin",
+            "{basicAuth: {secretRef: {name: users, key: htpasswd}, realm: 'say \"hi\"'}}",
+            &["spec.basicAuth.realm", "should match"],
+        ),
         // Circuit breakers, retries, passive health.
         case(
             "Plugin",

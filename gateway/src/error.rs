@@ -20,6 +20,10 @@ pub enum GatewayError {
     /// The jwtAuth plugin found no token.
     #[error("Missing Token")]
     MissingToken,
+    /// A basicAuth plugin found no valid `Authorization: Basic` credentials; the value is the
+    /// `WWW-Authenticate` challenge answered.
+    #[error("Basic Authentication Required")]
+    BasicAuthRequired(http::HeaderValue),
     /// The token is malformed, expired, or signed by no configured key.
     #[error("Invalid Token: {0}")]
     InvalidToken(String),
@@ -163,9 +167,11 @@ impl GatewayError {
             | Self::InvalidContentMd5
             | Self::DuplicateAuthHeader(_)
             | Self::UnsignedReplayHeaders => StatusCode::BAD_REQUEST,
-            Self::EmptySignature | Self::MissingToken | Self::InvalidToken(_) | Self::TokenReplayed => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::EmptySignature
+            | Self::MissingToken
+            | Self::InvalidToken(_)
+            | Self::TokenReplayed
+            | Self::BasicAuthRequired(_) => StatusCode::UNAUTHORIZED,
             Self::InvalidSignature(_) | Self::Unauthorized | Self::IpDenied => StatusCode::FORBIDDEN,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::InvalidStage
@@ -206,6 +212,7 @@ impl GatewayError {
             Self::InvalidAppCode => "A400AC",
             Self::EmptySignature => "A401ES",
             Self::MissingToken => "A401MT",
+            Self::BasicAuthRequired(_) => "A401BA",
             Self::InvalidToken(_) => "A401IT",
             Self::TokenReplayed => "A401TR",
             Self::InvalidSignature(_) => "A403IS",
@@ -306,6 +313,7 @@ mod tests {
             GatewayError::BackendConnect(String::new()),
             GatewayError::BackendTimeout,
             GatewayError::CircuitOpen,
+            GatewayError::BasicAuthRequired(http::HeaderValue::from_static("Basic")),
             GatewayError::IncompleteRouteBackend(String::new()),
             GatewayError::BadFunctionResponse(String::new()),
             GatewayError::BadBackendAddress(String::new()),

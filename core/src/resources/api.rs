@@ -283,11 +283,13 @@ pub enum SystemParameterName {
     CaStage,
     /// The gateway instance serving the request.
     CaInstanceId,
+    /// The user a basicAuth plugin authenticated (apigw's own; Alibaba has no basicAuth).
+    CaBasicAuthUser,
 }
 
 impl SystemParameterName {
     /// Every system parameter the gateway has a value for.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::CaClientIp,
         Self::CaDomain,
         Self::CaRequestHandleTime,
@@ -300,6 +302,7 @@ impl SystemParameterName {
         Self::CaClientUa,
         Self::CaStage,
         Self::CaInstanceId,
+        Self::CaBasicAuthUser,
     ];
 
     /// Its name, as Apis and conditions (`$CaClientIp`) spell it.
@@ -317,6 +320,7 @@ impl SystemParameterName {
             Self::CaClientUa => "CaClientUa",
             Self::CaStage => "CaStage",
             Self::CaInstanceId => "CaInstanceId",
+            Self::CaBasicAuthUser => "CaBasicAuthUser",
         }
     }
 

@@ -20,7 +20,7 @@ use super::common::{CommonStatus, LocalObjectRef, ParameterSource};
     status = "PluginStatus",
     shortname = "gwplugin",
     category = "apigw",
-    doc = "A plugin bound to Apis or ApiGroups: JWT authentication, backend signature, traffic control, IP control, CORS, parameter access control, error mapping or circuit breaker (exactly one).",
+    doc = "A plugin bound to Apis or ApiGroups: JWT authentication, basic authentication, backend signature, traffic control, IP control, CORS, parameter access control, error mapping or circuit breaker (exactly one).",
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -37,8 +37,8 @@ use super::common::{CommonStatus, LocalObjectRef, ParameterSource};
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new(
-    "[has(self.jwtAuth), has(self.backendSignature), has(self.trafficControl), has(self.ipControl), has(self.cors), has(self.accessControl), has(self.errorMapping), has(self.circuitBreaker)].filter(x, x).size() == 1"
-).message("set exactly one plugin type: jwtAuth, backendSignature, trafficControl, ipControl, cors, accessControl, errorMapping or circuitBreaker"))]
+    "[has(self.jwtAuth), has(self.backendSignature), has(self.trafficControl), has(self.ipControl), has(self.cors), has(self.accessControl), has(self.errorMapping), has(self.circuitBreaker), has(self.basicAuth)].filter(x, x).size() == 1"
+).message("set exactly one plugin type: jwtAuth, basicAuth, backendSignature, trafficControl, ipControl, cors, accessControl, errorMapping or circuitBreaker"))]
 pub struct PluginSpec {
     /// Human-readable description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,6 +67,9 @@ pub struct PluginSpec {
     /// The Api's circuit breaker, tuned (every Api has one with Alibaba's defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<CircuitBreaker>,
+    /// HTTP Basic authentication against users kept in a Secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
 }
 
 impl PluginSpec {
@@ -81,6 +84,7 @@ impl PluginSpec {
             (self.access_control.is_some(), "accessControl"),
             (self.error_mapping.is_some(), "errorMapping"),
             (self.circuit_breaker.is_some(), "circuitBreaker"),
+            (self.basic_auth.is_some(), "basicAuth"),
         ];
         let mut names = set.iter().filter(|(set, _)| *set).map(|(_, name)| *name);
         match (names.next(), names.next()) {
@@ -573,4 +577,20 @@ pub struct CircuitBreaker {
     /// without one, requests get `503 D503CB`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downgrade_backend: Option<super::backend::Backend>,
+}
+
+/// HTTP Basic authentication (RFC 7617): the caller sends `Authorization: Basic ...` with a
+/// user and password kept in a Secret key in htpasswd format, one `user:hash` line each (bcrypt
+/// `$2y$` as `htpasswd -B` writes it, SHA-256-crypt `$5$` or SHA-512-crypt `$6$`; plain text and
+/// weaker schemes are refused). Without valid credentials the answer is `401` with
+/// `WWW-Authenticate: Basic realm="..."`. The user is the system parameter `CaBasicAuthUser`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BasicAuth {
+    /// The Secret key holding the users.
+    pub secret_ref: SecretKeyRef,
+    /// The realm named to the client (default `apigw`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r#"^[^"\\]{1,128}$"#))]
+    pub realm: Option<String>,
 }

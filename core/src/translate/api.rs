@@ -8,10 +8,11 @@ use super::group::base_path;
 use super::problem::ConditionType::{Accepted, ResolvedRefs};
 use super::{ConditionType, Problem, Snapshot, object_ref};
 use crate::config::{
-    AccessControlConfig, ApiConfig, BackendConfig, BackendSignatureConfig, BreakerTrip, CircuitBreakerConfig,
-    ErrorMappingConfig, GroupConfig, JwtAuthConfig, MockConfig, NamedPlugin, RetryConfig, RouteConfig, RoutingConfig,
-    UpstreamConfig,
+    AccessControlConfig, ApiConfig, BackendConfig, BackendSignatureConfig, BasicAuthConfig, BreakerTrip,
+    CircuitBreakerConfig, ErrorMappingConfig, GroupConfig, JwtAuthConfig, MockConfig, NamedPlugin, RetryConfig,
+    RouteConfig, RoutingConfig, UpstreamConfig,
 };
+use crate::htpasswd;
 use crate::parameter::ParameterCheck;
 use crate::path_template::PathTemplate;
 use crate::resources::{
@@ -103,6 +104,7 @@ pub fn translate(
             traffic_control: bound.traffic_control,
             backend_signature: bound.backend_signature,
             jwt_auth: bound.jwt_auth,
+            basic_auth: bound.basic_auth,
             circuit_breaker,
         }),
         _ => Err(findings.problems),
@@ -261,6 +263,33 @@ fn plugins(findings: &mut Findings<'_>, group: &ApiGroup, snapshot: &Snapshot) -
                     }
                 }
             }
+            _ if spec.basic_auth.is_some() => {
+                let Some(basic) = &spec.basic_auth else { continue };
+                let namespace = plugin.namespace().unwrap_or_default();
+                let reference = &basic.secret_ref;
+                let users = super::secret_data(snapshot, &namespace, &reference.name)
+                    .and_then(|mut data| data.remove(&reference.key));
+                match users.map(|text| htpasswd::parse(&String::from_utf8_lossy(&text))) {
+                    None => findings.add(
+                        ResolvedRefs,
+                        "SecretNotFound",
+                        format!("Plugin {name}: Secret {} with key {} does not exist", reference.name, reference.key),
+                    ),
+                    Some(Err(problem)) => findings.add(
+                        Accepted,
+                        "InvalidUsers",
+                        format!("Plugin {name}: Secret {} key {}: {problem}", reference.name, reference.key),
+                    ),
+                    Some(Ok(_)) => {
+                        served.basic_auth = Some(BasicAuthConfig {
+                            plugin: name,
+                            secret: format!("{namespace}/{}", reference.name),
+                            key: reference.key.clone(),
+                            realm: basic.realm.clone().unwrap_or_else(|| "apigw".to_owned()),
+                        })
+                    }
+                }
+            }
             _ if spec.circuit_breaker.is_some() => {
                 served.circuit_breaker =
                     spec.circuit_breaker.clone().map(|breaker| NamedPlugin { plugin: name, spec: breaker });
@@ -288,6 +317,7 @@ struct BoundPlugins {
     backend_signature: Option<BackendSignatureConfig>,
     jwt_auth: Option<JwtAuthConfig>,
     circuit_breaker: Option<NamedPlugin<CircuitBreaker>>,
+    basic_auth: Option<BasicAuthConfig>,
 }
 
 /// What is wrong with the JWKS a jwtAuth plugin reads from a Secret key, if anything.

@@ -129,6 +129,13 @@ fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             group_plugin("{circuitBreaker: {timeoutThreshold: 5, windowInSeconds: 30, openTimeoutSeconds: 60, downgradeBackend: {type: HTTP-VPC, vpcAccessName: nope}}}"),
             vec!["Api/a VpcAccessNotFound"],
         ),
+        (
+            "basicAuth users that are not htpasswd with strong hashes",
+            group_plugin("{basicAuth: {secretRef: {name: users, key: htpasswd}}}")
+                + "---\napiVersion: v1\nkind: Secret\nmetadata: {name: users, namespace: demo}\nstringData: {htpasswd: 'alice:plaintext'}\n",
+            vec!["Api/a InvalidUsers"],
+        ),
+        ("a basicAuth Secret that does not exist", group_plugin("{basicAuth: {secretRef: {name: users, key: htpasswd}}}"), vec!["Api/a SecretNotFound"]),
         ("a circuit breaker", group_plugin("{circuitBreaker: {errorCondition: '$StatusCode == 503', errorThreshold: 5, windowInSeconds: 30, openTimeoutSeconds: 60, downgradeBackend: {type: MOCK, statusCode: 418}}}"), vec![]),
         (
             "JWT auth without a jwtAuth plugin",

@@ -73,7 +73,8 @@ async fn tries(
     let resendable = replay.is_some() && is_idempotent(&method);
     let per_try = policy.per_try_timeout.filter(|_| resendable);
     let mut body = Some(body);
-    let own_host = headers.contains_key(header::HOST);
+    // `Host` is the endpoint's unless the request set its own (a constant parameter).
+    let mut own_host = None;
     let mut endpoint: Option<InFlight> = None;
     loop {
         let (scheme, authority) = match &target.destination {
@@ -94,20 +95,23 @@ async fn tries(
                 ));
             }
         };
-        if !own_host && let Ok(host) = HeaderValue::try_from(authority.as_str()) {
+        let own = *own_host.get_or_insert_with(|| headers.contains_key(header::HOST));
+        if let (false, Ok(host)) = (own, HeaderValue::try_from(authority.as_str())) {
             headers.insert(header::HOST, host);
         }
         let this_try = per_try.map_or(deadline, |per_try| deadline.min(Instant::now() + per_try));
         let sent =
             body.take().or_else(|| replay.clone().map(Either::Right)).unwrap_or_else(|| Either::Right(Full::default()));
-        let may_retry = *retries < policy.attempts && Instant::now() < deadline;
+        // The clock is read only once a try failed.
+        let tries_left = *retries < policy.attempts;
+        let may_retry = || tries_left && Instant::now() < deadline;
         let direct = scheme == Scheme::HTTP && !target.http2 && !upgrade;
         let outcome = if direct {
             let sent = direct::send(&authority, &method, &path_and_query, &headers, sent, this_try).await;
             sent.map(|response| response.map(Either::Right))
         } else {
             // The pooled client takes the headers; they are copied only when a retry may need them.
-            let headers = if may_retry && replay.is_some() { headers.clone() } else { std::mem::take(&mut headers) };
+            let headers = if tries_left && replay.is_some() { headers.clone() } else { std::mem::take(&mut headers) };
             let send = send_pooled(target, scheme, &authority, &method, &path_and_query, headers, sent, this_try);
             Box::pin(send).await
         };
@@ -116,7 +120,7 @@ async fn tries(
                 if let Some(endpoint) = &endpoint {
                     if response.status().is_server_error() { endpoint.failed() } else { endpoint.succeeded() }
                 }
-                if !(resendable && may_retry && policy.retries_answer(response.status()) && policy.take_retry()) {
+                if !(resendable && policy.retries_answer(response.status()) && may_retry() && policy.take_retry()) {
                     return Ok(response);
                 }
                 tracing::debug!(status = %response.status(), %authority, "answer retried");
@@ -126,7 +130,7 @@ async fn tries(
                     endpoint.failed();
                 }
                 body = unused;
-                if !(may_retry && (body.is_some() || replay.is_some()) && policy.take_retry()) {
+                if !((body.is_some() || replay.is_some()) && may_retry() && policy.take_retry()) {
                     return Err(error);
                 }
                 tracing::debug!(%error, %authority, "connect failed: tried again");
@@ -136,7 +140,7 @@ async fn tries(
                     endpoint.failed();
                 }
                 let timed_out_whole = matches!(error, GatewayError::BackendTimeout) && Instant::now() >= deadline;
-                if !(resendable && may_retry && !timed_out_whole && policy.take_retry()) {
+                if !(resendable && !timed_out_whole && may_retry() && policy.take_retry()) {
                     return Err(error);
                 }
                 tracing::debug!(%error, %authority, "try failed: tried again");

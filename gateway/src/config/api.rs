@@ -15,6 +15,7 @@ use crate::backend::target::{CompiledBackend, compile_backend};
 use crate::backend::upstream::Upstream;
 use crate::plugins::access_control::CompiledAccessControl;
 use crate::plugins::backend_signature::BackendSigner;
+use crate::plugins::basic_auth::CompiledBasicAuth;
 use crate::plugins::circuit_breaker::CompiledBreaker;
 use crate::plugins::cors::CompiledCors;
 use crate::plugins::error_mapping::CompiledErrorMapping;
@@ -136,6 +137,8 @@ pub struct CompiledApi {
     pub backend_signer: Option<BackendSigner>,
     /// Its jwtAuth plugin.
     pub jwt_auth: Option<CompiledJwtAuth>,
+    /// Its basicAuth plugin.
+    pub basic_auth: Option<CompiledBasicAuth>,
     /// Its circuit breaker (a plugin's, else the default).
     pub circuit_breaker: CompiledBreaker,
 }
@@ -239,6 +242,12 @@ impl CompiledApi {
             .map(|jwt| CompiledJwtAuth::compile(jwt, &group.namespace, secrets))
             .transpose()
             .map_err(|message| error(format!("jwtAuth: {message}")))?;
+        let basic_auth = api
+            .basic_auth
+            .as_ref()
+            .map(|basic| CompiledBasicAuth::compile(basic, secrets))
+            .transpose()
+            .map_err(|message| error(format!("basicAuth: {message}")))?;
         let key = format!("{}/{}/{}/{stage}", group.namespace, group.name, api.name);
         let downgrade = api.circuit_breaker.as_ref().and_then(|breaker| breaker.downgrade.as_ref());
         let downgrade = downgrade
@@ -281,6 +290,7 @@ impl CompiledApi {
             traffic_control,
             backend_signer,
             jwt_auth,
+            basic_auth,
             circuit_breaker,
             namespace,
             group: group_name,

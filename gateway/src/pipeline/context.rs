@@ -49,6 +49,8 @@ pub struct RequestContext<'a> {
     pub app: Option<&'a AppEntry>,
     /// The verified JWT (empty without jwtAuth).
     pub token: &'a Verified,
+    /// The user a basicAuth plugin authenticated.
+    pub basic_user: Option<&'a str>,
     /// The route the routing plugin took, if any.
     pub route: Option<&'a CompiledRoute>,
     /// `CaRequestHandleTime`, made when first read.
@@ -89,6 +91,7 @@ impl<'a> RequestContext<'a> {
             SystemParameterName::CaInstanceId => Some(self.instance),
             SystemParameterName::CaAppId => app.map(|app| app.app_id.as_str()),
             SystemParameterName::CaAppKey => app.map(|app| app.app_key.as_str()),
+            SystemParameterName::CaBasicAuthUser => self.basic_user,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The credentials the gateway checked, kept from the backend unless the Api's
 //! `auth.forwardCredentials` asks for them: `X-Ca-Signature`, `-Method` and `-Headers` of a
 //! signed request, an `Authorization: APPCODE ...` header or `AppCode` query parameter, and the
-//! header or query parameter a jwtAuth plugin read its token from.
+//! header or query parameter a jwtAuth plugin read its token from, and the `Authorization` a
+//! basicAuth plugin checked.
 
 use std::borrow::Cow;
 
@@ -34,6 +35,9 @@ pub fn strip_headers(api: &CompiledApi, headers: &mut HeaderMap) {
     }
     if let Some((TokenLocation::Header, name)) = api.jwt_auth.as_ref().map(|jwt| jwt.token_source()) {
         headers.remove(name);
+    }
+    if api.basic_auth.is_some() {
+        headers.remove(header::AUTHORIZATION);
     }
 }
 

@@ -347,6 +347,7 @@ impl Gateway {
         let (read, stream) = self.request_body(api, identity.is_some(), &parts, body).await?;
         self.authenticate(identity, &parts, read.as_ref(), exchange).await?;
         let token = self.verify_token(api, &parts, exchange).await?;
+        let basic_user = phases::basic_auth(api, &parts).await?;
         self.ip_control(api, connection, &parts, exchange)?;
         self.traffic_control(api, exchange).await?;
         let sources = params::Sources {
@@ -374,6 +375,7 @@ impl Gateway {
             body: read.as_ref(),
             app: app.as_deref(),
             token: &token,
+            basic_user: basic_user.as_deref(),
             route: None,
             handle_time: Default::default(),
         };

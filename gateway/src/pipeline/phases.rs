@@ -187,6 +187,14 @@ impl Gateway {
     }
 }
 
+/// The basicAuth plugin: the user its credentials authenticate.
+pub(super) async fn basic_auth(api: &CompiledApi, parts: &Parts) -> Result<Option<String>, GatewayError> {
+    match &api.basic_auth {
+        Some(basic) => Ok(Some(Box::pin(basic.authenticate(&parts.headers)).await?)),
+        None => Ok(None),
+    }
+}
+
 /// A CORS preflight, answered for the Api of the method it asks about.
 pub(super) fn preflight(
     loaded: &Loaded,

@@ -37,6 +37,9 @@ pub fn error_response(error: &GatewayError, request_id: &str) -> Response<Client
     if let GatewayError::Throttled { retry_after, .. } = error {
         headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
     }
+    if let GatewayError::BasicAuthRequired(challenge) = error {
+        headers.insert(header::WWW_AUTHENTICATE, challenge.clone());
+    }
     if let GatewayError::AccessDenied(denial) = error {
         for (name, value) in &denial.headers {
             headers.insert(name.clone(), value.clone());
