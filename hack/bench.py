@@ -118,6 +118,23 @@ spec:
   parameters:
   - {{name: id, in: PATH, type: LONG, required: true, backend: {{name: X-User-Id, in: HEADER}}}}
   backend: {{type: HTTP, address: "http://127.0.0.1:{backend_port}", path: /v1/users}}
+---
+apiVersion: apigw.io/v1alpha1
+kind: Plugin
+metadata: {{name: cached}}
+spec: {{caching: {{duration: 3600}}}}
+---
+apiVersion: apigw.io/v1alpha1
+kind: Api
+metadata: {{name: cached-users}}
+spec:
+  groupRef: bench
+  auth: {{type: ANONYMOUS}}
+  request: {{method: GET, path: "/bench/cached/[id]", mode: MAPPING}}
+  parameters:
+  - {{name: id, in: PATH, type: LONG, required: true, backend: {{name: X-User-Id, in: HEADER}}}}
+  backend: {{type: HTTP, address: "http://127.0.0.1:{backend_port}", path: /v1/users}}
+  plugins: [{{kind: Plugin, name: cached}}]
 """]
     for index in range(extra_apis):
         apis.append(f"""---
@@ -279,8 +296,8 @@ def main():
     nginx_worker = int(subprocess.run(["pgrep", "-P", str(nginx.pid)], capture_output=True, text=True).stdout.split()[0])
 
     targets = {"direct": (backend_port, "/v1/users"), "gateway": (gateway_port, "/bench/users/42"),
-               "nginx": (nginx_port, "/bench/users/42")}
-    pids = {"gateway": gateway.pid, "nginx": nginx_worker}
+               "nginx": (nginx_port, "/bench/users/42"), "gateway_cache_hit": (gateway_port, "/bench/cached/42")}
+    pids = {"gateway": gateway.pid, "nginx": nginx_worker, "gateway_cache_hit": gateway.pid}
     for name, (port, path) in targets.items():  # warm up pools and caches
         run(["wrk", "-t1", "-c64", "-d2s", "-H", f"Host: {HOST}", f"http://127.0.0.1:{port}{path}"])
     results = {"http1": {name: [] for name in targets}}
@@ -303,6 +320,8 @@ def main():
         # the least disturbed by the machine's drift.
         "http1_gateway_over_nginx_median_of_rounds": round(statistics.median(pairwise), 3),
         "http1_gateway_over_direct": round(best["gateway"]["rps"] / best["direct"]["rps"], 3),
+        # The caching plugin: a hit answered by the gateway against the same request proxied.
+        "http1_cache_hit_over_proxied": round(best["gateway_cache_hit"]["rps"] / best["gateway"]["rps"], 3),
         "http1_nginx_cpu_over_gateway_cpu": round(best["nginx"]["cpu_us"] / best["gateway"]["cpu_us"], 3),
         "http1_nginx_cpu_over_gateway_cpu_per_round": [round(ratio, 3) for ratio in cpu_pairs],
         "http2_gateway_over_nginx": round(results["http2"]["gateway"]["rps"] / results["http2"]["nginx"]["rps"], 3),

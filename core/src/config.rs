@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::resources::{
-    AccessRule, ApiAuth, BackendProtocol, BackendSignatureType, BackendType, ConstantParameter, Cors, ErrorMapping,
-    HttpMethod, IpControl, JwtAuth, Parameter, ParameterMode, Protocol, RouteConstantParameter, SignatureMethod,
-    SystemParameter, TrafficControl,
+    AccessRule, ApiAuth, BackendProtocol, BackendSignatureType, BackendType, Caching, ConstantParameter, Cors,
+    ErrorMapping, HttpMethod, IpControl, JwtAuth, Parameter, ParameterMode, Protocol, RouteConstantParameter,
+    SignatureMethod, SystemParameter, TrafficControl,
 };
 
 /// The format version of [`GatewayConfig`]; a gateway refuses documents of another version.
@@ -172,6 +172,9 @@ pub struct ApiConfig {
     /// The bound backend-signature plugin, if any; its credentials Secret as `namespace/name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_signature: Option<BackendSignatureConfig>,
+    /// The bound caching plugin, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caching: Option<NamedPlugin<Caching>>,
     /// The bound basicAuth plugin, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuthConfig>,

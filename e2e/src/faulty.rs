@@ -1,11 +1,12 @@
 //! A backend that fails on command, for the resilience tests: it answers (200, with its name),
 //! answers a status, hangs without answering, or is killed (its port closed and its open
-//! connections dropped, as when its pod dies), and counts the requests it received.
+//! connections dropped, as when its pod dies), and counts the requests it received. Its
+//! answers carry the headers set with [`Faulty::answer_header`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{Response, StatusCode};
@@ -34,6 +35,7 @@ pub struct Faulty {
     /// 0: answer, 1: hang, else the status answered.
     mode: Arc<AtomicU16>,
     requests: Arc<AtomicUsize>,
+    headers: Arc<Mutex<Vec<(String, String)>>>,
     server: JoinHandle<()>,
 }
 
@@ -43,16 +45,20 @@ impl Faulty {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
         let address = listener.local_addr().expect("a bound address");
         let (mode, requests) = (Arc::new(AtomicU16::new(0)), Arc::new(AtomicUsize::new(0)));
+        let headers: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
         let (name, serving_mode, counted) = (Bytes::from(name.to_owned()), mode.clone(), requests.clone());
+        let answer_headers = headers.clone();
         let server = tokio::spawn(async move {
             // Dropped with the task when killed: every connection goes with it.
             let mut connections = JoinSet::new();
             loop {
                 let Ok((stream, _)) = listener.accept().await else { continue };
                 let (name, mode, counted) = (name.clone(), serving_mode.clone(), counted.clone());
+                let answer_headers = answer_headers.clone();
                 connections.spawn(async move {
                     let service = service_fn(move |_request| {
                         let (name, mode) = (name.clone(), mode.load(Ordering::Relaxed));
+                        let headers = answer_headers.lock().expect("the headers").clone();
                         counted.fetch_add(1, Ordering::Relaxed);
                         async move {
                             if mode == 1 {
@@ -62,6 +68,12 @@ impl Faulty {
                                 if mode == 0 { StatusCode::OK } else { StatusCode::from_u16(mode).expect("a status") };
                             let mut response = Response::new(Full::new(name));
                             *response.status_mut() = status;
+                            for (header, value) in headers {
+                                response.headers_mut().append(
+                                    http::HeaderName::try_from(header).expect("a header name"),
+                                    http::HeaderValue::try_from(value).expect("a header value"),
+                                );
+                            }
                             Ok::<_, Infallible>(response)
                         }
                     });
@@ -71,7 +83,12 @@ impl Faulty {
                 while connections.try_join_next().is_some() {}
             }
         });
-        Self { address, mode, requests, server }
+        Self { address, mode, requests, headers, server }
+    }
+
+    /// From now on, answers carry `name: value` too.
+    pub fn answer_header(&self, name: &str, value: &str) {
+        self.headers.lock().expect("the headers").push((name.to_owned(), value.to_owned()));
     }
 
     /// From now on, does as `mode` says.

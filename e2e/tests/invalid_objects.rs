@@ -196,6 +196,16 @@ fn cases() -> Vec<(Case, Option<String>)> {
             "{basicAuth: {secretRef: {name: users, key: htpasswd}, realm: 'say \"hi\"'}}",
             &["spec.basicAuth.realm", "should match"],
         ),
+        case(
+            "Plugin",
+            "{caching: {duration: 200000, clientCacheControl: {mode: all, apps: [1]}}}",
+            &[
+                "spec.caching.duration",
+                "less than or equal to 172800",
+                "spec.caching.clientCacheControl.apps",
+                "apps is only for mode apps",
+            ],
+        ),
         // Circuit breakers, retries, passive health.
         case(
             "Plugin",

@@ -60,6 +60,10 @@ struct Args {
     /// Largest request body accepted, in bytes (larger gets 413).
     #[arg(long, default_value_t = 8 * 1024 * 1024)]
     max_body_bytes: usize,
+    /// Bytes the caching plugin may keep in this process (bodies, headers and keys); once
+    /// full, nothing more is kept until answers expire.
+    #[arg(long, default_value_t = 32 * 1024 * 1024)]
+    cache_bytes: usize,
     /// Largest request head, in bytes (larger gets 431).
     #[arg(long, default_value_t = 64 * 1024)]
     max_header_bytes: usize,
@@ -172,6 +176,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         escaped_slashes: args.escaped_slashes,
         force_nonce_check: args.force_nonce_check,
         trusted_proxies: TrustedProxies::new(args.trusted_proxies.clone()),
+        cache_bytes: args.cache_bytes,
     };
     let access_log = if args.access_log { AccessLog::stdout() } else { AccessLog::disabled() };
     let mut gateway = Gateway::new(settings, access_log);

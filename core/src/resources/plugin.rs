@@ -20,7 +20,7 @@ use super::common::{CommonStatus, LocalObjectRef, ParameterSource};
     status = "PluginStatus",
     shortname = "gwplugin",
     category = "apigw",
-    doc = "A plugin bound to Apis or ApiGroups: JWT authentication, basic authentication, backend signature, traffic control, IP control, CORS, parameter access control, error mapping or circuit breaker (exactly one).",
+    doc = "A plugin bound to Apis or ApiGroups: JWT authentication, basic authentication, backend signature, traffic control, IP control, CORS, parameter access control, error mapping, circuit breaker or caching (exactly one).",
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -37,8 +37,8 @@ use super::common::{CommonStatus, LocalObjectRef, ParameterSource};
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new(
-    "[has(self.jwtAuth), has(self.backendSignature), has(self.trafficControl), has(self.ipControl), has(self.cors), has(self.accessControl), has(self.errorMapping), has(self.circuitBreaker), has(self.basicAuth)].filter(x, x).size() == 1"
-).message("set exactly one plugin type: jwtAuth, basicAuth, backendSignature, trafficControl, ipControl, cors, accessControl, errorMapping or circuitBreaker"))]
+    "[has(self.jwtAuth), has(self.backendSignature), has(self.trafficControl), has(self.ipControl), has(self.cors), has(self.accessControl), has(self.errorMapping), has(self.circuitBreaker), has(self.basicAuth), has(self.caching)].filter(x, x).size() == 1"
+).message("set exactly one plugin type: jwtAuth, basicAuth, backendSignature, trafficControl, ipControl, cors, accessControl, errorMapping, circuitBreaker or caching"))]
 pub struct PluginSpec {
     /// Human-readable description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +70,9 @@ pub struct PluginSpec {
     /// HTTP Basic authentication against users kept in a Secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuth>,
+    /// GET answers kept in the gateway and served without the backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caching: Option<Caching>,
 }
 
 impl PluginSpec {
@@ -85,6 +88,7 @@ impl PluginSpec {
             (self.error_mapping.is_some(), "errorMapping"),
             (self.circuit_breaker.is_some(), "circuitBreaker"),
             (self.basic_auth.is_some(), "basicAuth"),
+            (self.caching.is_some(), "caching"),
         ];
         let mut names = set.iter().filter(|(set, _)| *set).map(|(_, name)| *name);
         match (names.next(), names.next()) {
@@ -593,4 +597,62 @@ pub struct BasicAuth {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r#"^[^"\\]{1,128}$"#))]
     pub realm: Option<String>,
+}
+
+/// Alibaba's caching plugin: answers to GET requests kept in the gateway and served again
+/// without the backend, keyed by the Api, stage and path, and the values `varyBy*` name. The
+/// backend's `Cache-Control` (`max-age`, `s-maxage`, `no-store`, `no-cache`, `private`) or
+/// `Expires` decides how long an answer is kept; without them, `duration`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Caching {
+    /// Keep one answer per calling App.
+    #[serde(default)]
+    pub vary_by_app: bool,
+    /// Keep one answer per value of these declared Api parameters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 64)))]
+    pub vary_by_parameters: Vec<String>,
+    /// Keep one answer per value of these request headers, such as `Accept`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 64)))]
+    pub vary_by_headers: Vec<String>,
+    /// Who may skip the cache with `Cache-Control: no-cache` (the answer is fetched and kept
+    /// anew).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cache_control: Option<ClientCacheControl>,
+    /// Answer headers kept beside `Content-Type`, `Content-Encoding` and `Content-Language`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16), inner(length(min = 1, max = 64)))]
+    pub cacheable_headers: Vec<String>,
+    /// Seconds an answer without `Cache-Control` or `Expires` is kept (default 300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 172_800))]
+    pub duration: Option<u32>,
+}
+
+/// Who may skip the cache.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.mode == 'apps' || size(self.apps) == 0").message("apps is only for mode apps").field_path(".apps"))]
+pub struct ClientCacheControl {
+    /// `off`: nobody (the default); `all`: any client; `apps`: the Apps listed.
+    pub mode: ClientCacheMode,
+    /// The appIds that may, in mode `apps`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256))]
+    pub apps: Vec<i64>,
+}
+
+/// Who may skip the cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCacheMode {
+    /// Nobody.
+    #[default]
+    Off,
+    /// Any client.
+    All,
+    /// The Apps listed.
+    Apps,
 }

@@ -16,8 +16,8 @@ use crate::htpasswd;
 use crate::parameter::ParameterCheck;
 use crate::path_template::PathTemplate;
 use crate::resources::{
-    Api, ApiGroup, AuthType, Backend, BackendType, CircuitBreaker, Cors, IpControl, JwtAuth, ParameterLocation, Plugin,
-    PluginKind, PluginRef, TrafficControl,
+    Api, ApiGroup, AuthType, Backend, BackendType, Caching, CircuitBreaker, Cors, IpControl, JwtAuth,
+    ParameterLocation, Plugin, PluginKind, PluginRef, TrafficControl,
 };
 
 /// The backend timeout when an Api sets none, in milliseconds.
@@ -47,6 +47,17 @@ pub fn translate(
     let mut findings = Findings { api, problems: Vec::new() };
 
     let bound = plugins(&mut findings, group, snapshot);
+    if let Some(caching) = &bound.caching {
+        for name in &caching.spec.vary_by_parameters {
+            if !spec.parameters.iter().any(|parameter| &parameter.name == name) {
+                findings.add(
+                    Accepted,
+                    "UndeclaredParameter",
+                    format!("Plugin {}: varyByParameters names {name}, which the Api does not declare", caching.plugin),
+                );
+            }
+        }
+    }
     if spec.auth.kind == AuthType::Jwt && bound.jwt_auth.is_none() {
         findings.add(
             Accepted,
@@ -105,6 +116,7 @@ pub fn translate(
             backend_signature: bound.backend_signature,
             jwt_auth: bound.jwt_auth,
             basic_auth: bound.basic_auth,
+            caching: bound.caching,
             circuit_breaker,
         }),
         _ => Err(findings.problems),
@@ -290,6 +302,9 @@ fn plugins(findings: &mut Findings<'_>, group: &ApiGroup, snapshot: &Snapshot) -
                     }
                 }
             }
+            _ if spec.caching.is_some() => {
+                served.caching = spec.caching.clone().map(|caching| NamedPlugin { plugin: name, spec: caching });
+            }
             _ if spec.circuit_breaker.is_some() => {
                 served.circuit_breaker =
                     spec.circuit_breaker.clone().map(|breaker| NamedPlugin { plugin: name, spec: breaker });
@@ -318,6 +333,7 @@ struct BoundPlugins {
     jwt_auth: Option<JwtAuthConfig>,
     circuit_breaker: Option<NamedPlugin<CircuitBreaker>>,
     basic_auth: Option<BasicAuthConfig>,
+    caching: Option<NamedPlugin<Caching>>,
 }
 
 /// What is wrong with the JWKS a jwtAuth plugin reads from a Secret key, if anything.

@@ -230,7 +230,7 @@ fn routing_plugin_problems(plugin: &RoutingPlugin) -> Vec<Problem> {
 fn plugin_problems(plugin: &Plugin) -> Vec<Problem> {
     let spec = &plugin.spec;
     if spec.type_name().is_none() {
-        let message = "set exactly one plugin type: jwtAuth, basicAuth, backendSignature, trafficControl, ipControl, cors, accessControl, errorMapping or circuitBreaker";
+        let message = "set exactly one plugin type: jwtAuth, basicAuth, backendSignature, trafficControl, ipControl, cors, accessControl, errorMapping, circuitBreaker or caching";
         return vec![Problem {
             object: object_ref(plugin),
             condition: ConditionType::Accepted,

@@ -136,6 +136,11 @@ fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
             vec!["Api/a InvalidUsers"],
         ),
         ("a basicAuth Secret that does not exist", group_plugin("{basicAuth: {secretRef: {name: users, key: htpasswd}}}"), vec!["Api/a SecretNotFound"]),
+        (
+            "a caching plugin varying by an undeclared parameter",
+            group_plugin("{caching: {varyByParameters: [nope]}}"),
+            vec!["Api/a UndeclaredParameter"],
+        ),
         ("a circuit breaker", group_plugin("{circuitBreaker: {errorCondition: '$StatusCode == 503', errorThreshold: 5, windowInSeconds: 30, openTimeoutSeconds: 60, downgradeBackend: {type: MOCK, statusCode: 418}}}"), vec![]),
         (
             "JWT auth without a jwtAuth plugin",

@@ -16,6 +16,7 @@ use crate::backend::upstream::Upstream;
 use crate::plugins::access_control::CompiledAccessControl;
 use crate::plugins::backend_signature::BackendSigner;
 use crate::plugins::basic_auth::CompiledBasicAuth;
+use crate::plugins::caching::CompiledCaching;
 use crate::plugins::circuit_breaker::CompiledBreaker;
 use crate::plugins::cors::CompiledCors;
 use crate::plugins::error_mapping::CompiledErrorMapping;
@@ -139,6 +140,8 @@ pub struct CompiledApi {
     pub jwt_auth: Option<CompiledJwtAuth>,
     /// Its basicAuth plugin.
     pub basic_auth: Option<CompiledBasicAuth>,
+    /// Its caching plugin.
+    pub caching: Option<CompiledCaching>,
     /// Its circuit breaker (a plugin's, else the default).
     pub circuit_breaker: CompiledBreaker,
 }
@@ -256,6 +259,16 @@ impl CompiledApi {
             .map_err(|message| error(format!("circuitBreaker downgradeBackend: {message}")))?;
         let circuit_breaker = CompiledBreaker::compile(api.circuit_breaker.as_ref(), &key, downgrade)
             .map_err(|message| error(format!("circuitBreaker: {message}")))?;
+        let caching = api
+            .caching
+            .as_ref()
+            .map(|caching| {
+                CompiledCaching::compile(&caching.spec, &key, |name| {
+                    parameters.iter().position(|parameter| parameter.check.name() == name)
+                })
+            })
+            .transpose()
+            .map_err(|message| error(format!("caching: {message}")))?;
         let traffic_control = api.traffic_control.as_ref().map(|limits| CompiledTrafficControl::compile(limits, key));
         let backend_signer = api
             .backend_signature
@@ -291,6 +304,7 @@ impl CompiledApi {
             backend_signer,
             jwt_auth,
             basic_auth,
+            caching,
             circuit_breaker,
             namespace,
             group: group_name,

@@ -4,6 +4,7 @@
 //! response (hop-by-hop headers removed, `X-Ca-Request-Id` added) -> metrics and access log.
 
 mod auth;
+mod cache;
 pub mod client;
 pub mod context;
 mod credentials;
@@ -42,6 +43,7 @@ use crate::pipeline::client::{Client, TrustedProxies};
 use crate::plugins::error_mapping::{Answered, CompiledErrorMapping};
 use crate::plugins::traffic_control::{Checks, TrafficCounters};
 use crate::state::replay::{NonceCache, Replay};
+use crate::state::response_cache::ResponseCache;
 use crate::state::shared::SharedState;
 use crate::telemetry::access_log::{AccessLog, AccessRecord};
 use crate::telemetry::metrics::{BackendErrorLabels, Metrics, RequestLabels};
@@ -72,6 +74,8 @@ pub struct Settings {
     pub force_nonce_check: bool,
     /// The proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// The bytes the caching plugin may keep in this process.
+    pub cache_bytes: usize,
 }
 
 /// The connection a request came on.
@@ -131,6 +135,8 @@ pub struct Gateway {
     counters: TrafficCounters,
     /// Redis, when limits, nonces and JWT ids are shared by every pod (`--redis`).
     shared: Option<SharedState>,
+    /// The caching plugin's answers.
+    cache: ResponseCache,
 }
 
 /// What is known about a request once it is handled, for metrics, the access log, error
@@ -143,6 +149,8 @@ struct Exchange {
     backend_ms: f64,
     /// Backend tries after the first.
     retries: u8,
+    /// `HIT` or `MISS` for an Api with the caching plugin.
+    cache: &'static str,
     error_code: &'static str,
     /// The verified JWT's claims, kept only when error mapping reads them.
     claims: serde_json::Map<String, serde_json::Value>,
@@ -161,6 +169,7 @@ impl Gateway {
             token_ids: NonceCache::default(),
             counters: TrafficCounters::default(),
             shared: None,
+            cache: ResponseCache::new(settings.cache_bytes),
             settings,
         }
     }
@@ -301,6 +310,7 @@ impl Gateway {
                 total_ms: elapsed * 1000.0,
                 backend_ms: exchange.backend_ms,
                 retries: exchange.retries,
+                cache: exchange.cache,
             });
         }
         response
@@ -380,6 +390,10 @@ impl Gateway {
             handle_time: Default::default(),
         };
         context.route = phases::access_control_and_routing(&context, &parts.headers)?;
+        let cache = cache::cache_lookup(&context, &parts.headers);
+        if let Some(hit) = cache.as_ref().and_then(|lookup| self.cached(lookup, exchange)) {
+            return self.mapped(api, hit, exchange, request_id).await;
+        }
         let (headers, backend) = phases::backend_of(api, context.route, &mut parts.headers)?;
         let (backend, admission) = self.circuit_breaker(api, backend)?;
         let result = match backend {
@@ -400,7 +414,21 @@ impl Gateway {
             }
         };
         self.count_for_breaker(api, &admission, &result);
-        let response = result?;
+        let response = match (cache, result) {
+            (Some(lookup), Ok(response)) => Box::pin(self.keep(api, lookup, response)).await?,
+            (_, result) => result?,
+        };
+        self.mapped(api, response, exchange, request_id).await
+    }
+
+    /// The error-mapping plugin over a backend's (or the cache's) answer.
+    async fn mapped(
+        &self,
+        api: &CompiledApi,
+        response: Response<ClientBody>,
+        exchange: &Exchange,
+        request_id: &HeaderValue,
+    ) -> Result<Response<ClientBody>, GatewayError> {
         match &api.error_mapping {
             Some(mapping) => {
                 Box::pin(self.map_errors(api, mapping, response, None, &exchange.claims, request_id)).await

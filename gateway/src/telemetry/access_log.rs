@@ -43,6 +43,8 @@ pub struct AccessRecord<'a> {
     pub backend_ms: f64,
     /// Backend tries after the first.
     pub retries: u8,
+    /// `HIT` or `MISS` for an Api with the caching plugin, else empty.
+    pub cache: &'a str,
 }
 
 /// Where access lines go.

@@ -82,6 +82,10 @@ pub struct Metrics {
     pub endpoint_ejections: Family<EndpointLabels, Counter>,
     /// Whether an endpoint is ejected now.
     pub endpoint_ejected: Family<EndpointLabels, Gauge>,
+    /// Requests the caching plugin answered from the cache.
+    pub cache_hits: Counter,
+    /// Requests of cached Apis that went to the backend.
+    pub cache_misses: Counter,
     /// Config loads by result.
     pub reloads: Family<ReloadLabels, Counter>,
     /// Open client connections.
@@ -107,6 +111,7 @@ impl Default for Metrics {
         let (backend_retries, circuit_breaker_state, circuit_breaker_openings) =
             (Family::default(), Family::default(), Family::default());
         let (endpoint_ejections, endpoint_ejected) = (Family::default(), Family::default());
+        let (cache_hits, cache_misses) = (Counter::default(), Counter::default());
         let connections = Gauge::default();
         let refused_connections = Counter::default();
         let apis = Gauge::default();
@@ -135,6 +140,8 @@ impl Default for Metrics {
             "Whether passive health ejected an endpoint now (1)",
             endpoint_ejected.clone(),
         );
+        registry.register("cache_hits", "Requests the caching plugin answered from the cache", cache_hits.clone());
+        registry.register("cache_misses", "Requests of cached Apis that went to the backend", cache_misses.clone());
         registry.register("config_loads", "Config loads by result (loaded, refused)", reloads.clone());
         registry.register("connections", "Open client connections", connections.clone());
         registry.register(
@@ -154,6 +161,8 @@ impl Default for Metrics {
             circuit_breaker_openings,
             endpoint_ejections,
             endpoint_ejected,
+            cache_hits,
+            cache_misses,
             reloads,
             connections,
             refused_connections,
