@@ -283,7 +283,7 @@ pub enum SystemParameterName {
     CaStage,
     /// The gateway instance serving the request.
     CaInstanceId,
-    /// The user a basicAuth plugin authenticated (apigw's own; Alibaba has no basicAuth).
+    /// The user a basicAuth plugin authenticated (a system parameter of apigw's, not Alibaba's).
     CaBasicAuthUser,
 }
 
