@@ -357,7 +357,10 @@ impl Gateway {
         let (read, stream) = self.request_body(api, identity.is_some(), &parts, body).await?;
         self.authenticate(identity, &parts, read.as_ref(), exchange).await?;
         let token = self.verify_token(api, &parts, exchange).await?;
-        let basic_user = phases::basic_auth(api, &parts).await?;
+        let basic_user = match &api.basic_auth {
+            Some(basic) => Some(Box::pin(basic.authenticate(&parts.headers)).await?),
+            None => None,
+        };
         self.ip_control(api, connection, &parts, exchange)?;
         self.traffic_control(api, exchange).await?;
         let sources = params::Sources {
@@ -391,44 +394,37 @@ impl Gateway {
         };
         context.route = phases::access_control_and_routing(&context, &parts.headers)?;
         let cache = cache::cache_lookup(&context, &parts.headers);
-        if let Some(hit) = cache.as_ref().and_then(|lookup| self.cached(lookup, exchange)) {
-            return self.mapped(api, hit, exchange, request_id).await;
-        }
-        let (headers, backend) = phases::backend_of(api, context.route, &mut parts.headers)?;
-        let (backend, admission) = self.circuit_breaker(api, backend)?;
-        let result = match backend {
-            CompiledBackend::Mock(answer) => Ok(mock_response(answer)),
-            CompiledBackend::Http(target) => {
-                let body = match (&read, stream) {
-                    (Some(bytes), _) => Either::Right(Full::new(bytes.clone())),
-                    (None, Some(incoming)) => Either::Left(Limited::new(incoming, self.settings.max_body_bytes)),
-                    (None, None) => Either::Right(Full::default()),
+        let response = match cache.as_ref().and_then(|lookup| self.cached(lookup, exchange)) {
+            Some(hit) => hit,
+            None => {
+                let (headers, backend) = phases::backend_of(api, context.route, &mut parts.headers)?;
+                let (backend, admission) = self.circuit_breaker(api, backend)?;
+                let result = match backend {
+                    CompiledBackend::Mock(answer) => Ok(mock_response(answer)),
+                    CompiledBackend::Http(target) => {
+                        let body = match (&read, stream) {
+                            (Some(bytes), _) => Either::Right(Full::new(bytes.clone())),
+                            (None, Some(incoming)) => {
+                                Either::Left(Limited::new(incoming, self.settings.max_body_bytes))
+                            }
+                            (None, None) => Either::Right(Full::default()),
+                        };
+                        // Boxed: inline, its state made every request's future ~11 KB, moved
+                        // around on each request; boxed, that future is ~3 KB.
+                        Box::pin(self.forward(target, context, headers, body, upgrade, exchange)).await
+                    }
+                    CompiledBackend::Function(target) => {
+                        let body = read.clone().unwrap_or_default();
+                        Box::pin(self.call_function(target, context, headers, &body, exchange)).await
+                    }
                 };
-                // Boxed: inline, its state made every request's future ~11 KB, moved around
-                // on each request; boxed, that future is ~3 KB.
-                Box::pin(self.forward(target, context, headers, body, upgrade, exchange)).await
-            }
-            CompiledBackend::Function(target) => {
-                let body = read.clone().unwrap_or_default();
-                Box::pin(self.call_function(target, context, headers, &body, exchange)).await
+                self.count_for_breaker(api, &admission, &result);
+                match (cache, result) {
+                    (Some(lookup), Ok(response)) => Box::pin(self.keep(api, lookup, response)).await?,
+                    (_, result) => result?,
+                }
             }
         };
-        self.count_for_breaker(api, &admission, &result);
-        let response = match (cache, result) {
-            (Some(lookup), Ok(response)) => Box::pin(self.keep(api, lookup, response)).await?,
-            (_, result) => result?,
-        };
-        self.mapped(api, response, exchange, request_id).await
-    }
-
-    /// The error-mapping plugin over a backend's (or the cache's) answer.
-    async fn mapped(
-        &self,
-        api: &CompiledApi,
-        response: Response<ClientBody>,
-        exchange: &Exchange,
-        request_id: &HeaderValue,
-    ) -> Result<Response<ClientBody>, GatewayError> {
         match &api.error_mapping {
             Some(mapping) => {
                 Box::pin(self.map_errors(api, mapping, response, None, &exchange.claims, request_id)).await

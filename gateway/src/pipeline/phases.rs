@@ -38,6 +38,7 @@ const BREAKER_HALF_OPEN: i64 = 2;
 impl Gateway {
     /// Accept: the path normalised once for everything after (router, plugins, signature,
     /// backend), and the one host the request names.
+    #[inline]
     pub(super) fn accept(&self, parts: &mut Parts) -> Result<Option<HeaderValue>, GatewayError> {
         if let Cow::Owned(path) = target::normalize_path(parts.uri.path(), self.settings.escaped_slashes)? {
             parts.uri = with_path(&parts.uri, &path)?;
@@ -144,6 +145,7 @@ impl Gateway {
 
     /// The circuit breaker: the backend, or the downgrade backend while the breaker is open
     /// (`503 D503CB` without one), and how the request was admitted.
+    #[inline]
     pub(super) fn circuit_breaker<'a>(
         &self,
         api: &'a CompiledApi,
@@ -162,6 +164,7 @@ impl Gateway {
     }
 
     /// Tells the circuit breaker how an admitted backend call went.
+    #[inline]
     pub(super) fn count_for_breaker(
         &self,
         api: &CompiledApi,
@@ -188,15 +191,8 @@ impl Gateway {
     }
 }
 
-/// The basicAuth plugin: the user its credentials authenticate.
-pub(super) async fn basic_auth(api: &CompiledApi, parts: &Parts) -> Result<Option<String>, GatewayError> {
-    match &api.basic_auth {
-        Some(basic) => Ok(Some(Box::pin(basic.authenticate(&parts.headers)).await?)),
-        None => Ok(None),
-    }
-}
-
 /// A CORS preflight, answered for the Api of the method it asks about.
+#[inline]
 pub(super) fn preflight(
     loaded: &Loaded,
     connection: &Connection,
@@ -216,6 +212,7 @@ pub(super) fn preflight(
 }
 
 /// Route: the Api of the host, method, `path` and stage, if it accepts the request's protocol.
+#[inline]
 pub(super) fn route<'l>(
     loaded: &'l Loaded,
     connection: &Connection,
@@ -270,6 +267,7 @@ pub(super) fn access_control_and_routing<'a>(
 
 /// The backend a request goes to (the route's, or the Api's) and the headers it is sent with,
 /// taken from the request; `X-Ca-Routing-Name` names the route, never the client's.
+#[inline]
 pub(super) fn backend_of<'a>(
     api: &'a CompiledApi,
     route: Option<&'a CompiledRoute>,
