@@ -10,7 +10,7 @@
 use std::time::Instant as StdInstant;
 
 use http::uri::{Authority, Scheme};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, header};
+use http::{HeaderMap, Method, Request, Response, Uri, header};
 use http_body_util::{Either, Full};
 use hyper::body::Body;
 use tokio::time::Instant;
@@ -77,17 +77,17 @@ async fn tries(
     let mut own_host = None;
     let mut endpoint: Option<InFlight> = None;
     loop {
-        let (scheme, authority) = match &target.destination {
-            Destination::Fixed { scheme, authority } => (scheme.clone(), authority.clone()),
+        let (scheme, authority, host) = match &target.destination {
+            Destination::Fixed { scheme, authority, host } => (scheme.clone(), authority.clone(), host.clone()),
             Destination::Upstream(upstream) => {
                 let next = match &endpoint {
                     Some(previous) => previous.other().or_else(|| upstream.pick()),
                     None => upstream.pick(),
                 };
                 let next = next.ok_or(GatewayError::NoReadyEndpoint)?;
-                let authority = next.authority().clone();
+                let (authority, host) = (next.authority().clone(), next.host().clone());
                 endpoint = Some(next);
-                (Scheme::HTTP, authority)
+                (Scheme::HTTP, authority, host)
             }
             Destination::SelfInvocation { .. } => {
                 return Err(GatewayError::BadBackendAddress(
@@ -95,8 +95,7 @@ async fn tries(
                 ));
             }
         };
-        let own = *own_host.get_or_insert_with(|| headers.contains_key(header::HOST));
-        if let (false, Ok(host)) = (own, HeaderValue::try_from(authority.as_str())) {
+        if !*own_host.get_or_insert_with(|| headers.contains_key(header::HOST)) {
             headers.insert(header::HOST, host);
         }
         let this_try = per_try.map_or(deadline, |per_try| deadline.min(Instant::now() + per_try));

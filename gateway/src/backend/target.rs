@@ -52,6 +52,8 @@ pub enum Destination {
         scheme: Scheme,
         /// host:port.
         authority: Authority,
+        /// The authority as the `Host` header, made once.
+        host: HeaderValue,
     },
     /// The ready endpoints of a VpcAccess.
     Upstream(Arc<Upstream>),
@@ -97,7 +99,8 @@ pub fn compile_backend(
             let host = http::HeaderValue::from_str(authority.host()).map_err(|e| e.to_string())?;
             return Ok((Destination::SelfInvocation { host }, path));
         }
-        Ok((Destination::Fixed { scheme, authority }, path))
+        let host = HeaderValue::try_from(authority.as_str()).map_err(|e| e.to_string())?;
+        Ok((Destination::Fixed { scheme, authority, host }, path))
     };
     Ok(match backend.kind {
         BackendType::Mock => {

@@ -23,6 +23,8 @@ pub struct Upstream {
 #[derive(Debug)]
 struct Endpoint {
     authority: Authority,
+    /// The authority as the `Host` header, made once.
+    host: http::HeaderValue,
     in_flight: AtomicUsize,
     health: Arc<EndpointHealth>,
 }
@@ -38,6 +40,11 @@ impl InFlight {
     /// The endpoint's `host:port`.
     pub fn authority(&self) -> &Authority {
         &self.endpoint().authority
+    }
+
+    /// The endpoint's `host:port` as a `Host` header.
+    pub fn host(&self) -> &http::HeaderValue {
+        &self.endpoint().host
     }
 
     /// Another endpoint than this one, for a request to try again; `None` when there is no
@@ -83,9 +90,11 @@ impl Upstream {
             .iter()
             .map(|endpoint| {
                 let authority: Authority = endpoint.parse().map_err(|e| format!("endpoint {endpoint:?}: {e}"))?;
+                let host = http::HeaderValue::try_from(authority.as_str())
+                    .map_err(|e| format!("endpoint {endpoint:?}: {e}"))?;
                 let health = EndpointHealth::of(authority.as_str(), metrics);
                 health_check::check(&health, config.health_check.as_ref());
-                Ok(Endpoint { authority, in_flight: AtomicUsize::new(0), health })
+                Ok(Endpoint { authority, host, in_flight: AtomicUsize::new(0), health })
             })
             .collect::<Result<_, String>>()?;
         Ok(Self { endpoints, outlier: config.outlier.clone() })

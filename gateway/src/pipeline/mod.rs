@@ -581,7 +581,7 @@ impl Gateway {
             event_body,
         );
         let event = serde_json::to_vec(&event).map_err(|error| GatewayError::BadBody(error.to_string()))?;
-        let Destination::Fixed { scheme, authority } = &target.destination else {
+        let Destination::Fixed { scheme, authority, .. } = &target.destination else {
             return Err(GatewayError::BadBackendAddress("an FC backend needs a URL address".to_owned()));
         };
         let uri = Uri::builder()
