@@ -95,11 +95,6 @@ impl ResponseCache {
         entries.answers.insert(key, answer);
         true
     }
-
-    /// Bytes kept now.
-    pub fn bytes(&self) -> usize {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).bytes
-    }
 }
 
 #[cfg(test)]
@@ -126,7 +121,7 @@ mod tests {
         assert!(cache.get("b").is_none());
         assert!(cache.put("a".to_owned(), answer(b"012345678901234"), Duration::ZERO), "replaced in its own room");
         assert!(cache.get("a").is_none(), "expired");
-        assert_eq!(cache.bytes(), 0, "an expired answer found is dropped");
+        assert_eq!(cache.entries.lock().unwrap().bytes, 0, "an expired answer found is dropped");
         assert!(cache.put("b".to_owned(), answer(b"0123456789"), Duration::from_secs(60)));
     }
 }
