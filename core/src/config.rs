@@ -8,8 +8,8 @@ use sha2::{Digest, Sha256};
 
 use crate::resources::{
     AccessRule, ApiAuth, BackendProtocol, BackendSignatureType, BackendType, Caching, ConstantParameter, Cors,
-    ErrorMapping, HttpMethod, IpControl, JwtAuth, Parameter, ParameterMode, Protocol, RouteConstantParameter,
-    SignatureMethod, SystemParameter, TrafficControl,
+    ErrorMapping, HttpMethod, IpControl, JwtAuth, Parameter, ParameterMode, Protocol, RemoteAuth,
+    RouteConstantParameter, SignatureMethod, SystemParameter, TrafficControl,
 };
 
 /// The format version of [`GatewayConfig`]; a gateway refuses documents of another version.
@@ -181,6 +181,21 @@ pub struct ApiConfig {
     /// The bound circuit-breaker plugin, if any (without one the Api has the default breaker).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub circuit_breaker: Option<CircuitBreakerConfig>,
+    /// The bound remoteAuth plugin, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_auth: Option<RemoteAuthConfig>,
+}
+
+/// A remoteAuth plugin as served: its spec, and its authentication service as a backend.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteAuthConfig {
+    /// The Plugin's name.
+    pub plugin: String,
+    /// Its spec.
+    pub spec: RemoteAuth,
+    /// The authentication service (HTTP or HTTP-VPC), `authUri.path` left to the plugin.
+    pub service: BackendConfig,
 }
 
 /// A basicAuth plugin as served.
@@ -237,12 +252,18 @@ impl ApiConfig {
         signature.into_iter().chain(self.jwt_auth.as_ref().and_then(|jwt| jwt.key_secret.as_ref())).chain(users)
     }
 
-    /// The upstream keys of its backend and of its routes' backends.
+    /// The upstream keys of its backend, its routes' and downgrade backends and its
+    /// authentication service.
     pub fn upstream_refs(&self) -> impl Iterator<Item = &String> {
         let routes =
             self.routing.iter().flat_map(|routing| routing.routes.iter().filter_map(|route| route.backend.as_ref()));
         let downgrade = self.circuit_breaker.iter().filter_map(|breaker| breaker.downgrade.as_ref());
-        std::iter::once(&self.backend).chain(routes).chain(downgrade).filter_map(|backend| backend.upstream.as_ref())
+        let auth_service = self.remote_auth.iter().map(|remote| &remote.service);
+        std::iter::once(&self.backend)
+            .chain(routes)
+            .chain(downgrade)
+            .chain(auth_service)
+            .filter_map(|backend| backend.upstream.as_ref())
     }
 }
 

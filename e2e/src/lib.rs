@@ -3,6 +3,7 @@
 //! Tests talk to a real kube-apiserver through kubectl, the way users do. Each test works in a
 //! namespace of its own ([`Namespace`]), deleted when the test ends.
 
+pub mod auth_service;
 pub mod certificates;
 pub mod echo;
 pub mod faulty;

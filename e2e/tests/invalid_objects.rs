@@ -206,6 +206,19 @@ fn cases() -> Vec<(Case, Option<String>)> {
                 "apps is only for mode apps",
             ],
         ),
+        case(
+            "Plugin",
+            "{remoteAuth: {authUriType: HTTP, authUri: {vpcAccessName: auth, timeout: 20000, path: check}, cachedTimeBySecond: 900, errorStatusCode: 500}}",
+            &[
+                "authUriType HTTP needs authUri.address",
+                "spec.remoteAuth.authUri.timeout",
+                "less than or equal to 10000",
+                "path must start with /",
+                "spec.remoteAuth.cachedTimeBySecond",
+                "less than or equal to 600",
+                "errorStatusCode must be 400, 401, 403, 404 or 429",
+            ],
+        ),
         // Circuit breakers, retries, passive health.
         case(
             "Plugin",

@@ -24,6 +24,16 @@ pub enum GatewayError {
     /// `WWW-Authenticate` challenge answered.
     #[error("Basic Authentication Required")]
     BasicAuthRequired(http::HeaderValue),
+    /// The remoteAuth plugin's authentication service did not authenticate the request.
+    #[error("{}", .0.message)]
+    RemoteAuthRefused(Box<Denial>),
+    /// The remoteAuth plugin's authentication service could not be reached or answered what
+    /// cannot be read.
+    #[error("Authentication Service Unavailable: {0}")]
+    AuthServiceUnavailable(String),
+    /// The remoteAuth plugin's authentication service did not answer in time.
+    #[error("Authentication Service Timeout")]
+    AuthServiceTimeout,
     /// The token is malformed, expired, or signed by no configured key.
     #[error("Invalid Token: {0}")]
     InvalidToken(String),
@@ -181,17 +191,20 @@ impl GatewayError {
             | Self::AmbiguousHost(_) => StatusCode::BAD_REQUEST,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedProtocol(_) => StatusCode::FORBIDDEN,
-            Self::AccessDenied(denial) => denial.status,
+            Self::AccessDenied(denial) | Self::RemoteAuthRefused(denial) => denial.status,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoReadyEndpoint
             | Self::NotReady
             | Self::SharedStateUnavailable
             | Self::TooManyConnections
             | Self::CircuitOpen => StatusCode::SERVICE_UNAVAILABLE,
-            Self::BackendConnect(_) | Self::BadFunctionResponse(_) | Self::BadBackendAddress(_) => {
-                StatusCode::BAD_GATEWAY
+            Self::BackendConnect(_)
+            | Self::BadFunctionResponse(_)
+            | Self::BadBackendAddress(_)
+            | Self::AuthServiceUnavailable(_) => StatusCode::BAD_GATEWAY,
+            Self::BackendTimeout | Self::IncompleteRouteBackend(_) | Self::AuthServiceTimeout => {
+                StatusCode::GATEWAY_TIMEOUT
             }
-            Self::BackendTimeout | Self::IncompleteRouteBackend(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::SelfInvocationLoop(_) => StatusCode::LOOP_DETECTED,
         }
     }
@@ -237,6 +250,15 @@ impl GatewayError {
                 429 => "A429AC",
                 _ => "A403AC",
             },
+            Self::RemoteAuthRefused(denial) => match denial.status.as_u16() {
+                400 => "A400RA",
+                403 => "A403RA",
+                404 => "A404RA",
+                429 => "A429RA",
+                _ => "A401RA",
+            },
+            Self::AuthServiceUnavailable(_) => "A502RA",
+            Self::AuthServiceTimeout => "A504RA",
             Self::InvalidParameter(_) => "I400PA",
             Self::BodyTooLarge => "I413RL",
             Self::BadBody(_) => "I400BD",
@@ -317,6 +339,8 @@ mod tests {
             GatewayError::IncompleteRouteBackend(String::new()),
             GatewayError::BadFunctionResponse(String::new()),
             GatewayError::BadBackendAddress(String::new()),
+            GatewayError::AuthServiceUnavailable(String::new()),
+            GatewayError::AuthServiceTimeout,
             GatewayError::SelfInvocationLoop(5),
             GatewayError::SharedStateUnavailable,
             GatewayError::InvalidPath(String::new()),
@@ -328,9 +352,12 @@ mod tests {
         ];
         let refused = [400, 408, 431, 505]
             .map(|status| GatewayError::RefusedHead { status: StatusCode::from_u16(status).unwrap(), reason: "" });
-        let denied = [400, 401, 403, 404, 429].map(|status| {
+        let denials = [400, 401, 403, 404, 429].map(|status| {
             let status = StatusCode::from_u16(status).unwrap();
-            GatewayError::AccessDenied(Box::new(Denial { status, message: String::new(), headers: vec![], body: None }))
+            Box::new(Denial { status, message: String::new(), headers: vec![], body: None })
+        });
+        let denied = denials.iter().flat_map(|denial| {
+            [GatewayError::AccessDenied(denial.clone()), GatewayError::RemoteAuthRefused(denial.clone())]
         });
         let errors: Vec<GatewayError> = errors.into_iter().chain(denied).collect();
         for error in errors.iter().chain(&refused) {

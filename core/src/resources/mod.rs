@@ -12,6 +12,7 @@ mod app;
 mod backend;
 mod common;
 mod plugin;
+mod remote_auth;
 mod routing_plugin;
 mod vpc_access;
 
@@ -21,6 +22,7 @@ pub use app::*;
 pub use backend::*;
 pub use common::*;
 pub use plugin::*;
+pub use remote_auth::*;
 pub use routing_plugin::{Route, RouteConstantParameter, RouteParameterLocation, RoutingPlugin, RoutingPluginSpec};
 pub use vpc_access::*;
 

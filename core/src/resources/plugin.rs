@@ -20,7 +20,7 @@ use super::common::{CommonStatus, LocalObjectRef, ParameterSource};
     status = "PluginStatus",
     shortname = "gwplugin",
     category = "apigw",
-    doc = "A plugin bound to Apis or ApiGroups: JWT authentication, basic authentication, backend signature, traffic control, IP control, CORS, parameter access control, error mapping, circuit breaker or caching (exactly one).",
+    doc = "A plugin bound to Apis or ApiGroups: JWT authentication, basic authentication, third-party (remote) authentication, backend signature, traffic control, IP control, CORS, parameter access control, error mapping, circuit breaker or caching (exactly one).",
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -37,8 +37,8 @@ use super::common::{CommonStatus, LocalObjectRef, ParameterSource};
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new(
-    "[has(self.jwtAuth), has(self.backendSignature), has(self.trafficControl), has(self.ipControl), has(self.cors), has(self.accessControl), has(self.errorMapping), has(self.circuitBreaker), has(self.basicAuth), has(self.caching)].filter(x, x).size() == 1"
-).message("set exactly one plugin type: jwtAuth, basicAuth, backendSignature, trafficControl, ipControl, cors, accessControl, errorMapping, circuitBreaker or caching"))]
+    "[has(self.jwtAuth), has(self.backendSignature), has(self.trafficControl), has(self.ipControl), has(self.cors), has(self.accessControl), has(self.errorMapping), has(self.circuitBreaker), has(self.basicAuth), has(self.caching), has(self.remoteAuth)].filter(x, x).size() == 1"
+).message("set exactly one plugin type: jwtAuth, basicAuth, remoteAuth, backendSignature, trafficControl, ipControl, cors, accessControl, errorMapping, circuitBreaker or caching"))]
 pub struct PluginSpec {
     /// Human-readable description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +73,9 @@ pub struct PluginSpec {
     /// GET answers kept in the gateway and served without the backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caching: Option<Caching>,
+    /// Third-party authentication: the user's own service decides before the backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_auth: Option<super::remote_auth::RemoteAuth>,
 }
 
 impl PluginSpec {
@@ -89,6 +92,7 @@ impl PluginSpec {
             (self.circuit_breaker.is_some(), "circuitBreaker"),
             (self.basic_auth.is_some(), "basicAuth"),
             (self.caching.is_some(), "caching"),
+            (self.remote_auth.is_some(), "remoteAuth"),
         ];
         let mut names = set.iter().filter(|(set, _)| *set).map(|(_, name)| *name);
         match (names.next(), names.next()) {

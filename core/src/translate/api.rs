@@ -9,19 +9,21 @@ use super::problem::ConditionType::{Accepted, ResolvedRefs};
 use super::{ConditionType, Problem, Snapshot, object_ref};
 use crate::config::{
     AccessControlConfig, ApiConfig, BackendConfig, BackendSignatureConfig, BasicAuthConfig, BreakerTrip,
-    CircuitBreakerConfig, ErrorMappingConfig, GroupConfig, JwtAuthConfig, MockConfig, NamedPlugin, RetryConfig,
-    RouteConfig, RoutingConfig, UpstreamConfig,
+    CircuitBreakerConfig, ErrorMappingConfig, GroupConfig, JwtAuthConfig, MockConfig, NamedPlugin, RemoteAuthConfig,
+    RetryConfig, RouteConfig, RoutingConfig, UpstreamConfig,
 };
 use crate::htpasswd;
 use crate::parameter::ParameterCheck;
 use crate::path_template::PathTemplate;
 use crate::resources::{
-    Api, ApiGroup, AuthType, Backend, BackendType, Caching, CircuitBreaker, Cors, IpControl, JwtAuth,
-    ParameterLocation, Plugin, PluginKind, PluginRef, TrafficControl,
+    Api, ApiGroup, AuthType, AuthUriType, Backend, BackendType, Caching, CircuitBreaker, Cors, HttpMethod, IpControl,
+    JwtAuth, ParameterLocation, Plugin, PluginKind, PluginRef, RemoteAuth, TrafficControl,
 };
 
 /// The backend timeout when an Api sets none, in milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u32 = 10_000;
+/// A remoteAuth service's timeout when its plugin sets none, in milliseconds.
+pub const DEFAULT_AUTH_TIMEOUT_MS: u32 = 3_000;
 
 /// Collects the problems of one Api.
 struct Findings<'a> {
@@ -91,6 +93,10 @@ pub fn translate(
             .and_then(|downgrade| backend(&mut findings, downgrade, group_config, snapshot, upstreams)),
         plugin,
     });
+    let remote_auth = bound.remote_auth.and_then(|NamedPlugin { plugin, spec }| {
+        let service = backend(&mut findings, &auth_service(&spec), group_config, snapshot, upstreams)?;
+        Some(RemoteAuthConfig { plugin, spec, service })
+    });
     let backend = backend(&mut findings, &spec.backend, group_config, snapshot, upstreams);
     let routing = routing(&mut findings, group, group_config, snapshot, upstreams);
 
@@ -118,6 +124,7 @@ pub fn translate(
             basic_auth: bound.basic_auth,
             caching: bound.caching,
             circuit_breaker,
+            remote_auth,
         }),
         _ => Err(findings.problems),
     }
@@ -302,6 +309,9 @@ fn plugins(findings: &mut Findings<'_>, group: &ApiGroup, snapshot: &Snapshot) -
                     }
                 }
             }
+            _ if spec.remote_auth.is_some() => {
+                served.remote_auth = spec.remote_auth.clone().map(|remote| NamedPlugin { plugin: name, spec: remote });
+            }
             _ if spec.caching.is_some() => {
                 served.caching = spec.caching.clone().map(|caching| NamedPlugin { plugin: name, spec: caching });
             }
@@ -334,6 +344,7 @@ struct BoundPlugins {
     circuit_breaker: Option<NamedPlugin<CircuitBreaker>>,
     basic_auth: Option<BasicAuthConfig>,
     caching: Option<NamedPlugin<Caching>>,
+    remote_auth: Option<NamedPlugin<RemoteAuth>>,
 }
 
 /// What is wrong with the JWKS a jwtAuth plugin reads from a Secret key, if anything.
@@ -460,6 +471,29 @@ fn overlay(base: &Backend, route: &Backend) -> Backend {
         body: route.body.clone().or_else(|| base.body.clone()),
         headers: if route.headers.is_empty() { base.headers.clone() } else { route.headers.clone() },
         retries: route.retries.clone().or_else(|| base.retries.clone()),
+    }
+}
+
+/// The authentication service of a remoteAuth plugin, as a backend: its address or VpcAccess,
+/// method and timeout (its path is the plugin's to add, after the address's own).
+fn auth_service(remote: &RemoteAuth) -> Backend {
+    let uri = &remote.auth_uri;
+    let method = uri.method.unwrap_or(if remote.pass_through_body { HttpMethod::Post } else { HttpMethod::Get });
+    Backend {
+        kind: match remote.auth_uri_type {
+            AuthUriType::Http => BackendType::Http,
+            AuthUriType::HttpVpc => BackendType::HttpVpc,
+        },
+        address: uri.address.clone(),
+        vpc_access_name: uri.vpc_access_name.clone(),
+        path: None,
+        method: Some(method),
+        protocol: None,
+        timeout: Some(uri.timeout.unwrap_or(DEFAULT_AUTH_TIMEOUT_MS)),
+        status_code: None,
+        body: None,
+        headers: BTreeMap::new(),
+        retries: None,
     }
 }
 

@@ -26,7 +26,9 @@ pub use upstream::ALLOW_VPC_ACCESS_FROM;
 
 use crate::bundle::SecretData;
 use crate::config::{ApiConfig, GatewayConfig};
-use crate::resources::{Api, ApiGroup, App, ParameterSource, Plugin, RoutingPlugin, VpcAccess};
+use crate::resources::{
+    Api, ApiGroup, App, AuthParameterLocation, ParameterSource, Plugin, RemoteAuth, RoutingPlugin, VpcAccess,
+};
 
 /// Every object translation reads.
 #[derive(Clone, Debug, Default)]
@@ -230,7 +232,7 @@ fn routing_plugin_problems(plugin: &RoutingPlugin) -> Vec<Problem> {
 fn plugin_problems(plugin: &Plugin) -> Vec<Problem> {
     let spec = &plugin.spec;
     if spec.type_name().is_none() {
-        let message = "set exactly one plugin type: jwtAuth, basicAuth, backendSignature, trafficControl, ipControl, cors, accessControl, errorMapping, circuitBreaker or caching";
+        let message = "set exactly one plugin type: jwtAuth, basicAuth, remoteAuth, backendSignature, trafficControl, ipControl, cors, accessControl, errorMapping, circuitBreaker or caching";
         return vec![Problem {
             object: object_ref(plugin),
             condition: ConditionType::Accepted,
@@ -276,12 +278,59 @@ fn plugin_problems(plugin: &Plugin) -> Vec<Problem> {
         }
         return problems;
     }
+    if let Some(remote) = &spec.remote_auth {
+        return remote_auth_problems(object, remote);
+    }
     if let Some(condition) = spec.circuit_breaker.as_ref().and_then(|breaker| breaker.error_condition.as_ref()) {
         // Its one parameter is the backend answer's status.
         let status = BTreeMap::from([("StatusCode".to_owned(), ParameterSource("StatusCode".to_owned()))]);
         return conditions::check(&object, &status, [("errorCondition", "", condition.as_str())]);
     }
     Vec::new()
+}
+
+/// What is wrong with a remoteAuth plugin: its condition, its answer parameters' sources (only
+/// the authentication answer's), and its header names.
+fn remote_auth_problems(object: ObjectRef, remote: &RemoteAuth) -> Vec<Problem> {
+    let condition = remote.success_condition.iter().map(|condition| ("successCondition", "", condition.as_str()));
+    let mut problems = conditions::check(&object, &remote.parameters, condition);
+    for (name, source) in &remote.parameters {
+        let location = source.0.split_once(':').map_or(source.0.as_str(), |(location, _)| location);
+        if !["statuscode", "header", "bodyjson", "bodyjsonfield"].contains(&location.to_ascii_lowercase().as_str()) {
+            problems.push(Problem {
+                object: object.clone(),
+                condition: ConditionType::Accepted,
+                reason: "InvalidParameterSource",
+                message: format!(
+                    "parameter {name}: {:?} is not in the authentication answer (StatusCode, Header:x, BodyJsonField:$.a)",
+                    source.0
+                ),
+            });
+        }
+    }
+    let headers = remote.auth_parameters.iter().flat_map(|parameter| {
+        let source = (parameter.source_location == AuthParameterLocation::Header)
+            .then_some(parameter.source_parameter_name.as_str());
+        let target = (parameter.target_location == AuthParameterLocation::Header)
+            .then_some(parameter.target_parameter_name.as_str());
+        source.into_iter().chain(target)
+    });
+    for header in headers.chain(remote.auth_response_headers.iter().map(String::as_str)) {
+        if !is_header_name(header) {
+            problems.push(Problem {
+                object: object.clone(),
+                condition: ConditionType::Accepted,
+                reason: "InvalidHeaderName",
+                message: format!("{header:?} is not a valid HTTP header name"),
+            });
+        }
+    }
+    problems
+}
+
+/// Whether `name` is an HTTP header name (an RFC 9110 token).
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
 }
 
 /// Why a bound plugin refuses its object until plugins are run by the gateway.

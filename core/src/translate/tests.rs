@@ -137,6 +137,21 @@ fn problem_cases() -> Vec<(&'static str, String, Vec<&'static str>)> {
         ),
         ("a basicAuth Secret that does not exist", group_plugin("{basicAuth: {secretRef: {name: users, key: htpasswd}}}"), vec!["Api/a SecretNotFound"]),
         (
+            "a remoteAuth plugin reading the request in its answer parameters, with a bad header name",
+            group_plugin("{remoteAuth: {authUriType: HTTP, authUri: {address: 'http://auth:8080'}, parameters: {q: 'Query:x'}, authResponseHeaders: ['X User'], successCondition: '$q = 1'}}"),
+            vec!["Api/a PluginNotAccepted", "Plugin/p InvalidHeaderName", "Plugin/p InvalidParameterSource"],
+        ),
+        (
+            "a remoteAuth plugin on a missing VpcAccess",
+            group_plugin("{remoteAuth: {authUriType: HTTP-VPC, authUri: {vpcAccessName: nope}}}"),
+            vec!["Api/a VpcAccessNotFound"],
+        ),
+        (
+            "a remoteAuth plugin",
+            group_plugin("{remoteAuth: {authUriType: HTTP, authUri: {address: 'http://auth:8080', path: /check}, parameters: {status: StatusCode, ok: 'BodyJsonField:$.ok'}, successCondition: \"$status = 200 and $ok = 'true'\", authParameters: [{targetParameterName: x-token, sourceParameterName: Authorization, targetLocation: header, sourceLocation: header}]}}"),
+            vec![],
+        ),
+        (
             "a caching plugin varying by an undeclared parameter",
             group_plugin("{caching: {varyByParameters: [nope]}}"),
             vec!["Api/a UndeclaredParameter"],

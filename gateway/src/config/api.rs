@@ -22,6 +22,7 @@ use crate::plugins::cors::CompiledCors;
 use crate::plugins::error_mapping::CompiledErrorMapping;
 use crate::plugins::ip_control::CompiledIpControl;
 use crate::plugins::jwt_auth::CompiledJwtAuth;
+use crate::plugins::remote_auth::CompiledRemoteAuth;
 use crate::plugins::routing::CompiledRouting;
 use crate::plugins::traffic_control::CompiledTrafficControl;
 use crate::secrets::Secrets;
@@ -142,6 +143,8 @@ pub struct CompiledApi {
     pub basic_auth: Option<CompiledBasicAuth>,
     /// Its caching plugin.
     pub caching: Option<CompiledCaching>,
+    /// Its remoteAuth plugin.
+    pub remote_auth: Option<CompiledRemoteAuth>,
     /// Its circuit breaker (a plugin's, else the default).
     pub circuit_breaker: CompiledBreaker,
 }
@@ -251,6 +254,14 @@ impl CompiledApi {
             .map(|basic| CompiledBasicAuth::compile(basic, secrets))
             .transpose()
             .map_err(|message| error(format!("basicAuth: {message}")))?;
+        let remote_auth = api
+            .remote_auth
+            .as_ref()
+            .map(|remote| {
+                CompiledRemoteAuth::compile(remote, || compile_backend(&remote.service, &variables, upstreams))
+            })
+            .transpose()
+            .map_err(|message| error(format!("remoteAuth: {message}")))?;
         let key = format!("{}/{}/{}/{stage}", group.namespace, group.name, api.name);
         let downgrade = api.circuit_breaker.as_ref().and_then(|breaker| breaker.downgrade.as_ref());
         let downgrade = downgrade
@@ -280,7 +291,8 @@ impl CompiledApi {
             .iter()
             .any(|parameter| matches!(parameter.location, ParameterLocation::Form | ParameterLocation::Body))
             || routing.as_ref().is_some_and(CompiledRouting::reads_body)
-            || access_control.as_ref().is_some_and(CompiledAccessControl::reads_body);
+            || access_control.as_ref().is_some_and(CompiledAccessControl::reads_body)
+            || remote_auth.as_ref().is_some_and(CompiledRemoteAuth::reads_body);
         let (namespace, group_name, name, stage) = (
             Arc::new(group.namespace.clone()),
             Arc::new(group.name.clone()),
@@ -305,6 +317,7 @@ impl CompiledApi {
             jwt_auth,
             basic_auth,
             caching,
+            remote_auth,
             circuit_breaker,
             namespace,
             group: group_name,

@@ -9,9 +9,10 @@ use http::{HeaderMap, HeaderName, HeaderValue, header};
 use percent_encoding::percent_decode_str;
 
 use super::context::RequestContext;
-use super::{X_CA_REQUEST_ID, credentials};
+use super::credentials;
 use crate::backend::target::HttpTarget;
 use crate::error::GatewayError;
+use crate::telemetry::request_id::X_CA_REQUEST_ID;
 
 /// Where a backend request goes and what it carries, before its body is attached.
 pub struct BackendParts {

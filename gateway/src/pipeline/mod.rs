@@ -40,17 +40,17 @@ use crate::config::route_table::RouteMatch;
 use crate::error::GatewayError;
 use crate::http1::server::OnUpgrade;
 use crate::pipeline::client::{Client, TrustedProxies};
-use crate::plugins::error_mapping::{Answered, CompiledErrorMapping};
+use crate::plugins::answer::Answered;
+use crate::plugins::error_mapping::CompiledErrorMapping;
 use crate::plugins::traffic_control::{Checks, TrafficCounters};
 use crate::state::replay::{NonceCache, Replay};
 use crate::state::response_cache::ResponseCache;
 use crate::state::shared::SharedState;
 use crate::telemetry::access_log::{AccessLog, AccessRecord};
 use crate::telemetry::metrics::{BackendErrorLabels, Metrics, RequestLabels};
-use crate::telemetry::request_id;
+use crate::telemetry::request_id::{self, X_CA_REQUEST_ID};
 use context::RequestContext;
 
-pub(crate) const X_CA_REQUEST_ID: HeaderName = HeaderName::from_static("x-ca-request-id");
 pub(crate) const X_CA_ERROR_MESSAGE: HeaderName = HeaderName::from_static("x-ca-error-message");
 pub(crate) const X_CA_ERROR_CODE: HeaderName = HeaderName::from_static("x-ca-error-code");
 const X_CA_STAGE: HeaderName = HeaderName::from_static("x-ca-stage");
@@ -363,6 +363,10 @@ impl Gateway {
         };
         self.ip_control(api, connection, &parts, exchange)?;
         self.traffic_control(api, exchange).await?;
+        if let Some(remote) = &api.remote_auth {
+            // Boxed: the service call's state stays out of every request's future.
+            Box::pin(remote.authenticate(&parts.uri, &mut parts.headers, read.as_ref(), request_id)).await?;
+        }
         let sources = params::Sources {
             path: &path_values,
             query: parts.uri.query(),

@@ -2,8 +2,9 @@
 //! path, one host), answer a CORS preflight, route to an Api, identify the caller (APP
 //! signatures on the head alone), read the body when something needs it, authenticate (the
 //! signature over the body, nonces), verify a JWT, basic authentication, IP control, traffic
-//! control, then access control and the routing plugin, which pick the backend, and the circuit
-//! breaker, which may answer instead of it. (The cache's phases are in [`super::cache`].)
+//! control, remote authentication (in `serve`), then access control and the routing plugin,
+//! which pick the backend, and the circuit breaker, which may answer instead of it. (The cache's
+//! phases are in [`super::cache`].)
 
 use std::borrow::Cow;
 

@@ -8,8 +8,8 @@
 //! do not tell which users exist.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use apigw_core::config::BasicAuthConfig;
 use apigw_core::htpasswd;
@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::GatewayError;
 use crate::secrets::Secrets;
+use crate::state::remembered::{Key, Remembered};
 
 /// How long credentials that passed are taken without a new check.
 const REMEMBERED_FOR: Duration = Duration::from_secs(300);
@@ -36,8 +37,8 @@ const UNKNOWN_USER_HASH: &str = "$2y$10$B0Tp2Lu5al4e4m0Dlz43vesRhYcS3Vflf7R1DFTr
 pub struct CompiledBasicAuth {
     users: HashMap<String, Arc<str>>,
     challenge: HeaderValue,
-    /// When each remembered credential (its SHA-256) stops being taken.
-    remembered: Mutex<HashMap<[u8; 32], Instant>>,
+    /// Credentials (their SHA-256) that passed, taken without a new check for a while.
+    remembered: Remembered<()>,
     checks: Semaphore,
 }
 
@@ -54,7 +55,7 @@ impl CompiledBasicAuth {
         Ok(Self {
             users: users.into_iter().map(|(user, hash)| (user, Arc::from(hash))).collect(),
             challenge,
-            remembered: Mutex::default(),
+            remembered: Remembered::new(MAX_REMEMBERED),
             checks: Semaphore::new(CONCURRENT_CHECKS),
         })
     }
@@ -64,14 +65,7 @@ impl CompiledBasicAuth {
         let refused = || GatewayError::BasicAuthRequired(self.challenge.clone());
         let (user, password) = credentials(headers).ok_or_else(refused)?;
         let key = remember_key(&user, &password);
-        let now = Instant::now();
-        if self
-            .remembered
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&key)
-            .is_some_and(|until| *until > now)
-        {
+        if self.remembered.get(&key).is_some() {
             return Ok(user);
         }
         let (hash, known) = match self.users.get(&user) {
@@ -84,13 +78,7 @@ impl CompiledBasicAuth {
         if !(matches && known) {
             return Err(refused());
         }
-        let mut remembered = self.remembered.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if remembered.len() >= MAX_REMEMBERED {
-            remembered.retain(|_, until| *until > now);
-        }
-        if remembered.len() < MAX_REMEMBERED {
-            remembered.insert(key, now + REMEMBERED_FOR);
-        }
+        self.remembered.insert(key, (), REMEMBERED_FOR);
         Ok(user)
     }
 }
@@ -109,7 +97,7 @@ fn credentials(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 /// What remembered credentials are known by: never the password itself.
-fn remember_key(user: &str, password: &str) -> [u8; 32] {
+fn remember_key(user: &str, password: &str) -> Key {
     let mut digest = Sha256::new();
     digest.update(user.as_bytes());
     digest.update([0]);

@@ -5,37 +5,10 @@
 
 use apigw_core::condition::{Condition, Parameters};
 use apigw_core::config::ErrorMappingConfig;
-use http::{HeaderMap, HeaderName, StatusCode};
+use http::StatusCode;
 
-use std::borrow::Cow;
-
-use crate::plugins::parameters::{Step, claim_text, field, interpolate, json_path};
-
-/// Where a response-phase parameter comes from.
-#[derive(Debug)]
-enum Source {
-    StatusCode,
-    /// The gateway's `X-Ca-Error-Code` when the backend call failed (`B504TO`, ...).
-    ErrorCode,
-    Header(HeaderName),
-    /// A field of the JSON body: `$.a.b[0].c`.
-    BodyJson(Vec<Step>),
-    System(String),
-    /// A claim of the verified JWT (null without jwtAuth).
-    Token(String),
-}
-
-/// What the backend (or the gateway, when the backend call failed) answered.
-pub struct Answered<'a> {
-    /// The status.
-    pub status: StatusCode,
-    /// The gateway's error code when the backend call failed (`B504TO`, ...).
-    pub error_code: Option<&'a str>,
-    /// The headers.
-    pub headers: &'a HeaderMap,
-    /// The body, when a parameter reads it.
-    pub body: Option<&'a [u8]>,
-}
+use crate::plugins::answer::{self, Answered, Source};
+use crate::plugins::parameters::interpolate;
 
 /// A mapping's answer.
 #[derive(Debug)]
@@ -54,53 +27,15 @@ pub struct CompiledErrorMapping {
     default: Option<Answer>,
 }
 
-fn parse_source(text: &str) -> Result<Source, String> {
-    let (location, name) = text.split_once(':').unwrap_or((text, ""));
-    Ok(match location.to_ascii_lowercase().as_str() {
-        "statuscode" => Source::StatusCode,
-        "header" => Source::Header(HeaderName::try_from(name).map_err(|e| format!("{text}: {e}"))?),
-        "bodyjson" | "bodyjsonfield" => {
-            Source::BodyJson(json_path(name).ok_or_else(|| format!("{text}: expected a JSON path such as $.a.b"))?)
-        }
-        "system" => Source::System(name.to_owned()),
-        "errorcode" => Source::ErrorCode,
-        "token" => Source::Token(name.to_owned()),
-        _ => {
-            return Err(format!(
-                "{text}: not a response-phase source (StatusCode, ErrorCode, Header:, BodyJsonField:, System:, Token:)"
-            ));
-        }
-    })
-}
-
 fn answer(status: u16, message: &Option<String>) -> Result<Answer, String> {
     Ok(Answer { status: StatusCode::from_u16(status).map_err(|e| e.to_string())?, message: message.clone() })
-}
-
-/// The values of one response.
-struct Values<'s, 'f, 'a> {
-    values: Vec<(&'s str, Option<String>)>,
-    system: &'f dyn Fn(&str) -> Option<&'a str>,
-}
-
-impl Parameters for Values<'_, '_, '_> {
-    fn get(&self, name: &str) -> Option<&str> {
-        match self.values.iter().find(|(declared, _)| *declared == name) {
-            Some((_, value)) => value.as_deref(),
-            None => (self.system)(name),
-        }
-    }
 }
 
 impl CompiledErrorMapping {
     /// Compiles a config.
     pub fn compile(config: &ErrorMappingConfig) -> Result<Self, String> {
         let spec = &config.mapping;
-        let parameters = spec
-            .parameters
-            .iter()
-            .map(|(name, source)| Ok((name.clone(), parse_source(&source.0)?)))
-            .collect::<Result<_, String>>()?;
+        let parameters = answer::compile(&spec.parameters)?;
         let mappings = spec
             .mappings
             .iter()
@@ -122,7 +57,7 @@ impl CompiledErrorMapping {
 
     /// Whether a parameter reads the response body (which must then be read whole).
     pub fn reads_body(&self) -> bool {
-        self.parameters.iter().any(|(_, source)| matches!(source, Source::BodyJson(_)))
+        answer::reads_body(&self.parameters)
     }
 
     /// The status and `X-Ca-Error-Message` that replace the backend's, when its answer is an error.
@@ -134,26 +69,7 @@ impl CompiledErrorMapping {
         claims: &serde_json::Map<String, serde_json::Value>,
         system: &dyn Fn(&str) -> Option<&'a str>,
     ) -> Option<(StatusCode, String)> {
-        let Answered { status, error_code, headers, body } = answered;
-        let json: Option<serde_json::Value> = body.and_then(|body| serde_json::from_slice(body).ok());
-        let values = self
-            .parameters
-            .iter()
-            .map(|(name, source)| {
-                let value = match source {
-                    Source::StatusCode => Some(status.as_str().to_owned()),
-                    Source::ErrorCode => error_code.map(str::to_owned),
-                    Source::Header(header) => {
-                        headers.get(header).and_then(|value| value.to_str().ok()).map(str::to_owned)
-                    }
-                    Source::BodyJson(steps) => json.as_ref().and_then(|json| field(json, steps)),
-                    Source::System(name) => system(name).map(str::to_owned),
-                    Source::Token(claim) => claim_text(claims, claim).map(Cow::into_owned),
-                };
-                (name.as_str(), value)
-            })
-            .collect();
-        let values = Values { values, system };
+        let values = answer::values(&self.parameters, &answered, claims, system);
         if !self.condition.evaluate(&values) {
             return None;
         }
@@ -173,6 +89,8 @@ mod tests {
         let config = serde_json::json!({"plugin": "test", "mapping": mapping});
         CompiledErrorMapping::compile(&serde_json::from_value(config).expect("a config")).expect("it compiles")
     }
+
+    use http::HeaderMap;
 
     fn map(mapping: &CompiledErrorMapping, status: u16, error_code: Option<&str>, body: &str) -> Option<(u16, String)> {
         let headers = HeaderMap::new();

@@ -267,7 +267,7 @@ impl http1::server::Handler for ClientConnection {
         let request_id = request_id::next();
         let error = GatewayError::RefusedHead { status, reason };
         let mut response = error_response(&error, request_id.to_str().unwrap_or_default());
-        response.headers_mut().insert(crate::pipeline::X_CA_REQUEST_ID, request_id);
+        response.headers_mut().insert(crate::telemetry::request_id::X_CA_REQUEST_ID, request_id);
         response
     }
 }

@@ -3,11 +3,14 @@
 //! ids are unique without a random draw per request.
 
 use bytes::Bytes;
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use std::sync::{
     LazyLock,
     atomic::{AtomicU64, Ordering},
 };
+
+/// The header carrying a request's id, to the client and to backends.
+pub const X_CA_REQUEST_ID: HeaderName = HeaderName::from_static("x-ca-request-id");
 
 static PREFIX: LazyLock<u64> = LazyLock::new(|| fastrand::u64(..));
 static COUNTER: AtomicU64 = AtomicU64::new(0);
