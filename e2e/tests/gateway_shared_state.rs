@@ -47,6 +47,19 @@ impl Redis {
     }
 }
 
+impl Redis {
+    /// How many keys Redis holds (`DBSIZE`).
+    fn keys(&self) -> usize {
+        let address = self.url.trim_start_matches("redis://");
+        let mut stream = TcpStream::connect(address).expect("Redis answers");
+        stream.write_all(b"DBSIZE\r\n").expect("a command sent");
+        let mut answer = [0; 32];
+        let read = stream.read(&mut answer).expect("an answer");
+        let text = std::str::from_utf8(&answer[..read]).expect("a text answer");
+        text.trim().trim_start_matches(':').parse().unwrap_or_else(|_| panic!("DBSIZE answered {text:?}"))
+    }
+}
+
 impl Drop for Redis {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -143,4 +156,38 @@ async fn limits_and_nonces_hold_across_gateways_and_redis_failures_follow_the_mo
     assert_eq!(get(&first, "/signed", signed_headers("after-redis")).await.status, 200);
     let closed = get(&strict, "/limited", vec![]).await;
     assert_eq!((closed.status.as_u16(), closed.header("x-ca-error-code")), (503, "I503SS"), "{closed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cached_answer_kept_by_one_gateway_serves_the_others() {
+    let redis = Redis::start();
+    let backend = apigw_e2e::faulty::Faulty::start("catalog").await;
+    let api = shop_api(
+        "prices",
+        "{method: GET, path: /prices}",
+        &format!("{{type: HTTP, address: 'http://{}'}}", backend.address),
+    ) + "  plugins: [{kind: Plugin, name: prices}]\n";
+    let plugin =
+        "---\napiVersion: apigw.io/v1alpha1\nkind: Plugin\nmetadata: {name: prices}\nspec: {caching: {duration: 60}}\n";
+    let yaml = [shop_group(""), api, plugin.to_owned()].concat();
+    let gateways: Vec<_> = (0..2).map(|_| GatewayProcess::start(&yaml, &["--redis", &redis.url])).collect();
+    let client = TestClient::http1();
+    let first = client.get(gateways[0].http, "shop.example.com", "/prices", &[]).await;
+    assert_eq!((first.status.as_u16(), first.header("x-ca-cache")), (200, "MISS"));
+    // The first gateway keeps the answer in Redis in the background.
+    let started = Instant::now();
+    while redis.keys() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the answer never reached Redis");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = client.get(gateways[1].http, "shop.example.com", "/prices", &[]).await;
+    assert_eq!((second.status.as_u16(), second.header("x-ca-cache")), (200, "HIT"), "{second:?}");
+    assert_eq!(second.body, first.body);
+    let backend_requests = backend.requests();
+    assert_eq!(backend_requests, 1, "the second gateway's hit came from Redis, not the backend");
+    for gateway in &gateways {
+        let answer = client.get(gateway.http, "shop.example.com", "/prices", &[]).await;
+        assert_eq!(answer.header("x-ca-cache"), "HIT");
+    }
+    assert_eq!(backend.requests(), backend_requests, "hits on both gateways, none at the backend");
 }

@@ -114,7 +114,8 @@ struct Args {
     #[arg(long)]
     backend_ca_file: Option<PathBuf>,
     /// Redis shared by every gateway of the instance, for cluster-wide traffic-control limits,
-    /// nonces and JWT ids (`redis://host:6379/0`); without it each pod keeps its own.
+    /// nonces and JWT ids, and the caching plugin's answers (`redis://host:6379/0`); without it
+    /// each pod keeps its own.
     #[arg(long, env = "APIGW_REDIS_URL")]
     redis: Option<String>,
     /// When Redis does not answer: `open` counts on this pod, `closed` answers 503 I503SS.
@@ -182,7 +183,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut gateway = Gateway::new(settings, access_log);
     if let Some(url) = &args.redis {
         gateway = gateway.with_shared_state(SharedState::new(url, args.redis_failure)?);
-        tracing::info!(failure = ?args.redis_failure, "limits, nonces and JWT ids shared through Redis");
+        tracing::info!(failure = ?args.redis_failure, "limits, nonces, JWT ids and cached answers shared through Redis");
     }
     let gateway = Arc::new(gateway);
     let mut _watcher = None;

@@ -1,6 +1,6 @@
-//! The caching plugin's phases: before the backend, a kept answer for the request's key; after
-//! it, a `200` answer of known length kept for as long as its headers allow
-//! ([`crate::plugins::caching`]).
+//! The caching plugin's phases: before the backend, a kept answer for the request's key (this
+//! pod's, else with `--redis` any pod's); after it, a `200` answer of known length kept for as
+//! long as its headers allow, here and in Redis ([`crate::plugins::caching`]).
 
 use std::time::Instant;
 
@@ -36,8 +36,16 @@ pub(super) fn cache_lookup(context: &RequestContext<'_>, headers: &HeaderMap) ->
 
 impl Gateway {
     /// The kept answer of `lookup`, marked `X-Ca-Cache: HIT` with its `Age`.
-    pub(super) fn cached(&self, lookup: &CacheLookup, exchange: &mut Exchange) -> Option<Response<ClientBody>> {
-        let answer = lookup.read.then(|| self.cache.get(&lookup.key)).flatten();
+    pub(super) async fn cached(&self, lookup: &CacheLookup, exchange: &mut Exchange) -> Option<Response<ClientBody>> {
+        let mut answer = lookup.read.then(|| self.cache.get(&lookup.key)).flatten();
+        if let (None, true, Some(shared)) = (&answer, lookup.read, &self.shared) {
+            // Boxed: the Redis call's state stays out of every request's future.
+            let shared_answer = Box::pin(shared.cached_answer(&lookup.key)).await;
+            answer = shared_answer.as_deref().and_then(CachedAnswer::decode);
+            if let Some(answer) = &answer {
+                self.cache.put(lookup.key.clone(), answer.clone());
+            }
+        }
         let Some(answer) = answer else {
             exchange.cache = "MISS";
             self.metrics.cache_misses.inc();
@@ -77,8 +85,12 @@ impl Gateway {
             .map_err(|error| GatewayError::BackendConnect(error.to_string()))?;
         let headers = caching.kept_headers(&parts.headers).map(|(name, value)| (name.clone(), value.clone())).collect();
         let now = Instant::now();
-        let answer = CachedAnswer { status: parts.status, headers, body: body.clone(), stored: now, expires: now };
-        self.cache.put(lookup.key, answer, ttl);
+        let answer =
+            CachedAnswer { status: parts.status, headers, body: body.clone(), stored: now, expires: now + ttl };
+        if let Some(shared) = &self.shared {
+            shared.keep_answer(&lookup.key, answer.encode(), ttl);
+        }
+        self.cache.put(lookup.key, answer);
         Ok(Response::from_parts(parts, Either::Right(Full::new(body))))
     }
 }

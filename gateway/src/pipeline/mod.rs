@@ -398,7 +398,11 @@ impl Gateway {
         };
         context.route = phases::access_control_and_routing(&context, &parts.headers)?;
         let cache = cache::cache_lookup(&context, &parts.headers);
-        let response = match cache.as_ref().and_then(|lookup| self.cached(lookup, exchange)) {
+        let hit = match &cache {
+            Some(lookup) => self.cached(lookup, exchange).await,
+            None => None,
+        };
+        let response = match hit {
             Some(hit) => hit,
             None => {
                 let (headers, backend) = phases::backend_of(api, context.route, &mut parts.headers)?;

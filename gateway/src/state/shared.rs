@@ -1,6 +1,7 @@
 //! Cluster-wide state in Redis (`--redis URL`): traffic-control windows, APP signature nonces and
 //! JWT ids, shared by every gateway pod so that limits and replay checks are exact across
-//! replicas. Without `--redis` each pod keeps its own (docs/traffic-control.md).
+//! replicas, and the caching plugin's answers, so that one pod's backend answer serves them all.
+//! Without `--redis` each pod keeps its own (docs/traffic-control.md, docs/caching.md).
 //!
 //! When Redis cannot answer within [`RESPONSE_TIMEOUT`], `--redis-failure open` (the default)
 //! falls back to the pod's own counters and caches — limits per pod rather than none — and
@@ -85,6 +86,29 @@ impl SharedState {
         let mut connection = self.connection.clone();
         let index: redis::RedisResult<usize> = invocation.invoke_async(&mut connection).await;
         self.outcome(index.map(|index| index.checked_sub(1)))
+    }
+
+    /// The cached answer kept under `key` by any pod. A cache is not a safeguard: when Redis
+    /// fails this is a miss, whatever `--redis-failure` says.
+    pub async fn cached_answer(&self, key: &str) -> Option<Vec<u8>> {
+        let mut connection = self.connection.clone();
+        let found: redis::RedisResult<Option<Vec<u8>>> =
+            redis::cmd("GET").arg(format!("apigw:cache:{key}")).query_async(&mut connection).await;
+        found.inspect_err(|error| tracing::debug!(%error, "Redis did not answer a cache lookup")).ok().flatten()
+    }
+
+    /// Keeps `answer` under `key` for every pod for `ttl`, in the background (the request does
+    /// not wait for Redis).
+    pub fn keep_answer(&self, key: &str, answer: Vec<u8>, ttl: Duration) {
+        let mut connection = self.connection.clone();
+        let (key, millis) = (format!("apigw:cache:{key}"), ttl.as_millis().max(1) as u64);
+        tokio::spawn(async move {
+            let set: redis::RedisResult<()> =
+                redis::cmd("SET").arg(key).arg(answer).arg("PX").arg(millis).query_async(&mut connection).await;
+            if let Err(error) = set {
+                tracing::debug!(%error, "Redis did not keep a cached answer");
+            }
+        });
     }
 
     fn outcome<T>(&self, result: redis::RedisResult<T>) -> Result<Option<T>, GatewayError> {
