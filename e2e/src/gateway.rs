@@ -84,7 +84,16 @@ impl GatewayProcess {
         let dir = scratch_dir("gateway");
         std::fs::write(dir.join("apis.yaml"), manifests).expect("writing manifests");
         let source = [OsStr::new("--manifests"), dir.as_os_str()];
-        Self::spawn(&source, extra, None, dir.clone())
+        Self::spawn(&source, extra, None, dir.clone(), None)
+    }
+
+    /// Like [`GatewayProcess::start`], with the access log on, written to the file returned.
+    pub fn start_logged(manifests: &str, extra: &[&str]) -> (Self, PathBuf) {
+        let dir = scratch_dir("gateway");
+        std::fs::write(dir.join("apis.yaml"), manifests).expect("writing manifests");
+        let log = dir.join("access.log");
+        let source = [OsStr::new("--manifests"), dir.as_os_str()];
+        (Self::spawn(&source, extra, None, dir.clone(), Some(&log)), log)
     }
 
     /// Starts a gateway of `instance` reading what the operator publishes into
@@ -97,20 +106,29 @@ impl GatewayProcess {
     /// account's, to test what it may do).
     pub fn start_in_cluster_as(kubeconfig: &Path, config_namespace: &str, instance: &str, extra: &[&str]) -> Self {
         let source = ["--config-namespace", config_namespace, "--instance", instance].map(OsStr::new);
-        Self::spawn(&source, extra, Some(kubeconfig), scratch_dir("gateway"))
+        Self::spawn(&source, extra, Some(kubeconfig), scratch_dir("gateway"), None)
     }
 
-    fn spawn(source: &[&OsStr], extra: &[&str], kubeconfig: Option<&Path>, manifests: PathBuf) -> Self {
+    fn spawn(
+        source: &[&OsStr],
+        extra: &[&str],
+        kubeconfig: Option<&Path>,
+        manifests: PathBuf,
+        access_log: Option<&Path>,
+    ) -> Self {
         let (http, https, internal, admin) = (free_port(), free_port(), free_port(), free_port());
         let mut command = Command::new(binary("apigw-gateway"));
         command
             .args(source)
             .args(["--http", &http.to_string(), "--https", &https.to_string()])
             .args(["--internal-http", &internal.to_string(), "--admin", &admin.to_string()])
-            .args(["--gateway-id", "gw-e2e", "--access-log", "false"])
+            .args(["--gateway-id", "gw-e2e", "--access-log", if access_log.is_some() { "true" } else { "false" }])
             .args(extra)
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null());
+            .stdout(match access_log {
+                Some(path) => Stdio::from(std::fs::File::create(path).expect("creating the access log")),
+                None => Stdio::null(),
+            });
         if let Some(kubeconfig) = kubeconfig {
             command.env("KUBECONFIG", kubeconfig);
         }

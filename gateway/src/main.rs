@@ -257,6 +257,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if tokio::time::timeout(allowed, joined).await.is_err() {
         tracing::warn!("drain timeout: closing the remaining connections");
     }
+    // The workers handed on their last lines as they stopped: write them all out.
+    let access_log = gateway.access_log().clone();
+    let _ = tokio::task::spawn_blocking(move || access_log.finish()).await;
     Ok(())
 }
 

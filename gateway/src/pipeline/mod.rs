@@ -16,7 +16,7 @@ mod response;
 pub mod target;
 pub mod websocket;
 
-use request::{host_of, normalize_host, response_system_parameters};
+use request::{normalize_host, response_system_parameters};
 pub use response::error_response;
 use response::{header_safe, mock_response};
 
@@ -46,7 +46,7 @@ use crate::plugins::traffic_control::{Checks, TrafficCounters};
 use crate::state::replay::{NonceCache, Replay};
 use crate::state::response_cache::ResponseCache;
 use crate::state::shared::SharedState;
-use crate::telemetry::access_log::{AccessLog, AccessRecord};
+use crate::telemetry::access_log::{AccessLog, AccessRecord, ApiName, Rfc3339Millis};
 use crate::telemetry::metrics::{BackendErrorLabels, Metrics, RequestLabels};
 use crate::telemetry::request_id::{self, X_CA_REQUEST_ID};
 use context::RequestContext;
@@ -159,9 +159,13 @@ struct Exchange {
 impl Gateway {
     /// A gateway with nothing loaded yet.
     pub fn new(settings: Settings, access_log: AccessLog) -> Self {
+        let mut metrics = Metrics::default();
+        if let Some(dropped) = access_log.dropped() {
+            metrics.register_access_log(dropped);
+        }
         Self {
             live: LiveConfig::default(),
-            metrics: Metrics::default(),
+            metrics,
             access_log,
             gateway_id: HeaderValue::try_from(settings.gateway_id.as_str())
                 .unwrap_or(HeaderValue::from_static("apigw")),
@@ -172,6 +176,11 @@ impl Gateway {
             cache: ResponseCache::new(settings.cache_bytes),
             settings,
         }
+    }
+
+    /// The access log.
+    pub fn access_log(&self) -> &AccessLog {
+        &self.access_log
     }
 
     /// Shares traffic-control counters, nonces and JWT ids through `shared` (Redis).
@@ -237,12 +246,10 @@ impl Gateway {
         request_id: HeaderValue,
     ) -> Response<ClientBody> {
         let started = Instant::now();
+        // Cheap to keep: the method, the URI's shared bytes and the Host header's.
         let log = self.access_log.enabled().then(|| {
-            (
-                request.method().to_string(),
-                request.uri().path().to_owned(),
-                host_of(request.headers(), request.uri()).to_owned(),
-            )
+            let host = request.uri().authority().is_none().then(|| request.headers().get(header::HOST).cloned());
+            (request.method().clone(), request.uri().clone(), host.flatten())
         });
         let mut exchange = Exchange::default();
         let origin = request.headers().get(header::ORIGIN).cloned();
@@ -287,26 +294,22 @@ impl Gateway {
         }
         let elapsed = started.elapsed().as_secs_f64();
         self.observe(&exchange, response.status(), elapsed);
-        if let Some((method, path, host)) = log {
-            let api = exchange
-                .api
-                .as_ref()
-                .map(|api| format!("{}/{}/{}", api.namespace, api.group, api.name))
-                .unwrap_or_default();
-            let bytes = hyper::body::Body::size_hint(response.body()).exact().unwrap_or(0);
+        if let Some((method, uri, host)) = log {
+            let api = exchange.api.as_deref();
+            let host = uri.authority().map(|host| host.as_str()).or(host.as_ref().and_then(|host| host.to_str().ok()));
             self.access_log.record(&AccessRecord {
-                time: &jiff::Timestamp::now().to_string(),
+                time: Rfc3339Millis::now(),
                 request_id: request_id.to_str().unwrap_or_default(),
                 client_ip: connection.client.header.to_str().unwrap_or_default(),
-                host: &host,
-                method: &method,
-                path: &path,
-                api: &api,
-                stage: exchange.api.as_ref().map_or("", |api| api.stage.as_str()),
-                app: &exchange.app.as_ref().map(|app| app.app_id.clone()).unwrap_or_default(),
+                host: host.unwrap_or_default(),
+                method: method.as_str(),
+                path: uri.path(),
+                api: ApiName(api.map(|api| (api.namespace.as_str(), api.group.as_str(), api.name.as_str()))),
+                stage: api.map_or("", |api| api.stage.as_str()),
+                app: exchange.app.as_ref().map_or("", |app| app.app_id.as_str()),
                 status: response.status().as_u16(),
                 error_code: exchange.error_code,
-                bytes,
+                bytes: hyper::body::Body::size_hint(response.body()).exact().unwrap_or(0),
                 total_ms: elapsed * 1000.0,
                 backend_ms: exchange.backend_ms,
                 retries: exchange.retries,

@@ -40,14 +40,6 @@ pub(super) fn request_host(parts: &Parts) -> Result<Option<HeaderValue>, Gateway
     }
 }
 
-/// The host a request is for, as [`request_host`] takes it, for logs (ambiguity not checked).
-pub(super) fn host_of<'a>(headers: &'a http::HeaderMap, uri: &'a Uri) -> &'a str {
-    uri.authority()
-        .map(|authority| authority.as_str())
-        .or_else(|| headers.get(header::HOST).and_then(|value| value.to_str().ok()))
-        .unwrap_or_default()
-}
-
 /// `uri` with its path replaced by `path` (a normalised one), its query kept.
 pub(super) fn with_path(uri: &Uri, path: &str) -> Result<Uri, GatewayError> {
     let path_and_query = match uri.query() {

@@ -288,7 +288,10 @@ pub fn run_worker(
             return;
         }
     };
+    let access_log = gateway.access_log().clone();
     runtime.block_on(async move {
+        // Not in `tasks`: it ends with the runtime.
+        tokio::spawn(gateway.access_log().clone().flush_periodically());
         let mut tasks = tokio::task::JoinSet::new();
         for (socket, kind) in sockets {
             match TcpListener::from_std(socket) {
@@ -300,6 +303,7 @@ pub fn run_worker(
         }
         while tasks.join_next().await.is_some() {}
     });
+    access_log.flush_thread();
 }
 
 /// Binds a listening socket the worker threads share, with the address in the error.

@@ -235,6 +235,12 @@ impl ApiMetrics {
 }
 
 impl Metrics {
+    /// Registers the access log's count of lines dropped because stdout did not keep up.
+    pub fn register_access_log(&mut self, dropped: Counter) {
+        let help = "Access-log lines dropped because stdout did not keep up";
+        self.registry.register("access_log_dropped_lines", help, dropped);
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut text = String::new();
