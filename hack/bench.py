@@ -3,8 +3,10 @@
 
 Each proxy gets core 0 to itself (one worker: `--workers 1`, `worker_processes 1`); the backend
 and the load generator share core 1. In one run it measures, for direct (no proxy), gateway and
-nginx: HTTP/1.1 keep-alive peak requests/s with wrk (64 connections) and the CPU time each proxy
-spends per request, p50/p99 latency at half of the gateway's peak with oha (a fixed rate),
+nginx (its regex location as the Api's parameter check, and a plain proxy_pass), each with access
+logs off and on (nginx `buffer=64k flush=1s`), the gateway's plugin path (APP signature and
+traffic control) and a cache hit: HTTP/1.1 keep-alive peak requests/s with wrk (64 connections)
+and the CPU time each proxy spends per request, p50/p99 latency at half of the gateway's peak with oha (a fixed rate),
 HTTP/2 (h2c) requests/s with h2load, the memory each proxy keeps per idle keep-alive
 connection, then the gateway's resident memory and reload time with 10,000 APIs. Ratios, not absolute numbers, are
 what to compare: this machine is small and shared. Results go to target/bench/results.json.
@@ -48,8 +50,8 @@ def wait_port(port, timeout=10):
     sys.exit(f"port {port} did not open")
 
 
-def start(cmd, cpu, **kwargs):
-    process = subprocess.Popen(["taskset", "-c", cpu, *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+def start(cmd, cpu, stdout=subprocess.DEVNULL):
+    process = subprocess.Popen(["taskset", "-c", cpu, *cmd], stdout=stdout, stderr=subprocess.DEVNULL)
     processes.append(process)
     return process
 
@@ -69,9 +71,10 @@ def cpu_seconds(pid):
     return int(fields[11]) / ticks, int(fields[12]) / ticks
 
 
-def wrk(port, path, pid=None):
+def wrk(port, path, pid=None, headers=()):
     before = cpu_seconds(pid) if pid else None
-    out = run(["wrk", "-t1", "-c64", f"-d{DURATION}s", "--latency", "-H", f"Host: {HOST}", f"http://127.0.0.1:{port}{path}"])
+    extra = [arg for header in headers for arg in ("-H", header)]
+    out = run(["wrk", "-t1", "-c64", f"-d{DURATION}s", "--latency", "-H", f"Host: {HOST}", *extra, f"http://127.0.0.1:{port}{path}"])
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     latency = {p: to_ms(v, u) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", out, re.M)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -106,6 +109,22 @@ def h2load(port, path):
     return {"rps": rps}
 
 
+APP_KEY, APP_SECRET = "203753385", "bench-secret"
+
+
+def signed_headers(path):
+    """Alibaba APP signature headers of `GET path` (HmacSHA256 over X-Ca-Key, -Signature-Method and
+    -Timestamp; no nonce, so that wrk may send the same request again for 15 minutes)."""
+    import base64
+    import hashlib
+    import hmac
+    signed = [("X-Ca-Key", APP_KEY), ("X-Ca-Signature-Method", "HmacSHA256"), ("X-Ca-Timestamp", str(int(time.time() * 1000)))]
+    string_to_sign = "GET\n\n\n\n\n" + "".join(f"{name}:{value}\n" for name, value in signed) + path
+    signature = base64.b64encode(hmac.new(APP_SECRET.encode(), string_to_sign.encode(), hashlib.sha256).digest()).decode()
+    headers = [f"{name}: {value}" for name, value in signed]
+    return [*headers, "X-Ca-Signature-Headers: " + ",".join(name for name, _ in signed), f"X-Ca-Signature: {signature}"]
+
+
 def gateway_manifest(backend_port, extra_apis=0):
     apis = [f"""---
 apiVersion: apigw.io/v1alpha1
@@ -135,6 +154,33 @@ spec:
   - {{name: id, in: PATH, type: LONG, required: true, backend: {{name: X-User-Id, in: HEADER}}}}
   backend: {{type: HTTP, address: "http://127.0.0.1:{backend_port}", path: /v1/users}}
   plugins: [{{kind: Plugin, name: cached}}]
+---
+apiVersion: apigw.io/v1alpha1
+kind: Plugin
+metadata: {{name: generous}}
+spec: {{trafficControl: {{unit: SECOND, apiDefault: 100000000, appDefault: 100000000}}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: bench-app}}
+stringData: {{appKey: "{APP_KEY}", appSecret: "{APP_SECRET}"}}
+---
+apiVersion: apigw.io/v1alpha1
+kind: App
+metadata: {{name: bench}}
+spec: {{appId: 7, credentialsSecretRef: {{name: bench-app}}, authorizations: [{{groupRef: bench}}]}}
+---
+apiVersion: apigw.io/v1alpha1
+kind: Api
+metadata: {{name: signed-users}}
+spec:
+  groupRef: bench
+  auth: {{type: APP}}
+  request: {{method: GET, path: "/bench/signed/[id]", mode: MAPPING}}
+  parameters:
+  - {{name: id, in: PATH, type: LONG, required: true, backend: {{name: X-User-Id, in: HEADER}}}}
+  backend: {{type: HTTP, address: "http://127.0.0.1:{backend_port}", path: /v1/users}}
+  plugins: [{{kind: Plugin, name: generous}}]
 """]
     for index in range(extra_apis):
         apis.append(f"""---
@@ -162,9 +208,18 @@ error_log {dir}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
   access_log off;
+  # The gateway's access-log fields, as nginx can give them.
+  log_format apigw escape=json '{{"time":"$time_iso8601","requestId":"$request_id","clientIp":"$remote_addr","host":"$host","method":"$request_method","path":"$uri","status":$status,"bytes":$body_bytes_sent,"totalMs":$request_time,"backendMs":"$upstream_response_time"}}';
   keepalive_requests 100000000;
   client_body_temp_path {dir}; proxy_temp_path {dir}; fastcgi_temp_path {dir}; uwsgi_temp_path {dir}; scgi_temp_path {dir};
   upstream backend {{ server 127.0.0.1:{backend}; keepalive 128; keepalive_requests 100000000; }}
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+  proxy_set_header X-Forwarded-Proto $scheme;
+  proxy_set_header X-Forwarded-Host $host;
+  proxy_set_header X-Ca-Request-Id $request_id;
+  # The Api's work: a regex location as the parameter check, a rewrite, the parameter mapped.
   server {{
     listen 127.0.0.1:{http};
     listen 127.0.0.1:{h2} http2;
@@ -173,7 +228,6 @@ http {{
       set $user_id $1;
       rewrite ^ /v1/users break;
       proxy_pass http://backend;
-      proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header X-User-Id $user_id;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
@@ -182,8 +236,43 @@ http {{
       proxy_set_header X-Ca-Request-Id $request_id;
     }}
   }}
+  # The same, logging each request (nginx's best setting: buffered, flushed every second).
+  server {{
+    listen 127.0.0.1:{http_logged};
+    server_name {host};
+    access_log {dir}/access.log apigw buffer=64k flush=1s;
+    location ~ ^/bench/users/([0-9]+)$ {{
+      set $user_id $1;
+      rewrite ^ /v1/users break;
+      proxy_pass http://backend;
+      proxy_set_header Connection "";
+      proxy_set_header X-User-Id $user_id;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Ca-Request-Id $request_id;
+    }}
+  }}
+  # A plain proxy_pass with the same headers, as users compare.
+  server {{
+    listen 127.0.0.1:{plain};
+    server_name {host};
+    location / {{ proxy_pass http://backend; }}
+  }}
+  server {{
+    listen 127.0.0.1:{plain_logged};
+    server_name {host};
+    access_log {dir}/access-plain.log apigw buffer=64k flush=1s;
+    location / {{ proxy_pass http://backend; }}
+  }}
 }}
 """
+
+
+def nginx_conf(folder, backend, ports):
+    """NGINX_CONF with `ports` (http, h2, http_logged, plain, plain_logged; free ports for the rest)."""
+    ports = {name: ports.get(name) or free_port() for name in ["http", "h2", "http_logged", "plain", "plain_logged"]}
+    return NGINX_CONF.format(dir=folder, backend=backend, host=HOST, **ports)
 
 
 def rss_mib(pid):
@@ -231,7 +320,7 @@ def idle_memory(work):
     folder = work / "idle-nginx"
     folder.mkdir()
     port, backend = free_port(), re.search(r"server 127.0.0.1:(\d+);", (work / "nginx.conf").read_text()).group(1)
-    (folder / "nginx.conf").write_text(NGINX_CONF.format(dir=folder, backend=backend, http=port, h2=free_port(), host=HOST))
+    (folder / "nginx.conf").write_text(nginx_conf(folder, backend, {"http": port}))
     nginx = start(["nginx", "-c", str(folder / "nginx.conf"), "-p", str(folder)], PROXY_CPU)
     wait_port(port)
     worker = int(subprocess.run(["pgrep", "-P", str(nginx.pid)], capture_output=True, text=True).stdout.split()[0])
@@ -281,35 +370,62 @@ def main():
     if not (Path.home() / ".cargo/bin/oha").exists():
         sys.exit("oha is missing: run `make bench`, which installs it")
     work = Path(tempfile.mkdtemp(prefix="apigw-bench-"))
-    backend_port, gateway_port, nginx_port, nginx_h2 = free_port(), free_port(), free_port(), free_port()
+    backend_port, gateway_port, logged_port = free_port(), free_port(), free_port()
+    nginx_ports = {name: free_port() for name in ["http", "h2", "http_logged", "plain", "plain_logged"]}
     start([str(RELEASE / "apigw-echo"), f"127.0.0.1:{backend_port}", "fixed"], LOAD_CPU)
     (work / "apis").mkdir()
     (work / "apis" / "apis.yaml").write_text(gateway_manifest(backend_port))
-    gateway = start([str(RELEASE / "apigw-gateway"), "--manifests", str(work / "apis"), "--http",
-                     f"127.0.0.1:{gateway_port}", "--admin", f"127.0.0.1:{free_port()}", "--access-log", "false",
-                     "--workers", "1"], PROXY_CPU)
-    (work / "nginx.conf").write_text(NGINX_CONF.format(dir=work, backend=backend_port, http=nginx_port, h2=nginx_h2, host=HOST))
+
+    def gateway_on(port, access_log, stdout=subprocess.DEVNULL):
+        return start([str(RELEASE / "apigw-gateway"), "--manifests", str(work / "apis"), "--http", f"127.0.0.1:{port}",
+                      "--admin", f"127.0.0.1:{free_port()}", "--access-log", access_log, "--workers", "1"], PROXY_CPU, stdout)
+
+    gateway = gateway_on(gateway_port, "false")
+    # The same gateway with its access log on, written to a file as nginx's is.
+    logged = gateway_on(logged_port, "true", open(work / "gateway-access.log", "w"))
+    (work / "nginx.conf").write_text(nginx_conf(work, backend_port, nginx_ports))
     nginx = start(["nginx", "-c", str(work / "nginx.conf"), "-p", str(work)], PROXY_CPU)
-    for port in [backend_port, gateway_port, nginx_port, nginx_h2]:
+    for port in [backend_port, gateway_port, logged_port, *nginx_ports.values()]:
         wait_port(port)
     # taskset execs nginx, so the process started is nginx's master; its one child is the worker.
     nginx_worker = int(subprocess.run(["pgrep", "-P", str(nginx.pid)], capture_output=True, text=True).stdout.split()[0])
+    nginx_port, nginx_h2 = nginx_ports["http"], nginx_ports["h2"]
 
-    targets = {"direct": (backend_port, "/v1/users"), "gateway": (gateway_port, "/bench/users/42"),
-               "nginx": (nginx_port, "/bench/users/42"), "gateway_cache_hit": (gateway_port, "/bench/cached/42")}
-    pids = {"gateway": gateway.pid, "nginx": nginx_worker, "gateway_cache_hit": gateway.pid}
-    for name, (port, path) in targets.items():  # warm up pools and caches
-        run(["wrk", "-t1", "-c64", "-d2s", "-H", f"Host: {HOST}", f"http://127.0.0.1:{port}{path}"])
+    signed = signed_headers("/bench/signed/42")
+    # name: (port, path, proxy pid, extra headers)
+    targets = {
+        "direct": (backend_port, "/v1/users", None, ()),
+        "gateway": (gateway_port, "/bench/users/42", gateway.pid, ()),
+        "nginx": (nginx_port, "/bench/users/42", nginx_worker, ()),
+        "nginx_plain": (nginx_ports["plain"], "/bench/users/42", nginx_worker, ()),
+        "gateway_logged": (logged_port, "/bench/users/42", logged.pid, ()),
+        "nginx_logged": (nginx_ports["http_logged"], "/bench/users/42", nginx_worker, ()),
+        "nginx_plain_logged": (nginx_ports["plain_logged"], "/bench/users/42", nginx_worker, ()),
+        "gateway_plugins": (gateway_port, "/bench/signed/42", gateway.pid, signed),
+        "gateway_cache_hit": (gateway_port, "/bench/cached/42", gateway.pid, ()),
+    }
+    pids = {name: pid for name, (_, _, pid, _) in targets.items() if pid}
+    for name, (port, path, _, headers) in targets.items():  # warm up pools and caches
+        extra = [arg for header in headers for arg in ("-H", header)]
+        run(["wrk", "-t1", "-c64", "-d2s", "-H", f"Host: {HOST}", *extra, f"http://127.0.0.1:{port}{path}"])
     results = {"http1": {name: [] for name in targets}}
     for _ in range(ROUNDS):
-        for name, (port, path) in targets.items():
-            results["http1"][name].append(wrk(port, path, pids.get(name)))
+        for name, (port, path, pid, headers) in targets.items():
+            results["http1"][name].append(wrk(port, path, pid, headers))
     # Rounds alternate the targets, so a noisy moment hits all of them; medians damp the rest.
     best = {name: {key: statistics.median(r[key] for r in runs) for key in runs[0]} for name, runs in results["http1"].items()}
     cpu_pairs = [n["cpu_us"] / g["cpu_us"] for g, n in zip(results["http1"]["gateway"], results["http1"]["nginx"])]
+
+    def ratio(a, b):
+        return round(best[a]["rps"] / best[b]["rps"], 3)
+
+    def rounds(a, b):
+        return [x["rps"] / y["rps"] for x, y in zip(results["http1"][a], results["http1"][b])]
+
     pairwise = [g["rps"] / n["rps"] for g, n in zip(results["http1"]["gateway"], results["http1"]["nginx"])]
     rate = best["gateway"]["rps"] / 2
-    results["half_load"] = {name: oha(port, path, rate) for name, (port, path) in targets.items()}
+    half_load = ["direct", "gateway", "nginx", "gateway_logged", "nginx_logged"]
+    results["half_load"] = {name: oha(*targets[name][:2], rate) for name in half_load}
     results["http2"] = {"gateway": h2load(gateway_port, "/bench/users/42"), "nginx": h2load(nginx_h2, "/bench/users/42")}
     results["idle_connection_kib"] = idle_memory(work)
     results["big_config"] = memory_and_reload(backend_port, work)
@@ -320,6 +436,22 @@ def main():
         # the least disturbed by the machine's drift.
         "http1_gateway_over_nginx_median_of_rounds": round(statistics.median(pairwise), 3),
         "http1_gateway_over_direct": round(best["gateway"]["rps"] / best["direct"]["rps"], 3),
+        "http1_gateway_over_nginx_plain": ratio("gateway", "nginx_plain"),
+        "http1_gateway_over_nginx_plain_median_of_rounds": round(statistics.median(rounds("gateway", "nginx_plain")), 3),
+        # Access logs on on both (nginx buffer=64k flush=1s).
+        "http1_logged_gateway_over_nginx": ratio("gateway_logged", "nginx_logged"),
+        "http1_logged_gateway_over_nginx_median_of_rounds": round(statistics.median(rounds("gateway_logged", "nginx_logged")), 3),
+        "http1_logged_gateway_over_nginx_plain": ratio("gateway_logged", "nginx_plain_logged"),
+        "http1_logged_gateway_over_nginx_plain_median_of_rounds": round(statistics.median(rounds("gateway_logged", "nginx_plain_logged")), 3),
+        # What the access log costs each (1 - this is the share of throughput it takes).
+        "http1_gateway_logged_over_unlogged": ratio("gateway_logged", "gateway"),
+        "http1_gateway_logged_over_unlogged_median_of_rounds": round(statistics.median(rounds("gateway_logged", "gateway")), 3),
+        "http1_nginx_logged_over_unlogged": ratio("nginx_logged", "nginx"),
+        "http1_gateway_logged_cpu_over_unlogged_cpu": round(best["gateway_logged"]["cpu_us"] / best["gateway"]["cpu_us"], 3),
+        # The plugin path: APP signature and traffic control against the same Api anonymous.
+        "http1_plugins_over_anonymous": ratio("gateway_plugins", "gateway"),
+        "http1_plugins_over_anonymous_median_of_rounds": round(statistics.median(rounds("gateway_plugins", "gateway")), 3),
+        "http1_plugins_over_nginx_plain": ratio("gateway_plugins", "nginx_plain"),
         # The caching plugin: a hit answered by the gateway against the same request proxied.
         "http1_cache_hit_over_proxied": round(best["gateway_cache_hit"]["rps"] / best["gateway"]["rps"], 3),
         "http1_nginx_cpu_over_gateway_cpu": round(best["nginx"]["cpu_us"] / best["gateway"]["cpu_us"], 3),
@@ -329,13 +461,13 @@ def main():
     }
 
     print(f"\nHTTP/1.1 keep-alive, 64 connections, {DURATION}s x {ROUNDS} alternating rounds (medians):")
-    print(f"  {'':8} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"  {'':18} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     for name, r in best.items():
-        print(f"  {name:8} {r['rps']:>10.0f} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f}")
+        print(f"  {name:18} {r['rps']:>10.0f} {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f}")
     print("\nCPU time of the proxy per request (medians; user + system):")
     for name in pids:
         r = best[name]
-        print(f"  {name:8} {r['cpu_us']:6.2f} us  (user {r['user_us']:.2f}, system {r['sys_us']:.2f})")
+        print(f"  {name:18} {r['cpu_us']:6.2f} us  (user {r['user_us']:.2f}, system {r['sys_us']:.2f})")
     print(f"\nLatency at half of the gateway's peak ({int(rate)} req/s, 16 connections):")
     for name, r in results["half_load"].items():
         print(f"  {name:8} p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms")
