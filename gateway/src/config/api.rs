@@ -128,23 +128,23 @@ pub struct CompiledApi {
     /// Its access-control plugin.
     pub access_control: Option<CompiledAccessControl>,
     /// Its error-mapping plugin.
-    pub error_mapping: Option<CompiledErrorMapping>,
+    pub error_mapping: Option<Box<CompiledErrorMapping>>,
     /// Its IP-control plugin.
     pub ip_control: Option<CompiledIpControl>,
     /// Its CORS plugin.
-    pub cors: Option<CompiledCors>,
+    pub cors: Option<Box<CompiledCors>>,
     /// Its traffic-control plugin.
-    pub traffic_control: Option<CompiledTrafficControl>,
+    pub traffic_control: Option<Box<CompiledTrafficControl>>,
     /// Its backend-signature plugin.
-    pub backend_signer: Option<BackendSigner>,
+    pub backend_signer: Option<Box<BackendSigner>>,
     /// Its jwtAuth plugin.
-    pub jwt_auth: Option<CompiledJwtAuth>,
+    pub jwt_auth: Option<Box<CompiledJwtAuth>>,
     /// Its basicAuth plugin.
-    pub basic_auth: Option<CompiledBasicAuth>,
+    pub basic_auth: Option<Box<CompiledBasicAuth>>,
     /// Its caching plugin.
-    pub caching: Option<CompiledCaching>,
+    pub caching: Option<Box<CompiledCaching>>,
     /// Its remoteAuth plugin.
-    pub remote_auth: Option<CompiledRemoteAuth>,
+    pub remote_auth: Option<Box<CompiledRemoteAuth>>,
     /// Its circuit breaker (a plugin's, else the default).
     pub circuit_breaker: CompiledBreaker,
 }
@@ -227,7 +227,7 @@ impl CompiledApi {
         let error_mapping = api
             .error_mapping
             .as_ref()
-            .map(CompiledErrorMapping::compile)
+            .map(|mapping| CompiledErrorMapping::compile(mapping).map(Box::new))
             .transpose()
             .map_err(|message| error(format!("errorMapping: {message}")))?;
         let ip_control = api
@@ -239,19 +239,19 @@ impl CompiledApi {
         let cors = api
             .cors
             .as_ref()
-            .map(CompiledCors::compile)
+            .map(|cors| CompiledCors::compile(cors).map(Box::new))
             .transpose()
             .map_err(|message| error(format!("cors: {message}")))?;
         let jwt_auth = api
             .jwt_auth
             .as_ref()
-            .map(|jwt| CompiledJwtAuth::compile(jwt, &group.namespace, secrets))
+            .map(|jwt| CompiledJwtAuth::compile(jwt, &group.namespace, secrets).map(Box::new))
             .transpose()
             .map_err(|message| error(format!("jwtAuth: {message}")))?;
         let basic_auth = api
             .basic_auth
             .as_ref()
-            .map(|basic| CompiledBasicAuth::compile(basic, secrets))
+            .map(|basic| CompiledBasicAuth::compile(basic, secrets).map(Box::new))
             .transpose()
             .map_err(|message| error(format!("basicAuth: {message}")))?;
         let remote_auth = api
@@ -259,6 +259,7 @@ impl CompiledApi {
             .as_ref()
             .map(|remote| {
                 CompiledRemoteAuth::compile(remote, || compile_backend(&remote.service, &variables, upstreams))
+                    .map(Box::new)
             })
             .transpose()
             .map_err(|message| error(format!("remoteAuth: {message}")))?;
@@ -277,14 +278,16 @@ impl CompiledApi {
                 CompiledCaching::compile(&caching.spec, &key, |name| {
                     parameters.iter().position(|parameter| parameter.check.name() == name)
                 })
+                .map(Box::new)
             })
             .transpose()
             .map_err(|message| error(format!("caching: {message}")))?;
-        let traffic_control = api.traffic_control.as_ref().map(|limits| CompiledTrafficControl::compile(limits, key));
+        let traffic_control =
+            api.traffic_control.as_ref().map(|limits| Box::new(CompiledTrafficControl::compile(limits, key)));
         let backend_signer = api
             .backend_signature
             .as_ref()
-            .map(|signature| BackendSigner::compile(signature, secrets))
+            .map(|signature| BackendSigner::compile(signature, secrets).map(Box::new))
             .transpose()
             .map_err(|message| error(format!("backendSignature: {message}")))?;
         let reads_body = parameters
@@ -292,7 +295,7 @@ impl CompiledApi {
             .any(|parameter| matches!(parameter.location, ParameterLocation::Form | ParameterLocation::Body))
             || routing.as_ref().is_some_and(CompiledRouting::reads_body)
             || access_control.as_ref().is_some_and(CompiledAccessControl::reads_body)
-            || remote_auth.as_ref().is_some_and(CompiledRemoteAuth::reads_body);
+            || remote_auth.as_deref().is_some_and(CompiledRemoteAuth::reads_body);
         let (namespace, group_name, name, stage) = (
             Arc::new(group.namespace.clone()),
             Arc::new(group.name.clone()),

@@ -11,6 +11,7 @@ use apigw_core::resources::{AppCodeMode, SignatureMethod};
 use apigw_core::signature::{SignedParts, content_md5, sign, string_to_sign};
 use bytes::Bytes;
 use http::request::Parts;
+use http::{HeaderName, header};
 use percent_encoding::percent_decode_str;
 
 use super::credentials::APP_CODE_PARAMETERS;
@@ -23,23 +24,35 @@ use crate::state::replay::Replay;
 /// How far `X-Ca-Timestamp` may be from now, and how long a nonce stays used.
 pub const REPLAY_WINDOW: Duration = Duration::from_secs(15 * 60);
 
+/// `X-Ca-Key`: the App's key.
+pub const X_CA_KEY: HeaderName = HeaderName::from_static("x-ca-key");
+/// `X-Ca-Signature`.
+pub const X_CA_SIGNATURE: HeaderName = HeaderName::from_static("x-ca-signature");
+/// `X-Ca-Signature-Method`.
+pub const X_CA_SIGNATURE_METHOD: HeaderName = HeaderName::from_static("x-ca-signature-method");
+/// `X-Ca-Signature-Headers`: the headers signed.
+pub const X_CA_SIGNATURE_HEADERS: HeaderName = HeaderName::from_static("x-ca-signature-headers");
+const X_CA_TIMESTAMP: HeaderName = HeaderName::from_static("x-ca-timestamp");
+const X_CA_NONCE: HeaderName = HeaderName::from_static("x-ca-nonce");
+const CONTENT_MD5: HeaderName = HeaderName::from_static("content-md5");
+
 /// Whether authenticating this request needs its body (form fields are signed; `Content-MD5`
 /// is checked).
 pub fn needs_body(parts: &Parts) -> bool {
-    is_form(&parts.headers) || parts.headers.contains_key("content-md5")
+    is_form(&parts.headers) || parts.headers.contains_key(CONTENT_MD5)
 }
 
 /// Headers that say who is calling and how it signed: each may be sent once, so that the App
 /// authenticated and the App a backend reads are the same.
-const AUTHENTICATION_HEADERS: [&str; 8] = [
-    "x-ca-key",
-    "x-ca-signature",
-    "x-ca-signature-method",
-    "x-ca-signature-headers",
-    "x-ca-timestamp",
-    "x-ca-nonce",
-    "content-md5",
-    "authorization",
+static AUTHENTICATION_HEADERS: [HeaderName; 8] = [
+    X_CA_KEY,
+    X_CA_SIGNATURE,
+    X_CA_SIGNATURE_METHOD,
+    X_CA_SIGNATURE_HEADERS,
+    X_CA_TIMESTAMP,
+    X_CA_NONCE,
+    CONTENT_MD5,
+    header::AUTHORIZATION,
 ];
 
 /// Who a request to an APP-authenticated Api says it is, checked as far as can be without its
@@ -69,14 +82,14 @@ pub fn identify(
     if let Some(duplicated) = duplicated_header(parts) {
         return Err(GatewayError::DuplicateAuthHeader(duplicated));
     }
-    let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
+    let header = |name: &HeaderName| parts.headers.get(name).and_then(|value| value.to_str().ok());
     if let Some(code) = app_code(api, parts) {
         let app = apps.find_code(&code).ok_or(GatewayError::InvalidAppCode)?;
         return Ok(Identity::ByAppCode(authorized(app, api)?));
     }
-    let app = header("x-ca-key").and_then(|key| apps.find(key)).ok_or(GatewayError::InvalidAppKey)?;
-    header("x-ca-signature").filter(|signature| !signature.is_empty()).ok_or(GatewayError::EmptySignature)?;
-    let method = match header("x-ca-signature-method") {
+    let app = header(&X_CA_KEY).and_then(|key| apps.find(key)).ok_or(GatewayError::InvalidAppKey)?;
+    header(&X_CA_SIGNATURE).filter(|signature| !signature.is_empty()).ok_or(GatewayError::EmptySignature)?;
+    let method = match header(&X_CA_SIGNATURE_METHOD) {
         None | Some("HmacSHA256") => SignatureMethod::HmacSHA256,
         Some("HmacSHA1") => SignatureMethod::HmacSHA1,
         Some(_) => return Err(GatewayError::InvalidSignatureMethod),
@@ -84,7 +97,7 @@ pub fn identify(
     if !api.auth.signature_methods.contains(&method) {
         return Err(GatewayError::InvalidSignatureMethod);
     }
-    if let Some(timestamp) = header("x-ca-timestamp") {
+    if let Some(timestamp) = header(&X_CA_TIMESTAMP) {
         let millis: i64 = timestamp.trim().parse().map_err(|_| GatewayError::InvalidTimestamp)?;
         let now = jiff::Timestamp::now().as_millisecond();
         if millis.abs_diff(now) > REPLAY_WINDOW.as_millis() as u64 {
@@ -92,11 +105,11 @@ pub fn identify(
         }
     }
     if api.auth.force_nonce_check.unwrap_or(force_nonce_check) {
-        if header("x-ca-nonce").is_none_or(str::is_empty) {
+        if header(&X_CA_NONCE).is_none_or(str::is_empty) {
             return Err(GatewayError::InvalidNonce);
         }
         let signed = |name: &str| signed_header_names(parts).any(|signed| signed.eq_ignore_ascii_case(name));
-        if header("x-ca-timestamp").is_none() || !signed("x-ca-nonce") || !signed("x-ca-timestamp") {
+        if header(&X_CA_TIMESTAMP).is_none() || !signed("x-ca-nonce") || !signed("x-ca-timestamp") {
             return Err(GatewayError::UnsignedReplayHeaders);
         }
     }
@@ -106,16 +119,17 @@ pub fn identify(
 /// The first authentication header, or header listed in `X-Ca-Signature-Headers`, that the
 /// request sends more than once.
 fn duplicated_header(parts: &Parts) -> Option<&'static str> {
-    let twice = |name: &str| parts.headers.get_all(name).iter().nth(1).is_some();
-    if let Some(name) = AUTHENTICATION_HEADERS.into_iter().find(|name| twice(name)) {
-        return Some(name);
+    if let Some(name) = AUTHENTICATION_HEADERS.iter().find(|name| parts.headers.get_all(*name).iter().nth(1).is_some())
+    {
+        return Some(name.as_str());
     }
+    let twice = |name: &str| parts.headers.get_all(name).iter().nth(1).is_some();
     signed_header_names(parts).any(twice).then_some("a header listed in X-Ca-Signature-Headers")
 }
 
 /// The names listed in `X-Ca-Signature-Headers`.
 fn signed_header_names(parts: &Parts) -> impl Iterator<Item = &str> {
-    let list = parts.headers.get("x-ca-signature-headers").and_then(|value| value.to_str().ok());
+    let list = parts.headers.get(X_CA_SIGNATURE_HEADERS).and_then(|value| value.to_str().ok());
     list.unwrap_or_default().split(',').map(str::trim).filter(|name| !name.is_empty())
 }
 
@@ -128,8 +142,9 @@ pub fn verify(
     parts: &Parts,
     body: Option<&Bytes>,
 ) -> Result<(Arc<AppEntry>, Option<Replay>), GatewayError> {
-    let header = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
-    if let Some(sent) = header("content-md5")
+    let header = |name: &HeaderName| parts.headers.get(name).and_then(|value| value.to_str().ok());
+    let named = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
+    if let Some(sent) = header(&CONTENT_MD5)
         && content_md5(body.map_or(&[][..], |body| body.as_ref())) != sent
     {
         return Err(GatewayError::InvalidContentMd5);
@@ -142,23 +157,23 @@ pub fn verify(
         _ => Vec::new(),
     };
     let signed_headers: Vec<(&str, &str)> =
-        signed_header_names(parts).map(|name| (name, header(name).unwrap_or_default())).collect();
+        signed_header_names(parts).map(|name| (name, named(name).unwrap_or_default())).collect();
     let text = string_to_sign(&SignedParts {
         method: parts.method.as_str(),
-        accept: header("accept").unwrap_or_default(),
-        content_md5: header("content-md5").unwrap_or_default(),
-        content_type: header("content-type").unwrap_or_default(),
-        date: header("date").unwrap_or_default(),
+        accept: header(&header::ACCEPT).unwrap_or_default(),
+        content_md5: header(&CONTENT_MD5).unwrap_or_default(),
+        content_type: header(&header::CONTENT_TYPE).unwrap_or_default(),
+        date: header(&header::DATE).unwrap_or_default(),
         headers: signed_headers,
         path: &path,
         query: query.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect(),
         form: form.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect(),
     });
-    let signature = header("x-ca-signature").unwrap_or_default();
+    let signature = header(&X_CA_SIGNATURE).unwrap_or_default();
     if !constant_time_eq(sign(method, &app.secret, &text).as_bytes(), signature.as_bytes()) {
         return Err(GatewayError::InvalidSignature(text));
     }
-    let replay = header("x-ca-nonce")
+    let replay = header(&X_CA_NONCE)
         .map(|nonce| Replay { key: format!("nonce/{}/{nonce}", app.app_key), keep_for: REPLAY_WINDOW });
     Ok((app, replay))
 }
@@ -178,7 +193,7 @@ fn app_code(api: &CompiledApi, parts: &Parts) -> Option<String> {
     }
     let from_header = parts
         .headers
-        .get(http::header::AUTHORIZATION)
+        .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("APPCODE")))
         .map(|(_, code)| code.trim().to_owned());

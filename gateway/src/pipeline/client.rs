@@ -62,7 +62,8 @@ impl TrustedProxies {
     /// the client either way.
     pub fn resolve(&self, peer: &Client, headers: &mut HeaderMap) -> Client {
         if !self.trusts(peer.ip) {
-            if FORWARDING_HEADERS.iter().any(|name| headers.contains_key(name)) {
+            // One pass over the names present costs less than a lookup of each forwarding header.
+            if headers.keys().any(|name| FORWARDING_HEADERS.contains(name)) {
                 for name in &FORWARDING_HEADERS {
                     headers.remove(name);
                 }

@@ -7,12 +7,13 @@
 use std::borrow::Cow;
 
 use apigw_core::resources::{AppCodeMode, AuthType, TokenLocation};
-use http::{HeaderMap, header};
+use http::{HeaderMap, HeaderName, header};
 
+use super::auth::{X_CA_SIGNATURE, X_CA_SIGNATURE_HEADERS, X_CA_SIGNATURE_METHOD};
 use crate::config::api::CompiledApi;
 
 /// The signature headers of a signed request.
-const SIGNATURE_HEADERS: [&str; 3] = ["x-ca-signature", "x-ca-signature-method", "x-ca-signature-headers"];
+const SIGNATURE_HEADERS: [HeaderName; 3] = [X_CA_SIGNATURE, X_CA_SIGNATURE_METHOD, X_CA_SIGNATURE_HEADERS];
 /// The spellings of the AppCode query parameter the gateway accepts.
 pub const APP_CODE_PARAMETERS: [&str; 5] = ["AppCode", "appcode", "appCode", "APPCODE", "APPCode"];
 

@@ -204,7 +204,7 @@ impl Gateway {
 
     /// Counts a request against its traffic-control limits: in Redis when configured (cluster-wide),
     /// else (or when Redis fails open) on this pod.
-    async fn count(&self, checks: &Checks) -> Result<(), GatewayError> {
+    async fn count(&self, checks: &Checks<'_>) -> Result<(), GatewayError> {
         if let Some(shared) = &self.shared {
             // Boxed: the Redis call's state stays out of every request's future.
             match Box::pin(shared.count(&checks.windowed(), checks.window_seconds())).await? {
@@ -422,11 +422,11 @@ impl Gateway {
                         };
                         // Boxed: inline, its state made every request's future ~11 KB, moved
                         // around on each request; boxed, that future is ~3 KB.
-                        Box::pin(self.forward(target, context, headers, body, upgrade, exchange)).await
+                        Box::pin(self.forward(target, &context, headers, body, upgrade, exchange)).await
                     }
                     CompiledBackend::Function(target) => {
                         let body = read.clone().unwrap_or_default();
-                        Box::pin(self.call_function(target, context, headers, &body, exchange)).await
+                        Box::pin(self.call_function(target, &context, headers, &body, exchange)).await
                     }
                 };
                 self.count_for_breaker(api, &admission, &result);
@@ -482,14 +482,14 @@ impl Gateway {
     async fn forward(
         &self,
         target: &HttpTarget,
-        context: RequestContext<'_>,
+        context: &RequestContext<'_>,
         headers: http::HeaderMap,
         body: ProxyBody,
         upgrade: Option<OnUpgrade>,
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
         let client_upgrade = upgrade.as_ref().and_then(|_| headers.get(header::UPGRADE).cloned());
-        let mut backend = forward::backend_parts(target, &context, headers)?;
+        let mut backend = forward::backend_parts(target, context, headers)?;
         if let Some(protocol) = client_upgrade {
             websocket::keep_upgrade_headers(protocol, &mut backend.headers);
         }
@@ -510,7 +510,7 @@ impl Gateway {
             let path_and_query = Uri::try_from(backend.path_and_query)
                 .map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
             let started = Instant::now();
-            let dispatch = self.dispatch_to_self(&context, method, path_and_query, headers, body);
+            let dispatch = self.dispatch_to_self(context, method, path_and_query, headers, body);
             let response = Box::pin(dispatch).await;
             exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
             return response;
@@ -566,12 +566,12 @@ impl Gateway {
     async fn call_function(
         &self,
         target: &HttpTarget,
-        context: RequestContext<'_>,
+        context: &RequestContext<'_>,
         headers: http::HeaderMap,
         body: &Bytes,
         exchange: &mut Exchange,
     ) -> Result<Response<ClientBody>, GatewayError> {
-        let backend = forward::backend_parts(target, &context, headers)?;
+        let backend = forward::backend_parts(target, context, headers)?;
         let path_parameters: BTreeMap<String, String> = context
             .api
             .path_params

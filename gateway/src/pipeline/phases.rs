@@ -126,7 +126,7 @@ impl Gateway {
         {
             return Err(GatewayError::TokenReplayed);
         }
-        if api.error_mapping.as_ref().is_some_and(CompiledErrorMapping::reads_token) {
+        if api.error_mapping.as_deref().is_some_and(CompiledErrorMapping::reads_token) {
             exchange.claims = token.claims.clone();
         }
         Ok(token)

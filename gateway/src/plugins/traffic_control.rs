@@ -3,6 +3,7 @@
 //! minute, hour, day). Counts are exact per gateway pod; docs/traffic-control.md says what that
 //! means with several pods.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -18,6 +19,8 @@ use crate::error::GatewayError;
 pub struct CompiledTrafficControl {
     /// Identifies the API's counters: `namespace/group/api/stage`.
     key: String,
+    /// `<key>|api`, the Api's counter.
+    api_key: String,
     window_seconds: u64,
     api_limit: u32,
     user_limit: Option<u32>,
@@ -39,11 +42,11 @@ impl TrafficCounters {
         if windows.len() > 100_000 {
             windows.retain(|_, (seen, _)| *seen >= window);
         }
-        // The key is copied only the first time it is counted.
-        if !windows.contains_key(key) {
-            windows.insert(key.to_owned(), (window, 0));
-        }
-        let entry = windows.get_mut(key).expect("inserted above");
+        let entry = match windows.get_mut(key) {
+            Some(entry) => entry,
+            // The key is copied only the first time it is counted.
+            None => windows.entry(key.to_owned()).or_insert((window, 0)),
+        };
         if entry.0 != window {
             *entry = (window, 0);
         }
@@ -74,6 +77,7 @@ impl CompiledTrafficControl {
                 .collect()
         };
         Self {
+            api_key: format!("{key}|api"),
             key,
             window_seconds: match spec.unit {
                 TimeUnit::Second => 1,
@@ -91,21 +95,21 @@ impl CompiledTrafficControl {
 
     /// The counters a request increments, in the order they are checked: the App's, the
     /// user's, the API's; `app` is the App's id, `user` its owner.
-    pub fn checks(&self, app: Option<&str>, user: Option<&str>) -> Checks {
+    pub fn checks(&self, app: Option<&str>, user: Option<&str>) -> Checks<'_> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
         let window = now / self.window_seconds;
         let mut items = Vec::with_capacity(3);
         if let Some(app) = app
             && let Some(limit) = self.app_specials.get(app).copied().or(self.app_limit)
         {
-            items.push(("APP", format!("{}|app|{app}", self.key), limit));
+            items.push(("APP", Cow::Owned(format!("{}|app|{app}", self.key)), limit));
         }
         if let Some(user) = user
             && let Some(limit) = self.user_specials.get(user).copied().or(self.user_limit)
         {
-            items.push(("USER", format!("{}|user|{user}", self.key), limit));
+            items.push(("USER", Cow::Owned(format!("{}|user|{user}", self.key)), limit));
         }
-        items.push(("API", format!("{}|api", self.key), self.api_limit));
+        items.push(("API", Cow::Borrowed(self.api_key.as_str()), self.api_limit));
         Checks {
             window,
             window_seconds: self.window_seconds,
@@ -117,15 +121,15 @@ impl CompiledTrafficControl {
 
 /// The counters one request increments in the current window.
 #[derive(Debug)]
-pub struct Checks {
+pub struct Checks<'a> {
     window: u64,
     window_seconds: u64,
     retry_after: u64,
     /// `(who is limited, counter key, limit)`.
-    items: Vec<(&'static str, String, u32)>,
+    items: Vec<(&'static str, Cow<'a, str>, u32)>,
 }
 
-impl Checks {
+impl Checks<'_> {
     /// Counts on this pod: admitted, or 429 by the first limit reached.
     pub fn count_locally(&self, counters: &TrafficCounters) -> Result<(), GatewayError> {
         match self.items.iter().position(|(_, key, limit)| !counters.admit(key, self.window, *limit)) {
