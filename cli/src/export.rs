@@ -167,7 +167,8 @@ mod tests {
         let snapshot = quickstart();
         let mut document = export(&snapshot.groups[0], &snapshot.apis);
         document["x-aliyun-apigateway-backend"] = json!({"type": "HTTP", "address": "http://backend"});
-        let imported = import(&document, &ImportOptions { group: "quickstart", global: &Map::new() }).unwrap();
+        let imported =
+            import(&document, &ImportOptions { group: "quickstart", global: &Map::new(), stage: None }).unwrap().apis;
         let requests = |apis: Vec<&Api>| {
             let mut requests: Vec<String> =
                 apis.iter().map(|api| format!("{:?} {}", api.spec.request.method, api.spec.request.path)).collect();

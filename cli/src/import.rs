@@ -43,8 +43,33 @@ pub enum ImportError {
 pub struct ImportOptions<'a> {
     /// The ApiGroup the Apis belong to.
     pub group: &'a str,
-    /// Extensions applied below the document's (ImportSwagger's GlobalCondition).
+    /// Extensions applied below the document's (ImportSwagger's GlobalCondition); string values
+    /// holding JSON (as the official Java sample sends them) are read as that JSON.
     pub global: &'a Map<String, Value>,
+    /// The stage the Apis are published to (default: the Api's default, RELEASE).
+    pub stage: Option<&'a str>,
+}
+
+/// The extensions the import reads; any other `x-aliyun-apigateway-*` is reported.
+const KNOWN_EXTENSIONS: [&str; 9] = [
+    "backend",
+    "auth-type",
+    "api-force-nonce-check",
+    "parameter-handling",
+    "paramater-handling",
+    "backend-location",
+    "backend-name",
+    "any-method",
+    "system-parameters",
+];
+
+/// The Apis of a document, and what of it was not imported.
+#[derive(Debug)]
+pub struct Import {
+    /// One Api per operation, in path and method order.
+    pub apis: Vec<Imported>,
+    /// Extensions that were not imported, and defaults taken for what was missing.
+    pub warnings: Vec<String>,
 }
 
 /// One imported operation: the Api (checked against the CRD types) and the manifest as written,
@@ -65,8 +90,9 @@ impl Imported {
     }
 }
 
-/// The Apis of `document`, one per operation, in path and method order.
-pub fn import(document: &Value, options: &ImportOptions) -> Result<Vec<Imported>, ImportError> {
+/// The Apis of `document`, one per operation, in path and method order, with warnings for what
+/// was not imported.
+pub fn import(document: &Value, options: &ImportOptions) -> Result<Import, ImportError> {
     let openapi3 = document.get("openapi").and_then(Value::as_str).is_some_and(|version| version.starts_with('3'));
     let swagger2 = document.get("swagger").and_then(Value::as_str) == Some("2.0");
     if !openapi3 && !swagger2 {
@@ -76,23 +102,79 @@ pub fn import(document: &Value, options: &ImportOptions) -> Result<Vec<Imported>
         true => document.get("basePath").and_then(Value::as_str).unwrap_or("/").trim_end_matches('/'),
         false => "",
     };
+    let global = json_strings_read(options.global);
+    let options = ImportOptions { global: &global, ..*options };
+    let mut warnings = unknown_extensions(document, &global);
     let mut apis = Vec::new();
     let paths = document.get("paths").and_then(Value::as_object).cloned().unwrap_or_default();
     for (path, item) in &paths {
         let shared = item.get("parameters").and_then(Value::as_array).cloned().unwrap_or_default();
         for method in METHODS {
             let Some(operation) = item.get(method) else { continue };
-            let context = Context { document, options, openapi3, operation };
+            let context = Context { document, options: &options, openapi3, operation };
             let full_path = format!("{base_path}{path}");
             let api = context.api(method, &full_path, &shared).map_err(|reason| ImportError::Operation {
                 method: method.to_uppercase(),
                 path: full_path.clone(),
                 reason,
             })?;
+            if api.manifest["spec"]["backend"]["type"] == "MOCK" && context.extension("backend").is_none() {
+                warnings.push(format!(
+                    "{} {full_path}: no x-aliyun-apigateway-backend; a MOCK backend answering 200 was given, as Alibaba's console does",
+                    method.to_uppercase()
+                ));
+            }
             apis.push(api);
         }
     }
-    Ok(apis)
+    Ok(Import { apis, warnings })
+}
+
+/// The global condition with JSON held in strings read as JSON: the official Java sample sends
+/// `"x-aliyun-apigateway-backend": "{\"type\": \"HTTP\", ...}"` and `"...-any-method": "true"`.
+fn json_strings_read(global: &Map<String, Value>) -> Map<String, Value> {
+    global
+        .iter()
+        .map(|(key, value)| {
+            let read = match value.as_str().map(str::trim) {
+                Some(text) if text.starts_with('{') || text.starts_with('[') || text == "true" || text == "false" => {
+                    serde_json::from_str(text).unwrap_or_else(|_| value.clone())
+                }
+                _ => value.clone(),
+            };
+            (key.clone(), read)
+        })
+        .collect()
+}
+
+/// A warning for every `x-aliyun-apigateway-*` key of the document (at any depth) or the global
+/// condition that the import does not read.
+fn unknown_extensions(document: &Value, global: &Map<String, Value>) -> Vec<String> {
+    fn walk(value: &Value, at: &str, found: &mut Vec<String>) {
+        match value {
+            Value::Object(fields) => {
+                for (key, inner) in fields {
+                    if let Some(name) = key.strip_prefix(PREFIX) {
+                        if !KNOWN_EXTENSIONS.contains(&name) {
+                            found.push(format!("{at}/{key}: not imported (apigw does not read this extension)"));
+                        }
+                        continue;
+                    }
+                    walk(inner, &format!("{at}/{}", key.replace('~', "~0").replace('/', "~1")), found);
+                }
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    walk(item, &format!("{at}/{index}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(document, "", &mut found);
+    walk(&Value::Object(global.clone()), "--global-condition", &mut found);
+    found
 }
 
 /// One operation being imported.
@@ -137,6 +219,9 @@ impl Context<'_> {
             "auth": {"type": auth},
             "backend": self.backend(&request_method, &request_path)?,
         });
+        if let Some(stage) = self.options.stage {
+            spec["stages"] = json!([stage]);
+        }
         if let Some(forced) = self.extension("api-force-nonce-check").and_then(Value::as_bool) {
             spec["auth"]["forceNonceCheck"] = Value::Bool(forced);
         }
@@ -247,10 +332,8 @@ impl Context<'_> {
             backend.extend(fields.iter().map(|(key, value)| (key.clone(), value.clone())));
         }
         if backend.is_empty() {
-            return Err(
-                "no backend: add x-aliyun-apigateway-backend to the document, the operation or --global-condition"
-                    .into(),
-            );
+            // As Alibaba's console imports a Swagger without a backend.
+            return Ok(json!({"type": "MOCK", "statusCode": 200, "body": ""}));
         }
         backend.entry("path").or_insert_with(|| json!(path));
         let backend_method = backend.get("method").and_then(Value::as_str).map(str::to_uppercase);
@@ -323,7 +406,7 @@ mod tests {
     use super::*;
 
     fn options(global: &Map<String, Value>) -> ImportOptions<'_> {
-        ImportOptions { group: "shop", global }
+        ImportOptions { group: "shop", global, stage: None }
     }
 
     fn yaml(apis: &[Imported]) -> Vec<Value> {
@@ -334,7 +417,7 @@ mod tests {
     fn swagger_2_operations_become_apis_with_the_extensions() {
         let document: Value =
             serde_json::from_str(include_str!("../../examples/swagger-import/api-docs.json")).unwrap();
-        let apis = yaml(&import(&document, &options(&Map::new())).unwrap());
+        let apis = yaml(&import(&document, &options(&Map::new())).unwrap().apis);
         assert_eq!(apis.len(), 2);
         let hello = &apis[0];
         assert_eq!(hello["metadata"]["name"], "sayhello");
@@ -379,7 +462,7 @@ mod tests {
             "x-aliyun-apigateway-api-force-nonce-check": true
         }))
         .unwrap();
-        let apis = yaml(&import(&document, &options(&global)).unwrap());
+        let apis = yaml(&import(&document, &options(&global)).unwrap().apis);
         let api = &apis[0];
         assert_eq!(api["metadata"]["name"], "update-order");
         assert_eq!(api["spec"]["request"]["mode"], "MAPPING", "the misspelt extension counts");
@@ -401,12 +484,45 @@ mod tests {
     #[test]
     fn what_cannot_be_imported_is_named() {
         assert!(matches!(import(&json!({"info": {}}), &options(&Map::new())), Err(ImportError::UnknownFormat)));
-        let no_backend = json!({"swagger": "2.0", "paths": {"/a": {"get": {}}}});
-        let error = import(&no_backend, &options(&Map::new())).unwrap_err().to_string();
-        assert!(error.starts_with("GET /a: no backend"), "{error}");
         let passthrough = json!({"swagger": "2.0", "x-aliyun-apigateway-backend": {"type": "HTTP", "address": "http://b"},
             "paths": {"/a": {"get": {"parameters": [{"name": "q", "in": "query", "type": "string", "x-aliyun-apigateway-backend-name": "x"}]}}}});
         let error = import(&passthrough, &options(&Map::new())).unwrap_err().to_string();
         assert!(error.contains("need MAPPING"), "{error}");
+    }
+
+    #[test]
+    fn a_plain_swagger_gets_a_mock_and_unknown_extensions_are_reported() {
+        let plain = json!({"swagger": "2.0", "x-aliyun-apigateway-app-code-auth-type": "HEADER",
+            "paths": {"/a": {"get": {"x-aliyun-apigateway-constant-parameters": []}}}});
+        let imported = import(&plain, &options(&Map::new())).unwrap();
+        assert_eq!(
+            imported.apis[0].manifest["spec"]["backend"],
+            json!({"type": "MOCK", "statusCode": 200, "body": ""})
+        );
+        assert_eq!(imported.warnings.len(), 3, "{:?}", imported.warnings);
+        let warned = |start: &str| imported.warnings.iter().any(|warning| warning.starts_with(start));
+        assert!(warned("/x-aliyun-apigateway-app-code-auth-type: not imported"), "{:?}", imported.warnings);
+        assert!(warned("/paths/~1a/get/x-aliyun-apigateway-constant-parameters: not imported"));
+        assert!(warned("GET /a: no x-aliyun-apigateway-backend; a MOCK"));
+    }
+
+    #[test]
+    fn the_global_condition_takes_json_in_strings_and_the_stage_is_set() {
+        let global: Map<String, Value> = serde_json::from_value(json!({
+            "x-aliyun-apigateway-backend": "{\"type\": \"HTTP\", \"address\": \"http://b:8080\", \"timeout\": 3000}",
+            "x-aliyun-apigateway-any-method": "true",
+            "x-aliyun-apigateway-auth-type": "ANONYMOUS",
+        }))
+        .unwrap();
+        let document = json!({"swagger": "2.0", "paths": {"/a": {"get": {}}}});
+        let stage = ImportOptions { group: "shop", global: &global, stage: Some("TEST") };
+        let imported = import(&document, &stage).unwrap();
+        let spec = &imported.apis[0].manifest["spec"];
+        assert_eq!(spec["backend"]["address"], "http://b:8080");
+        assert_eq!(spec["backend"]["timeout"], 3000);
+        assert_eq!(spec["request"]["method"], "ANY");
+        assert_eq!(spec["auth"]["type"], "ANONYMOUS");
+        assert_eq!(spec["stages"], json!(["TEST"]));
+        assert!(imported.warnings.is_empty(), "{:?}", imported.warnings);
     }
 }

@@ -74,9 +74,13 @@ struct ImportArgs {
     /// The namespace (default: the kubeconfig's).
     #[arg(short, long)]
     namespace: Option<String>,
-    /// JSON object of `x-aliyun-apigateway-*` defaults (ImportSwagger's GlobalCondition).
+    /// JSON object of `x-aliyun-apigateway-*` defaults (ImportSwagger's GlobalCondition); values
+    /// may be JSON in strings, as the official Java sample sends them.
     #[arg(long, default_value = "{}")]
     global_condition: String,
+    /// The stage the Apis are published to (default RELEASE).
+    #[arg(long)]
+    stage: Option<String>,
     /// Replace existing Apis with the same method and backend path.
     #[arg(long)]
     overwrite: bool,
@@ -121,7 +125,12 @@ async fn run_import(args: ImportArgs) -> Result<(), Failure> {
     let document: Value = serde_yaml::from_str(&text).map_err(|error| format!("{}: {error}", args.source))?;
     let global: Map<String, Value> =
         serde_json::from_str(&args.global_condition).map_err(|error| format!("--global-condition: {error}"))?;
-    let apis = import(&document, &ImportOptions { group: &args.group, global: &global })?;
+    let stage = args.stage.as_deref();
+    let imported = import(&document, &ImportOptions { group: &args.group, global: &global, stage })?;
+    for warning in &imported.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let apis = imported.apis;
     let group = args.domain.as_ref().map(|domain| new_group(&args.group, domain, &document));
     if !args.apply && !args.dry_run {
         let mut output = String::new();

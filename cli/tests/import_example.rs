@@ -26,20 +26,25 @@ fn importing_the_example_gives_the_committed_resources() {
 }
 
 #[test]
-fn a_document_without_a_backend_is_refused_with_the_operation() {
+fn a_document_without_a_backend_gets_a_mock_on_the_stage_asked_with_warnings() {
     let output = Command::new(env!("CARGO_BIN_EXE_kubectl-apigw"))
-        .args(["import", "--group", "g", "-"])
+        .args(["import", "--group", "g", "--stage", "TEST", "-"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .and_then(|mut child| {
             use std::io::Write;
-            child.stdin.take().unwrap().write_all(b"swagger: '2.0'\npaths: {/a: {get: {}}}\n")?;
+            let document = b"swagger: '2.0'\nx-aliyun-apigateway-custom: 1\npaths: {/a: {get: {}}}\n";
+            child.stdin.take().unwrap().write_all(document)?;
             child.wait_with_output()
         })
         .unwrap();
-    assert!(!output.status.success());
-    let error = String::from_utf8_lossy(&output.stderr);
-    assert!(error.contains("GET /a: no backend"), "{error}");
+    let warnings = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{warnings}");
+    assert!(warnings.contains("warning: GET /a: no x-aliyun-apigateway-backend; a MOCK"), "{warnings}");
+    assert!(warnings.contains("warning: /x-aliyun-apigateway-custom: not imported"), "{warnings}");
+    let api: serde_yaml::Value = serde_yaml::from_slice(&output.stdout).unwrap();
+    assert_eq!(api["spec"]["backend"]["type"], "MOCK");
+    assert_eq!(api["spec"]["stages"][0], "TEST");
 }

@@ -60,6 +60,10 @@ async fn every_request_is_logged_once_with_its_fields() {
         let routed = !path.starts_with("/nowhere");
         assert_eq!(line["api"], if routed { "default/shop/orders" } else { "" }, "{line}");
         assert_eq!(line["stage"], if routed { "RELEASE" } else { "" }, "{line}");
+        assert_eq!(line["group"], if routed { "shop" } else { "" }, "{line}");
+        let called = *status == 200;
+        assert_eq!(line["backend"], if called { backend.to_string() } else { String::new() }, "{line}");
+        assert_eq!(line["requestBytes"], 0, "{line}");
         assert!(line["time"].as_str().is_some_and(|time| time.ends_with('Z') && time.len() == 24), "{line}");
         assert!(line["totalMs"].as_f64().is_some_and(|ms| ms >= 0.0), "{line}");
     }

@@ -214,3 +214,37 @@ async fn app_codes_authenticate_from_the_header_or_the_query() {
     let outsider = client.get(gateway.http, "shop.example.com", "/profile?appcode=outsider-code", &[]).await;
     assert_eq!(outsider.header("x-ca-error-code"), "A403UA");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn query_values_signed_decoded_or_as_sent_both_pass() {
+    let (stable, canary) = (echo::start("stable").await, echo::start("canary").await);
+    let gateway = GatewayProcess::start(&manifests(stable, canary), &[]);
+    let client = TestClient::http1();
+    let wire = "q=a%20b&name=%C3%A9&plus=c+d";
+    // The Java demo signs the values decoded; the Python demo signs them as they are sent.
+    let decoded = vec![("q", "a b"), ("name", "é"), ("plus", "c d")];
+    let as_sent = vec![("q", "a%20b"), ("name", "%C3%A9"), ("plus", "c+d")];
+    let other = vec![("q", "a b"), ("name", "e"), ("plus", "c d")];
+    for (query, nonce, expected) in [(decoded, "w-1", 200), (as_sent, "w-2", 200), (other, "w-3", 403)] {
+        let signer =
+            ClientSigner { app_key: "203753385", app_secret: b"mobile-secret", method: SignatureMethod::HmacSHA256 };
+        let signed = ClientRequest {
+            method: "GET",
+            path: "/profile",
+            query,
+            timestamp_ms: now_ms(),
+            nonce,
+            ..ClientRequest::default()
+        };
+        let mut request =
+            Request::get(format!("http://{}/profile?{wire}", gateway.http)).header("host", "shop.example.com");
+        for (name, value) in signer.headers(&signed) {
+            request = request.header(name, value);
+        }
+        let answer = client.send(request.body(Full::default()).unwrap()).await;
+        assert_eq!(answer.status, expected, "{nonce}: {answer:?}");
+        if expected == 403 {
+            assert_eq!(answer.header("x-ca-error-code"), "A403IS");
+        }
+    }
+}

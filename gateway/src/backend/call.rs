@@ -41,6 +41,8 @@ pub struct Called {
     pub result: Result<Response<BackendBody>, GatewayError>,
     /// Tries after the first.
     pub retries: u8,
+    /// The address the last try went to (`host:port`), when one was chosen.
+    pub address: Option<Authority>,
     /// Milliseconds from the first try to the last answer's head.
     pub backend_ms: f64,
 }
@@ -49,15 +51,16 @@ pub struct Called {
 /// self-invocation is dispatched by the pipeline, not here).
 pub async fn call(target: &HttpTarget, request: Outgoing) -> Called {
     let started = StdInstant::now();
-    let mut retries = 0;
-    let result = tries(target, request, &mut retries).await;
-    Called { result, retries, backend_ms: started.elapsed().as_secs_f64() * 1000.0 }
+    let (mut retries, mut address) = (0, None);
+    let result = tries(target, request, &mut retries, &mut address).await;
+    Called { result, retries, address, backend_ms: started.elapsed().as_secs_f64() * 1000.0 }
 }
 
 async fn tries(
     target: &HttpTarget,
     request: Outgoing,
     retries: &mut u8,
+    address: &mut Option<Authority>,
 ) -> Result<Response<BackendBody>, GatewayError> {
     let Outgoing { method, path_and_query, mut headers, body, upgrade } = request;
     let policy = &target.retries;
@@ -95,6 +98,7 @@ async fn tries(
                 ));
             }
         };
+        *address = Some(authority.clone());
         if !*own_host.get_or_insert_with(|| headers.contains_key(header::HOST)) {
             headers.insert(header::HOST, host);
         }

@@ -158,24 +158,40 @@ pub fn verify(
     };
     let signed_headers: Vec<(&str, &str)> =
         signed_header_names(parts).map(|name| (name, named(name).unwrap_or_default())).collect();
-    let text = string_to_sign(&SignedParts {
-        method: parts.method.as_str(),
-        accept: header(&header::ACCEPT).unwrap_or_default(),
-        content_md5: header(&CONTENT_MD5).unwrap_or_default(),
-        content_type: header(&header::CONTENT_TYPE).unwrap_or_default(),
-        date: header(&header::DATE).unwrap_or_default(),
-        headers: signed_headers,
-        path: &path,
-        query: query.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect(),
-        form: form.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect(),
-    });
+    let signed_over = |query: Vec<(&str, &str)>| {
+        string_to_sign(&SignedParts {
+            method: parts.method.as_str(),
+            accept: header(&header::ACCEPT).unwrap_or_default(),
+            content_md5: header(&CONTENT_MD5).unwrap_or_default(),
+            content_type: header(&header::CONTENT_TYPE).unwrap_or_default(),
+            date: header(&header::DATE).unwrap_or_default(),
+            headers: signed_headers.clone(),
+            path: &path,
+            query,
+            form: form.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect(),
+        })
+    };
     let signature = header(&X_CA_SIGNATURE).unwrap_or_default();
-    if !constant_time_eq(sign(method, &app.secret, &text).as_bytes(), signature.as_bytes()) {
-        return Err(GatewayError::InvalidSignature(text));
+    let matches = |text: &str| constant_time_eq(sign(method, &app.secret, text).as_bytes(), signature.as_bytes());
+    // The official SDKs sign query values decoded (the Java demo); the official Python demo signs
+    // them as sent on the wire. Either is taken where the two differ.
+    let text = signed_over(query.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect());
+    if !matches(&text) {
+        let wire: Vec<(&str, &str)> = raw_pairs(parts.uri.query().unwrap_or_default()).collect();
+        let decoded_differs =
+            wire.len() != query.len() || wire.iter().zip(&query).any(|((key, value), (k, v))| key != k || value != v);
+        if !(decoded_differs && matches(&signed_over(wire))) {
+            return Err(GatewayError::InvalidSignature(text));
+        }
     }
     let replay = header(&X_CA_NONCE)
         .map(|nonce| Replay { key: format!("nonce/{}/{nonce}", app.app_key), keep_for: REPLAY_WINDOW });
     Ok((app, replay))
+}
+
+/// A query's pairs as sent, not decoded (`a%20b=c+d` stays as it is).
+fn raw_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query.split('&').filter(|pair| !pair.is_empty()).map(|pair| pair.split_once('=').unwrap_or((pair, "")))
 }
 
 fn authorized(app: &Arc<AppEntry>, api: &CompiledApi) -> Result<Arc<AppEntry>, GatewayError> {

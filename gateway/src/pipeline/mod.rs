@@ -149,6 +149,8 @@ struct Exchange {
     backend_ms: f64,
     /// Backend tries after the first.
     retries: u8,
+    /// The backend address the last try went to.
+    backend: Option<http::uri::Authority>,
     /// `HIT` or `MISS` for an Api with the caching plugin.
     cache: &'static str,
     error_code: &'static str,
@@ -249,7 +251,8 @@ impl Gateway {
         // Cheap to keep: the method, the URI's shared bytes and the Host header's.
         let log = self.access_log.enabled().then(|| {
             let host = request.uri().authority().is_none().then(|| request.headers().get(header::HOST).cloned());
-            (request.method().clone(), request.uri().clone(), host.flatten())
+            let sent = request::content_length(request.headers());
+            (request.method().clone(), request.uri().clone(), host.flatten(), sent)
         });
         let mut exchange = Exchange::default();
         let origin = request.headers().get(header::ORIGIN).cloned();
@@ -294,7 +297,7 @@ impl Gateway {
         }
         let elapsed = started.elapsed().as_secs_f64();
         self.observe(&exchange, response.status(), elapsed);
-        if let Some((method, uri, host)) = log {
+        if let Some((method, uri, host, request_bytes)) = log {
             let api = exchange.api.as_deref();
             let host = uri.authority().map(|host| host.as_str()).or(host.as_ref().and_then(|host| host.to_str().ok()));
             self.access_log.record(&AccessRecord {
@@ -305,13 +308,16 @@ impl Gateway {
                 method: method.as_str(),
                 path: uri.path(),
                 api: ApiName(api.map(|api| (api.namespace.as_str(), api.group.as_str(), api.name.as_str()))),
+                group: api.map_or("", |api| api.group.as_str()),
                 stage: api.map_or("", |api| api.stage.as_str()),
                 app: exchange.app.as_ref().map_or("", |app| app.app_id.as_str()),
                 status: response.status().as_u16(),
                 error_code: exchange.error_code,
+                request_bytes,
                 bytes: hyper::body::Body::size_hint(response.body()).exact().unwrap_or(0),
                 total_ms: elapsed * 1000.0,
                 backend_ms: exchange.backend_ms,
+                backend: exchange.backend.as_ref().map_or("", |address| address.as_str()),
                 retries: exchange.retries,
                 cache: exchange.cache,
             });
@@ -525,6 +531,7 @@ impl Gateway {
         let called = call::call(target, outgoing).await;
         exchange.backend_ms = called.backend_ms;
         exchange.retries = called.retries;
+        exchange.backend = called.address;
         if called.retries > 0 {
             context.api.metrics.retried(&self.metrics, called.retries);
         }

@@ -79,7 +79,7 @@ impl Gateway {
             }
             RequestBody::Buffered(bytes) => Ok((Some(bytes), None)),
             RequestBody::Network(body) if reads_body => Ok((Some(self.read_body(body).await?), None)),
-            RequestBody::Network(_) if content_length(parts) > self.settings.max_body_bytes as u64 => {
+            RequestBody::Network(_) if content_length(&parts.headers) > self.settings.max_body_bytes as u64 => {
                 Err(GatewayError::BodyTooLarge)
             }
             RequestBody::Network(body) => Ok((None, Some(body))),

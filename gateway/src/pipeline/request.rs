@@ -65,8 +65,8 @@ pub(super) fn normalize_host(host: &str) -> Cow<'_, str> {
     }
 }
 
-pub(super) fn content_length(parts: &Parts) -> u64 {
-    parts.headers.get(header::CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse().ok()).unwrap_or(0)
+pub(super) fn content_length(headers: &http::HeaderMap) -> u64 {
+    headers.get(header::CONTENT_LENGTH).and_then(|value| value.to_str().ok()?.parse().ok()).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -41,6 +41,8 @@ pub struct AccessRecord<'a> {
     pub path: &'a str,
     /// `namespace/group/api`, empty when no API matched.
     pub api: ApiName<'a>,
+    /// The Api's group.
+    pub group: &'a str,
     /// Stage.
     pub stage: &'a str,
     /// Calling App's id, when authenticated.
@@ -49,12 +51,16 @@ pub struct AccessRecord<'a> {
     pub status: u16,
     /// `X-Ca-Error-Code`, when the gateway answered an error.
     pub error_code: &'a str,
+    /// Request body bytes, as its `Content-Length` says (0 without one).
+    pub request_bytes: u64,
     /// Response body bytes, when known from Content-Length.
     pub bytes: u64,
     /// Total time in milliseconds, to response headers.
     pub total_ms: f64,
     /// Backend time in milliseconds (every try).
     pub backend_ms: f64,
+    /// The backend address the last try went to (`host:port`), empty when none was called.
+    pub backend: &'a str,
     /// Backend tries after the first.
     pub retries: u8,
     /// `HIT` or `MISS` for an Api with the caching plugin, else empty.
@@ -301,13 +307,16 @@ mod tests {
             method: "GET",
             path: "/a \"quoted\" path",
             api: ApiName(Some(("demo", "shop", "orders"))),
+            group: "shop",
             stage: "RELEASE",
             app: "",
             status: 200,
             error_code: "",
+            request_bytes: 0,
             bytes: 13,
             total_ms: 1.5,
             backend_ms: 1.0,
+            backend: "10.0.0.2:8080",
             retries: 0,
             cache: "",
         }
