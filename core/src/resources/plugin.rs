@@ -638,7 +638,7 @@ pub struct Caching {
 /// Who may skip the cache.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.mode == 'apps' || size(self.apps) == 0").message("apps is only for mode apps").field_path(".apps"))]
+#[x_kube(validation = Rule::new("self.mode == 'apps' || !has(self.apps) || size(self.apps) == 0").message("apps is only for mode apps").field_path(".apps"))]
 pub struct ClientCacheControl {
     /// `off`: nobody (the default); `all`: any client; `apps`: the Apps listed.
     pub mode: ClientCacheMode,
