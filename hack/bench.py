@@ -200,6 +200,21 @@ spec:
     return group + "".join(apis)
 
 
+# The Api's work as nginx does it: a regex location as the parameter check, a rewrite, the
+# parameter mapped (a location's proxy_set_header replaces the inherited ones, so all are here).
+API_LOCATION = """    location ~ ^/bench/users/([0-9]+)$ {
+      set $user_id $1;
+      rewrite ^ /v1/users break;
+      proxy_pass http://backend;
+      proxy_set_header Connection "";
+      proxy_set_header X-User-Id $user_id;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
+      proxy_set_header X-Ca-Request-Id $request_id;
+    }
+"""
+
 NGINX_CONF = """
 worker_processes 1;
 daemon off;
@@ -219,40 +234,17 @@ http {{
   proxy_set_header X-Forwarded-Proto $scheme;
   proxy_set_header X-Forwarded-Host $host;
   proxy_set_header X-Ca-Request-Id $request_id;
-  # The Api's work: a regex location as the parameter check, a rewrite, the parameter mapped.
   server {{
     listen 127.0.0.1:{http};
     listen 127.0.0.1:{h2} http2;
     server_name {host};
-    location ~ ^/bench/users/([0-9]+)$ {{
-      set $user_id $1;
-      rewrite ^ /v1/users break;
-      proxy_pass http://backend;
-      proxy_set_header Connection "";
-      proxy_set_header X-User-Id $user_id;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $host;
-      proxy_set_header X-Ca-Request-Id $request_id;
-    }}
-  }}
+{api_location}  }}
   # The same, logging each request (nginx's best setting: buffered, flushed every second).
   server {{
     listen 127.0.0.1:{http_logged};
     server_name {host};
     access_log {dir}/access.log apigw buffer=64k flush=1s;
-    location ~ ^/bench/users/([0-9]+)$ {{
-      set $user_id $1;
-      rewrite ^ /v1/users break;
-      proxy_pass http://backend;
-      proxy_set_header Connection "";
-      proxy_set_header X-User-Id $user_id;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Forwarded-Host $host;
-      proxy_set_header X-Ca-Request-Id $request_id;
-    }}
-  }}
+{api_location}  }}
   # A plain proxy_pass with the same headers, as users compare.
   server {{
     listen 127.0.0.1:{plain};
@@ -272,7 +264,7 @@ http {{
 def nginx_conf(folder, backend, ports):
     """NGINX_CONF with `ports` (http, h2, http_logged, plain, plain_logged; free ports for the rest)."""
     ports = {name: ports.get(name) or free_port() for name in ["http", "h2", "http_logged", "plain", "plain_logged"]}
-    return NGINX_CONF.format(dir=folder, backend=backend, host=HOST, **ports)
+    return NGINX_CONF.format(dir=folder, backend=backend, host=HOST, api_location=API_LOCATION, **ports)
 
 
 def rss_mib(pid):
