@@ -1,4 +1,5 @@
-//! jwtAuth end to end: ES256 tokens signed with keys generated for the run, picked by `kid`,
+//! jwtAuth end to end: ES256 and RS256 (the reference document's key type) tokens signed with keys
+//! generated for the run, picked by `kid`,
 //! checked for expiry, read from `Authorization: Bearer` or a cookie; chosen claims reach the
 //! backend and `Token:` conditions (grey release by user); a missing or bad token gets 401 with
 //! the reason.
@@ -36,6 +37,47 @@ impl TestKey {
     }
 }
 
+/// An RSA key pair made by `openssl` for the run (ring signs with RSA keys but cannot make them):
+/// the signing key and the public JWK as the reference document writes it (`kty: RSA`, `alg: RS256`).
+struct RsaTestKey {
+    signing: EncodingKey,
+    jwk: String,
+}
+
+impl RsaTestKey {
+    fn generate(kid: &str) -> Self {
+        let openssl = |args: &[&str], input: &[u8]| {
+            use std::io::Write;
+            let mut child = std::process::Command::new("openssl")
+                .args(args)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("openssl is installed by the test set-up");
+            child.stdin.take().unwrap().write_all(input).unwrap();
+            let output = child.wait_with_output().unwrap();
+            assert!(output.status.success(), "openssl {args:?} failed");
+            output.stdout
+        };
+        let pem = openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], b"");
+        let pkcs1 = openssl(&["rsa", "-outform", "DER", "-traditional"], &pem);
+        let modulus = String::from_utf8(openssl(&["rsa", "-noout", "-modulus"], &pem)).unwrap();
+        let hex = modulus.trim().trim_start_matches("Modulus=");
+        let bytes: Vec<u8> =
+            (0..hex.len()).step_by(2).map(|at| u8::from_str_radix(&hex[at..at + 2], 16).unwrap()).collect();
+        let n = URL_SAFE_NO_PAD.encode(bytes);
+        let jwk = format!("{{kty: RSA, e: AQAB, kid: {kid}, alg: RS256, n: '{n}'}}");
+        Self { signing: EncodingKey::from_rsa_der(&pkcs1), jwk }
+    }
+
+    fn token(&self, kid: &str, claims: serde_json::Value) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(&header, &claims, &self.signing).unwrap()
+    }
+}
+
 /// The symmetric key of the HS256 plugin, kept in a Secret as a JWKS.
 const SHARED_SECRET: &[u8] = b"a shared secret of at least 32 bytes!";
 
@@ -55,6 +97,7 @@ async fn verifies_tokens_and_passes_claims_to_the_backend() {
     let backend = echo::start("orders").await;
     let canary = echo::start("canary").await;
     let (first, second) = (TestKey::generate("k1"), TestKey::generate("k2"));
+    let (rsa, other_rsa) = (RsaTestKey::generate("r1"), RsaTestKey::generate("r1"));
     let plugins = format!(
         r#"---
 apiVersion: apigw.io/v1alpha1
@@ -66,7 +109,7 @@ spec:
     - {{claimName: userId, parameterName: X-User-Id, location: header}}
     - {{claimName: role, parameterName: role, location: query}}
     - {{claimName: userId, parameterName: uid, location: path}}
-    jwks: [{}, {}]
+    jwks: [{}, {}, {}]
 ---
 apiVersion: apigw.io/v1alpha1
 kind: Plugin
@@ -111,6 +154,7 @@ spec:
 "#,
         first.jwk,
         second.jwk.replace("kty: EC", "kty: EC, alg: ES256"),
+        rsa.jwk,
         first.jwk,
         first.jwk,
         URL_SAFE_NO_PAD.encode(SHARED_SECRET)
@@ -176,6 +220,14 @@ spec:
     let without_kid = get("/orders", bearer(second.token(None, claims.clone()))).await;
     assert_eq!(without_kid.status, 200, "a token without kid tries every key: {without_kid:?}");
 
+    let by_rsa = get("/orders", bearer(rsa.token("r1", claims.clone()))).await;
+    assert_eq!(
+        (by_rsa.status.as_u16(), by_rsa.json()["headers"]["x-user-id"].as_str()),
+        (200, Some("u-42")),
+        "RS256 beside ES256"
+    );
+    let other_rsa = get("/orders", bearer(other_rsa.token("r1", claims.clone()))).await;
+    assert_eq!(other_rsa.header("x-ca-error-code"), "A401IT", "another RSA key's token: {other_rsa:?}");
     let wrong_key = get("/orders", bearer(second.token(Some("k1"), claims.clone()))).await;
     assert_eq!((wrong_key.status.as_u16(), wrong_key.header("x-ca-error-code")), (401, "A401IT"));
     assert!(wrong_key.header("x-ca-error-message").starts_with("Invalid Token: "), "{wrong_key:?}");
@@ -219,11 +271,11 @@ spec:
 }
 
 /// The reference document's grey release by JWT claim (examples/grey-release/2-by-jwt-claim.yaml
-/// with a key of this run): users whose `userId` ends in 0 or 1 reach the new backend.
+/// with an RS256 key of this run, the document's key type): users whose `userId` ends in 0 or 1 reach the new backend.
 #[tokio::test(flavor = "multi_thread")]
 async fn grey_release_by_user_sends_a_fifth_of_1000_users_to_the_new_backend() {
     let (stable, new) = (echo::start("stable").await, echo::start("new").await);
-    let key = TestKey::generate("showJwt");
+    let key = RsaTestKey::generate("showJwt");
     let manifests = format!(
         r#"{group}---
 apiVersion: apigw.io/v1alpha1
@@ -254,7 +306,7 @@ spec:
     let client = TestClient::http1();
     let mut to_new = 0;
     for user in 0..1000 {
-        let token = key.token(Some("showJwt"), serde_json::json!({"userId": format!("{user}"), "exp": now() + 600}));
+        let token = key.token("showJwt", serde_json::json!({"userId": format!("{user}"), "exp": now() + 600}));
         let answer = client.get(gateway.http, "shop.example.com", "/web/user", &[("x-token", &token)]).await;
         assert_eq!(answer.status, 200, "{answer:?}");
         let seen = answer.json();
