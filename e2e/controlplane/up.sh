@@ -5,6 +5,7 @@
 #   kubeconfig   admin credentials (a client certificate of system:masters)
 #   bin/         kubectl, helm, promql-check, h2spec and the control-plane binaries
 #   monitoring-crds/  the prometheus-operator CRDs the chart's monitoring test installs
+#   node_modules/     the official Node.js SDK (e2e/clients/node)
 #   *.log, *.pid the processes
 # Idempotent: a running control plane is left alone. Stop it with down.sh.
 # e2e/node/up.sh starts it for a real node with APIGW_API_ADDRESS (the node's address, which pods
@@ -30,7 +31,9 @@ bins=$("$here/build.sh")
 helm=$("$here/build-helm.sh")
 monitoring=$("$here/build-monitoring.sh")
 h2spec=$("$here/build-h2spec.sh")
-rm -rf "$dir/bin" "$dir/etcd-data" "$dir/monitoring-crds"; mkdir -p "$dir/bin" "$dir/pki"
+node_clients=$("$here/../clients/node/install.sh")
+rm -rf "$dir/bin" "$dir/etcd-data" "$dir/monitoring-crds" "$dir/node_modules"; mkdir -p "$dir/bin" "$dir/pki"
+ln -s "$node_clients/node_modules" "$dir/node_modules"
 ln -s "$bins"/* "$helm/helm" "$monitoring/promql-check" "$h2spec/h2spec" "$dir/bin/"
 cp -r "$monitoring/crds" "$dir/monitoring-crds"
 
