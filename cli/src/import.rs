@@ -16,6 +16,8 @@
 use apigw_core::resources::Api;
 use serde_json::{Map, Value, json};
 
+use crate::names::dns_label;
+
 const PREFIX: &str = "x-aliyun-apigateway-";
 const METHODS: [&str; 7] = ["get", "post", "put", "delete", "patch", "head", "options"];
 /// The annotation naming the Swagger operation an Api came from.
@@ -388,17 +390,7 @@ fn schema_fields(schema: &Value) -> Map<String, Value> {
 
 /// A DNS-1123 name: the operationId lower-cased, else the method and path.
 fn api_name(operation_id: Option<&str>, method: &str, path: &str) -> String {
-    let source = operation_id.map_or_else(|| format!("{method}-{path}"), str::to_owned).to_lowercase();
-    let mut name = String::new();
-    for character in source.chars() {
-        match character {
-            'a'..='z' | '0'..='9' => name.push(character),
-            _ if !name.is_empty() && !name.ends_with('-') => name.push('-'),
-            _ => {}
-        }
-    }
-    name.truncate(63);
-    name.trim_end_matches('-').to_owned()
+    dns_label(&operation_id.map_or_else(|| format!("{method}-{path}"), str::to_owned))
 }
 
 #[cfg(test)]

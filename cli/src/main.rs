@@ -1,13 +1,17 @@
 //! `kubectl-apigw` (run as `kubectl apigw ...` when on the PATH): Swagger/OpenAPI import into Api
-//! resources, requests signed as an App, and the status of groups and Apis. Connects like
+//! resources, Alibaba plugin documents and App lists into Plugins, Apps and Secrets, requests
+//! signed as an App, and the status of groups and Apis. Connects like
 //! kubectl (`KUBECONFIG`).
 
 mod curl;
 mod export;
 mod http_client;
 mod import;
+mod migrate;
+mod names;
 mod plan;
 mod status;
+mod yaml;
 
 use std::process::ExitCode;
 
@@ -51,6 +55,26 @@ enum Command {
         /// json or yaml.
         #[arg(short, long, default_value = "json")]
         output: String,
+    },
+    /// A plugin document as Alibaba's console shows it (YAML or JSON) into a Plugin (a
+    /// RoutingPlugin for `--type routing`), inline credentials moved into Secrets: YAML on stdout.
+    ImportPlugin {
+        /// Alibaba's plugin type: accessControl, backendSignature, basicAuth, caching,
+        /// circuitBreaker, cors, errorMapping, ipControl, jwtAuth, remoteAuth, routing or
+        /// trafficControl.
+        #[arg(long = "type")]
+        kind: String,
+        /// The Plugin's name (the Secrets are named after it).
+        #[arg(long)]
+        name: String,
+        /// The document: a file or `-` for stdin.
+        source: String,
+    },
+    /// An Alibaba App list (AppId, AppName, AppKey, AppSecret, AppCode, AuthorizedApis) into Apps
+    /// and their credential Secrets: YAML on stdout.
+    ImportApps {
+        /// The list: a file or `-` for stdin (YAML or JSON).
+        source: String,
     },
     /// Send a request signed as an App (alias: sign); -v shows the StringToSign.
     #[command(visible_alias = "sign")]
@@ -105,6 +129,10 @@ async fn main() -> ExitCode {
         Command::Export { group, namespace, filename, output } => {
             run_export(&group, namespace, &filename, &output).await
         }
+        Command::ImportPlugin { kind, name, source } => {
+            run_migration(&source, |document| migrate::import_plugin(&kind, &name, document)).await
+        }
+        Command::ImportApps { source } => run_migration(&source, migrate::import_apps).await,
         Command::Curl(curl) => curl::run(curl).await,
         Command::Status { namespace } => status::run(namespace).await,
     };
@@ -133,12 +161,8 @@ async fn run_import(args: ImportArgs) -> Result<(), Failure> {
     let apis = imported.apis;
     let group = args.domain.as_ref().map(|domain| new_group(&args.group, domain, &document));
     if !args.apply && !args.dry_run {
-        let mut output = String::new();
-        for object in group.iter().map(|(_, manifest)| manifest).chain(apis.iter().map(|imported| &imported.manifest)) {
-            output += "---\n";
-            output += &serde_yaml::to_string(object)?;
-        }
-        print!("{output}");
+        let objects = group.iter().map(|(_, manifest)| manifest).chain(apis.iter().map(|imported| &imported.manifest));
+        print!("{}", yaml::documents(objects));
         return Ok(());
     }
     let client = Client::try_default().await?;
@@ -179,6 +203,25 @@ async fn run_import(args: ImportArgs) -> Result<(), Failure> {
     if !failed.is_empty() {
         return Err(format!("{} operation(s) failed and were not applied; the others were", failed.len()).into());
     }
+    Ok(())
+}
+
+/// Reads `source`, converts it with `convert`, prints the objects as YAML and on stderr what moved
+/// and what was not imported.
+async fn run_migration(
+    source: &str,
+    convert: impl FnOnce(Value) -> Result<migrate::Migrated, migrate::MigrateError>,
+) -> Result<(), Failure> {
+    let text = read_source(source, None).await?;
+    let document: Value = serde_yaml::from_str(&text).map_err(|error| format!("{source}: {error}"))?;
+    let migrated = convert(document)?;
+    for moved in &migrated.moved {
+        eprintln!("moved: {moved}");
+    }
+    for warning in &migrated.warnings {
+        eprintln!("warning: {warning}");
+    }
+    print!("{}", yaml::documents(&migrated.objects));
     Ok(())
 }
 
