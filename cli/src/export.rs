@@ -1,11 +1,16 @@
 //! An ApiGroup as an OpenAPI 3.1 document: a server per domain (and stage, chosen with the
 //! `X-Ca-Stage` header), an operation per Api with its parameters and checks, form parameters
 //! as an `application/x-www-form-urlencoded` body, and the security scheme of its auth type —
-//! what openapi-generator needs for client SDKs and documentation.
+//! what openapi-generator needs for client SDKs and documentation. The `x-aliyun-apigateway-*`
+//! extensions `kubectl apigw import` reads (backend, auth type, nonce check, parameter handling
+//! and mapping, ANY, system parameters) are written too, so that the document imports back to
+//! the same Apis.
 
-use apigw_core::resources::{Api, ApiGroup, HttpMethod};
+use apigw_core::resources::{Api, ApiGroup, HttpMethod, ParameterLocation};
 use kube::ResourceExt;
 use serde_json::{Map, Value, json};
+
+use crate::import::{METHODS, OPERATION_ANNOTATION};
 
 /// The OpenAPI 3.1 document of `group` and its `apis`.
 pub fn export(group: &ApiGroup, apis: &[Api]) -> Value {
@@ -25,7 +30,7 @@ pub fn export(group: &ApiGroup, apis: &[Api]) -> Value {
             api.spec.request.path.strip_prefix(base).filter(|_| !base.is_empty()).unwrap_or(&api.spec.request.path);
         let path = openapi_path(relative);
         let item = paths.entry(path).or_insert_with(|| json!({}));
-        for method in methods(api.spec.request.method) {
+        for method in methods(api) {
             item[method] = operation(api);
         }
     }
@@ -43,6 +48,16 @@ pub fn export(group: &ApiGroup, apis: &[Api]) -> Value {
     })
 }
 
+/// The `x-aliyun-apigateway-` extension `name`.
+fn extension(name: &str) -> String {
+    format!("x-aliyun-apigateway-{name}")
+}
+
+/// A CRD enum value as the CRD spells it (`MAPPING`, `QUERY`).
+fn spelled<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or_default()
+}
+
 /// `[id]` and `{id}` as `{id}`; a trailing `*` as `{rest}`.
 fn openapi_path(path: &str) -> String {
     let path = path.replace('[', "{").replace(']', "}");
@@ -52,14 +67,19 @@ fn openapi_path(path: &str) -> String {
     }
 }
 
-fn methods(method: HttpMethod) -> Vec<&'static str> {
-    let name = serde_json::to_value(method).ok().and_then(|value| value.as_str().map(str::to_lowercase));
+/// The operations an Api is written as: ANY as one operation carrying
+/// `x-aliyun-apigateway-any-method: true` (Alibaba's spelling of ANY), under the method it was
+/// imported from (its `apigw.io/swagger-operation` annotation), else `get`.
+fn methods(api: &Api) -> Vec<&'static str> {
+    let name = spelled(&api.spec.request.method).as_str().map(str::to_lowercase);
+    let imported = api.annotations().get(OPERATION_ANNOTATION).and_then(|operation| operation.split(' ').next());
+    let imported = imported.map(str::to_lowercase);
     match name.as_deref() {
-        Some("any") | None => vec!["get", "post", "put", "delete", "patch"],
-        Some(other) => ["get", "post", "put", "delete", "patch", "head", "options"]
-            .into_iter()
-            .filter(|known| *known == other)
-            .collect(),
+        Some("any") | None => {
+            let method = METHODS.into_iter().find(|method| Some(*method) == imported.as_deref());
+            vec![method.unwrap_or("get")]
+        }
+        Some(other) => METHODS.into_iter().filter(|known| *known == other).collect(),
     }
 }
 
@@ -78,13 +98,26 @@ fn operation(api: &Api) -> Value {
                 form.insert(parameter.name.clone(), schema);
             }
             Some("BODY") | None => {}
-            Some(location) => parameters.push(json!({
-                "name": parameter.name,
-                "in": location.to_lowercase(),
-                "required": parameter.required || location == "PATH",
-                "description": parameter.description.clone().unwrap_or_default(),
-                "schema": schema,
-            })),
+            Some(location) => {
+                let mut written = json!({
+                    "name": parameter.name,
+                    "in": location.to_lowercase(),
+                    "required": parameter.required || location == "PATH",
+                    "schema": schema,
+                });
+                if let Some(description) = &parameter.description {
+                    written["description"] = json!(description);
+                }
+                if let Some(backend) = &parameter.backend {
+                    written[extension("backend-name")] = json!(backend.name);
+                    let location = match backend.location {
+                        ParameterLocation::Form => json!("FORMDATA"),
+                        other => spelled(&other),
+                    };
+                    written[extension("backend-location")] = location;
+                }
+                parameters.push(written);
+            }
         }
     }
     if api.spec.request.path.ends_with('*') {
@@ -98,11 +131,36 @@ fn operation(api: &Api) -> Value {
     };
     let mut operation = json!({
         "operationId": api.name_any(),
-        "summary": api.spec.description.clone().unwrap_or_default(),
         "parameters": parameters,
         "security": security,
         "responses": {"200": {"description": "The backend's answer"}, "default": {"description": "A gateway error: X-Ca-Error-Code and X-Ca-Error-Message say which"}},
     });
+    if let Some(description) = &api.spec.description {
+        operation["summary"] = json!(description);
+    }
+    let mut backend = spelled(&api.spec.backend);
+    if let Some(path) = backend.get("path").and_then(Value::as_str).map(openapi_path) {
+        backend["path"] = json!(path);
+    }
+    operation[extension("backend")] = backend;
+    operation[extension("auth-type")] = spelled(&api.spec.auth.kind);
+    if let Some(forced) = api.spec.auth.force_nonce_check {
+        operation[extension("api-force-nonce-check")] = json!(forced);
+    }
+    operation[extension("parameter-handling")] = spelled(&api.spec.request.mode);
+    if api.spec.request.method == HttpMethod::Any {
+        operation[extension("any-method")] = json!(true);
+    }
+    if !api.spec.system_parameters.is_empty() {
+        operation[extension("system-parameters")] = api
+            .spec
+            .system_parameters
+            .iter()
+            .map(|system| {
+                json!({"systemName": spelled(&system.name), "backendName": system.backend.name, "location": spelled(&system.backend.location)})
+            })
+            .collect();
+    }
     if !form.is_empty() {
         operation["requestBody"] = json!({"content": {"application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": form, "required": required_form}}}});
     }
@@ -156,7 +214,11 @@ mod tests {
         assert_eq!(user["operationId"], "get-user");
         assert_eq!(
             user["parameters"][0],
-            json!({"name": "userId", "in": "path", "required": true, "description": "", "schema": {"type": "integer", "format": "int64", "minimum": 1.0}})
+            json!({
+                "name": "userId", "in": "path", "required": true,
+                "schema": {"type": "integer", "format": "int64", "minimum": 1.0},
+                "x-aliyun-apigateway-backend-name": "uid", "x-aliyun-apigateway-backend-location": "QUERY"
+            })
         );
         assert_eq!(user["parameters"][1]["schema"], json!({"type": "boolean", "default": "false"}));
         assert_eq!(document["paths"]["/hello"]["get"]["security"], json!([]));
@@ -179,5 +241,81 @@ mod tests {
             requests(imported.iter().map(|imported| &imported.api).collect()),
             requests(snapshot.apis.iter().collect())
         );
+    }
+
+    /// import -> export -> import: the typed Apis of both imports (as JSON, defaults filled in).
+    fn round_trip(document: &Value) -> (Vec<Value>, Vec<Value>) {
+        let options = ImportOptions { group: "shop", global: &Map::new(), stage: None };
+        let first: Vec<Api> =
+            import(document, &options).unwrap().apis.into_iter().map(|imported| imported.api).collect();
+        let group: ApiGroup = serde_json::from_value(json!({
+            "apiVersion": "apigw.io/v1alpha1", "kind": "ApiGroup", "metadata": {"name": "shop"},
+            "spec": {"domains": [{"host": "shop.example.com"}]},
+        }))
+        .unwrap();
+        let exported = export(&group, &first);
+        let again = import(&exported, &options).unwrap();
+        assert!(again.warnings.is_empty(), "the export writes only extensions the import reads: {:?}", again.warnings);
+        let typed = |apis: Vec<Api>| {
+            let mut apis: Vec<Value> = apis.iter().map(|api| serde_json::to_value(api).unwrap()).collect();
+            apis.sort_by_key(|api| api["metadata"]["name"].to_string());
+            apis
+        };
+        (typed(first), typed(again.apis.into_iter().map(|imported| imported.api).collect()))
+    }
+
+    #[test]
+    fn the_swagger_import_example_round_trips() {
+        let document: Value =
+            serde_json::from_str(include_str!("../../examples/swagger-import/api-docs.json")).unwrap();
+        let (first, second) = round_trip(&document);
+        assert_eq!(first.len(), 2);
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn every_extension_round_trips() {
+        let document = json!({
+            "openapi": "3.0.1",
+            "info": {"title": "shop", "version": "2"},
+            "x-aliyun-apigateway-backend": {"type": "HTTP", "address": "http://orders:8080", "timeout": 3000},
+            "paths": {
+                "/orders/{orderId}": {
+                    "get": {
+                        "operationId": "Get_Order",
+                        "summary": "One order",
+                        "x-aliyun-apigateway-auth-type": "APP",
+                        "x-aliyun-apigateway-api-force-nonce-check": true,
+                        "x-aliyun-apigateway-paramater-handling": "MAPPING",
+                        "x-aliyun-apigateway-system-parameters": [
+                            {"systemName": "CaAppId", "backendName": "X-App-Id", "location": "HEADER"},
+                            {"systemName": "CaClientIp", "backendName": "ip", "location": "QUERY"}
+                        ],
+                        "x-aliyun-apigateway-backend": {"type": "HTTP", "address": "http://orders:8080", "path": "/v2/orders/{id}", "method": "POST"},
+                        "parameters": [
+                            {"name": "orderId", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64", "minimum": 1},
+                             "x-aliyun-apigateway-backend-name": "id", "x-aliyun-apigateway-backend-location": "PATH"},
+                            {"name": "view", "in": "query", "description": "how much", "schema": {"type": "string", "enum": ["short", "full"], "default": "short"},
+                             "x-aliyun-apigateway-backend-name": "v", "x-aliyun-apigateway-backend-location": "formData"},
+                            {"name": "X-Trace", "in": "header", "schema": {"type": "string", "maxLength": 64, "pattern": "^[a-z0-9]+$"}}
+                        ]
+                    }
+                },
+                "/anything": {
+                    "post": {
+                        "operationId": "anything",
+                        "x-aliyun-apigateway-any-method": true,
+                        "x-aliyun-apigateway-auth-type": "ANONYMOUS",
+                        "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {
+                            "type": "object", "required": ["q"], "properties": {"q": {"type": "string", "minLength": 1}}
+                        }}}}
+                    }
+                },
+                "/mock": {"get": {"operationId": "mocked", "x-aliyun-apigateway-backend": {"type": "MOCK", "statusCode": 204, "body": ""}}}
+            }
+        });
+        let (first, second) = round_trip(&document);
+        assert_eq!(first.len(), 3);
+        assert_eq!(first, second);
     }
 }

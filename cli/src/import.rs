@@ -19,7 +19,8 @@ use serde_json::{Map, Value, json};
 use crate::names::dns_label;
 
 const PREFIX: &str = "x-aliyun-apigateway-";
-const METHODS: [&str; 7] = ["get", "post", "put", "delete", "patch", "head", "options"];
+/// The methods of an OpenAPI path item, in the order operations are read.
+pub const METHODS: [&str; 7] = ["get", "post", "put", "delete", "patch", "head", "options"];
 /// The annotation naming the Swagger operation an Api came from.
 pub const OPERATION_ANNOTATION: &str = "apigw.io/swagger-operation";
 
