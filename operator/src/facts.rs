@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+use crate::alarms::AlarmState;
 use crate::status::{self, Facts, Programmed, Update};
 
 /// What statuses are computed from.
@@ -34,6 +35,8 @@ pub struct StatusContext<'a> {
     pub contained: &'a HashMap<(ObjectRef, String), (Option<i64>, u64)>,
     /// Each object's problems.
     pub problems: &'a HashMap<&'a ObjectRef, Vec<&'a Problem>>,
+    /// Where the alarms of each alarmed object are.
+    pub alarms: &'a HashMap<ObjectRef, AlarmState>,
     /// The time conditions that flip get.
     pub now: &'a Time,
 }
@@ -58,6 +61,7 @@ impl StatusContext<'_> {
                     problems,
                     programmed: self.programmed(&object_ref, !problems.is_empty()),
                     extra: extra(object, self.configs),
+                    alarms: self.alarms.get(&object_ref).cloned(),
                 };
                 let current = status::current_status(object);
                 let desired = status::desired(&facts, &status::conditions_of(&current), self.now);

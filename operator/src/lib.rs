@@ -6,10 +6,12 @@
 //! - [`facts`]: what each object's status is computed from; [`status`]: its conditions, written;
 //! - [`gateways`]: what gateways report about the versions they serve;
 //! - [`leader`]: leader election with a Lease;
+//! - [`alarms`]: the PrometheusRules of alarms on ApiGroups and Apis;
 //! - [`admin`], [`metrics`]: `/metrics`, `/healthz`, `/readyz`;
 //! - [`crdgen`]: the CRD YAML of every kind; [`reference`]: the CRD reference document.
 
 pub mod admin;
+pub mod alarms;
 pub mod cache;
 pub mod crdgen;
 pub mod facts;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use apigw_operator::admin::{self, Health};
+use apigw_operator::alarms::AlarmWriter;
 use apigw_operator::cache::{Cache, Changes};
 use apigw_operator::leader::Elector;
 use apigw_operator::metrics::Metrics;
@@ -17,6 +18,12 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::Resource;
 use tokio::sync::watch;
+
+/// A `name=value` label of `--alarm-rule-labels`.
+fn label(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text.split_once('=').ok_or_else(|| format!("{text:?}: expected name=value"))?;
+    Ok((name.trim().to_owned(), value.trim().to_owned()))
+}
 
 /// Command-line flags.
 #[derive(Parser)]
@@ -41,6 +48,10 @@ struct Args {
     /// This replica's identity in the Lease (default: the host name and process id).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// Labels on the PrometheusRules rendered from alarms, for a Prometheus's `ruleSelector`
+    /// (`release=monitoring`; repeat or separate with commas).
+    #[arg(long, env = "APIGW_ALARM_RULE_LABELS", value_delimiter = ',', value_parser = label)]
+    alarm_rule_labels: Vec<(String, String)>,
 }
 
 fn main() -> ExitCode {
@@ -113,7 +124,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         // A fresh reconciler each term: what is published is read back from the caches.
         let reconciler =
-            Reconciler::new(client.clone(), cache.clone(), &args.config_namespace, metrics.clone(), owner.clone());
+            Reconciler::new(client.clone(), cache.clone(), &args.config_namespace, metrics.clone(), owner.clone(), {
+                AlarmWriter::new(
+                    client.clone(),
+                    args.watch_namespace.clone(),
+                    args.alarm_rule_labels.iter().cloned().collect(),
+                )
+            });
         metrics.leader.set(1);
         let stop = tokio::select! {
             _ = reconciler.run(changes.clone(), leading.clone()) => false,

@@ -14,6 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{Client, Resource};
 use tokio::sync::watch;
 
+use crate::alarms::{AlarmState, AlarmWriter};
 use crate::cache::{Cache, Changes};
 use crate::facts::{
     StatusContext, api_extra, group_extra, no_extra, plugin_extra, problems_by_object, vpc_access_extra,
@@ -46,11 +47,16 @@ struct Pass {
     kept: BTreeSet<ObjectRef>,
 }
 
+/// Where the alarms of each alarmed object are, as of the last sync.
+type Alarms = HashMap<ObjectRef, AlarmState>;
+
 /// The operator's state between passes.
 pub struct Reconciler {
     client: Client,
     cache: Cache,
     publisher: Publisher,
+    alarm_writer: AlarmWriter,
+    alarms: Alarms,
     metrics: Arc<Metrics>,
     /// The config version that first contained each object's generation, per instance.
     contained: HashMap<(ObjectRef, String), (Option<i64>, u64)>,
@@ -58,16 +64,19 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    /// A reconciler writing into `config_namespace`; what it publishes names `owner`.
+    /// A reconciler writing into `config_namespace`; what it publishes names `owner`; alarms
+    /// become PrometheusRules through `alarm_writer`.
     pub fn new(
         client: Client,
         cache: Cache,
         config_namespace: &str,
         metrics: Arc<Metrics>,
         owner: Option<OwnerReference>,
+        alarm_writer: AlarmWriter,
     ) -> Self {
         let publisher = Publisher::new(client.clone(), config_namespace, cache.config_maps.clone(), owner);
-        Self { client, cache, publisher, metrics, contained: HashMap::new(), last: None }
+        let (contained, alarms) = (HashMap::new(), HashMap::new());
+        Self { client, cache, publisher, alarm_writer, alarms, metrics, contained, last: None }
     }
 
     /// Reconciles until `leading` turns false.
@@ -114,6 +123,11 @@ impl Reconciler {
         if inputs_changed {
             self.translate_and_publish().await?;
         }
+        // The CRDs may arrive after the alarms, and a write may fail: try again every pass.
+        if !inputs_changed && self.alarms.values().any(|state| !matches!(state, AlarmState::Rendered(_))) {
+            let resources = self.cache.resources();
+            self.alarms = self.alarm_writer.sync(&resources.groups, &resources.apis).await;
+        }
         let Some(pass) = &self.last else { return Ok(()) };
         let served = loaded_versions(&self.cache.gateway_leases.state(), jiff::Timestamp::now());
         let failed = self.write_statuses(pass, &served).await;
@@ -154,6 +168,7 @@ impl Reconciler {
                 self.publisher.remove(&instance, &self.metrics).await?;
             }
         }
+        self.alarms = self.alarm_writer.sync(&snapshot.groups, &snapshot.apis).await;
         self.contained.retain(|(object, instance), _| {
             instance_members.get(instance).is_some_and(|members| members.contains(object))
         });
@@ -174,6 +189,7 @@ impl Reconciler {
             served,
             contained: &self.contained,
             problems: &problems,
+            alarms: &self.alarms,
             now: &now,
         };
         // Statuses compare with the objects as they are now (the pass's snapshot predates the

@@ -2,7 +2,8 @@
 //!
 //! Conditions: `Accepted` (the object is valid), `ResolvedRefs` (everything it references exists
 //! and is allowed), `Programmed` (a ready gateway of its instance serves a config version that
-//! contains the object's current generation). `lastTransitionTime` moves only when a condition's
+//! contains the object's current generation), and on objects with alarms `AlarmsReady` (their
+//! PrometheusRule is written). `lastTransitionTime` moves only when a condition's
 //! status flips, so an unchanged object compares equal and is not written.
 
 use std::fmt::Debug;
@@ -19,6 +20,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
+use crate::alarms::AlarmState;
 use crate::metrics::{KindLabels, Metrics};
 
 /// Whether an object is served.
@@ -59,6 +61,8 @@ pub struct Facts<'a> {
     pub programmed: Programmed,
     /// Kind-specific fields (`url`, `apiCount`, `internalDomain`), merged into the status.
     pub extra: Map<String, Value>,
+    /// Where its alarms are (objects with alarms only).
+    pub alarms: Option<AlarmState>,
 }
 
 /// The status `facts` call for, keeping transition times of conditions that did not flip.
@@ -101,12 +105,25 @@ pub fn desired(facts: &Facts, current: &[Condition], now: &Time) -> Value {
             (true, "Programmed".to_owned(), format!("served by every ready gateway of instance {instances}"))
         }
     };
+    let alarms = facts.alarms.as_ref().map(|state| match state {
+        AlarmState::Rendered(name) => {
+            (true, "Rendered".to_owned(), format!("the alarms are rules of PrometheusRule {name}"))
+        }
+        AlarmState::NoPrometheusOperator => (
+            false,
+            "NoPrometheusOperator".to_owned(),
+            "the cluster serves no monitoring.coreos.com/v1 PrometheusRule: install the prometheus-operator CRDs"
+                .to_owned(),
+        ),
+        AlarmState::Failed(message) => (false, "WriteFailed".to_owned(), message.clone()),
+    });
     let conditions = [
         ("Accepted", condition(ConditionType::Accepted)),
         ("ResolvedRefs", condition(ConditionType::ResolvedRefs)),
         ("Programmed", programmed),
     ]
     .into_iter()
+    .chain(alarms.map(|alarms| ("AlarmsReady", alarms)))
     .map(|(kind, (ok, reason, message))| {
         let status = if ok { "True" } else { "False" };
         let previous = current.iter().find(|condition| condition.type_ == kind);
@@ -204,7 +221,7 @@ mod tests {
     }
 
     fn facts<'a>(problems: &'a [&'a Problem], programmed: Programmed) -> Facts<'a> {
-        Facts { generation: Some(3), problems, programmed, extra: Map::new() }
+        Facts { generation: Some(3), problems, programmed, extra: Map::new(), alarms: None }
     }
 
     fn conditions(status: &Value) -> Vec<Condition> {

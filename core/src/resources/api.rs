@@ -73,6 +73,10 @@ pub struct ApiSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub plugins: Vec<PluginRef>,
+    /// Alarms on this API, rendered as prometheus-operator PrometheusRules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub alarms: Vec<super::alarm::Alarm>,
 }
 
 fn default_stages() -> Vec<StageName> {

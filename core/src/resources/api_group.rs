@@ -74,6 +74,10 @@ pub struct ApiGroupSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub plugins: Vec<PluginRef>,
+    /// Alarms on every API of the group, each Api on its own (rendered as PrometheusRules).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub alarms: Vec<super::alarm::Alarm>,
 }
 
 fn default_instance() -> String {

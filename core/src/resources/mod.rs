@@ -6,6 +6,7 @@
 // kube-derive's repeated `printcolumn(...)` arguments trip this lint; they are not duplicates.
 #![allow(clippy::duplicated_attributes)]
 
+mod alarm;
 mod api;
 mod api_group;
 mod app;
@@ -16,6 +17,7 @@ mod remote_auth;
 mod routing_plugin;
 mod vpc_access;
 
+pub use alarm::*;
 pub use api::*;
 pub use api_group::*;
 pub use app::*;
