@@ -98,6 +98,17 @@ impl Cluster {
             .expect_success("waiting for the CRDs to be established");
     }
 
+    /// Installs the prometheus-operator CRDs (ServiceMonitor, PrometheusRule) of
+    /// `monitoring-crds/` and waits until they are served.
+    pub fn install_monitoring_crds(&self) {
+        let crds = self.file("monitoring-crds");
+        let crds = crds.to_str().expect("repository path is UTF-8");
+        self.kubectl(&["apply", "--server-side", "--field-manager=apigw-e2e", "--force-conflicts", "-f", crds])
+            .expect_success("installing the prometheus-operator CRDs");
+        self.kubectl(&["wait", "--for=condition=Established", "--timeout=30s", "-f", crds])
+            .expect_success("waiting for the prometheus-operator CRDs");
+    }
+
     /// The kubeconfig file of the control plane's admin.
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig

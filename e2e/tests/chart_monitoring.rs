@@ -57,14 +57,7 @@ fn rule_reports(rendered: &str) -> Vec<serde_json::Value> {
 #[tokio::test(flavor = "multi_thread")]
 async fn service_monitor_and_alert_rules_fit_prometheus_operator_and_the_exported_metrics() {
     let cluster = Cluster::get();
-    let crds = cluster.file("monitoring-crds");
-    let crds = crds.to_str().unwrap();
-    cluster
-        .kubectl(&["apply", "--server-side", "--field-manager=apigw-e2e", "--force-conflicts", "-f", crds])
-        .expect_success("installing the prometheus-operator CRDs");
-    cluster
-        .kubectl(&["wait", "--for=condition=Established", "--timeout=30s", "-f", crds])
-        .expect_success("waiting for the prometheus-operator CRDs");
+    cluster.install_monitoring_crds();
 
     let namespace = Namespace::create("e2e-chart-monitoring");
     let ns = namespace.name();

@@ -263,4 +263,19 @@ mod tests {
         assert_eq!(served[0].last_transition_time, time(100), "Accepted did not flip");
         assert_eq!(served[2].last_transition_time, time(300), "Programmed did");
     }
+
+    #[test]
+    fn alarmed_objects_say_where_their_alarms_are_or_why_not() {
+        let served = || Programmed::Served { instances: "default".into() };
+        let without = Facts { alarms: Some(AlarmState::NoPrometheusOperator), ..facts(&[], served()) };
+        let missing = conditions(&desired(&without, &[], &time(100)));
+        let alarms = &missing[3];
+        assert_eq!((alarms.type_.as_str(), alarms.status.as_str()), ("AlarmsReady", "False"));
+        assert_eq!(alarms.reason, "NoPrometheusOperator");
+        assert!(alarms.message.contains("install the prometheus-operator CRDs"), "{}", alarms.message);
+        let rendered = Facts { alarms: Some(AlarmState::Rendered("apigw-alarms-shop".into())), ..facts(&[], served()) };
+        let found = conditions(&desired(&rendered, &[], &time(100)));
+        assert_eq!((found[3].status.as_str(), found[3].reason.as_str()), ("True", "Rendered"));
+        assert_eq!(found[2].status, "True", "alarms never change whether the object is served");
+    }
 }
