@@ -1,7 +1,8 @@
 //! Alarms as code end to end: the alarms of an ApiGroup and an Api become a PrometheusRule
 //! (written by a real operator beside the group, prometheus-operator CRDs installed); Prometheus's
 //! own `promtool` takes its rules, and a real Prometheus (Debian's) evaluating them while it
-//! scrapes a gateway under a load that fails one Api fires that Api's alert and no other.
+//! scrapes a gateway under a load that fails one Api fires that Api's alert and no other. The
+//! same Prometheus answers every query of the chart's Grafana dashboard.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -59,6 +60,14 @@ impl Prometheus {
             std::thread::sleep(Duration::from_millis(50));
         }
         prometheus
+    }
+
+    /// The result of the instant query `query` (panics when Prometheus refuses it).
+    async fn query(&self, client: &TestClient, query: &str) -> Vec<Value> {
+        let encoded: String = form_urlencoded::byte_serialize(query.as_bytes()).collect();
+        let answer = client.get(self.address, "prometheus", &format!("/api/v1/query?query={encoded}"), &[]).await;
+        assert_eq!(answer.status, 200, "Prometheus refuses {query}: {}", String::from_utf8_lossy(&answer.body));
+        answer.json()["data"]["result"].as_array().cloned().unwrap_or_default()
     }
 
     /// The alerts Prometheus has (pending or firing), empty until it is ready.
@@ -148,4 +157,36 @@ async fn alarms_become_a_prometheus_rule_that_fires_for_the_failing_api_only() {
     assert_eq!((labels["severity"].as_str(), labels["team"].as_str()), (Some("page"), Some("shop")), "routing labels");
     assert_eq!(labels["namespace"], namespace.name());
     println!("fired: {}", firing[0]["annotations"]["summary"]);
+
+    // Every query of the Grafana dashboard, its variables set as Grafana would.
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(apigw_e2e::repo_root().join("charts/apigw/dashboards/apigw.json")).unwrap(),
+    )
+    .unwrap();
+    let mut by_title = std::collections::BTreeMap::new();
+    for panel in dashboard["panels"].as_array().unwrap().iter().filter(|panel| panel["type"] == "timeseries") {
+        for target in panel["targets"].as_array().unwrap() {
+            let query = target["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$namespace", namespace.name())
+                .replace("$group", "shop")
+                .replace("$api", ".*")
+                .replace("$__rate_interval", "20s");
+            by_title.insert(panel["title"].as_str().unwrap().to_owned(), prometheus.query(&client, &query).await);
+        }
+    }
+    let apis = |title: &str| -> Vec<String> {
+        by_title[title].iter().map(|series| series["metric"]["api"].as_str().unwrap_or_default().to_owned()).collect()
+    };
+    let mut called = apis("Requests per second");
+    called.sort();
+    assert_eq!(called, ["failing", "healthy", "slow-ok"], "the per-Api panels show each Api");
+    let errors = &by_title["5xx error rate"];
+    let failing = errors.iter().find(|series| series["metric"]["api"] == "failing").unwrap();
+    let percent: f64 = failing["value"][1].as_str().unwrap().parse().unwrap();
+    assert!((percent - 100.0).abs() < 1e-6, "every request of failing fails: {errors:?}");
+    assert!(
+        errors.iter().filter(|series| series["metric"]["api"] != "failing").all(|series| series["value"][1] == "0")
+    );
 }

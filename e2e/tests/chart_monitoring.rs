@@ -12,7 +12,7 @@ use apigw_e2e::operator::OperatorProcess;
 use apigw_e2e::{Cluster, Namespace, repo_root};
 use std::io::Write;
 
-const MONITORING: &str = "monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true";
+const MONITORING: &str = "monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true,monitoring.grafanaDashboard.enabled=true";
 
 /// A Helm release, uninstalled when dropped (its ClusterRoles outlive a failed test otherwise).
 struct Release {
@@ -73,6 +73,16 @@ async fn service_monitor_and_alert_rules_fit_prometheus_operator_and_the_exporte
         .expect_success("the monitoring objects are valid for the prometheus-operator CRDs");
     cluster.helm(&["install", &release, chart, "--namespace", ns, "--set", MONITORING]).expect_success("helm install");
     let _installed = Release { name: release.clone(), namespace: ns.to_owned() };
+    let dashboard = namespace
+        .kubectl(&["get", "configmap", &format!("{release}-apigw-dashboard"), "-o", "jsonpath={.data.apigw\\.json}"])
+        .expect_success("the dashboard ConfigMap");
+    let committed = std::fs::read_to_string(repo_root().join("charts/apigw/dashboards/apigw.json")).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&dashboard).expect("the dashboard is JSON"),
+        serde_json::from_str::<serde_json::Value>(&committed).unwrap()
+    );
+    let sidecar = namespace.kubectl(&["get", "configmaps", "-l", "grafana_dashboard=1", "-o", "name"]).stdout;
+    assert!(sidecar.contains("-apigw-dashboard"), "Grafana's sidecar finds it by its label: {sidecar}");
     let monitor = format!("servicemonitor/{release}-apigw");
     let stored = namespace.kubectl(&["get", "servicemonitors,prometheusrules", "-o", "name"]).expect_success("list");
     assert_eq!(
