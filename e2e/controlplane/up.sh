@@ -3,7 +3,7 @@
 # deletion and garbage collection) as local processes on loopback, on random free ports.
 # Writes into $APIGW_CLUSTER_DIR (default <repo>/target/controlplane):
 #   kubeconfig   admin credentials (a client certificate of system:masters)
-#   bin/         kubectl, helm, promql-check, h2spec and the control-plane binaries
+#   bin/         kubectl, helm, promql-check, h2spec, otelcol and the control-plane binaries
 #   monitoring-crds/  the prometheus-operator CRDs the chart's monitoring test installs
 #   node_modules/     the official Node.js SDK (e2e/clients/node)
 #   *.log, *.pid the processes
@@ -31,10 +31,11 @@ bins=$("$here/build.sh")
 helm=$("$here/build-helm.sh")
 monitoring=$("$here/build-monitoring.sh")
 h2spec=$("$here/build-h2spec.sh")
+otelcol=$("$here/build-otelcol.sh")
 node_clients=$("$here/../clients/node/install.sh")
 rm -rf "$dir/bin" "$dir/etcd-data" "$dir/monitoring-crds" "$dir/node_modules"; mkdir -p "$dir/bin" "$dir/pki"
 ln -s "$node_clients/node_modules" "$dir/node_modules"
-ln -s "$bins"/* "$helm/helm" "$monitoring/promql-check" "$h2spec/h2spec" "$dir/bin/"
+ln -s "$bins"/* "$helm/helm" "$monitoring/promql-check" "$h2spec/h2spec" "$otelcol/otelcol" "$dir/bin/"
 cp -r "$monitoring/crds" "$dir/monitoring-crds"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
