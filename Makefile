@@ -35,7 +35,7 @@ bench: ## Gateway vs nginx vs direct: requests/s, latency, HTTP/2, memory and re
 	@test -x $(HOME)/.cargo/bin/oha || $(CARGO) install --locked oha --version 1.16.0
 	$(CARGO) build --release --locked -p apigw-gateway -p apigw-e2e --bins
 	$(CARGO) bench --locked -p apigw-gateway --bench route_lookup -- --noplot
-	@hack/bench.py
+	@APIGW_OTELCOL=$$(e2e/controlplane/build-otelcol.sh)/otelcol hack/bench.py
 
 callgrind: ## User-space instructions per proxied request under valgrind (repeatable, unlike times); hack/callgrind.py BINARY... compares builds
 	@command -v wrk >/dev/null && command -v valgrind >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk valgrind >/dev/null)

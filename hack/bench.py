@@ -29,6 +29,8 @@ RELEASE = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
 DURATION = int(os.environ.get("BENCH_SECONDS", "4"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 PROXY_CPU, LOAD_CPU = "0", "1"
+# The test OpenTelemetry Collector (`make bench` builds it: e2e/controlplane/build-otelcol.sh).
+OTELCOL = os.environ.get("APIGW_OTELCOL", "otelcol")
 HOST = "bench.local"
 processes = []
 
@@ -368,16 +370,32 @@ def main():
     (work / "apis").mkdir()
     (work / "apis" / "apis.yaml").write_text(gateway_manifest(backend_port))
 
-    def gateway_on(port, access_log, stdout=subprocess.DEVNULL):
+    def gateway_on(port, access_log, stdout=subprocess.DEVNULL, extra=()):
         return start([str(RELEASE / "apigw-gateway"), "--manifests", str(work / "apis"), "--http", f"127.0.0.1:{port}",
-                      "--admin", f"127.0.0.1:{free_port()}", "--access-log", access_log, "--workers", "1"], PROXY_CPU, stdout)
+                      "--admin", f"127.0.0.1:{free_port()}", "--access-log", access_log, "--workers", "1", *extra],
+                     PROXY_CPU, stdout)
 
     gateway = gateway_on(gateway_port, "false")
+    # Tracing at 1 % and 100 % sampling, to a real OpenTelemetry Collector on the load's core
+    # (OTLP/HTTP in, nothing out: its cost is not the gateway's).
+    collector_port = free_port()
+    (work / "otelcol.yaml").write_text(
+        f"receivers: {{otlp: {{protocols: {{http: {{endpoint: '127.0.0.1:{collector_port}'}}}}}}}}\n"
+        "exporters: {nop: {}}\nservice:\n  telemetry: {metrics: {level: none}}\n"
+        "  pipelines: {traces: {receivers: [otlp], exporters: [nop]}}\n")
+    start([OTELCOL, f"--config=file:{work / 'otelcol.yaml'}"], LOAD_CPU, subprocess.DEVNULL)
+    wait_port(collector_port, timeout=30)
+    traced_ports = {"1pct": free_port(), "100pct": free_port()}
+    traced = {
+        name: gateway_on(port, "false", extra=["--otlp-endpoint", f"http://127.0.0.1:{collector_port}/v1/traces",
+                                               "--trace-sampling-ratio", "0.01" if name == "1pct" else "1"])
+        for name, port in traced_ports.items()
+    }
     # The same gateway with its access log on, written to a file as nginx's is.
     logged = gateway_on(logged_port, "true", open(work / "gateway-access.log", "w"))
     (work / "nginx.conf").write_text(nginx_conf(work, backend_port, nginx_ports))
     nginx = start(["nginx", "-c", str(work / "nginx.conf"), "-p", str(work)], PROXY_CPU)
-    for port in [backend_port, gateway_port, logged_port, *nginx_ports.values()]:
+    for port in [backend_port, gateway_port, logged_port, *nginx_ports.values(), *traced_ports.values()]:
         wait_port(port)
     # taskset execs nginx, so the process started is nginx's master; its one child is the worker.
     nginx_worker = int(subprocess.run(["pgrep", "-P", str(nginx.pid)], capture_output=True, text=True).stdout.split()[0])
@@ -395,6 +413,8 @@ def main():
         "nginx_plain_logged": (nginx_ports["plain_logged"], "/bench/users/42", nginx_worker, ()),
         "gateway_plugins": (gateway_port, "/bench/signed/42", gateway.pid, signed),
         "gateway_cache_hit": (gateway_port, "/bench/cached/42", gateway.pid, ()),
+        "gateway_traced_1pct": (traced_ports["1pct"], "/bench/users/42", traced["1pct"].pid, ()),
+        "gateway_traced_100pct": (traced_ports["100pct"], "/bench/users/42", traced["100pct"].pid, ()),
     }
     pids = {name: pid for name, (_, _, pid, _) in targets.items() if pid}
     for name, (port, path, _, headers) in targets.items():  # warm up pools and caches
@@ -446,6 +466,11 @@ def main():
         "http1_plugins_over_nginx_plain": ratio("gateway_plugins", "nginx_plain"),
         # The caching plugin: a hit answered by the gateway against the same request proxied.
         "http1_cache_hit_over_proxied": round(best["gateway_cache_hit"]["rps"] / best["gateway"]["rps"], 3),
+        # Tracing: what 1 % and 100 % sampling cost against the same gateway untraced.
+        "http1_traced_1pct_over_untraced": ratio("gateway_traced_1pct", "gateway"),
+        "http1_traced_1pct_over_untraced_median_of_rounds": round(statistics.median(rounds("gateway_traced_1pct", "gateway")), 3),
+        "http1_traced_100pct_over_untraced": ratio("gateway_traced_100pct", "gateway"),
+        "http1_traced_100pct_over_untraced_median_of_rounds": round(statistics.median(rounds("gateway_traced_100pct", "gateway")), 3),
         "http1_nginx_cpu_over_gateway_cpu": round(best["nginx"]["cpu_us"] / best["gateway"]["cpu_us"], 3),
         "http1_nginx_cpu_over_gateway_cpu_per_round": [round(ratio, 3) for ratio in cpu_pairs],
         "http2_gateway_over_nginx": round(results["http2"]["gateway"]["rps"] / results["http2"]["nginx"]["rps"], 3),

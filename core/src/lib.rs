@@ -7,6 +7,7 @@ pub mod condition;
 pub mod config;
 pub mod htpasswd;
 pub mod manifests;
+pub mod otlp;
 pub mod parameter;
 pub mod path_template;
 pub mod resources;

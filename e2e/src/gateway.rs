@@ -125,6 +125,8 @@ impl GatewayProcess {
             .args(["--gateway-id", "gw-e2e", "--access-log", if access_log.is_some() { "true" } else { "false" }])
             .args(extra)
             .env("RUST_LOG", "warn")
+            // With --otlp-endpoint: batches of spans every 200 ms, not 5 s, so tests see them soon.
+            .env("OTEL_BSP_SCHEDULE_DELAY", "200")
             .stdout(match access_log {
                 Some(path) => Stdio::from(std::fs::File::create(path).expect("creating the access log")),
                 None => Stdio::null(),

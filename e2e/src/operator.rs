@@ -26,13 +26,21 @@ impl OperatorProcess {
     /// Like [`OperatorProcess::start`], with the credentials of `kubeconfig` (a service
     /// account's, to test what it may do).
     pub fn start_as(kubeconfig: &std::path::Path, namespace: &str) -> Self {
+        Self::start_with(kubeconfig, namespace, &[])
+    }
+
+    /// Like [`OperatorProcess::start_as`], with `extra` flags.
+    pub fn start_with(kubeconfig: &std::path::Path, namespace: &str, extra: &[&str]) -> Self {
         static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let identity = format!("e2e-{namespace}-{}", STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         let admin = free_port();
         let child = Command::new(binary("apigw-operator"))
             .args(["--watch-namespace", namespace, "--config-namespace", namespace])
             .args(["--admin", &admin.to_string(), "--identity", &identity])
+            .args(extra)
             .env("KUBECONFIG", kubeconfig)
+            // With --otlp-endpoint: batches of spans every 200 ms, not 5 s, so tests see them soon.
+            .env("OTEL_BSP_SCHEDULE_DELAY", "200")
             .env("RUST_LOG", std::env::var("APIGW_OPERATOR_LOG").unwrap_or_else(|_| "warn".to_owned()))
             .spawn()
             .expect("the operator starts");

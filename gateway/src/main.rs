@@ -14,6 +14,7 @@ use apigw_gateway::{
     source::{cluster::ClusterSource, manifests as config_source},
     state::shared::{OnFailure, SharedState},
     telemetry::access_log::AccessLog,
+    telemetry::traces::Tracing,
 };
 use clap::Parser;
 use tokio::sync::watch;
@@ -124,6 +125,17 @@ struct Args {
     /// Worker threads, each serving every listener on a runtime of its own (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// OTLP/HTTP endpoint traces go to (`http://otel-collector:4318/v1/traces`); without one
+    /// nothing is traced and a client's trace context passes to the backend untouched.
+    #[arg(long, env = "APIGW_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
+    /// Share (0 to 1) of the requests that start a trace here that get spans.
+    #[arg(long, default_value_t = 0.01)]
+    trace_sampling_ratio: f64,
+    /// Join the client's trace: its `traceparent`, `tracestate` and sampling decision. Off, every
+    /// request starts a trace here (a client cannot make the gateway record spans).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    trust_traceparent: bool,
 }
 
 /// The client listeners, as `--proxy-protocol` names them.
@@ -184,6 +196,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(url) = &args.redis {
         gateway = gateway.with_shared_state(SharedState::new(url, args.redis_failure)?);
         tracing::info!(failure = ?args.redis_failure, "limits, nonces, JWT ids and cached answers shared through Redis");
+    }
+    if let Some(endpoint) = &args.otlp_endpoint {
+        let provider = apigw_core::otlp::tracer_provider(endpoint, "apigw-gateway", tokio::runtime::Handle::current())?;
+        gateway = gateway.with_tracing(Tracing::new(provider, args.trace_sampling_ratio, args.trust_traceparent));
+        tracing::info!(endpoint, ratio = args.trace_sampling_ratio, trust = args.trust_traceparent, "tracing to OTLP");
     }
     let gateway = Arc::new(gateway);
     let mut _watcher = None;
@@ -260,6 +277,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // The workers handed on their last lines as they stopped: write them all out.
     let access_log = gateway.access_log().clone();
     let _ = tokio::task::spawn_blocking(move || access_log.finish()).await;
+    // The last spans are sent by this runtime: wait for them off it.
+    let _ = tokio::task::spawn_blocking(move || gateway.tracing().map(Tracing::shutdown)).await;
     Ok(())
 }
 

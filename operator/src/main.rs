@@ -17,6 +17,7 @@ use clap::Parser;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::Resource;
+use opentelemetry::trace::TracerProvider as _;
 use tokio::sync::watch;
 
 /// A `name=value` label of `--alarm-rule-labels`.
@@ -52,6 +53,10 @@ struct Args {
     /// (`release=monitoring`; repeat or separate with commas).
     #[arg(long, env = "APIGW_ALARM_RULE_LABELS", value_delimiter = ',', value_parser = label)]
     alarm_rule_labels: Vec<(String, String)>,
+    /// OTLP/HTTP endpoint a span of every reconcile pass goes to
+    /// (`http://otel-collector:4318/v1/traces`).
+    #[arg(long, env = "APIGW_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -80,6 +85,13 @@ fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let client = kube::Client::try_default().await?;
+    let traces = match &args.otlp_endpoint {
+        Some(endpoint) => {
+            tracing::info!(endpoint, "tracing reconcile passes to OTLP");
+            Some(apigw_core::otlp::tracer_provider(endpoint, "apigw-operator", tokio::runtime::Handle::current())?)
+        }
+        None => None,
+    };
     let metrics = Arc::new(Metrics::default());
     let health = Arc::new(Health { metrics: metrics.clone(), ready: false.into() });
     let listener = tokio::net::TcpListener::bind(args.admin).await?;
@@ -130,7 +142,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                     args.watch_namespace.clone(),
                     args.alarm_rule_labels.iter().cloned().collect(),
                 )
-            });
+            })
+            .with_tracer(traces.as_ref().map(|provider| provider.tracer("apigw-operator")));
         metrics.leader.set(1);
         let stop = tokio::select! {
             _ = reconciler.run(changes.clone(), leading.clone()) => false,
@@ -144,6 +157,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Err(error) = elector.release().await {
         tracing::warn!(%error, "releasing the Lease");
+    }
+    if let Some(provider) = traces {
+        // The last spans are sent by this runtime: wait for them off it.
+        let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
     }
     Ok(())
 }

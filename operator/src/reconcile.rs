@@ -12,6 +12,9 @@ use apigw_core::resources::{Api, ApiGroup, App, Plugin, RoutingPlugin, VpcAccess
 use apigw_core::translate::{ObjectRef, Problem, Snapshot, keep_last_good, members, referenced_secrets, translate};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{Client, Resource};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Span as _, Status, Tracer as _};
+use opentelemetry_sdk::trace::SdkTracer;
 use tokio::sync::watch;
 
 use crate::alarms::{AlarmState, AlarmWriter};
@@ -57,6 +60,8 @@ pub struct Reconciler {
     publisher: Publisher,
     alarm_writer: AlarmWriter,
     alarms: Alarms,
+    /// A span per pass, when tracing is on.
+    tracer: Option<SdkTracer>,
     metrics: Arc<Metrics>,
     /// The config version that first contained each object's generation, per instance.
     contained: HashMap<(ObjectRef, String), (Option<i64>, u64)>,
@@ -76,7 +81,13 @@ impl Reconciler {
     ) -> Self {
         let publisher = Publisher::new(client.clone(), config_namespace, cache.config_maps.clone(), owner);
         let (contained, alarms) = (HashMap::new(), HashMap::new());
-        Self { client, cache, publisher, alarm_writer, alarms, metrics, contained, last: None }
+        Self { client, cache, publisher, alarm_writer, alarms, tracer: None, metrics, contained, last: None }
+    }
+
+    /// Records a span of every pass with `tracer`.
+    pub fn with_tracer(mut self, tracer: Option<SdkTracer>) -> Self {
+        self.tracer = tracer;
+        self
     }
 
     /// Reconciles until `leading` turns false.
@@ -93,8 +104,13 @@ impl Reconciler {
             changes.take_pending();
             self.metrics.queue_depth.set(0);
             let started = Instant::now();
-            let result = self.pass(inputs_changed || self.last.is_none()).await;
+            let span = self.tracer.as_ref().map(|tracer| tracer.start("reconcile"));
+            let translated = inputs_changed || self.last.is_none();
+            let result = self.pass(translated).await;
             self.metrics.reconcile_seconds.observe(started.elapsed().as_secs_f64());
+            if let Some(span) = span {
+                self.end_span(span, translated, &result);
+            }
             let failed = match result {
                 Ok(()) => false,
                 Err(error) => {
@@ -116,6 +132,19 @@ impl Reconciler {
                 _ = leading.changed() => return,
             };
         }
+    }
+
+    /// Ends a pass's span with what it did.
+    fn end_span(&self, mut span: opentelemetry_sdk::trace::Span, translated: bool, result: &Result<(), kube::Error>) {
+        span.set_attribute(KeyValue::new("apigw.translated", translated));
+        if let Some(last) = &self.last {
+            span.set_attribute(KeyValue::new("apigw.problems", last.problems.len() as i64));
+            span.set_attribute(KeyValue::new("apigw.instances", last.configs.len() as i64));
+        }
+        if let Err(error) = result {
+            span.set_status(Status::error(error.to_string()));
+        }
+        span.end();
     }
 
     /// One pass: translate and publish when `inputs_changed`, then statuses.

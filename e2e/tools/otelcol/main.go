@@ -1,5 +1,6 @@
 // Command otelcol is the smallest OpenTelemetry Collector the tracing tests need: the OTLP
-// receiver (gRPC and HTTP) and the file exporter (one JSON line per batch), built from the
+// receiver (gRPC and HTTP), the file exporter (one JSON line per batch) for the tests and the
+// nop exporter (drops everything) for `make bench`, built from the
 // collector's Go modules at one pinned release by e2e/controlplane/build-otelcol.sh.
 package main
 
@@ -11,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/nopexporter"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
@@ -22,7 +24,7 @@ func components() (otelcol.Factories, error) {
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
-	exporters, err := otelcol.MakeFactoryMap[exporter.Factory](fileexporter.NewFactory())
+	exporters, err := otelcol.MakeFactoryMap[exporter.Factory](fileexporter.NewFactory(), nopexporter.NewFactory())
 	if err != nil {
 		return otelcol.Factories{}, err
 	}

@@ -25,6 +25,7 @@ use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, sync::LazyLock, tim
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, header};
 use http_body_util::{Either, Full, Limited};
+use opentelemetry::KeyValue;
 use percent_encoding::percent_decode_str;
 use tracing::Instrument;
 
@@ -46,9 +47,10 @@ use crate::plugins::traffic_control::{Checks, TrafficCounters};
 use crate::state::replay::{NonceCache, Replay};
 use crate::state::response_cache::ResponseCache;
 use crate::state::shared::SharedState;
-use crate::telemetry::access_log::{AccessLog, AccessRecord, ApiName, Rfc3339Millis};
+use crate::telemetry::access_log::{AccessLog, AccessRecord, ApiName, Rfc3339Millis, TraceIdHex};
 use crate::telemetry::metrics::{BackendErrorLabels, Metrics, RequestLabels};
 use crate::telemetry::request_id::{self, X_CA_REQUEST_ID};
+use crate::telemetry::traces::{Finished, RequestTrace, Tracing};
 use context::RequestContext;
 
 pub(crate) const X_CA_ERROR_MESSAGE: HeaderName = HeaderName::from_static("x-ca-error-message");
@@ -137,6 +139,8 @@ pub struct Gateway {
     shared: Option<SharedState>,
     /// The caching plugin's answers.
     cache: ResponseCache,
+    /// Distributed tracing (`--otlp-endpoint`).
+    tracing: Option<Tracing>,
 }
 
 /// What is known about a request once it is handled, for metrics, the access log, error
@@ -156,6 +160,17 @@ struct Exchange {
     error_code: &'static str,
     /// The verified JWT's claims, kept only when error mapping reads them.
     claims: serde_json::Map<String, serde_json::Value>,
+    /// The request's place in its trace, with tracing on.
+    trace: Option<RequestTrace>,
+}
+
+impl Exchange {
+    /// Records that the request reached phase `name` (on sampled traces).
+    fn mark(&self, name: &'static str) {
+        if let Some(trace) = &self.trace {
+            trace.mark(name);
+        }
+    }
 }
 
 impl Gateway {
@@ -176,6 +191,7 @@ impl Gateway {
             counters: TrafficCounters::default(),
             shared: None,
             cache: ResponseCache::new(settings.cache_bytes),
+            tracing: None,
             settings,
         }
     }
@@ -183,6 +199,17 @@ impl Gateway {
     /// The access log.
     pub fn access_log(&self) -> &AccessLog {
         &self.access_log
+    }
+
+    /// Traces requests with `tracing`.
+    pub fn with_tracing(mut self, tracing: Tracing) -> Self {
+        self.tracing = Some(tracing);
+        self
+    }
+
+    /// Distributed tracing, when on.
+    pub fn tracing(&self) -> Option<&Tracing> {
+        self.tracing.as_ref()
     }
 
     /// Shares traffic-control counters, nonces and JWT ids through `shared` (Redis).
@@ -254,8 +281,20 @@ impl Gateway {
             let sent = request::content_length(request.headers());
             (request.method().clone(), request.uri().clone(), host.flatten(), sent)
         });
-        let mut exchange = Exchange::default();
+        let trace = self.tracing.as_ref().map(|tracing| {
+            tracing.begin(request.headers(), connection.internal, || {
+                let attributes = vec![
+                    KeyValue::new("http.request.method", request.method().to_string()),
+                    KeyValue::new("url.path", request.uri().path().to_owned()),
+                    KeyValue::new("client.address", connection.client.ip.to_string()),
+                    KeyValue::new("apigw.request_id", request_id.to_str().unwrap_or_default().to_owned()),
+                ];
+                (request.method().to_string(), attributes)
+            })
+        });
+        let mut exchange = Exchange { trace, ..Exchange::default() };
         let origin = request.headers().get(header::ORIGIN).cloned();
+        let traced_method = exchange.trace.as_ref().map(|_| request.method().clone());
         // A span per request at debug level: free when disabled, and with RUST_LOG=debug it ties
         // the request's log lines (backend errors, upgrades) to its id.
         let span =
@@ -297,6 +336,20 @@ impl Gateway {
         }
         let elapsed = started.elapsed().as_secs_f64();
         self.observe(&exchange, response.status(), elapsed);
+        let trace_id = exchange.trace.as_ref().map(RequestTrace::trace_id);
+        if let Some(trace) = exchange.trace.take() {
+            let api = exchange.api.as_deref();
+            trace.finish(&Finished {
+                method: traced_method.as_ref().map_or("", http::Method::as_str),
+                api: api.map_or(("", "", "", ""), |api| {
+                    (api.name.as_str(), api.group.as_str(), api.stage.as_str(), api.namespace.as_str())
+                }),
+                app: exchange.app.as_ref().map_or("", |app| app.app_id.as_str()),
+                status: response.status().as_u16(),
+                error_code: exchange.error_code,
+                retries: exchange.retries,
+            });
+        }
         if let Some((method, uri, host, request_bytes)) = log {
             let api = exchange.api.as_deref();
             let host = uri.authority().map(|host| host.as_str()).or(host.as_ref().and_then(|host| host.to_str().ok()));
@@ -320,6 +373,7 @@ impl Gateway {
                 backend: exchange.backend.as_ref().map_or("", |address| address.as_str()),
                 retries: exchange.retries,
                 cache: exchange.cache,
+                trace_id: TraceIdHex(trace_id),
             });
         }
         response
@@ -362,6 +416,7 @@ impl Gateway {
         let RouteMatch { api, params: path_values, rest } =
             phases::route(&loaded, connection, &host, &parts, parts.uri.path(), upgrade.is_some())?;
         exchange.api = Some(api.clone());
+        exchange.mark("routed");
         let identity = self.identify(api, &loaded, &parts)?;
         let (read, stream) = self.request_body(api, identity.is_some(), &parts, body).await?;
         self.authenticate(identity, &parts, read.as_ref(), exchange).await?;
@@ -370,6 +425,7 @@ impl Gateway {
             Some(basic) => Some(Box::pin(basic.authenticate(&parts.headers)).await?),
             None => None,
         };
+        exchange.mark("authenticated");
         self.ip_control(api, connection, &parts, exchange)?;
         self.traffic_control(api, exchange).await?;
         if let Some(remote) = &api.remote_auth {
@@ -383,6 +439,7 @@ impl Gateway {
             body: read.as_ref(),
         };
         let values = params::extract(api, &sources)?;
+        exchange.mark("admitted");
         let app = exchange.app.clone();
         let mut context = RequestContext {
             connection,
@@ -500,6 +557,9 @@ impl Gateway {
             websocket::keep_upgrade_headers(protocol, &mut backend.headers);
         }
         let method = target.method.clone().unwrap_or_else(|| context.method.clone());
+        if let (Some(tracing), Some(trace)) = (&self.tracing, &mut exchange.trace) {
+            tracing.backend_call(trace, &mut backend.headers);
+        }
         if let Some(signer) = &context.api.backend_signer {
             let form =
                 backend.body.as_deref().or(context.body.map(|body| &body[..])).filter(|_| is_form(&backend.headers));
@@ -519,6 +579,9 @@ impl Gateway {
             let dispatch = self.dispatch_to_self(context, method, path_and_query, headers, body);
             let response = Box::pin(dispatch).await;
             exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
+            if let Some(trace) = &mut exchange.trace {
+                trace.backend_done(host.to_str().ok(), 0, response.as_ref().err().map(GatewayError::code));
+            }
             return response;
         }
         let outgoing = call::Outgoing {
@@ -531,6 +594,10 @@ impl Gateway {
         let called = call::call(target, outgoing).await;
         exchange.backend_ms = called.backend_ms;
         exchange.retries = called.retries;
+        if let Some(trace) = &mut exchange.trace {
+            let address = called.address.as_ref().map(http::uri::Authority::as_str);
+            trace.backend_done(address, called.retries, called.result.as_ref().err().map(GatewayError::code));
+        }
         exchange.backend = called.address;
         if called.retries > 0 {
             context.api.metrics.retried(&self.metrics, called.retries);
@@ -608,12 +675,15 @@ impl Gateway {
             .path_and_query(if target.base_path.is_empty() { "/" } else { target.base_path.as_str() })
             .build()
             .map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
-        let request = Request::post(uri)
+        let mut request = Request::post(uri)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::HOST, authority.as_str())
             .header(X_CA_REQUEST_ID, context.request_id.clone())
             .body(Either::Right(Full::from(event)))
             .map_err(|error| GatewayError::BadBackendAddress(error.to_string()))?;
+        if let (Some(tracing), Some(trace)) = (&self.tracing, &mut exchange.trace) {
+            tracing.backend_call(trace, request.headers_mut());
+        }
         let started = Instant::now();
         let answer = async {
             let response = BackendClient::for_this_thread().send(request, target.timeout, target.http2).await?;
@@ -621,8 +691,16 @@ impl Gateway {
                 .await
                 .map_err(|error| GatewayError::BadFunctionResponse(error.to_string()))
         };
-        let answer = tokio::time::timeout(target.timeout, answer).await.map_err(|_| GatewayError::BackendTimeout)??;
+        let answer = tokio::time::timeout(target.timeout, answer).await.map_err(|_| GatewayError::BackendTimeout);
         exchange.backend_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if let Some(trace) = &mut exchange.trace {
+            let failed = match &answer {
+                Ok(Ok(_)) => None,
+                Ok(Err(error)) | Err(error) => Some(error.code()),
+            };
+            trace.backend_done(Some(authority.as_str()), 0, failed);
+        }
+        let answer = answer??;
         Ok(function::response(&answer)?.map(|body| Either::Right(Full::new(body))))
     }
 }

@@ -65,6 +65,21 @@ pub struct AccessRecord<'a> {
     pub retries: u8,
     /// `HIT` or `MISS` for an Api with the caching plugin, else empty.
     pub cache: &'a str,
+    /// The W3C trace id (with `--otlp-endpoint`), else empty.
+    pub trace_id: TraceIdHex,
+}
+
+/// A trace id as its 32 hex digits; empty for `None`.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceIdHex(pub Option<u128>);
+
+impl Serialize for TraceIdHex {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(id) => serializer.collect_str(&format_args!("{id:032x}")),
+            None => serializer.serialize_str(""),
+        }
+    }
 }
 
 /// `namespace/group/api` written without making a string of it; empty for `None`.
@@ -319,6 +334,7 @@ mod tests {
             backend: "10.0.0.2:8080",
             retries: 0,
             cache: "",
+            trace_id: TraceIdHex(Some(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736)),
         }
     }
 
@@ -337,6 +353,7 @@ mod tests {
         assert_eq!(lines[0]["time"], "2025-12-01T18:00:00.123Z");
         assert_eq!(lines[0]["api"], "demo/shop/orders");
         assert_eq!(lines[0]["path"], "/a \"quoted\" path");
+        assert_eq!(lines[0]["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(lines[1999]["requestId"], "id-1999");
         assert_eq!(log.dropped().map(|dropped| dropped.get()), Some(0));
     }
