@@ -6,18 +6,19 @@
 
 use std::time::SystemTime;
 
-use http::HeaderMap;
 use http::header::HeaderName;
+use http::{HeaderMap, HeaderValue};
 use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::{
-    Span as _, SpanContext, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, Tracer as _,
-    TracerProvider as _,
+    Span as _, SpanId, SpanKind, Status, TraceContextExt, TraceId, Tracer as _, TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_http::HeaderExtractor;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
+/// The W3C `traceparent` header.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 /// The W3C `tracestate` header.
 const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
@@ -32,17 +33,22 @@ pub struct Tracing {
     trust_client: bool,
 }
 
-/// One request's place in its trace.
+/// One request's place in its trace. An unsampled request holds only ids; a sampled one's spans
+/// are boxed, so that neither costs the other.
 pub struct RequestTrace {
-    /// The trace and the remote parent (the client's span, when trusted), or an empty context.
-    parent: Context,
     trace_id: TraceId,
-    /// The server span's context, when sampled.
-    server: Option<Context>,
+    /// The client's `tracestate`, when trusted: sent on to the backend.
+    state: Option<HeaderValue>,
+    /// The spans, when sampled.
+    recorded: Option<Box<Recorded>>,
+}
+
+/// A sampled request's spans.
+struct Recorded {
+    /// The context holding the server span.
+    server: Context,
     /// The backend call's span, while it runs.
     backend: Option<opentelemetry_sdk::trace::Span>,
-    /// Whether the client's `tracestate` is sent on.
-    keep_state: bool,
 }
 
 /// What a finished request was, for its server span.
@@ -85,20 +91,18 @@ impl Tracing {
         internal: bool,
         describe: impl FnOnce() -> (String, Vec<KeyValue>),
     ) -> RequestTrace {
-        let trusted = self.trust_client || internal;
-        let extracted = match trusted {
+        let trusted = (self.trust_client || internal) && headers.contains_key(TRACEPARENT);
+        let parent = match trusted {
             true => self.propagator.extract(&HeaderExtractor(headers)),
             false => Context::new(),
         };
-        let remote = extracted.span().span_context().clone();
-        let (parent, trace_id, sampled) = match remote.is_valid() {
-            true => (extracted, remote.trace_id(), remote.is_sampled()),
-            false => {
-                let trace_id = TraceId::from_bytes(fastrand::u128(1..).to_be_bytes());
-                (Context::new(), trace_id, fastrand::f64() < self.ratio)
-            }
+        let remote = parent.span().span_context().clone();
+        let (mut trace_id, sampled) = match remote.is_valid() {
+            true => (remote.trace_id(), remote.is_sampled()),
+            false => (TraceId::from_bytes(fastrand::u128(1..).to_be_bytes()), fastrand::f64() < self.ratio),
         };
-        let server = sampled.then(|| {
+        let state = headers.get(TRACESTATE).filter(|_| remote.is_valid()).cloned();
+        let recorded = sampled.then(|| {
             let (name, attributes) = describe();
             let span = self
                 .tracer
@@ -107,39 +111,51 @@ impl Tracing {
                 .with_start_time(SystemTime::now())
                 .with_attributes(attributes)
                 .start_with_context(&self.tracer, &parent);
-            parent.with_span(span)
+            // A root span's trace id is the SDK's.
+            trace_id = span.span_context().trace_id();
+            Box::new(Recorded { server: parent.with_span(span), backend: None })
         });
-        RequestTrace { parent, trace_id, server, backend: None, keep_state: trusted }
+        RequestTrace { trace_id, state, recorded }
     }
 
     /// Starts the backend call's span and writes the trace context the backend gets into its
-    /// request `headers`.
+    /// request `headers`: `traceparent`, and `tracestate` when the client's was trusted.
     pub fn backend_call(&self, trace: &mut RequestTrace, headers: &mut HeaderMap) {
-        let context = match &trace.server {
-            Some(server) => {
+        let (span_id, sampled) = match &mut trace.recorded {
+            Some(recorded) => {
                 let span = self
                     .tracer
                     .span_builder("backend")
                     .with_kind(SpanKind::Client)
-                    .start_with_context(&self.tracer, server);
-                let context = span.span_context().clone();
-                trace.backend = Some(span);
-                context
+                    .start_with_context(&self.tracer, &recorded.server);
+                let span_id = span.span_context().span_id();
+                recorded.backend = Some(span);
+                (span_id, true)
             }
-            None => {
-                // Not recorded: the backend still joins the trace, under an id of this hop.
-                let state = trace.parent.span().span_context().trace_state().clone();
-                let span_id = SpanId::from_bytes(fastrand::u64(1..).to_be_bytes());
-                SpanContext::new(trace.trace_id, span_id, TraceFlags::default(), false, state)
-            }
+            // Not recorded: the backend still joins the trace, under an id of this hop.
+            None => (SpanId::from_bytes(fastrand::u64(1..).to_be_bytes()), false),
         };
-        let context = Context::new().with_remote_span_context(context);
-        self.propagator.inject_context(&context, &mut HeaderInjector(headers));
-        // The propagator writes `tracestate` even when empty; an untrusted one never goes on.
-        if !trace.keep_state || headers.get(TRACESTATE).is_some_and(|state| state.is_empty()) {
-            headers.remove(TRACESTATE);
-        }
+        headers.insert(TRACEPARENT, traceparent(trace.trace_id, span_id, sampled));
+        match &trace.state {
+            Some(state) => headers.insert(TRACESTATE, state.clone()),
+            None => headers.remove(TRACESTATE),
+        };
     }
+}
+
+/// `00-<trace id>-<parent id>-<flags>`, written without formatting machinery.
+fn traceparent(trace_id: TraceId, span_id: SpanId, sampled: bool) -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut text = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    let digits = trace_id.to_bytes().into_iter().zip((3..).step_by(2));
+    for (byte, at) in digits.chain(span_id.to_bytes().into_iter().zip((36..).step_by(2))) {
+        text[at] = HEX[usize::from(byte >> 4)];
+        text[at + 1] = HEX[usize::from(byte & 15)];
+    }
+    if sampled {
+        text[54] = b'1';
+    }
+    HeaderValue::from_bytes(&text).expect("hex digits and dashes are a valid header value")
 }
 
 impl RequestTrace {
@@ -150,15 +166,15 @@ impl RequestTrace {
 
     /// Records that the request reached phase `name` (sampled requests only).
     pub fn mark(&self, name: &'static str) {
-        if let Some(server) = &self.server {
-            server.span().add_event(name, Vec::new());
+        if let Some(recorded) = &self.recorded {
+            recorded.server.span().add_event(name, Vec::new());
         }
     }
 
     /// Ends the backend call's span: `address` it went to, `retries` after the first try,
     /// `failed` with the gateway's error code when it failed.
     pub fn backend_done(&mut self, address: Option<&str>, retries: u8, failed: Option<&'static str>) {
-        let Some(mut span) = self.backend.take() else { return };
+        let Some(mut span) = self.recorded.as_mut().and_then(|recorded| recorded.backend.take()) else { return };
         if let Some(address) = address {
             span.set_attribute(KeyValue::new("server.address", address.to_owned()));
         }
@@ -172,8 +188,8 @@ impl RequestTrace {
     /// Ends the server span with what the request was.
     pub fn finish(mut self, finished: &Finished) {
         self.backend_done(None, finished.retries, None);
-        let Some(server) = self.server else { return };
-        let span = server.span();
+        let Some(recorded) = self.recorded else { return };
+        let span = recorded.server.span();
         let (api, group, stage, namespace) = finished.api;
         if !api.is_empty() {
             span.update_name(format!("{} {group}/{api}", finished.method));
@@ -194,5 +210,18 @@ impl RequestTrace {
             span.set_status(Status::error(finished.error_code));
         }
         span.end();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_is_written_as_the_w3c_specification_spells_it() {
+        let trace = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+        let span = SpanId::from_hex("00f067aa0ba902b7").unwrap();
+        assert_eq!(traceparent(trace, span, true), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        assert_eq!(traceparent(trace, span, false), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
     }
 }
