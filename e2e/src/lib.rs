@@ -11,6 +11,7 @@ pub mod gateway;
 pub mod load;
 pub mod manifests;
 pub mod operator;
+pub mod process;
 pub mod raw;
 pub mod recorder;
 

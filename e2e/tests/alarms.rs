@@ -4,25 +4,19 @@
 //! scrapes a gateway under a load that fails one Api fires that Api's alert and no other. The
 //! same Prometheus answers every query of the chart's Grafana dashboard.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use apigw_e2e::gateway::{GatewayProcess, TestClient, free_port, scratch_dir};
 use apigw_e2e::operator::OperatorProcess;
+use apigw_e2e::process::ListeningProcess;
 use apigw_e2e::{Cluster, Namespace, echo};
 use serde_json::Value;
 
 /// A Prometheus process; killed when dropped.
 struct Prometheus {
-    child: Child,
+    _process: ListeningProcess,
     address: std::net::SocketAddr,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Prometheus {
@@ -39,27 +33,12 @@ impl Prometheus {
         );
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
         let address = free_port();
-        let child = Command::new("prometheus")
+        let mut command = Command::new("prometheus");
+        command
             .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
             .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
-            .arg(format!("--web.listen-address={address}"))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
-            .spawn()
-            .expect("prometheus runs");
-        let mut prometheus = Self { child, address };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(address).is_err() {
-            if let Ok(Some(status)) = prometheus.child.try_wait() {
-                panic!(
-                    "prometheus exited ({status}): {}",
-                    std::fs::read_to_string(dir.join("prometheus.log")).unwrap()
-                );
-            }
-            assert!(Instant::now() < deadline, "prometheus did not listen within 20 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        prometheus
+            .arg(format!("--web.listen-address={address}"));
+        Self { _process: ListeningProcess::spawn(command, address, &dir.join("prometheus.log")), address }
     }
 
     /// The result of the instant query `query` (panics when Prometheus refuses it).

@@ -5,12 +5,13 @@
 //! log names the trace, and the operator sends a span of every reconcile pass.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use apigw_e2e::gateway::{GatewayProcess, TestClient, free_port, scratch_dir};
 use apigw_e2e::manifests::{shop_api, shop_group};
 use apigw_e2e::operator::OperatorProcess;
+use apigw_e2e::process::ListeningProcess;
 use apigw_e2e::{Cluster, Namespace, echo};
 use serde_json::Value;
 
@@ -20,17 +21,10 @@ const CLIENT_SPAN: &str = "00f067aa0ba902b7";
 
 /// A collector writing what it receives to a file; killed when dropped.
 struct Collector {
-    child: Child,
+    _process: ListeningProcess,
     /// The OTLP/HTTP traces endpoint.
     endpoint: String,
     spans: PathBuf,
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Collector {
@@ -42,22 +36,11 @@ impl Collector {
             spans.display()
         );
         std::fs::write(dir.join("config.yaml"), config).unwrap();
-        let child = Command::new(Cluster::get().file("bin/otelcol"))
-            .arg(format!("--config=file:{}", dir.join("config.yaml").display()))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("otelcol.log")).unwrap())
-            .spawn()
-            .expect("otelcol runs (built by e2e/controlplane/build-otelcol.sh)");
-        let mut collector = Self { child, endpoint: format!("http://{address}/v1/traces"), spans };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(address).is_err() {
-            if let Ok(Some(status)) = collector.child.try_wait() {
-                panic!("otelcol exited ({status}): {}", std::fs::read_to_string(dir.join("otelcol.log")).unwrap());
-            }
-            assert!(Instant::now() < deadline, "otelcol did not listen within 20 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        collector
+        // Built by e2e/controlplane/build-otelcol.sh.
+        let mut command = Command::new(Cluster::get().file("bin/otelcol"));
+        command.arg(format!("--config=file:{}", dir.join("config.yaml").display()));
+        let process = ListeningProcess::spawn(command, address, &dir.join("otelcol.log"));
+        Self { _process: process, endpoint: format!("http://{address}/v1/traces"), spans }
     }
 
     /// Every span received so far, each with `service` (its resource's service.name) added.

@@ -4,8 +4,6 @@
 //! OTLP server span with the pipeline's phases as events and the backend call as a child client
 //! span; an unsampled one costs a parse and the header written.
 
-use std::time::SystemTime;
-
 use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue};
 use opentelemetry::propagation::TextMapPropagator as _;
@@ -108,7 +106,6 @@ impl Tracing {
                 .tracer
                 .span_builder(name)
                 .with_kind(SpanKind::Server)
-                .with_start_time(SystemTime::now())
                 .with_attributes(attributes)
                 .start_with_context(&self.tracer, &parent);
             // A root span's trace id is the SDK's.

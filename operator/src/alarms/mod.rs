@@ -37,12 +37,14 @@ pub struct AlarmWriter {
     labels: BTreeMap<String, String>,
     /// What was applied, by (namespace, name); `None` until the existing ones were listed.
     applied: Option<HashMap<(String, String), Value>>,
+    /// The PrometheusRule kind, once discovered (looked up again while it is not served).
+    resource: Option<ApiResource>,
 }
 
 impl AlarmWriter {
     /// A writer in `namespace` (all when `None`) labelling its objects with `labels`.
     pub fn new(client: Client, namespace: Option<String>, labels: BTreeMap<String, String>) -> Self {
-        Self { client, namespace, labels, applied: None }
+        Self { client, namespace, labels, applied: None, resource: None }
     }
 
     /// Applies the PrometheusRules of `groups` and `apis`; returns each alarmed object's state.
@@ -52,8 +54,11 @@ impl AlarmWriter {
         if wanted.is_empty() && self.applied.as_ref().is_some_and(HashMap::is_empty) {
             return HashMap::new();
         }
-        let kind = GroupVersionKind::gvk("monitoring.coreos.com", "v1", "PrometheusRule");
-        let Ok((resource, _)) = pinned_kind(&self.client, &kind).await else {
+        if self.resource.is_none() {
+            let kind = GroupVersionKind::gvk("monitoring.coreos.com", "v1", "PrometheusRule");
+            self.resource = pinned_kind(&self.client, &kind).await.ok().map(|(resource, _)| resource);
+        }
+        let Some(resource) = self.resource.clone() else {
             self.applied = None;
             return states(&wanted, |_| AlarmState::NoPrometheusOperator);
         };
@@ -79,6 +84,9 @@ impl AlarmWriter {
                     AlarmState::Rendered(rule.name.clone())
                 }
                 Err(error) => {
+                    if matches!(&error, kube::Error::Api(status) if status.code == 404) {
+                        self.resource = None;
+                    }
                     tracing::warn!(%error, namespace = rule.namespace, name = rule.name, "writing a PrometheusRule");
                     AlarmState::Failed(error.to_string())
                 }
