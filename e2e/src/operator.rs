@@ -71,10 +71,16 @@ impl OperatorProcess {
 
     /// The sum of every series of the metric `name` (such as `apigw_operator_config_writes_total`).
     pub fn metric(&self, name: &str) -> f64 {
+        self.metric_series(name, "")
+    }
+
+    /// The sum of the series of the metric `name` whose labels contain `labels` (such as
+    /// `kind="Secret"`).
+    pub fn metric_series(&self, name: &str, labels: &str) -> f64 {
         self.get("/metrics")
             .1
             .lines()
-            .filter(|line| line.split(['{', ' ']).next() == Some(name))
+            .filter(|line| line.split(['{', ' ']).next() == Some(name) && line.contains(labels))
             .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }

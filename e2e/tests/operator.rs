@@ -99,16 +99,18 @@ async fn applied_objects_are_served_reported_changed_and_deleted() {
     let observed = namespace.kubectl(&["get", "api/orders", "-o", "jsonpath={.status.observedGeneration}"]).stdout;
     assert_eq!(observed, generation);
 
-    // What the operator published: sharded, labelled ConfigMaps and a Secret.
+    // What the operator published: an index naming the version and its one shard, and a Secret.
     let maps = namespace.kubectl(&[
         "get",
         "configmaps",
         "-l",
         "apigw.io/instance=default",
         "-o",
-        "jsonpath={range .items[*]}{.metadata.name} {.metadata.labels.apigw\\.io/shards}{\"\\n\"}{end}",
+        "jsonpath={range .items[*]}{.metadata.name} {.metadata.labels.apigw\\.io/config-version}{\"\\n\"}{end}",
     ]);
-    assert_eq!(maps.stdout.trim(), "apigw-default-config-0 1");
+    let names: Vec<&str> = maps.stdout.lines().map(|line| line.split(' ').next().unwrap_or_default()).collect();
+    assert_eq!(names, ["apigw-default-config", "apigw-default-config-0-0"], "{}", maps.stdout);
+    assert!(maps.stdout.lines().next().is_some_and(|index| index.split(' ').nth(1).is_some_and(|v| !v.is_empty())));
     namespace.kubectl(&["get", "secret", "apigw-default-secrets"]).expect_success("the config Secret exists");
 
     // A change is served; so is an endpoint change.
@@ -148,7 +150,8 @@ async fn applied_objects_are_served_reported_changed_and_deleted() {
     setup.wait_for_status("/hello", 404).await;
 
     let config_writes = setup.operator.metric("apigw_operator_config_writes_total");
-    // Two writes (Secret, shard) per version; a burst may take a few versions, never one per object.
+    // At most three writes (Secret, shard, index) per version; a burst may take a few versions,
+    // never one per object.
     assert!(config_writes <= 40.0, "{config_writes} ConfigMap/Secret writes");
 }
 
@@ -208,6 +211,19 @@ async fn a_thousand_apis_applied_at_once_converge_with_few_writes() {
     assert!(writes <= 50.0, "{writes} ConfigMap/Secret writes");
     let answer = setup.client.get(setup.gateway.http, "g7.example.com", "/items/42", &[]).await;
     assert_eq!((answer.status.as_u16(), &answer.body[..]), (200, &b"g7-a42"[..]));
+
+    // One changed Api rewrites its own shard and the index, never the Secret.
+    let (maps, secrets) = ("kind=\"ConfigMap\"", "kind=\"Secret\"");
+    let written = |labels| setup.operator.metric_series("apigw_operator_config_writes_total", labels);
+    let (maps_before, secrets_before) = (written(maps), written(secrets));
+    let changed = "---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {name: g7-a42}\nspec: {groupRef: g7, auth: {type: ANONYMOUS}, request: {method: GET, path: /items/42}, backend: {type: MOCK, statusCode: 200, body: changed}}\n";
+    namespace.apply(changed).expect_success("changing one Api");
+    eventually(Duration::from_secs(10), "the changed Api", || async {
+        &setup.client.get(setup.gateway.http, "g7.example.com", "/items/42", &[]).await.body[..] == b"changed"
+    })
+    .await;
+    assert_eq!(written(maps) - maps_before, 2.0, "ConfigMap writes: the Api's shard and the index");
+    assert_eq!(written(secrets), secrets_before, "the Secret is not rewritten");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -47,6 +47,8 @@ pub struct Metrics {
     pub config_version: Family<InstanceLabels, Gauge>,
     /// Writes of ConfigMaps and Secrets (applies and deletes), by kind.
     pub config_writes: Family<KindLabels, Counter>,
+    /// Data bytes written into ConfigMaps and Secrets (applies), by kind.
+    pub config_written_bytes: Family<KindLabels, Counter>,
     /// Status writes, by kind.
     pub status_writes: Family<KindLabels, Counter>,
     /// Problems reported on objects' status in the last pass.
@@ -67,6 +69,7 @@ impl Default for Metrics {
             config_bytes: Family::default(),
             config_version: Family::default(),
             config_writes: Family::default(),
+            config_written_bytes: Family::default(),
             status_writes: Family::default(),
             problems: Gauge::default(),
             leader: Gauge::default(),
@@ -80,6 +83,11 @@ impl Default for Metrics {
         registry.register("config_bytes", "Compressed config size, by instance", metrics.config_bytes.clone());
         registry.register("config_version", "Published config version, by instance", metrics.config_version.clone());
         registry.register("config_writes", "ConfigMap and Secret writes, by kind", metrics.config_writes.clone());
+        registry.register(
+            "config_written_bytes",
+            "Data bytes of ConfigMap and Secret applies, by kind",
+            metrics.config_written_bytes.clone(),
+        );
         registry.register("status_writes", "Status writes, by kind", metrics.status_writes.clone());
         registry.register("problems", "Problems reported in the last pass", metrics.problems.clone());
         registry.register("leader", "1 while this replica leads", metrics.leader.clone());

@@ -1,15 +1,15 @@
 //! In a cluster (`--instance NAME` without `--manifests`): the config the operator publishes for
 //! the instance (format in [`apigw_core::bundle`]), watched through the API server rather than
 //! mounted (mounted ConfigMaps update only every minute or so). A version is installed once every
-//! one of its shards and the Secret of that version are present; until then the previous version
-//! keeps serving. This replica reports the version it serves in a Lease the operator reads.
+//! shard its index names and the Secret hold the content the index names; until then the
+//! previous version keeps serving. This replica reports the version it serves in a Lease the operator reads.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use apigw_core::bundle::{
-    Bundle, COMPONENT_LABEL, GATEWAY_COMPONENT, INSTANCE_LABEL, LOADED_VERSION_ANNOTATION, MANAGED_BY_LABEL, MANAGER,
-    SECRETS_KEY, VERSION_LABEL, label_number, secret_name, version_shards,
+    Bundle, COMPONENT_LABEL, CONTENT_HASH_LABEL, GATEWAY_COMPONENT, INSTANCE_LABEL, LOADED_VERSION_ANNOTATION,
+    MANAGED_BY_LABEL, MANAGER, SECRETS_KEY, indexed_shards, label, read_index, secret_name,
 };
 use apigw_core::config::GatewayConfig;
 use futures::{FutureExt, StreamExt};
@@ -57,16 +57,17 @@ pub enum Assembled<'a> {
     },
 }
 
-/// The newest version whose shards and Secret are all present; `None` while a version is being
-/// written (or when objects are malformed).
-pub fn assemble<'a>(maps: &'a [Arc<ConfigMap>], secret: Option<&'a Secret>) -> Option<Assembled<'a>> {
+/// The version `instance`'s index names, once its shards and the Secret hold what the index
+/// names; `None` while a version is being written (or when objects are malformed).
+pub fn assemble<'a>(maps: &'a [Arc<ConfigMap>], secret: Option<&'a Secret>, instance: &str) -> Option<Assembled<'a>> {
     if maps.is_empty() {
         return Some(Assembled::Nothing);
     }
-    let secret_version = secret.and_then(|secret| label_number(&secret.metadata, VERSION_LABEL))?;
-    let secrets = secret?.data.as_ref()?.get(SECRETS_KEY)?.0.as_slice();
-    let shards = version_shards(maps, secret_version)?;
-    Some(Assembled::Version { version: secret_version, shards, secrets })
+    let (version, index) = read_index(maps, instance)?;
+    let secret = secret.filter(|secret| label(&secret.metadata, CONTENT_HASH_LABEL) == Some(&index.secrets_hash))?;
+    let secrets = secret.data.as_ref()?.get(SECRETS_KEY)?.0.as_slice();
+    let shards = indexed_shards(maps, &index)?;
+    Some(Assembled::Version { version, shards, secrets })
 }
 
 impl ClusterSource {
@@ -113,7 +114,7 @@ impl ClusterSource {
                 continue;
             }
             let (maps, secret) = (maps.state(), secrets.state());
-            let (version, loaded_config) = match assemble(&maps, secret.first().map(Arc::as_ref)) {
+            let (version, loaded_config) = match assemble(&maps, secret.first().map(Arc::as_ref), &self.instance) {
                 None => continue,
                 Some(Assembled::Nothing) => (0, Ok((GatewayConfig::empty(&self.instance), Secrets::new()))),
                 Some(Assembled::Version { version, shards, secrets }) => (
@@ -200,18 +201,15 @@ impl ClusterSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use apigw_core::bundle::{SHARD_KEY, SHARD_LABEL, SHARDS_LABEL};
+    use apigw_core::bundle::{INDEX_KEY, Index, IndexEntry, SHARD_KEY, VERSION_LABEL, index_name};
     use k8s_openapi::ByteString;
     use std::collections::BTreeMap;
 
-    fn map(version: u64, index: u64, count: u64, data: &[u8]) -> Arc<ConfigMap> {
+    fn shard(name: &str, hash: &str, data: &[u8]) -> Arc<ConfigMap> {
         Arc::new(ConfigMap {
             metadata: ObjectMeta {
-                labels: Some(BTreeMap::from([
-                    (VERSION_LABEL.to_owned(), version.to_string()),
-                    (SHARD_LABEL.to_owned(), index.to_string()),
-                    (SHARDS_LABEL.to_owned(), count.to_string()),
-                ])),
+                name: Some(name.to_owned()),
+                labels: Some(BTreeMap::from([(CONTENT_HASH_LABEL.to_owned(), hash.to_owned())])),
                 ..ObjectMeta::default()
             },
             binary_data: Some(BTreeMap::from([(SHARD_KEY.to_owned(), ByteString(data.to_vec()))])),
@@ -219,10 +217,30 @@ mod tests {
         })
     }
 
-    fn secret(version: u64) -> Secret {
+    fn index(version: u64, shards: &[(&str, &str)], secrets_hash: &str) -> Arc<ConfigMap> {
+        let index = Index {
+            buckets: 2,
+            shards: shards
+                .iter()
+                .map(|(name, hash)| IndexEntry { name: name.to_string(), hash: hash.to_string() })
+                .collect(),
+            secrets_hash: secrets_hash.to_owned(),
+        };
+        Arc::new(ConfigMap {
+            metadata: ObjectMeta {
+                name: Some(index_name("default")),
+                labels: Some(BTreeMap::from([(VERSION_LABEL.to_owned(), version.to_string())])),
+                ..ObjectMeta::default()
+            },
+            data: Some(BTreeMap::from([(INDEX_KEY.to_owned(), serde_json::to_string(&index).unwrap())])),
+            ..ConfigMap::default()
+        })
+    }
+
+    fn secret(hash: &str) -> Secret {
         Secret {
             metadata: ObjectMeta {
-                labels: Some(BTreeMap::from([(VERSION_LABEL.to_owned(), version.to_string())])),
+                labels: Some(BTreeMap::from([(CONTENT_HASH_LABEL.to_owned(), hash.to_owned())])),
                 ..ObjectMeta::default()
             },
             data: Some(BTreeMap::from([(SECRETS_KEY.to_owned(), ByteString(b"{}".to_vec()))])),
@@ -231,22 +249,24 @@ mod tests {
     }
 
     #[test]
-    fn a_version_is_assembled_only_when_every_shard_and_the_secret_hold_it() {
-        let maps = [map(3, 1, 2, b"b"), map(3, 0, 2, b"a")];
-        let current = secret(3);
-        let Some(Assembled::Version { version, shards, .. }) = assemble(&maps, Some(&current)) else {
+    fn a_version_is_assembled_only_when_every_shard_and_the_secret_hold_what_its_index_names() {
+        let names = [("c-1-0", "h1"), ("c-0-0", "h0")];
+        let maps = [shard("c-0-0", "h0", b"a"), index(3, &names, "s"), shard("c-1-0", "h1", b"b")];
+        let current = secret("s");
+        let Some(Assembled::Version { version, shards, .. }) = assemble(&maps, Some(&current), "default") else {
             panic!("complete")
         };
-        assert_eq!((version, shards), (3, vec![b"a".as_slice(), b"b".as_slice()]));
+        assert_eq!((version, shards), (3, vec![b"b".as_slice(), b"a".as_slice()]), "in the index's order");
 
-        let half_written = [map(4, 0, 2, b"a"), map(3, 1, 2, b"b")];
-        assert_eq!(assemble(&half_written, Some(&secret(4))), None, "shard 1 is still at version 3");
-        assert_eq!(assemble(&maps, Some(&secret(4))), None, "the shards are not yet at the Secret's version");
-        assert_eq!(assemble(&maps, None), None, "no Secret yet");
+        let half_written = [shard("c-0-0", "h0", b"a"), index(4, &names, "s"), shard("c-1-0", "old", b"b")];
+        assert_eq!(assemble(&half_written, Some(&secret("s")), "default"), None, "shard 1 still holds old content");
+        assert_eq!(assemble(&maps, Some(&secret("old")), "default"), None, "the Secret is not yet rewritten");
+        assert_eq!(assemble(&maps, None, "default"), None, "no Secret yet");
+        assert_eq!(assemble(&maps[..1], Some(&secret("s")), "default"), None, "no index yet");
     }
 
     #[test]
     fn no_published_objects_means_an_empty_config() {
-        assert_eq!(assemble(&[], None), Some(Assembled::Nothing));
+        assert_eq!(assemble(&[], None, "default"), Some(Assembled::Nothing));
     }
 }

@@ -1,0 +1,124 @@
+//! Records spread over buckets by a hash of their identity, so that a changed record changes
+//! only its own bucket's shard. Each bucket is one gzip member, split into parts of at most
+//! [`SHARD_BYTES`]; the parts of every bucket, concatenated in order, are one multi-member gzip
+//! stream of the records.
+
+use std::io::Write;
+
+use sha2::{Digest, Sha256};
+
+/// Largest shard: well below the 512 KiB the design allows, itself below etcd's 1.5 MiB.
+pub const SHARD_BYTES: usize = 480 * 1024;
+/// Uncompressed bytes a bucket holds at most on average (compressed, a fifth to a hundredth of
+/// it: Apis of one config look alike).
+pub const BUCKET_RAW_BYTES: usize = 1024 * 1024;
+/// Most buckets a config is spread over.
+const MAX_BUCKETS: usize = 4096;
+
+/// One part of one bucket, as written into a ConfigMap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// The bucket it belongs to.
+    pub bucket: usize,
+    /// Its place among the bucket's parts (0 unless the bucket exceeds [`SHARD_BYTES`]).
+    pub part: usize,
+    /// Hex SHA-256 of `data` (40 digits: fits a label value).
+    pub hash: String,
+    /// gzip bytes.
+    pub data: Vec<u8>,
+}
+
+/// How many buckets `raw` bytes of records are spread over: the `previous` count while buckets
+/// hold between a quarter and twice [`BUCKET_RAW_BYTES`] on average (a growing config is
+/// re-spread, and so rewritten whole, only when it doubles), else the power of two that puts
+/// at most [`BUCKET_RAW_BYTES`] in each.
+pub fn bucket_count(raw: usize, previous: Option<usize>) -> usize {
+    let ideal = raw.div_ceil(BUCKET_RAW_BYTES).next_power_of_two().clamp(1, MAX_BUCKETS);
+    match previous {
+        Some(previous)
+            if previous.is_power_of_two()
+                && previous <= MAX_BUCKETS
+                && raw <= previous * 2 * BUCKET_RAW_BYTES
+                && raw * 4 >= previous * BUCKET_RAW_BYTES =>
+        {
+            previous
+        }
+        _ => ideal,
+    }
+}
+
+/// The bucket of the record called `identity`, among `count`.
+pub fn bucket_of(identity: &str, count: usize) -> usize {
+    let digest = Sha256::digest(identity.as_bytes());
+    let number = u64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 has 32 bytes"));
+    (number % count as u64) as usize
+}
+
+/// The shards of `records` (identity and JSON) spread over `count` buckets, in bucket order;
+/// empty buckets have none.
+pub fn spread<'a>(records: impl IntoIterator<Item = (&'a str, &'a [u8])>, count: usize) -> Vec<Shard> {
+    let mut buckets = vec![Vec::new(); count];
+    for (identity, json) in records {
+        let bucket = &mut buckets[bucket_of(identity, count)];
+        bucket.extend_from_slice(json);
+        bucket.push(b'\n');
+    }
+    let mut shards = Vec::new();
+    for (bucket, raw) in buckets.iter().enumerate().filter(|(_, raw)| !raw.is_empty()) {
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gzip.write_all(raw).expect("writing to memory");
+        let compressed = gzip.finish().expect("writing to memory");
+        for (part, data) in compressed.chunks(SHARD_BYTES).enumerate() {
+            shards.push(Shard { bucket, part, hash: hex_hash(data), data: data.to_vec() });
+        }
+    }
+    shards
+}
+
+/// Hex SHA-256 of `data`, its first 20 bytes.
+pub fn hex_hash(data: &[u8]) -> String {
+    Sha256::digest(data).iter().take(20).map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_count_follows_the_size_with_hysteresis() {
+        assert_eq!(bucket_count(0, None), 1);
+        assert_eq!(bucket_count(BUCKET_RAW_BYTES, None), 1);
+        assert_eq!(bucket_count(BUCKET_RAW_BYTES + 1, None), 2);
+        assert_eq!(bucket_count(40 * BUCKET_RAW_BYTES, None), 64);
+        // Kept while buckets hold between a quarter and twice the target...
+        assert_eq!(bucket_count(40 * BUCKET_RAW_BYTES, Some(32)), 32);
+        assert_eq!(bucket_count(40 * BUCKET_RAW_BYTES, Some(128)), 128);
+        // ...re-spread beyond.
+        assert_eq!(bucket_count(80 * BUCKET_RAW_BYTES, Some(32)), 128);
+        assert_eq!(bucket_count(BUCKET_RAW_BYTES, Some(64)), 1);
+        assert_eq!(bucket_count(BUCKET_RAW_BYTES, Some(3)), 1, "not a power of two");
+    }
+
+    #[test]
+    fn a_record_keeps_its_bucket_and_buckets_are_used_evenly() {
+        assert_eq!(bucket_of("api/shop/orders/list", 64), bucket_of("api/shop/orders/list", 64));
+        let mut used = [0usize; 16];
+        for index in 0..16_000 {
+            used[bucket_of(&format!("api/shop/group/api-{index}"), 16)] += 1;
+        }
+        assert!(used.iter().all(|&count| (800..1200).contains(&count)), "{used:?}");
+    }
+
+    #[test]
+    fn a_bucket_beyond_the_shard_size_is_split_into_parts() {
+        // Random bytes as hex do not compress below half.
+        let noise: Vec<String> =
+            (0..4).map(|_| (0..400_000).map(|_| format!("{:x}", fastrand::u8(..16))).collect()).collect();
+        let records: Vec<(String, &[u8])> =
+            noise.iter().enumerate().map(|(index, text)| (format!("record-{index}"), text.as_bytes())).collect();
+        let shards = spread(records.iter().map(|(identity, json)| (identity.as_str(), *json)), 1);
+        assert!(shards.len() > 1, "{} shards", shards.len());
+        assert!(shards.iter().all(|shard| shard.bucket == 0 && shard.data.len() <= SHARD_BYTES));
+        assert_eq!(shards.iter().map(|shard| shard.part).collect::<Vec<_>>(), (0..shards.len()).collect::<Vec<_>>());
+    }
+}
