@@ -71,11 +71,9 @@ pub fn desired(facts: &Facts, current: &[Condition], now: &Time) -> Value {
         let found: Vec<&&Problem> = facts.problems.iter().filter(|problem| problem.condition == kind).collect();
         match found.first() {
             None => (true, kind.as_str().to_owned(), ok_message(kind).to_owned()),
-            Some(first) => (
-                false,
-                first.reason.to_owned(),
-                found.iter().map(|problem| problem.message.as_str()).collect::<Vec<_>>().join("; "),
-            ),
+            Some(first) => {
+                (false, first.reason.to_owned(), joined(found.iter().map(|problem| problem.message.as_str())))
+            }
         }
     };
     let programmed = match &facts.programmed {
@@ -146,6 +144,35 @@ pub fn desired(facts: &Facts, current: &[Condition], now: &Time) -> Value {
     }
     status.insert("conditions".to_owned(), serde_json::to_value(conditions).expect("conditions serialize"));
     Value::Object(status)
+}
+
+/// Longest condition message written, in bytes: the API server refuses a condition whose
+/// message passes 32,768 characters.
+const MESSAGE_BYTES: usize = 32 * 1024 - 64;
+
+/// `messages` joined by `; `, the ones past [`MESSAGE_BYTES`] counted instead of written.
+fn joined<'a>(messages: impl ExactSizeIterator<Item = &'a str>) -> String {
+    let total = messages.len();
+    let mut text = String::new();
+    for (written, message) in messages.enumerate() {
+        let separator = if written == 0 { "" } else { "; " };
+        if text.len() + separator.len() + message.len() > MESSAGE_BYTES {
+            let mut left = total - written;
+            if written == 0 {
+                let end = (0..=MESSAGE_BYTES).rev().find(|&end| message.is_char_boundary(end)).unwrap_or(0);
+                text.push_str(&message[..end]);
+                text.push('…');
+                left -= 1;
+            }
+            if left > 0 {
+                text += &format!("; and {left} more");
+            }
+            break;
+        }
+        text += separator;
+        text += message;
+    }
+    text
 }
 
 fn ok_message(kind: ConditionType) -> &'static str {
@@ -236,6 +263,21 @@ mod tests {
         assert_eq!(conditions.len(), 3);
         assert!(conditions.iter().all(|condition| condition.status == "True"), "{conditions:?}");
         assert!(conditions[2].message.contains("instance default"));
+    }
+
+    #[test]
+    fn a_condition_message_stays_under_the_api_servers_limit() {
+        let many: Vec<String> = (0..5_000).map(|index| format!("parameter p{index} has no type")).collect();
+        let message = joined(many.iter().map(String::as_str));
+        assert!(message.len() <= 32 * 1024, "{} bytes", message.len());
+        assert!(message.starts_with("parameter p0 has no type; parameter p1"));
+        let more: usize = message.rsplit("and ").next().and_then(|n| n.strip_suffix(" more")?.parse().ok()).unwrap();
+        assert_eq!(message.matches("has no type").count() + more, 5_000, "every problem written or counted");
+
+        let huge = "é".repeat(40_000);
+        let message = joined([huge.as_str(), "second"].into_iter());
+        assert!(message.len() <= 32 * 1024 && message.ends_with("…; and 1 more"), "{}", &message[message.len() - 20..]);
+        assert_eq!(joined(["a", "b"].into_iter()), "a; b");
     }
 
     #[test]
