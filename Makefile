@@ -42,7 +42,7 @@ callgrind: ## User-space instructions per proxied request under valgrind (repeat
 	$(CARGO) build --release --locked -p apigw-gateway -p apigw-e2e --bins
 	@hack/callgrind.py
 
-bench-operator: cluster-up ## Control-plane targets: apply->serve latency, 1,000 Apis convergence and writes, memory at 10,000 Apis
+bench-operator: cluster-up ## Control-plane targets: apply->serve latency, 1,000 Apis convergence and writes, memory at 10,000 Apis, 5,000 and 20,000 Apis written at 100/s
 	$(CARGO) build --release --locked -p apigw-gateway -p apigw-operator -p apigw-e2e --bins
 	$(CARGO) run --release --locked -q -p apigw-e2e --bin apigw-operator-bench
 

@@ -12,6 +12,7 @@ use http::Method;
 
 use crate::backend::upstream::Upstream;
 use crate::config::api::{CompileError, CompiledApi};
+use crate::config::reuse::{Compiled, api_fingerprint, group_fingerprint};
 use crate::error::GatewayError;
 use crate::secrets::Secrets;
 use crate::telemetry::metrics::Metrics;
@@ -25,6 +26,8 @@ pub struct RouteTable {
     public: Hosts,
     internal: Hosts,
     api_count: usize,
+    /// What it compiled, for the next table to take over.
+    compiled: Compiled,
 }
 
 #[derive(Debug, Default)]
@@ -66,26 +69,34 @@ pub struct RouteMatch<'a> {
 }
 
 impl RouteTable {
-    /// Compiles a config, taking each API's metric handles from `metrics`; any error refuses the
-    /// whole config.
-    pub fn compile(config: &GatewayConfig, metrics: &Metrics, secrets: &Secrets) -> Result<Self, CompileError> {
+    /// Compiles a config, taking each API's metric handles from `metrics` and, from `previous`
+    /// (the table it replaces), every Api and upstream compiled from the same inputs; any error
+    /// refuses the whole config.
+    pub fn compile(
+        config: &GatewayConfig,
+        metrics: &Metrics,
+        secrets: &Secrets,
+        previous: Option<&RouteTable>,
+    ) -> Result<Self, CompileError> {
         if config.format != apigw_core::config::CONFIG_FORMAT {
             return Err(CompileError::Format(config.format.clone()));
         }
-        let upstreams = config
-            .upstreams
-            .iter()
-            .map(|(key, upstream)| {
-                let compiled = Upstream::from_config(upstream, metrics).map_err(|message| CompileError::Api {
+        let previous = previous.map(|table| &table.compiled);
+        let mut compiled = Compiled::default();
+        let mut upstreams = HashMap::new();
+        for (key, upstream) in &config.upstreams {
+            let compiled = compiled.upstream(previous, key, upstream, || {
+                Upstream::from_config(upstream, metrics).map_err(|message| CompileError::Api {
                     namespace: key.clone(),
                     api: String::new(),
                     message,
-                })?;
-                Ok((key.clone(), Arc::new(compiled)))
-            })
-            .collect::<Result<HashMap<_, _>, CompileError>>()?;
+                })
+            })?;
+            upstreams.insert(key.clone(), compiled);
+        }
         let mut table = RouteTable::default();
         for group in &config.groups {
+            let group_fingerprint = group_fingerprint(group);
             for api in &group.apis {
                 table.api_count += 1;
                 let template = PathTemplate::parse(&api.path).map_err(|e| CompileError::Api {
@@ -93,8 +104,11 @@ impl RouteTable {
                     api: api.name.clone(),
                     message: e.to_string(),
                 })?;
+                let fingerprint = api_fingerprint(group_fingerprint, api, secrets, &config.upstreams);
                 for stage in &api.stages {
-                    let compiled = Arc::new(CompiledApi::compile(metrics, secrets, group, api, stage, &upstreams)?);
+                    let compiled = compiled.api(previous, group, api, stage, fingerprint, || {
+                        CompiledApi::compile(metrics, secrets, group, api, stage, &upstreams)
+                    })?;
                     for host in &group.hosts {
                         table.public.routes_mut(host).insert(api.method, &template, &compiled, host)?;
                     }
@@ -106,6 +120,7 @@ impl RouteTable {
         }
         table.public.wildcard.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
         table.internal.wildcard.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
+        table.compiled = compiled;
         Ok(table)
     }
 

@@ -114,21 +114,24 @@ impl ClusterSource {
                 continue;
             }
             let (maps, secret) = (maps.state(), secrets.state());
-            let (version, loaded_config) = match assemble(&maps, secret.first().map(Arc::as_ref), &self.instance) {
-                None => continue,
-                Some(Assembled::Nothing) => (0, Ok((GatewayConfig::empty(&self.instance), Secrets::new()))),
-                Some(Assembled::Version { version, shards, secrets }) => (
-                    version,
-                    Bundle::decode(shards, Some(secrets))
-                        .map(|bundle| (bundle.config, bundle.secrets))
-                        .map_err(Into::into),
-                ),
+            let Some(assembled) = assemble(&maps, secret.first().map(Arc::as_ref), &self.instance) else { continue };
+            let version = match &assembled {
+                Assembled::Nothing => 0,
+                Assembled::Version { version, .. } => *version,
             };
+            // Events of a version already installed (its stale shards deleted, say) decode nothing.
             if installed == Some(version) {
                 continue;
             }
             installed = Some(version);
-            if install(&gateway, loaded_config, version).is_ok() {
+            let started = std::time::Instant::now();
+            let loaded_config = match assembled {
+                Assembled::Nothing => Ok((GatewayConfig::empty(&self.instance), Secrets::new())),
+                Assembled::Version { shards, secrets, .. } => Bundle::decode(shards, Some(secrets))
+                    .map(|bundle| (bundle.config, bundle.secrets))
+                    .map_err(Into::into),
+            };
+            if install(&gateway, loaded_config, version, started).is_ok() {
                 let _ = loaded.send(Some(version));
             }
         }

@@ -87,19 +87,28 @@ fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
 
 /// Loads the manifests into the gateway: served when valid, refused (last good kept) otherwise.
 pub fn reload(gateway: &Gateway, paths: &[PathBuf], instance: &str, version: u64) -> Result<(), LoadError> {
-    install(gateway, load_manifests(paths, instance), version)
+    let started = std::time::Instant::now();
+    install(gateway, load_manifests(paths, instance), version, started)
 }
 
 /// Compiles a loaded config and swaps it in; a load or compile error is refused (logged,
-/// counted, shown on `/readyz`) and the last good config keeps serving.
+/// counted, shown on `/readyz`) and the last good config keeps serving. `started` is when
+/// loading began (logged: how long loading and compiling took).
 pub fn install(
     gateway: &Gateway,
     loaded: Result<(GatewayConfig, Secrets), LoadError>,
     version: u64,
+    started: std::time::Instant,
 ) -> Result<(), LoadError> {
+    let loaded_ms = started.elapsed().as_millis();
     let result = loaded.and_then(|(config, secrets)| {
         Ok((
-            RouteTable::compile(&config, &gateway.metrics, &secrets)?,
+            RouteTable::compile(
+                &config,
+                &gateway.metrics,
+                &secrets,
+                gateway.live.current().as_deref().map(|loaded| &loaded.table),
+            )?,
             CertificateStore::compile(&config, &secrets)?,
             AppStore::compile(&config, &secrets)?,
             config.content_hash(),
@@ -110,7 +119,8 @@ pub fn install(
             let apis = table.api_count();
             gateway.metrics.apis.set(apis as i64);
             gateway.metrics.reloads.get_or_create(&ReloadLabels { result: "loaded" }).inc();
-            tracing::info!(version, %hash, apis, "config loaded");
+            let took_ms = started.elapsed().as_millis();
+            tracing::info!(version, %hash, apis, loaded_ms, took_ms, "config loaded");
             let loaded_at = jiff::Timestamp::now().to_string();
             gateway.live.swap(Loaded { table, certificates, apps, version, hash, loaded_at });
             Ok(())

@@ -3,7 +3,12 @@
 //! - from `kubectl apply` of a changed Api to the gateway serving the change (p50, max);
 //! - from `kubectl apply` of an EndpointSlice change to the gateway using the new endpoint;
 //! - 1,000 Apis in 10 groups: time to Programmed and ConfigMap/Secret writes;
-//! - operator resident memory with 10,000 Apis.
+//! - operator resident memory with 10,000 Apis;
+//! - 5,000 and 20,000 Apis created one by one at 100/s: all served and Programmed how long after
+//!   the last write; with 20,000 present, single changes from the API server's write to served,
+//!   and what each writes; the largest published object and condition message ([`scale`]).
+
+mod scale;
 
 use std::time::{Duration, Instant};
 
@@ -89,7 +94,12 @@ async fn main() {
     );
     drop((gateway, operator, namespace));
 
-    // 2. 1,000 Apis in 10 groups, then 10,000 in 100 groups.
+    // 2. Apis created one by one at 100/s, as a GitOps sync writes them (first: namespaces being
+    // deleted behind a measurement load the API server).
+    scale::stream(5_000, 50, 100, false).await;
+    scale::stream(20_000, 100, 100, true).await;
+
+    // 3. 1,000 Apis in 10 groups, then 10,000 in 100 groups.
     for (groups, target) in [(10, "<= 20 s, <= 50 writes"), (100, "memory <= 200 MiB")] {
         let namespace = Namespace::create("bench-operator-many");
         let operator = OperatorProcess::start(namespace.name());

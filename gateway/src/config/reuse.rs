@@ -1,0 +1,222 @@
+//! What one compiled config hands the next: each compiled Api by a fingerprint of everything it
+//! was compiled from, and each upstream by its config. A reload compiles only what changed; what
+//! did not keeps its state (circuit breakers, traffic-control windows, endpoint ejections).
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+use apigw_core::config::{ApiConfig, GroupConfig, UpstreamConfig};
+
+use crate::backend::upstream::Upstream;
+use crate::config::api::CompiledApi;
+use crate::secrets::Secrets;
+
+/// Compiled Apis and upstreams of one table, ready for the next to take over.
+#[derive(Debug, Default)]
+pub struct Compiled {
+    /// By `namespace/group/api/stage`: the fingerprint of the Api's inputs, and the result.
+    apis: HashMap<String, (u64, Arc<CompiledApi>)>,
+    /// By `namespace/name`: the config and the result.
+    upstreams: HashMap<String, (UpstreamConfig, Arc<Upstream>)>,
+}
+
+impl Compiled {
+    /// The upstream `key` of `config`: the previous table's when its config is equal, else
+    /// `compile`'s, kept for the next table.
+    pub fn upstream<E>(
+        &mut self,
+        previous: Option<&Compiled>,
+        key: &str,
+        config: &UpstreamConfig,
+        compile: impl FnOnce() -> Result<Upstream, E>,
+    ) -> Result<Arc<Upstream>, E> {
+        let kept = previous.and_then(|previous| previous.upstreams.get(key)).filter(|(was, _)| was == config);
+        let upstream = match kept {
+            Some((_, upstream)) => upstream.clone(),
+            None => Arc::new(compile()?),
+        };
+        self.upstreams.insert(key.to_owned(), (config.clone(), upstream.clone()));
+        Ok(upstream)
+    }
+
+    /// Api `api` of `group` at `stage`: the previous table's when `fingerprint` matches, else
+    /// `compile`'s, kept for the next table.
+    pub fn api<E>(
+        &mut self,
+        previous: Option<&Compiled>,
+        group: &GroupConfig,
+        api: &ApiConfig,
+        stage: &str,
+        fingerprint: u64,
+        compile: impl FnOnce() -> Result<CompiledApi, E>,
+    ) -> Result<Arc<CompiledApi>, E> {
+        let key = format!("{}/{}/{}/{stage}", group.namespace, group.name, api.name);
+        let kept = previous.and_then(|previous| previous.apis.get(&key)).filter(|(was, _)| *was == fingerprint);
+        let compiled = match kept {
+            Some((_, compiled)) => compiled.clone(),
+            None => Arc::new(compile()?),
+        };
+        self.apis.insert(key, (fingerprint, compiled.clone()));
+        Ok(compiled)
+    }
+}
+
+/// A hash of what every Api of `group` is compiled from on the group's side.
+pub fn group_fingerprint(group: &GroupConfig) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    (&group.namespace, &group.name, &group.hosts, &group.internal_host, &group.stages).hash(&mut hasher);
+    for binding in &group.tls {
+        (&binding.host, &binding.secret).hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// A hash of everything `api` is compiled from besides its group: its config, and the data of
+/// the Secrets and the configs of the upstreams it names.
+pub fn api_fingerprint(
+    group: u64,
+    api: &ApiConfig,
+    secrets: &Secrets,
+    upstreams: &BTreeMap<String, UpstreamConfig>,
+) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    group.hash(&mut hasher);
+    serde_json::to_writer(HashWriter(&mut hasher), api).expect("an ApiConfig always serializes");
+    for name in api.secret_refs() {
+        (name, secrets.get(name)).hash(&mut hasher);
+    }
+    for key in api.upstream_refs() {
+        key.hash(&mut hasher);
+        serde_json::to_writer(HashWriter(&mut hasher), &upstreams.get(key)).expect("an upstream always serializes");
+    }
+    hasher.finish()
+}
+
+/// Bytes written into a hasher.
+struct HashWriter<'a>(&'a mut DefaultHasher);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use apigw_core::config::GatewayConfig;
+    use apigw_core::translate::{Snapshot, referenced_secrets, translate};
+    use http::Method;
+
+    use super::*;
+    use crate::config::route_table::RouteTable;
+    use crate::telemetry::metrics::Metrics;
+
+    const YAML: &str = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: staff}
+stringData: {htpasswd: "alice:$2y$10$u4T220ci2hHzw.YdRtLWFuDjfa1SDAPjzFbY17OJUpSOLFeeHcMEu"}
+---
+apiVersion: apigw.io/v1alpha1
+kind: Plugin
+metadata: {name: staff}
+spec: {basicAuth: {secretRef: {name: staff, key: htpasswd}}}
+---
+apiVersion: apigw.io/v1alpha1
+kind: ApiGroup
+metadata: {name: staff}
+spec: {domains: [{host: staff.example.com}], plugins: [{kind: Plugin, name: staff}]}
+---
+apiVersion: apigw.io/v1alpha1
+kind: ApiGroup
+metadata: {name: shop}
+spec: {domains: [{host: shop.example.com}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: echo-1, labels: {kubernetes.io/service-name: echo}}
+addressType: IPv4
+ports: [{name: http, port: 8080}]
+endpoints: [{addresses: ["10.0.0.1"]}]
+---
+apiVersion: apigw.io/v1alpha1
+kind: VpcAccess
+metadata: {name: echo}
+spec: {service: {name: echo, port: 80}}
+---
+apiVersion: apigw.io/v1alpha1
+kind: Api
+metadata: {name: reports}
+spec: {groupRef: staff, auth: {type: ANONYMOUS}, request: {method: GET, path: /reports}, backend: {type: MOCK, statusCode: 200, body: reports}}
+---
+apiVersion: apigw.io/v1alpha1
+kind: Api
+metadata: {name: hello}
+spec: {groupRef: shop, auth: {type: ANONYMOUS}, request: {method: GET, path: /hello}, backend: {type: MOCK, statusCode: 200, body: hello}}
+---
+apiVersion: apigw.io/v1alpha1
+kind: Api
+metadata: {name: orders}
+spec: {groupRef: shop, auth: {type: ANONYMOUS}, request: {method: GET, path: /orders}, backend: {type: HTTP-VPC, vpcAccessName: echo}}
+"#;
+
+    fn load(yaml: &str) -> (GatewayConfig, Secrets) {
+        let mut snapshot = Snapshot::default();
+        snapshot.add_manifests(yaml, "test").expect("valid manifests");
+        let mut translation = translate(&snapshot);
+        assert_eq!(translation.problems, vec![]);
+        let config = translation.configs.remove("default").expect("the default instance");
+        let secrets = referenced_secrets(&config, &snapshot);
+        (config, secrets)
+    }
+
+    /// The compiled Apis `reports`, `hello` and `orders` of `table`.
+    fn apis(table: &RouteTable) -> [Arc<CompiledApi>; 3] {
+        [("staff.example.com", "/reports"), ("shop.example.com", "/hello"), ("shop.example.com", "/orders")]
+            .map(|(host, path)| table.lookup(false, host, &Method::GET, path, "RELEASE").expect("routed").api.clone())
+    }
+
+    /// Which of the Apis `after` took over from `before`.
+    fn kept(before: &[Arc<CompiledApi>; 3], after: &[Arc<CompiledApi>; 3]) -> [bool; 3] {
+        [0, 1, 2].map(|index| Arc::ptr_eq(&before[index], &after[index]))
+    }
+
+    #[test]
+    fn a_reload_compiles_only_the_apis_whose_inputs_changed() {
+        let metrics = Metrics::default();
+        let compile = |yaml: &str, previous: Option<&RouteTable>| {
+            let (config, secrets) = load(yaml);
+            RouteTable::compile(&config, &metrics, &secrets, previous).expect("compiles")
+        };
+        let first = compile(YAML, None);
+        let same = compile(YAML, Some(&first));
+        assert_eq!(kept(&apis(&first), &apis(&same)), [true, true, true], "nothing changed");
+
+        let hello_changed = compile(&YAML.replace("body: hello", "body: bonjour"), Some(&same));
+        assert_eq!(kept(&apis(&same), &apis(&hello_changed)), [true, false, true], "its own config");
+
+        let endpoint_moved = compile(&YAML.replace("10.0.0.1", "10.0.0.2"), Some(&same));
+        assert_eq!(kept(&apis(&same), &apis(&endpoint_moved)), [true, true, false], "the upstream it names");
+
+        let rotated = compile(&YAML.replace("alice:", "bob:"), Some(&same));
+        assert_eq!(kept(&apis(&same), &apis(&rotated)), [false, true, true], "the data of the Secret it names");
+
+        let group_changed = compile(
+            &YAML.replace("host: shop.example.com}]", "host: shop.example.com}, {host: b.example.com}]"),
+            Some(&same),
+        );
+        assert_eq!(kept(&apis(&same), &apis(&group_changed)), [true, false, false], "its group");
+        assert!(group_changed.lookup(false, "b.example.com", &Method::GET, "/hello", "RELEASE").is_ok());
+    }
+}
