@@ -4,10 +4,12 @@
 Each proxy gets core 0 to itself (one worker: `--workers 1`, `worker_processes 1`); the backend
 and the load generator share core 1. In one run it measures, for direct (no proxy), gateway and
 nginx (its regex location as the Api's parameter check, and a plain proxy_pass), each with access
-logs off and on (nginx `buffer=64k flush=1s`), the gateway's plugin path (APP signature and
-traffic control) and a cache hit: HTTP/1.1 keep-alive peak requests/s with wrk (64 connections)
+logs off and on (nginx `buffer=64k flush=1s`), Pingora (hack/pingora-proxy: its load-balancer
+example's shape, one thread), the gateway's plugin path (APP signature and traffic control) and a
+cache hit: HTTP/1.1 keep-alive peak requests/s with wrk (64 connections)
 and the CPU time each proxy spends per request, p50/p99 latency at half of the gateway's peak with oha (a fixed rate),
-HTTP/2 (h2c) requests/s with h2load, the memory each proxy keeps per idle keep-alive
+HTTP/2 (h2c) requests/s with h2load, TLS 1.3 (ECDSA P-256) keep-alive requests and full and resumed
+handshakes with the proxy's CPU time per handshake, the memory each proxy keeps per idle keep-alive
 connection, then the gateway's resident memory and reload time with 10,000 APIs. Ratios, not absolute numbers, are
 what to compare: this machine is small and shared. Results go to target/bench/results.json.
 """
@@ -31,6 +33,8 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 PROXY_CPU, LOAD_CPU = "0", "1"
 # The test OpenTelemetry Collector (`make bench` builds it: e2e/controlplane/build-otelcol.sh).
 OTELCOL = os.environ.get("APIGW_OTELCOL", "otelcol")
+# The Pingora reverse proxy of hack/pingora-proxy (`make bench` builds it).
+PINGORA = os.environ.get("APIGW_PINGORA", "apigw-bench-pingora")
 HOST = "bench.local"
 processes = []
 
@@ -52,8 +56,9 @@ def wait_port(port, timeout=10):
     sys.exit(f"port {port} did not open")
 
 
-def start(cmd, cpu, stdout=subprocess.DEVNULL):
-    process = subprocess.Popen(["taskset", "-c", cpu, *cmd], stdout=stdout, stderr=subprocess.DEVNULL)
+def start(cmd, cpu, stdout=subprocess.DEVNULL, env=None):
+    process = subprocess.Popen(["taskset", "-c", cpu, *cmd], stdout=stdout, stderr=subprocess.DEVNULL,
+                               env=None if env is None else {**os.environ, **env})
     processes.append(process)
     return process
 
@@ -127,7 +132,9 @@ def signed_headers(path):
     return [*headers, "X-Ca-Signature-Headers: " + ",".join(name for name, _ in signed), f"X-Ca-Signature: {signature}"]
 
 
-def gateway_manifest(backend_port, extra_apis=0):
+def gateway_manifest(backend_port, extra_apis=0, tls=None):
+    """The bench group's Apis (and `extra_apis` more); with `tls` (certificate and key PEM), the
+    group's host also serves HTTPS with that certificate."""
     apis = [f"""---
 apiVersion: apigw.io/v1alpha1
 kind: Api
@@ -198,8 +205,15 @@ spec:
   - {{name: lang, in: QUERY, enum: [en, zh], default: en}}
   backend: {{type: HTTP, address: "http://127.0.0.1:{backend_port}", path: /v1/items, timeout: 3000}}
 """)
-    group = f"apiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {{name: bench}}\nspec: {{domains: [{{host: {HOST}}}]}}\n"
-    return group + "".join(apis)
+    if tls is None:
+        group = f"apiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {{name: bench}}\nspec: {{domains: [{{host: {HOST}}}]}}\n"
+        return group + "".join(apis)
+    indent = lambda pem: "".join(f"    {line}\n" for line in pem.splitlines())
+    secret = (f"apiVersion: v1\nkind: Secret\nmetadata: {{name: bench-tls}}\ntype: kubernetes.io/tls\nstringData:\n"
+              f"  tls.crt: |\n{indent(tls[0])}  tls.key: |\n{indent(tls[1])}---\n")
+    group = (f"apiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {{name: bench}}\n"
+             f"spec: {{domains: [{{host: {HOST}, tlsSecretRef: {{name: bench-tls}}}}]}}\n")
+    return secret + group + "".join(apis)
 
 
 # The Api's work as nginx does it: a regex location as the parameter check, a rewrite, the
@@ -247,6 +261,16 @@ http {{
     server_name {host};
     access_log {dir}/access.log apigw buffer=64k flush=1s;
 {api_location}  }}
+  # The same over TLS (ECDSA P-256), session tickets on as the gateway's.
+  server {{
+    listen 127.0.0.1:{tls} ssl;
+    server_name {host};
+    ssl_certificate {dir}/tls.crt;
+    ssl_certificate_key {dir}/tls.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_tickets on;
+    ssl_session_cache shared:SSL:10m;
+{api_location}  }}
   # A plain proxy_pass with the same headers, as users compare.
   server {{
     listen 127.0.0.1:{plain};
@@ -264,8 +288,8 @@ http {{
 
 
 def nginx_conf(folder, backend, ports):
-    """NGINX_CONF with `ports` (http, h2, http_logged, plain, plain_logged; free ports for the rest)."""
-    ports = {name: ports.get(name) or free_port() for name in ["http", "h2", "http_logged", "plain", "plain_logged"]}
+    """NGINX_CONF with `ports` (http, h2, http_logged, plain, plain_logged, tls; free ports for the rest)."""
+    ports = {name: ports.get(name) or free_port() for name in ["http", "h2", "http_logged", "plain", "plain_logged", "tls"]}
     return NGINX_CONF.format(dir=folder, backend=backend, host=HOST, api_location=API_LOCATION, **ports)
 
 
@@ -313,6 +337,8 @@ def idle_memory(work):
     gateway.wait()
     folder = work / "idle-nginx"
     folder.mkdir()
+    for name in ["tls.crt", "tls.key"]:
+        shutil.copy(work / name, folder / name)
     port, backend = free_port(), re.search(r"server 127.0.0.1:(\d+);", (work / "nginx.conf").read_text()).group(1)
     (folder / "nginx.conf").write_text(nginx_conf(folder, backend, {"http": port}))
     nginx = start(["nginx", "-c", str(folder / "nginx.conf"), "-p", str(folder)], PROXY_CPU)
@@ -322,6 +348,66 @@ def idle_memory(work):
     nginx.terminate()
     nginx.wait()
     return result
+
+
+def ecdsa_certificate(folder):
+    """A self-signed ECDSA P-256 certificate for HOST in `folder` (tls.crt, tls.key); its PEMs."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(folder / "tls.key"), "-out", str(folder / "tls.crt"), "-days", "2",
+                    "-subj", f"/CN={HOST}", "-addext", f"subjectAltName=DNS:{HOST}"], capture_output=True, check=True)
+    return (folder / "tls.crt").read_text(), (folder / "tls.key").read_text()
+
+
+def h2load_tls(port, path, pid):
+    """HTTP/1.1 over TLS, keep-alive: h2load (64 connections; SNI and Host are HOST) and the
+    proxy's CPU time per request."""
+    before = cpu_seconds(pid)
+    out = run(["h2load", "--h1", "-c64", f"-D{DURATION}", f"--connect-to=127.0.0.1:{port}", f"https://{HOST}:{port}{path}"])
+    (user0, sys0), (user1, sys1) = before, cpu_seconds(pid)
+    rps = float(re.search(r"finished in [\d.]+\w*, ([\d.]+) req/s", out).group(1))
+    done = int(re.search(r"(\d+) succeeded", out).group(1))
+    failed = int(re.search(r"(\d+) failed", out).group(1))
+    if failed or not re.search(r"status codes: (\d+) 2xx", out) or not done:
+        sys.exit(f"h2load over TLS saw failures on port {port}:\n{out}")
+    return {"rps": rps, "cpu_us": ((user1 - user0) + (sys1 - sys0)) / done * 1e6}
+
+
+def handshakes(port, pid, resumed):
+    """TLS handshakes per second from two clients (`hack/tls_handshakes.py`: each connects, shakes
+    hands with SNI, closes; full handshakes, or resumed with a first connection's ticket) and the
+    proxy's CPU time per handshake."""
+    before = cpu_seconds(pid)
+    mode = "resumed" if resumed else "full"
+    clients = [subprocess.Popen(["taskset", "-c", LOAD_CPU, sys.executable, str(ROOT / "hack/tls_handshakes.py"),
+                                 str(port), HOST, str(DURATION), mode], stdout=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    counts = [tuple(map(int, client.communicate()[0].split())) for client in clients]
+    (user0, sys0), (user1, sys1) = before, cpu_seconds(pid)
+    total, reused = sum(count for count, _ in counts), sum(reused for _, reused in counts)
+    if resumed and reused < total * 0.99:
+        sys.exit(f"port {port}: only {reused} of {total} handshakes resumed")
+    return {"per_second": round(total / DURATION, 1), "cpu_us": ((user1 - user0) + (sys1 - sys0)) / total * 1e6,
+            "resumed_share": round(reused / total, 3)}
+
+
+def tls_rounds(proxies):
+    """For each proxy `name: (TLS port, pid)`: medians over 3 alternating rounds of keep-alive
+    requests, full handshakes and resumed handshakes."""
+    runs = {name: {"keepalive": [], "full_handshakes": [], "resumed_handshakes": []} for name in proxies}
+    for _ in range(3):
+        for name, (port, pid) in proxies.items():
+            runs[name]["keepalive"].append(h2load_tls(port, "/bench/users/42", pid))
+            runs[name]["full_handshakes"].append(handshakes(port, pid, resumed=False))
+            runs[name]["resumed_handshakes"].append(handshakes(port, pid, resumed=True))
+    result = {}
+    for name in proxies:
+        result[name] = {kind: {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+                        for kind, rounds in runs[name].items()}
+    return result
+
+
+def tls_ratio(tls, kind, key):
+    return round(tls["gateway"][kind][key] / tls["nginx"][kind][key], 3)
 
 
 def admin_config(port):
@@ -351,31 +437,41 @@ def memory_and_reload(backend_port, work):
     while admin_config(admin)["version"] == version:
         time.sleep(0.01)
     reload_seconds = time.time() - changed
+    # One Api changed among 10,000: the files are read and translated whole, the one Api compiled.
+    version = admin_config(admin)["version"]
+    changed = time.time()
+    manifest.write_text(gateway_manifest(backend_port, 10_000).replace("timeout: 3000", "timeout: 4000")
+                        .replace("/service7/items/[itemId]", "/service7/things/[itemId]"))
+    while admin_config(admin)["version"] == version:
+        time.sleep(0.01)
+    reload_one_seconds = time.time() - changed
     apis = admin_config(admin)["apis"]
     gateway.terminate()
     gateway.wait()
-    return {"apis": apis, "rss_mib": round(rss, 1), "first_load_s": round(first_load, 2), "reload_s": round(reload_seconds, 2)}
+    return {"apis": apis, "rss_mib": round(rss, 1), "first_load_s": round(first_load, 2), "reload_s": round(reload_seconds, 2),
+            "reload_one_s": round(reload_one_seconds, 2)}
 
 
 def main():
-    for tool in ["wrk", "h2load", "nginx", "taskset"]:
+    for tool in ["wrk", "h2load", "nginx", "taskset", PINGORA]:
         if not shutil.which(tool):
-            sys.exit(f"{tool} is missing: run `make bench`, which installs it")
+            sys.exit(f"{tool} is missing: run `make bench`, which installs or builds it")
     if not (Path.home() / ".cargo/bin/oha").exists():
         sys.exit("oha is missing: run `make bench`, which installs it")
     work = Path(tempfile.mkdtemp(prefix="apigw-bench-"))
     backend_port, gateway_port, logged_port = free_port(), free_port(), free_port()
-    nginx_ports = {name: free_port() for name in ["http", "h2", "http_logged", "plain", "plain_logged"]}
+    nginx_ports = {name: free_port() for name in ["http", "h2", "http_logged", "plain", "plain_logged", "tls"]}
     start([str(RELEASE / "apigw-echo"), f"127.0.0.1:{backend_port}", "fixed"], LOAD_CPU)
     (work / "apis").mkdir()
-    (work / "apis" / "apis.yaml").write_text(gateway_manifest(backend_port))
+    (work / "apis" / "apis.yaml").write_text(gateway_manifest(backend_port, tls=ecdsa_certificate(work)))
+    gateway_tls_port = free_port()
 
     def gateway_on(port, access_log, stdout=subprocess.DEVNULL, extra=()):
         return start([str(RELEASE / "apigw-gateway"), "--manifests", str(work / "apis"), "--http", f"127.0.0.1:{port}",
                       "--admin", f"127.0.0.1:{free_port()}", "--access-log", access_log, "--workers", "1", *extra],
                      PROXY_CPU, stdout)
 
-    gateway = gateway_on(gateway_port, "false")
+    gateway = gateway_on(gateway_port, "false", extra=["--https", f"127.0.0.1:{gateway_tls_port}"])
     # Tracing at 1 % and 100 % sampling, to a real OpenTelemetry Collector on the load's core
     # (OTLP/HTTP in, nothing out: its cost is not the gateway's).
     collector_port = free_port()
@@ -395,7 +491,13 @@ def main():
     logged = gateway_on(logged_port, "true", open(work / "gateway-access.log", "w"))
     (work / "nginx.conf").write_text(nginx_conf(work, backend_port, nginx_ports))
     nginx = start(["nginx", "-c", str(work / "nginx.conf"), "-p", str(work)], PROXY_CPU)
-    for port in [backend_port, gateway_port, logged_port, *nginx_ports.values(), *traced_ports.values()]:
+    # Pingora, in its load-balancer example's shape: one thread, 128 idle backend connections.
+    pingora_port = free_port()
+    (work / "pingora.yaml").write_text("version: 1\nthreads: 1\nupstream_keepalive_pool_size: 128\n")
+    pingora = start([PINGORA, "-c", str(work / "pingora.yaml")], PROXY_CPU,
+                    env={"LISTEN": f"127.0.0.1:{pingora_port}", "BACKEND": f"127.0.0.1:{backend_port}"})
+    for port in [backend_port, gateway_port, gateway_tls_port, logged_port, pingora_port, *nginx_ports.values(),
+                 *traced_ports.values()]:
         wait_port(port)
     # taskset execs nginx, so the process started is nginx's master; its one child is the worker.
     nginx_worker = int(subprocess.run(["pgrep", "-P", str(nginx.pid)], capture_output=True, text=True).stdout.split()[0])
@@ -408,6 +510,7 @@ def main():
         "gateway": (gateway_port, "/bench/users/42", gateway.pid, ()),
         "nginx": (nginx_port, "/bench/users/42", nginx_worker, ()),
         "nginx_plain": (nginx_ports["plain"], "/bench/users/42", nginx_worker, ()),
+        "pingora": (pingora_port, "/bench/users/42", pingora.pid, ()),
         "gateway_logged": (logged_port, "/bench/users/42", logged.pid, ()),
         "nginx_logged": (nginx_ports["http_logged"], "/bench/users/42", nginx_worker, ()),
         "nginx_plain_logged": (nginx_ports["plain_logged"], "/bench/users/42", nginx_worker, ()),
@@ -439,6 +542,7 @@ def main():
     half_load = ["direct", "gateway", "nginx", "gateway_logged", "nginx_logged"]
     results["half_load"] = {name: oha(*targets[name][:2], rate) for name in half_load}
     results["http2"] = {"gateway": h2load(gateway_port, "/bench/users/42"), "nginx": h2load(nginx_h2, "/bench/users/42")}
+    results["tls"] = tls_rounds({"gateway": (gateway_tls_port, gateway.pid), "nginx": (nginx_ports["tls"], nginx_worker)})
     results["idle_connection_kib"] = idle_memory(work)
     results["big_config"] = memory_and_reload(backend_port, work)
     results["ratios"] = {
@@ -449,6 +553,10 @@ def main():
         "http1_gateway_over_nginx_median_of_rounds": round(statistics.median(pairwise), 3),
         "http1_gateway_over_direct": round(best["gateway"]["rps"] / best["direct"]["rps"], 3),
         "http1_gateway_over_nginx_plain": ratio("gateway", "nginx_plain"),
+        # The Rust anchor: Pingora as a plain proxy with the same headers.
+        "http1_gateway_over_pingora": ratio("gateway", "pingora"),
+        "http1_gateway_over_pingora_median_of_rounds": round(statistics.median(rounds("gateway", "pingora")), 3),
+        "http1_pingora_cpu_over_gateway_cpu": round(best["pingora"]["cpu_us"] / best["gateway"]["cpu_us"], 3),
         "http1_gateway_over_nginx_plain_median_of_rounds": round(statistics.median(rounds("gateway", "nginx_plain")), 3),
         # Access logs on on both (nginx buffer=64k flush=1s).
         "http1_logged_gateway_over_nginx": ratio("gateway_logged", "nginx_logged"),
@@ -474,6 +582,11 @@ def main():
         "http1_nginx_cpu_over_gateway_cpu": round(best["nginx"]["cpu_us"] / best["gateway"]["cpu_us"], 3),
         "http1_nginx_cpu_over_gateway_cpu_per_round": [round(ratio, 3) for ratio in cpu_pairs],
         "http2_gateway_over_nginx": round(results["http2"]["gateway"]["rps"] / results["http2"]["nginx"]["rps"], 3),
+        # TLS 1.3, ECDSA P-256 on both: keep-alive requests, full and resumed handshakes.
+        "tls_keepalive_gateway_over_nginx": tls_ratio(results["tls"], "keepalive", "rps"),
+        "tls_full_handshakes_gateway_over_nginx": tls_ratio(results["tls"], "full_handshakes", "per_second"),
+        "tls_resumed_handshakes_gateway_over_nginx": tls_ratio(results["tls"], "resumed_handshakes", "per_second"),
+        "tls_full_handshake_nginx_cpu_over_gateway_cpu": round(1 / tls_ratio(results["tls"], "full_handshakes", "cpu_us"), 3),
         "half_load_p99_added_ms": round(results["half_load"]["gateway"]["p99_ms"] - results["half_load"]["direct"]["p99_ms"], 3),
     }
 
@@ -491,10 +604,17 @@ def main():
     print("\nHTTP/2 (h2c), 64 connections x 10 streams:")
     for name, r in results["http2"].items():
         print(f"  {name:8} {r['rps']:>10.0f} req/s")
+    print("\nTLS 1.3 (ECDSA P-256), medians of 3 alternating rounds:")
+    for name in ["gateway", "nginx"]:
+        t = results["tls"][name]
+        print(f"  {name:8} keep-alive {t['keepalive']['rps']:>9.0f} req/s ({t['keepalive']['cpu_us']:.1f} us CPU each); "
+              f"full handshakes {t['full_handshakes']['per_second']:>7.0f}/s ({t['full_handshakes']['cpu_us']:.0f} us each); "
+              f"resumed {t['resumed_handshakes']['per_second']:>7.0f}/s ({t['resumed_handshakes']['cpu_us']:.0f} us each)")
     idle = results["idle_connection_kib"]
     print(f"\nMemory per idle keep-alive connection (2,000 of them): gateway {idle['gateway']} KiB, nginx {idle['nginx']} KiB")
     big = results["big_config"]
-    print(f"\n{big['apis']} APIs: gateway RSS {big['rss_mib']} MiB, first load {big['first_load_s']} s, reload {big['reload_s']} s")
+    print(f"\n{big['apis']} APIs: gateway RSS {big['rss_mib']} MiB, first load {big['first_load_s']} s, reload {big['reload_s']} s, "
+          f"one Api changed {big['reload_one_s']} s")
     print("\nRatios:", json.dumps(results["ratios"], indent=2))
     out = ROOT / "target" / "bench"
     out.mkdir(parents=True, exist_ok=True)

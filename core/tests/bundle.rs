@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use apigw_core::bundle::{
-    Bundle, CONTENT_HASH_LABEL, Encoded, INDEX_KEY, Index, SHARD_BYTES, SHARD_KEY, Shard, VERSION_LABEL, index_name,
-    indexed_shards, read_index, shard_name,
+    Bundle, CONTENT_HASH_LABEL, Encoded, HASH_LABEL, INDEX_KEY, Index, IndexedVersion, SHARD_BYTES, SHARD_KEY, Shard,
+    VERSION_LABEL, index_name, indexed_shards, read_index, shard_name,
 };
 use apigw_core::config::{ApiConfig, GatewayConfig, GroupConfig, UpstreamConfig};
 use apigw_core::translate::{Snapshot, translate};
@@ -175,10 +175,11 @@ fn the_index_names_the_shards_of_a_version() {
     let encoded = bundle(3, 10).encode(None);
     let index = encoded.index("default");
     let shard = &encoded.shards[0];
-    let index_map = map(&index_name("default"), &[(VERSION_LABEL, "7")], None, Some(&index));
+    let index_map = map(&index_name("default"), &[(VERSION_LABEL, "7"), (HASH_LABEL, "h")], None, Some(&index));
     let current = map(&shard_name("default", shard), &[(CONTENT_HASH_LABEL, &shard.hash)], Some(&shard.data), None);
     let maps = [current, index_map.clone()];
-    assert_eq!(read_index(&maps, "default"), Some((7, index.clone())));
+    let indexed = IndexedVersion { version: 7, hash: "h".to_owned(), index: index.clone() };
+    assert_eq!(read_index(&maps, "default"), Some(indexed));
     assert_eq!(indexed_shards(&maps, &index), Some(vec![shard.data.as_slice()]));
 
     let stale = map(&shard_name("default", shard), &[(CONTENT_HASH_LABEL, "0000")], Some(b"old"), None);

@@ -231,14 +231,21 @@ impl TestClient {
 
     /// Sends `request` and reads the whole answer.
     pub async fn send(&self, request: Request<Full<Bytes>>) -> Answer {
-        let response = if self.http2 && request.headers().contains_key(http::header::HOST) {
-            send_with_authority_from_host(request).await
-        } else {
-            self.client.request(request).await.expect("the gateway answers")
-        };
+        if self.http2 && request.headers().contains_key(http::header::HOST) {
+            let response = send_with_authority_from_host(request).await;
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await.expect("a whole body").to_bytes();
+            return Answer { status: parts.status, headers: parts.headers, body };
+        }
+        self.try_send(request).await.expect("the gateway answers")
+    }
+
+    /// Sends `request` (HTTP/1.1) and reads the whole answer, or says what failed.
+    pub async fn try_send(&self, request: Request<Full<Bytes>>) -> Result<Answer, String> {
+        let response = self.client.request(request).await.map_err(|error| format!("{error:?}"))?;
         let (parts, body) = response.into_parts();
-        let body = body.collect().await.expect("a whole body").to_bytes();
-        Answer { status: parts.status, headers: parts.headers, body }
+        let body = body.collect().await.map_err(|error| format!("reading the body: {error}"))?.to_bytes();
+        Ok(Answer { status: parts.status, headers: parts.headers, body })
     }
 
     /// `GET http://{address}{path}` with `Host: {host}` and extra headers.

@@ -18,6 +18,11 @@ pub fn shop_api(name: &str, request: &str, backend: &str) -> String {
 
 /// `groups` ApiGroups of `apis_per_group` MOCK Apis each, in one YAML stream.
 pub fn many_apis(groups: usize, apis_per_group: usize) -> String {
+    many_apis_answering(groups, apis_per_group, "")
+}
+
+/// [`many_apis`] whose bodies end with `suffix` (`g3-a7{suffix}`).
+pub fn many_apis_answering(groups: usize, apis_per_group: usize, suffix: &str) -> String {
     let mut yaml = String::new();
     for group in 0..groups {
         yaml += &format!(
@@ -25,7 +30,7 @@ pub fn many_apis(groups: usize, apis_per_group: usize) -> String {
         );
         for api in 0..apis_per_group {
             yaml += &format!(
-                "---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {{name: g{group}-a{api}}}\nspec: {{groupRef: g{group}, auth: {{type: ANONYMOUS}}, request: {{method: GET, path: /items/{api}}}, backend: {{type: MOCK, statusCode: 200, body: g{group}-a{api}}}}}\n"
+                "---\napiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {{name: g{group}-a{api}}}\nspec: {{groupRef: g{group}, auth: {{type: ANONYMOUS}}, request: {{method: GET, path: /items/{api}}}, backend: {{type: MOCK, statusCode: 200, body: g{group}-a{api}{suffix}}}}}\n"
             );
         }
     }

@@ -92,3 +92,42 @@ async fn serves_each_host_its_certificate_over_h2_and_http1() {
         String::from_utf8_lossy(&served.stdout) == renewed_serial
     });
 }
+
+/// Sends one HTTP/1.1 request over a new TLS connection of `client` and reads the answer (TLS 1.3
+/// tickets arrive after the handshake); how the handshake went.
+async fn handshake(client: &tokio_rustls::TlsConnector, gateway: &GatewayProcess) -> rustls::HandshakeKind {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tcp = tokio::net::TcpStream::connect(gateway.https).await.expect("connecting");
+    let name = rustls::pki_types::ServerName::try_from("shop.example.com").expect("a name");
+    let mut tls = client.connect(name, tcp).await.expect("a TLS handshake");
+    tls.write_all(b"GET /hello HTTP/1.1\r\nHost: shop.example.com\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    tls.read_to_end(&mut answer).await.expect("the answer");
+    assert!(answer.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    tls.get_ref().1.handshake_kind().expect("a finished handshake")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_returning_client_resumes_its_session_with_a_ticket() {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let backend = echo::start("backend").await;
+    let dir = scratch_dir("tls-resume");
+    let shop = issue(&dir, "shop", &["shop.example.com"]);
+    let wildcard = issue(&dir, "wildcard", &["*.api.example.com"]);
+    let gateway = GatewayProcess::start(&manifests(backend, &shop, &wildcard), &[]);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_file(dir.join("ca.crt")).expect("the CA")).expect("a root");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    for versions in [&[&rustls::version::TLS13], &[&rustls::version::TLS12]] {
+        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(versions)
+            .expect("TLS versions")
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth();
+        let client = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        assert_eq!(handshake(&client, &gateway).await, rustls::HandshakeKind::Full, "{versions:?}: the first");
+        for _ in 0..3 {
+            assert_eq!(handshake(&client, &gateway).await, rustls::HandshakeKind::Resumed, "{versions:?}: the next");
+        }
+    }
+}

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use apigw_core::bundle::{
-    Bundle, CONTENT_HASH_LABEL, HASH_LABEL, INDEX_KEY, INSTANCE_LABEL, Index, MANAGED_BY_LABEL, MANAGER, SECRETS_KEY,
-    SHARD_KEY, VERSION_LABEL, index_name, indexed_shards, label, label_number, read_index, secret_name,
+    Bundle, CONTENT_HASH_LABEL, Compressed, HASH_LABEL, INDEX_KEY, INSTANCE_LABEL, Index, MANAGED_BY_LABEL, MANAGER,
+    SECRETS_KEY, SHARD_KEY, VERSION_LABEL, index_name, indexed_shards, label, label_number, read_index, secret_name,
 };
 use apigw_core::config::GatewayConfig;
 use k8s_openapi::ByteString;
@@ -44,6 +44,8 @@ pub struct Publisher {
     /// skipped only when this process itself wrote its content (the watch may lag, and a
     /// predecessor may have crashed half-way through a version).
     contents: HashMap<String, String>,
+    /// Each instance's compressed buckets of the last encoding.
+    compressed: HashMap<String, Compressed>,
     /// The owner every published object names (deleted with it).
     owners: Option<Vec<OwnerReference>>,
 }
@@ -57,6 +59,7 @@ impl Publisher {
             store,
             written: HashMap::new(),
             contents: HashMap::new(),
+            compressed: HashMap::new(),
             owners: owner.map(|owner| vec![owner]),
         }
     }
@@ -68,10 +71,8 @@ impl Publisher {
             return Some(written.clone());
         }
         let maps = self.maps(instance);
-        if let Some((version, index)) = read_index(&maps, instance) {
-            let index_map = maps.iter().find(|map| map.name_any() == index_name(instance))?;
-            let hash = label(&index_map.metadata, HASH_LABEL).unwrap_or_default().to_owned();
-            return Some(Published { version, hash, index: Some(index) });
+        if let Some(indexed) = read_index(&maps, instance) {
+            return Some(Published { version: indexed.version, hash: indexed.hash, index: Some(indexed.index) });
         }
         let version = maps.iter().filter_map(|map| label_number(&map.metadata, VERSION_LABEL)).max()?;
         Some(Published { version, hash: String::new(), index: None })
@@ -105,7 +106,8 @@ impl Publisher {
     pub async fn publish(&mut self, instance: &str, bundle: &Bundle, metrics: &Metrics) -> Result<u64, kube::Error> {
         let previous = self.published(instance);
         let previous_index = previous.as_ref().and_then(|previous| previous.index.as_ref());
-        let encoded = bundle.encode(previous_index.map(|index| index.buckets));
+        let cache = self.compressed.entry(instance.to_owned()).or_default();
+        let encoded = bundle.encode_reusing(previous_index.map(|index| index.buckets), cache);
         if let Some(previous) = previous.as_ref().filter(|previous| previous.hash == encoded.hash) {
             return Ok(previous.version);
         }
@@ -177,6 +179,7 @@ impl Publisher {
             self.delete_config_map(&map.name_any(), metrics).await?;
         }
         self.contents.remove(&secret_name(instance));
+        self.compressed.remove(instance);
         match self.secrets.delete(&secret_name(instance), &DeleteParams::default()).await {
             Ok(_) => count(metrics, "Secret", 0),
             Err(kube::Error::Api(status)) if status.code == 404 => {}

@@ -58,6 +58,8 @@ pub struct Reconciler {
     client: Client,
     cache: Cache,
     publisher: Publisher,
+    /// Each instance's newest published version and when it was published.
+    published: HashMap<String, (u64, Instant)>,
     alarm_writer: AlarmWriter,
     alarms: Alarms,
     /// A span per pass, when tracing is on.
@@ -81,7 +83,8 @@ impl Reconciler {
     ) -> Self {
         let publisher = Publisher::new(client.clone(), config_namespace, cache.config_maps.clone(), owner);
         let (contained, alarms) = (HashMap::new(), HashMap::new());
-        Self { client, cache, publisher, alarm_writer, alarms, tracer: None, metrics, contained, last: None }
+        let published = HashMap::new();
+        Self { client, cache, publisher, published, alarm_writer, alarms, tracer: None, metrics, contained, last: None }
     }
 
     /// Records a span of every pass with `tracer`.
@@ -181,6 +184,9 @@ impl Reconciler {
             }
             let bundle = Bundle { secrets: referenced_secrets(&config, &snapshot), config };
             let version = self.publisher.publish(instance, &bundle, &self.metrics).await?;
+            if self.published.get(instance).is_none_or(|(newest, _)| *newest != version) {
+                self.published.insert(instance.clone(), (version, Instant::now()));
+            }
             let served = members(&bundle.config);
             for object in &served {
                 let generation = generations.get(object).copied().flatten();
@@ -217,6 +223,7 @@ impl Reconciler {
             kept: &pass.kept,
             served,
             contained: &self.contained,
+            published: &self.published,
             problems: &problems,
             alarms: &self.alarms,
             now: &now,

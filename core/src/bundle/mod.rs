@@ -33,7 +33,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::GatewayConfig;
 use records::{Record, RecordError};
-pub use shards::{SHARD_BYTES, Shard};
+pub use shards::{Compressed, SHARD_BYTES, Shard};
 
 /// Label: the gateway instance an object belongs to.
 pub const INSTANCE_LABEL: &str = "apigw.io/instance";
@@ -131,6 +131,12 @@ impl Bundle {
     /// still fits its size (see [`shards::bucket_count`]); deterministic: equal bundles and
     /// counts give equal bytes.
     pub fn encode(&self, previous_buckets: Option<usize>) -> Encoded {
+        self.encode_reusing(previous_buckets, &mut Compressed::default())
+    }
+
+    /// [`Bundle::encode`], compressing only the buckets that changed since the encoding `cache`
+    /// saw last.
+    pub fn encode_reusing(&self, previous_buckets: Option<usize>, cache: &mut Compressed) -> Encoded {
         let records: Vec<(String, Vec<u8>)> = records::split(&self.config)
             .into_iter()
             .map(|(identity, record)| {
@@ -156,7 +162,7 @@ impl Bundle {
         let raw = records.iter().map(|(_, json)| json.len() + 1).sum();
         let buckets = shards::bucket_count(raw, previous_buckets);
         let shards =
-            shards::spread(records.iter().map(|(identity, json)| (identity.as_str(), json.as_slice())), buckets);
+            shards::spread(records.iter().map(|(identity, json)| (identity.as_str(), json.as_slice())), buckets, cache);
         let secrets_hash = shards::hex_hash(&secrets);
         Encoded { hash, buckets, shards, secrets, secrets_hash }
     }
@@ -223,14 +229,26 @@ pub fn label<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a str> {
     meta.labels.as_ref()?.get(key).map(String::as_str)
 }
 
-/// The version and index published for `instance` among its ConfigMaps; `None` when there is
-/// no index or it is malformed.
-pub fn read_index(maps: &[Arc<ConfigMap>], instance: &str) -> Option<(u64, Index)> {
+/// A version as its index names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexedVersion {
+    /// Its [`VERSION_LABEL`].
+    pub version: u64,
+    /// Its [`HASH_LABEL`].
+    pub hash: String,
+    /// Its shards and Secret.
+    pub index: Index,
+}
+
+/// The version published for `instance` among its ConfigMaps; `None` when there is no index or
+/// it is malformed.
+pub fn read_index(maps: &[Arc<ConfigMap>], instance: &str) -> Option<IndexedVersion> {
     let name = index_name(instance);
     let map = maps.iter().find(|map| map.metadata.name.as_deref() == Some(name.as_str()))?;
     let version = label_number(&map.metadata, VERSION_LABEL)?;
+    let hash = label(&map.metadata, HASH_LABEL)?.to_owned();
     let index = serde_json::from_str(map.data.as_ref()?.get(INDEX_KEY)?).ok()?;
-    Some((version, index))
+    Some(IndexedVersion { version, hash, index })
 }
 
 /// The data of every shard `index` names, in order; `None` unless each is there with the hash

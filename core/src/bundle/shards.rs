@@ -3,6 +3,7 @@
 //! [`SHARD_BYTES`]; the parts of every bucket, concatenated in order, are one multi-member gzip
 //! stream of the records.
 
+use std::collections::HashMap;
 use std::io::Write;
 
 use sha2::{Digest, Sha256};
@@ -54,9 +55,20 @@ pub fn bucket_of(identity: &str, count: usize) -> usize {
     (number % count as u64) as usize
 }
 
+/// Compressed buckets by the SHA-256 of their index and records: an encoding compresses only
+/// the buckets that changed since the one before (gzip is most of an encoding's time).
+#[derive(Debug, Default)]
+pub struct Compressed {
+    by_content: HashMap<[u8; 32], Vec<Shard>>,
+}
+
 /// The shards of `records` (identity and JSON) spread over `count` buckets, in bucket order;
-/// empty buckets have none.
-pub fn spread<'a>(records: impl IntoIterator<Item = (&'a str, &'a [u8])>, count: usize) -> Vec<Shard> {
+/// empty buckets have none. Buckets `cache` holds are not compressed again; it then holds these.
+pub fn spread<'a>(
+    records: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    count: usize,
+    cache: &mut Compressed,
+) -> Vec<Shard> {
     let mut buckets = vec![Vec::new(); count];
     for (identity, json) in records {
         let bucket = &mut buckets[bucket_of(identity, count)];
@@ -64,15 +76,30 @@ pub fn spread<'a>(records: impl IntoIterator<Item = (&'a str, &'a [u8])>, count:
         bucket.push(b'\n');
     }
     let mut shards = Vec::new();
+    let mut kept = HashMap::new();
     for (bucket, raw) in buckets.iter().enumerate().filter(|(_, raw)| !raw.is_empty()) {
-        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gzip.write_all(raw).expect("writing to memory");
-        let compressed = gzip.finish().expect("writing to memory");
-        for (part, data) in compressed.chunks(SHARD_BYTES).enumerate() {
-            shards.push(Shard { bucket, part, hash: hex_hash(data), data: data.to_vec() });
-        }
+        let mut digest = Sha256::new();
+        digest.update((bucket as u64).to_be_bytes());
+        digest.update(raw);
+        let content: [u8; 32] = digest.finalize().into();
+        let parts = cache.by_content.remove(&content).unwrap_or_else(|| compress(bucket, raw));
+        shards.extend(parts.iter().cloned());
+        kept.insert(content, parts);
     }
+    cache.by_content = kept;
     shards
+}
+
+/// The parts of `bucket`'s gzip'd `raw` records.
+fn compress(bucket: usize, raw: &[u8]) -> Vec<Shard> {
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gzip.write_all(raw).expect("writing to memory");
+    let compressed = gzip.finish().expect("writing to memory");
+    compressed
+        .chunks(SHARD_BYTES)
+        .enumerate()
+        .map(|(part, data)| Shard { bucket, part, hash: hex_hash(data), data: data.to_vec() })
+        .collect()
 }
 
 /// Hex SHA-256 of `data`, its first 20 bytes.
@@ -110,13 +137,33 @@ mod tests {
     }
 
     #[test]
+    fn only_changed_buckets_are_compressed_again() {
+        let other = (0..).map(|index| format!("b{index}")).find(|id| bucket_of(id, 64) != bucket_of("a", 64));
+        let other = other.expect("a record of another bucket");
+        let records =
+            |changed: &str| vec![("a".to_owned(), b"first".to_vec()), (other.clone(), changed.as_bytes().to_vec())];
+        let spread_all = |records: &[(String, Vec<u8>)], cache: &mut Compressed| {
+            spread(records.iter().map(|(identity, json)| (identity.as_str(), json.as_slice())), 64, cache)
+        };
+        let mut cache = Compressed::default();
+        let before = spread_all(&records("second"), &mut cache);
+        assert_eq!(before.len(), 2, "two buckets");
+        assert_eq!(cache.by_content.len(), 2);
+        let after = spread_all(&records("changed"), &mut cache);
+        assert_eq!(after, spread_all(&records("changed"), &mut Compressed::default()), "as if compressed afresh");
+        assert_eq!(after.iter().filter(|shard| before.contains(shard)).count(), 1, "one bucket kept");
+        assert_eq!(cache.by_content.len(), 2, "the cache holds the last encoding's buckets only");
+    }
+
+    #[test]
     fn a_bucket_beyond_the_shard_size_is_split_into_parts() {
         // Random bytes as hex do not compress below half.
         let noise: Vec<String> =
             (0..4).map(|_| (0..400_000).map(|_| format!("{:x}", fastrand::u8(..16))).collect()).collect();
         let records: Vec<(String, &[u8])> =
             noise.iter().enumerate().map(|(index, text)| (format!("record-{index}"), text.as_bytes())).collect();
-        let shards = spread(records.iter().map(|(identity, json)| (identity.as_str(), *json)), 1);
+        let shards =
+            spread(records.iter().map(|(identity, json)| (identity.as_str(), *json)), 1, &mut Compressed::default());
         assert!(shards.len() > 1, "{} shards", shards.len());
         assert!(shards.iter().all(|shard| shard.bucket == 0 && shard.data.len() <= SHARD_BYTES));
         assert_eq!(shards.iter().map(|shard| shard.part).collect::<Vec<_>>(), (0..shards.len()).collect::<Vec<_>>());

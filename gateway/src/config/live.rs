@@ -28,6 +28,8 @@ pub struct Loaded {
     pub hash: String,
     /// When it was loaded (RFC 3339).
     pub loaded_at: String,
+    /// How long reading, decoding and compiling it took, in milliseconds.
+    pub load_ms: u64,
 }
 
 /// The served config and the history of loads.
@@ -52,6 +54,8 @@ pub struct ConfigStatus {
     pub apis: usize,
     /// When it was loaded.
     pub loaded_at: Option<String>,
+    /// How long loading it took, in milliseconds.
+    pub load_ms: Option<u64>,
     /// Configs refused since start.
     pub refusals: u64,
     /// Why the last refused config was refused.
@@ -84,6 +88,7 @@ impl LiveConfig {
             hash: current.as_ref().map(|loaded| loaded.hash.clone()),
             apis: current.as_ref().map_or(0, |loaded| loaded.table.api_count()),
             loaded_at: current.as_ref().map(|loaded| loaded.loaded_at.clone()),
+            load_ms: current.as_ref().map(|loaded| loaded.load_ms),
             refusals: self.refusals.load(Ordering::Relaxed),
             last_refusal: self.last_refusal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone(),
         }

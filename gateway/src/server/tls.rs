@@ -36,5 +36,9 @@ pub fn acceptor(gateway: Arc<Gateway>) -> tokio_rustls::TlsAcceptor {
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(SniResolver { gateway }));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // Session resumption by stateless tickets (keys made per process, rotated by rustls): a
+    // returning client skips the certificate's signature and the key exchange's verification,
+    // without the 256-session cache that many clients would wear out.
+    config.ticketer = rustls::crypto::ring::Ticketer::new().expect("the system's random numbers");
     tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }

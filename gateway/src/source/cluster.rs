@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apigw_core::bundle::{
-    Bundle, COMPONENT_LABEL, CONTENT_HASH_LABEL, GATEWAY_COMPONENT, INSTANCE_LABEL, LOADED_VERSION_ANNOTATION,
-    MANAGED_BY_LABEL, MANAGER, SECRETS_KEY, indexed_shards, label, read_index, secret_name,
+    Bundle, COMPONENT_LABEL, CONTENT_HASH_LABEL, GATEWAY_COMPONENT, INSTANCE_LABEL, IndexedVersion,
+    LOADED_VERSION_ANNOTATION, MANAGED_BY_LABEL, MANAGER, SECRETS_KEY, indexed_shards, label, read_index, secret_name,
 };
 use apigw_core::config::GatewayConfig;
 use futures::{FutureExt, StreamExt};
@@ -50,6 +50,8 @@ pub enum Assembled<'a> {
     Version {
         /// The config version.
         version: u64,
+        /// Its content hash.
+        hash: String,
         /// Shard data, by index.
         shards: Vec<&'a [u8]>,
         /// The Secret's JSON.
@@ -63,11 +65,11 @@ pub fn assemble<'a>(maps: &'a [Arc<ConfigMap>], secret: Option<&'a Secret>, inst
     if maps.is_empty() {
         return Some(Assembled::Nothing);
     }
-    let (version, index) = read_index(maps, instance)?;
+    let IndexedVersion { version, hash, index } = read_index(maps, instance)?;
     let secret = secret.filter(|secret| label(&secret.metadata, CONTENT_HASH_LABEL) == Some(&index.secrets_hash))?;
     let secrets = secret.data.as_ref()?.get(SECRETS_KEY)?.0.as_slice();
     let shards = indexed_shards(maps, &index)?;
-    Some(Assembled::Version { version, shards, secrets })
+    Some(Assembled::Version { version, hash, shards, secrets })
 }
 
 impl ClusterSource {
@@ -125,13 +127,16 @@ impl ClusterSource {
             }
             installed = Some(version);
             let started = std::time::Instant::now();
-            let loaded_config = match assembled {
-                Assembled::Nothing => Ok((GatewayConfig::empty(&self.instance), Secrets::new())),
-                Assembled::Version { shards, secrets, .. } => Bundle::decode(shards, Some(secrets))
-                    .map(|bundle| (bundle.config, bundle.secrets))
-                    .map_err(Into::into),
+            let (loaded_config, hash) = match assembled {
+                Assembled::Nothing => (Ok((GatewayConfig::empty(&self.instance), Secrets::new())), None),
+                Assembled::Version { shards, secrets, hash, .. } => (
+                    Bundle::decode(shards, Some(secrets))
+                        .map(|bundle| (bundle.config, bundle.secrets))
+                        .map_err(Into::into),
+                    Some(hash),
+                ),
             };
-            if install(&gateway, loaded_config, version, started).is_ok() {
+            if install(&gateway, loaded_config, version, hash, started).is_ok() {
                 let _ = loaded.send(Some(version));
             }
         }
@@ -204,7 +209,7 @@ impl ClusterSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use apigw_core::bundle::{INDEX_KEY, Index, IndexEntry, SHARD_KEY, VERSION_LABEL, index_name};
+    use apigw_core::bundle::{HASH_LABEL, INDEX_KEY, Index, IndexEntry, SHARD_KEY, VERSION_LABEL, index_name};
     use k8s_openapi::ByteString;
     use std::collections::BTreeMap;
 
@@ -232,7 +237,10 @@ mod tests {
         Arc::new(ConfigMap {
             metadata: ObjectMeta {
                 name: Some(index_name("default")),
-                labels: Some(BTreeMap::from([(VERSION_LABEL.to_owned(), version.to_string())])),
+                labels: Some(BTreeMap::from([
+                    (VERSION_LABEL.to_owned(), version.to_string()),
+                    (HASH_LABEL.to_owned(), "hash".to_owned()),
+                ])),
                 ..ObjectMeta::default()
             },
             data: Some(BTreeMap::from([(INDEX_KEY.to_owned(), serde_json::to_string(&index).unwrap())])),
@@ -256,10 +264,11 @@ mod tests {
         let names = [("c-1-0", "h1"), ("c-0-0", "h0")];
         let maps = [shard("c-0-0", "h0", b"a"), index(3, &names, "s"), shard("c-1-0", "h1", b"b")];
         let current = secret("s");
-        let Some(Assembled::Version { version, shards, .. }) = assemble(&maps, Some(&current), "default") else {
+        let Some(Assembled::Version { version, hash, shards, .. }) = assemble(&maps, Some(&current), "default") else {
             panic!("complete")
         };
-        assert_eq!((version, shards), (3, vec![b"b".as_slice(), b"a".as_slice()]), "in the index's order");
+        assert_eq!((version, hash.as_str()), (3, "hash"));
+        assert_eq!(shards, vec![b"b".as_slice(), b"a".as_slice()], "in the index's order");
 
         let half_written = [shard("c-0-0", "h0", b"a"), index(4, &names, "s"), shard("c-1-0", "old", b"b")];
         assert_eq!(assemble(&half_written, Some(&secret("s")), "default"), None, "shard 1 still holds old content");

@@ -88,19 +88,21 @@ fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
 /// Loads the manifests into the gateway: served when valid, refused (last good kept) otherwise.
 pub fn reload(gateway: &Gateway, paths: &[PathBuf], instance: &str, version: u64) -> Result<(), LoadError> {
     let started = std::time::Instant::now();
-    install(gateway, load_manifests(paths, instance), version, started)
+    install(gateway, load_manifests(paths, instance), version, None, started)
 }
 
 /// Compiles a loaded config and swaps it in; a load or compile error is refused (logged,
-/// counted, shown on `/readyz`) and the last good config keeps serving. `started` is when
-/// loading began (logged: how long loading and compiling took).
+/// counted, shown on `/readyz`) and the last good config keeps serving. `hash` is the content
+/// hash when the source knows it (else computed); `started` is when loading began (logged: how
+/// long loading and compiling took).
 pub fn install(
     gateway: &Gateway,
     loaded: Result<(GatewayConfig, Secrets), LoadError>,
     version: u64,
+    hash: Option<String>,
     started: std::time::Instant,
 ) -> Result<(), LoadError> {
-    let loaded_ms = started.elapsed().as_millis();
+    let read_ms = started.elapsed().as_millis();
     let result = loaded.and_then(|(config, secrets)| {
         Ok((
             RouteTable::compile(
@@ -111,7 +113,7 @@ pub fn install(
             )?,
             CertificateStore::compile(&config, &secrets)?,
             AppStore::compile(&config, &secrets)?,
-            config.content_hash(),
+            hash.unwrap_or_else(|| config.content_hash()),
         ))
     });
     match result {
@@ -119,10 +121,10 @@ pub fn install(
             let apis = table.api_count();
             gateway.metrics.apis.set(apis as i64);
             gateway.metrics.reloads.get_or_create(&ReloadLabels { result: "loaded" }).inc();
-            let took_ms = started.elapsed().as_millis();
-            tracing::info!(version, %hash, apis, loaded_ms, took_ms, "config loaded");
+            let load_ms = started.elapsed().as_millis() as u64;
+            tracing::info!(version, %hash, apis, read_ms, load_ms, "config loaded");
             let loaded_at = jiff::Timestamp::now().to_string();
-            gateway.live.swap(Loaded { table, certificates, apps, version, hash, loaded_at });
+            gateway.live.swap(Loaded { table, certificates, apps, version, hash, loaded_at, load_ms });
             Ok(())
         }
         Err(error) => {

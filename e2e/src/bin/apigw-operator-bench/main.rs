@@ -46,6 +46,12 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
 async fn main() {
     let client = TestClient::http1();
     println!("operator benchmark (release builds, test control plane on this machine)\n");
+    // `BENCH_OPERATOR_SCALE_ONLY=1` runs the scale measurements alone.
+    if std::env::var_os("BENCH_OPERATOR_SCALE_ONLY").is_some() {
+        scale::stream(5_000, 50, 100, false).await;
+        scale::stream(20_000, 100, 100, true).await;
+        return;
+    }
 
     // 1. Apply -> serve, for a changed Api and for a moved endpoint.
     let namespace = Namespace::create("bench-operator");
