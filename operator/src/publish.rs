@@ -141,7 +141,7 @@ impl Publisher {
                 continue;
             }
             let map = ConfigMap {
-                metadata: meta(entry.name.clone(), &[(CONTENT_HASH_LABEL, &shard.hash)]),
+                metadata: meta(entry.name.clone(), &[(CONTENT_HASH_LABEL, &entry.hash)]),
                 binary_data: Some(BTreeMap::from([(SHARD_KEY.to_owned(), ByteString(shard.data.clone()))])),
                 ..ConfigMap::default()
             };
