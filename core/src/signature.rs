@@ -40,15 +40,28 @@ pub struct SignedParts<'a> {
 /// key alone).
 pub fn string_to_sign(parts: &SignedParts<'_>) -> String {
     let mut text = String::with_capacity(256);
-    for line in
-        [parts.method.to_ascii_uppercase().as_str(), parts.accept, parts.content_md5, parts.content_type, parts.date]
-    {
+    let upper;
+    let method = if parts.method.bytes().any(|byte| byte.is_ascii_lowercase()) {
+        upper = parts.method.to_ascii_uppercase();
+        upper.as_str()
+    } else {
+        parts.method
+    };
+    for line in [method, parts.accept, parts.content_md5, parts.content_type, parts.date] {
         text.push_str(line);
         text.push('\n');
     }
-    let mut headers = parts.headers.clone();
-    headers.sort_by(|a, b| java_order(a.0, b.0));
-    for (name, value) in headers {
+    // Signers list them sorted, nearly always: then they need no copy.
+    let sorted;
+    let headers = if parts.headers.is_sorted_by(|a, b| java_order(a.0, b.0).is_le()) {
+        &parts.headers
+    } else {
+        let mut headers = parts.headers.clone();
+        headers.sort_by(|a, b| java_order(a.0, b.0));
+        sorted = headers;
+        &sorted
+    };
+    for &(name, value) in headers {
         text.push_str(name);
         text.push(':');
         text.push_str(value);
@@ -79,6 +92,9 @@ pub fn string_to_sign(parts: &SignedParts<'_>) -> String {
 
 /// Java's `String.compareTo`: UTF-16 code units, as the SDKs' `TreeMap` sorts.
 fn java_order(a: &str, b: &str) -> std::cmp::Ordering {
+    if a.is_ascii() && b.is_ascii() {
+        return a.as_bytes().cmp(b.as_bytes());
+    }
     a.encode_utf16().cmp(b.encode_utf16())
 }
 
@@ -100,19 +116,66 @@ impl Ord for JavaKey<'_> {
 
 /// `Base64(HMAC(secret, stringToSign))`.
 pub fn sign(method: SignatureMethod, secret: &[u8], string_to_sign: &str) -> String {
-    let digest = match method {
-        SignatureMethod::HmacSHA256 => {
-            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-            mac.update(string_to_sign.as_bytes());
-            mac.finalize().into_bytes().to_vec()
+    SigningKey::new(secret).sign(method, string_to_sign).as_str().to_owned()
+}
+
+/// An App's secret keyed for both HMAC methods once (its inner and outer pads already hashed),
+/// so that a signature costs only the hashing of its text.
+#[derive(Clone)]
+pub struct SigningKey {
+    sha256: Hmac<sha2::Sha256>,
+    sha1: Hmac<sha1::Sha1>,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("SigningKey(..)")
+    }
+}
+
+impl SigningKey {
+    /// The key of `secret`.
+    pub fn new(secret: &[u8]) -> Self {
+        Self {
+            sha256: Hmac::new_from_slice(secret).expect("HMAC takes keys of any length"),
+            sha1: Hmac::new_from_slice(secret).expect("HMAC takes keys of any length"),
         }
-        SignatureMethod::HmacSHA1 => {
-            let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).expect("HMAC takes keys of any length");
-            mac.update(string_to_sign.as_bytes());
-            mac.finalize().into_bytes().to_vec()
+    }
+
+    /// `Base64(HMAC(secret, string_to_sign))` with `method`.
+    pub fn sign(&self, method: SignatureMethod, string_to_sign: &str) -> Signature {
+        fn base64(digest: &[u8]) -> Signature {
+            let mut signature = Signature { text: [0; 44], len: 0 };
+            signature.len = BASE64.encode_slice(digest, &mut signature.text).expect("44 bytes hold a SHA-256 digest");
+            signature
         }
-    };
-    BASE64.encode(digest)
+        match method {
+            SignatureMethod::HmacSHA256 => {
+                let mut mac = self.sha256.clone();
+                mac.update(string_to_sign.as_bytes());
+                base64(&mac.finalize().into_bytes())
+            }
+            SignatureMethod::HmacSHA1 => {
+                let mut mac = self.sha1.clone();
+                mac.update(string_to_sign.as_bytes());
+                base64(&mac.finalize().into_bytes())
+            }
+        }
+    }
+}
+
+/// A signature's Base64 text, kept on the stack.
+#[derive(Clone, Copy, Debug)]
+pub struct Signature {
+    text: [u8; 44],
+    len: usize,
+}
+
+impl Signature {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.text[..self.len]).expect("Base64 is ASCII")
+    }
 }
 
 /// The `Content-MD5` of a body: `Base64(MD5(body))`.
@@ -292,6 +355,26 @@ mod tests {
         let value = |name: &str| headers.iter().find(|(header, _)| header == name).map(|(_, value)| value.as_str());
         assert_eq!(value("X-Ca-Signature"), Some("5Mk+35gYLvO9WLP6EmXpb9jRwbVnCU1llETfib5ZbM8="));
         assert_eq!(value("X-Ca-Signature-Headers"), Some("X-Ca-Key,X-Ca-Nonce,X-Ca-Signature-Method,X-Ca-Timestamp"));
+    }
+
+    #[test]
+    fn a_keyed_secret_signs_as_hmac_does_with_either_method_and_any_key_length() {
+        let text = "The quick brown fox jumps over the lazy dog";
+        let key = SigningKey::new(b"key");
+        assert_eq!(key.sign(SignatureMethod::HmacSHA1, text).as_str(), "3nybhbi3iqa8ino29wqQcBydtNk=");
+        assert_eq!(
+            key.sign(SignatureMethod::HmacSHA256, text).as_str(),
+            "97yD9DBThCSxMpjmqm+xQ+9NWaFJRhdZl0edvC0aPNg="
+        );
+        assert_eq!(
+            key.sign(SignatureMethod::HmacSHA256, text).as_str(),
+            sign(SignatureMethod::HmacSHA256, b"key", text)
+        );
+        let long = SigningKey::new(&[b'k'; 100]);
+        assert_eq!(
+            long.sign(SignatureMethod::HmacSHA256, text).as_str(),
+            "1UXryACFf0tzTL3DhxL+Im02qKw0acrWNlDlvIcs120="
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use apigw_core::config::GatewayConfig;
+use apigw_core::signature::SigningKey;
 
 use crate::config::api::{CompileError, CompiledApi};
 use crate::secrets::Secrets;
@@ -16,8 +17,8 @@ pub struct AppEntry {
     pub app_id: String,
     /// `$CaAppKey`.
     pub app_key: String,
-    /// The secret signatures are made with.
-    pub secret: Vec<u8>,
+    /// The secret signatures are made with, keyed for HMAC.
+    pub key: SigningKey,
     namespace: String,
     grants: Vec<Grant>,
 }
@@ -96,7 +97,7 @@ impl AppStore {
             let entry = AppEntry {
                 app_id: app.app_id.to_string(),
                 app_key: app_key.clone(),
-                secret: secret.clone(),
+                key: SigningKey::new(secret),
                 namespace: app.namespace.clone(),
                 grants,
             };

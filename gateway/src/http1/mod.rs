@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod io;
+pub mod names;
 pub mod server;
 
 use std::io::{Error, ErrorKind, Result};
@@ -16,6 +17,9 @@ use http_body_util::BodyExt;
 use hyper::body::Body;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+/// Room left in a request's header map for the headers the gateway adds towards the backend
+/// (the forwarding headers, mapped parameters), so that the map is not grown per request.
+pub const ADDED_HEADERS: usize = 8;
 /// Most header fields accepted in a head (as hyper).
 pub const MAX_HEADERS: usize = 100;
 /// Longest chunk-size or trailer line accepted.
@@ -305,8 +309,8 @@ impl FieldSpans {
         let mut headers = HeaderMap::with_capacity(self.spans.len() + room);
         let mut framing = FramingHeaders::default();
         for &(name_start, name_end, value_start, value_end) in &self.spans {
-            let name = HeaderName::from_bytes(&head[name_start as usize..name_end as usize])
-                .map_err(|_| "invalid header name")?;
+            let name =
+                names::header_name(&head[name_start as usize..name_end as usize]).map_err(|_| "invalid header name")?;
             let value = head.slice(value_start as usize..value_end as usize);
             framing.note(&name, &value)?;
             headers.append(name, HeaderValue::from_maybe_shared(value).map_err(|_| "invalid header value")?);

@@ -24,8 +24,8 @@ use tokio::time::{Instant, Sleep};
 
 use super::io::{ClientStream, Reader, Upgraded, WriteSide};
 use super::{
-    BoxError, FieldSpans, Framing, FramingHeaders, MAX_HEADERS, Sending, Source, WriteError, put_content_length,
-    put_field, write_message,
+    ADDED_HEADERS, BoxError, FieldSpans, Framing, FramingHeaders, MAX_HEADERS, Sending, Source, WriteError,
+    put_content_length, put_field, write_message,
 };
 
 /// Limits applied to every client connection.
@@ -61,8 +61,6 @@ pub trait Handler {
 /// larger answer, it is kept up to `KEPT_ANSWER_BUFFER_BYTES`.
 const ANSWER_BUFFER_BYTES: usize = 1024;
 const KEPT_ANSWER_BUFFER_BYTES: usize = 4 * 1024;
-/// Room left in a request's header map for the headers the gateway adds towards the backend.
-const ADDED_HEADERS: usize = 6;
 /// How long and how much a refused client may still send before the connection is closed, so
 /// that it reads the refusal instead of a reset.
 const LINGER: (Duration, usize) = (Duration::from_secs(1), 256 * 1024);

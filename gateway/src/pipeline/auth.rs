@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apigw_core::resources::{AppCodeMode, SignatureMethod};
-use apigw_core::signature::{SignedParts, content_md5, sign, string_to_sign};
+use apigw_core::signature::{SignedParts, content_md5, string_to_sign};
 use bytes::Bytes;
 use http::request::Parts;
-use http::{HeaderName, header};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 use percent_encoding::percent_decode_str;
 
 use super::credentials::APP_CODE_PARAMETERS;
@@ -43,7 +43,7 @@ pub fn needs_body(parts: &Parts) -> bool {
 }
 
 /// Headers that say who is calling and how it signed: each may be sent once, so that the App
-/// authenticated and the App a backend reads are the same.
+/// authenticated and the App a backend reads are the same. In the order of [`AuthHeader`].
 static AUTHENTICATION_HEADERS: [HeaderName; 8] = [
     X_CA_KEY,
     X_CA_SIGNATURE,
@@ -54,6 +54,98 @@ static AUTHENTICATION_HEADERS: [HeaderName; 8] = [
     CONTENT_MD5,
     header::AUTHORIZATION,
 ];
+
+/// One of [`AUTHENTICATION_HEADERS`], by its place there.
+#[derive(Clone, Copy)]
+enum AuthHeader {
+    Key,
+    Signature,
+    SignatureMethod,
+    SignatureHeaders,
+    Timestamp,
+    Nonce,
+    ContentMd5,
+    Authorization,
+}
+
+/// The place in [`AUTHENTICATION_HEADERS`] of the lowercase header name `name`.
+fn auth_index(name: &[u8]) -> Option<usize> {
+    let header = match name {
+        b"x-ca-key" => AuthHeader::Key,
+        b"x-ca-signature" => AuthHeader::Signature,
+        b"x-ca-signature-method" => AuthHeader::SignatureMethod,
+        b"x-ca-signature-headers" => AuthHeader::SignatureHeaders,
+        b"x-ca-timestamp" => AuthHeader::Timestamp,
+        b"x-ca-nonce" => AuthHeader::Nonce,
+        b"content-md5" => AuthHeader::ContentMd5,
+        b"authorization" => AuthHeader::Authorization,
+        _ => return None,
+    };
+    Some(header as usize)
+}
+
+/// The [`AUTHENTICATION_HEADERS`] of a request and the names `X-Ca-Signature-Headers` lists,
+/// found in one pass over its headers (a lookup each would hash the names again and again).
+struct AuthHeaders<'a> {
+    headers: &'a HeaderMap,
+    /// The first value of each, by its place in [`AUTHENTICATION_HEADERS`], and how often it came.
+    found: [(Option<&'a HeaderValue>, u8); 8],
+    /// The names listed in `X-Ca-Signature-Headers`.
+    signed: Vec<&'a str>,
+}
+
+impl<'a> AuthHeaders<'a> {
+    fn of(headers: &'a HeaderMap) -> Self {
+        let mut found = [(None, 0u8); 8];
+        for (name, value) in headers {
+            if let Some(index) = auth_index(name.as_str().as_bytes()) {
+                let (first, count) = &mut found[index];
+                first.get_or_insert(value);
+                *count = count.saturating_add(1);
+            }
+        }
+        let list = found[AuthHeader::SignatureHeaders as usize].0.and_then(|value| value.to_str().ok());
+        let signed = list.unwrap_or_default().split(',').map(str::trim).filter(|name| !name.is_empty()).collect();
+        Self { headers, found, signed }
+    }
+
+    /// The text of one of [`AUTHENTICATION_HEADERS`].
+    fn text(&self, header: AuthHeader) -> Option<&'a str> {
+        self.found[header as usize].0.and_then(|value| value.to_str().ok())
+    }
+
+    /// Whether `X-Ca-Signature-Headers` lists `name` (lowercase).
+    fn lists(&self, name: &str) -> bool {
+        self.signed.iter().any(|signed| signed.eq_ignore_ascii_case(name))
+    }
+
+    /// The value of `name` (as a signer lists it, in any case) and whether it came more than once.
+    fn signed_value(&self, name: &str) -> (Option<&'a str>, bool) {
+        let mut lowercase = [0u8; 32];
+        let known = lowercase.get_mut(..name.len()).and_then(|lowercase| {
+            lowercase.copy_from_slice(name.as_bytes());
+            lowercase.make_ascii_lowercase();
+            auth_index(lowercase)
+        });
+        match known {
+            Some(index) => (self.found[index].0.and_then(|value| value.to_str().ok()), self.found[index].1 > 1),
+            None => {
+                let mut values = self.headers.get_all(name).iter();
+                (values.next().and_then(|value| value.to_str().ok()), values.next().is_some())
+            }
+        }
+    }
+
+    /// The first authentication header, or header listed in `X-Ca-Signature-Headers`, that the
+    /// request sends more than once.
+    fn duplicated(&self) -> Option<&'static str> {
+        if let Some(index) = self.found.iter().position(|(_, count)| *count > 1) {
+            return Some(AUTHENTICATION_HEADERS[index].as_str());
+        }
+        let twice = self.signed.iter().any(|name| self.signed_value(name).1);
+        twice.then_some("a header listed in X-Ca-Signature-Headers")
+    }
+}
 
 /// Who a request to an APP-authenticated Api says it is, checked as far as can be without its
 /// body: the App by AppCode (done), or by `X-Ca-Key` with its signature still to check.
@@ -79,17 +171,17 @@ pub fn identify(
     parts: &Parts,
     force_nonce_check: bool,
 ) -> Result<Identity, GatewayError> {
-    if let Some(duplicated) = duplicated_header(parts) {
+    let found = AuthHeaders::of(&parts.headers);
+    if let Some(duplicated) = found.duplicated() {
         return Err(GatewayError::DuplicateAuthHeader(duplicated));
     }
-    let header = |name: &HeaderName| parts.headers.get(name).and_then(|value| value.to_str().ok());
-    if let Some(code) = app_code(api, parts) {
+    if let Some(code) = app_code(api, parts, found.text(AuthHeader::Authorization)) {
         let app = apps.find_code(&code).ok_or(GatewayError::InvalidAppCode)?;
         return Ok(Identity::ByAppCode(authorized(app, api)?));
     }
-    let app = header(&X_CA_KEY).and_then(|key| apps.find(key)).ok_or(GatewayError::InvalidAppKey)?;
-    header(&X_CA_SIGNATURE).filter(|signature| !signature.is_empty()).ok_or(GatewayError::EmptySignature)?;
-    let method = match header(&X_CA_SIGNATURE_METHOD) {
+    let app = found.text(AuthHeader::Key).and_then(|key| apps.find(key)).ok_or(GatewayError::InvalidAppKey)?;
+    found.text(AuthHeader::Signature).filter(|signature| !signature.is_empty()).ok_or(GatewayError::EmptySignature)?;
+    let method = match found.text(AuthHeader::SignatureMethod) {
         None | Some("HmacSHA256") => SignatureMethod::HmacSHA256,
         Some("HmacSHA1") => SignatureMethod::HmacSHA1,
         Some(_) => return Err(GatewayError::InvalidSignatureMethod),
@@ -97,7 +189,7 @@ pub fn identify(
     if !api.auth.signature_methods.contains(&method) {
         return Err(GatewayError::InvalidSignatureMethod);
     }
-    if let Some(timestamp) = header(&X_CA_TIMESTAMP) {
+    if let Some(timestamp) = found.text(AuthHeader::Timestamp) {
         let millis: i64 = timestamp.trim().parse().map_err(|_| GatewayError::InvalidTimestamp)?;
         let now = jiff::Timestamp::now().as_millisecond();
         if millis.abs_diff(now) > REPLAY_WINDOW.as_millis() as u64 {
@@ -105,32 +197,14 @@ pub fn identify(
         }
     }
     if api.auth.force_nonce_check.unwrap_or(force_nonce_check) {
-        if header(&X_CA_NONCE).is_none_or(str::is_empty) {
+        if found.text(AuthHeader::Nonce).is_none_or(str::is_empty) {
             return Err(GatewayError::InvalidNonce);
         }
-        let signed = |name: &str| signed_header_names(parts).any(|signed| signed.eq_ignore_ascii_case(name));
-        if header(&X_CA_TIMESTAMP).is_none() || !signed("x-ca-nonce") || !signed("x-ca-timestamp") {
+        if found.text(AuthHeader::Timestamp).is_none() || !found.lists("x-ca-nonce") || !found.lists("x-ca-timestamp") {
             return Err(GatewayError::UnsignedReplayHeaders);
         }
     }
     Ok(Identity::ByKey { app: authorized(app, api)?, method })
-}
-
-/// The first authentication header, or header listed in `X-Ca-Signature-Headers`, that the
-/// request sends more than once.
-fn duplicated_header(parts: &Parts) -> Option<&'static str> {
-    if let Some(name) = AUTHENTICATION_HEADERS.iter().find(|name| parts.headers.get_all(*name).iter().nth(1).is_some())
-    {
-        return Some(name.as_str());
-    }
-    let twice = |name: &str| parts.headers.get_all(name).iter().nth(1).is_some();
-    signed_header_names(parts).any(twice).then_some("a header listed in X-Ca-Signature-Headers")
-}
-
-/// The names listed in `X-Ca-Signature-Headers`.
-fn signed_header_names(parts: &Parts) -> impl Iterator<Item = &str> {
-    let list = parts.headers.get(X_CA_SIGNATURE_HEADERS).and_then(|value| value.to_str().ok());
-    list.unwrap_or_default().split(',').map(str::trim).filter(|name| !name.is_empty())
 }
 
 /// Checks the signature of a request identified by key (and its `Content-MD5`) over the
@@ -143,8 +217,8 @@ pub fn verify(
     body: Option<&Bytes>,
 ) -> Result<(Arc<AppEntry>, Option<Replay>), GatewayError> {
     let header = |name: &HeaderName| parts.headers.get(name).and_then(|value| value.to_str().ok());
-    let named = |name: &str| parts.headers.get(name).and_then(|value| value.to_str().ok());
-    if let Some(sent) = header(&CONTENT_MD5)
+    let found = AuthHeaders::of(&parts.headers);
+    if let Some(sent) = found.text(AuthHeader::ContentMd5)
         && content_md5(body.map_or(&[][..], |body| body.as_ref())) != sent
     {
         return Err(GatewayError::InvalidContentMd5);
@@ -157,12 +231,12 @@ pub fn verify(
         _ => Vec::new(),
     };
     let signed_headers: Vec<(&str, &str)> =
-        signed_header_names(parts).map(|name| (name, named(name).unwrap_or_default())).collect();
+        found.signed.iter().map(|&name| (name, found.signed_value(name).0.unwrap_or_default())).collect();
     let signed_over = |query: Vec<(&str, &str)>| {
         string_to_sign(&SignedParts {
             method: parts.method.as_str(),
             accept: header(&header::ACCEPT).unwrap_or_default(),
-            content_md5: header(&CONTENT_MD5).unwrap_or_default(),
+            content_md5: found.text(AuthHeader::ContentMd5).unwrap_or_default(),
             content_type: header(&header::CONTENT_TYPE).unwrap_or_default(),
             date: header(&header::DATE).unwrap_or_default(),
             headers: signed_headers.clone(),
@@ -171,8 +245,8 @@ pub fn verify(
             form: form.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect(),
         })
     };
-    let signature = header(&X_CA_SIGNATURE).unwrap_or_default();
-    let matches = |text: &str| constant_time_eq(sign(method, &app.secret, text).as_bytes(), signature.as_bytes());
+    let signature = found.text(AuthHeader::Signature).unwrap_or_default();
+    let matches = |text: &str| constant_time_eq(app.key.sign(method, text).as_str().as_bytes(), signature.as_bytes());
     // The official SDKs sign query values decoded (the Java demo); the official Python demo signs
     // them as sent on the wire. Either is taken where the two differ.
     let text = signed_over(query.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect());
@@ -184,7 +258,8 @@ pub fn verify(
             return Err(GatewayError::InvalidSignature(text));
         }
     }
-    let replay = header(&X_CA_NONCE)
+    let replay = found
+        .text(AuthHeader::Nonce)
         .map(|nonce| Replay { key: format!("nonce/{}/{nonce}", app.app_key), keep_for: REPLAY_WINDOW });
     Ok((app, replay))
 }
@@ -203,14 +278,11 @@ fn authorized(app: &Arc<AppEntry>, api: &CompiledApi) -> Result<Arc<AppEntry>, G
 
 /// The AppCode of a request, where the Api accepts one: `Authorization: APPCODE <code>`, and
 /// with HEADER_QUERY also the query parameter `AppCode` (any of Alibaba's spellings).
-fn app_code(api: &CompiledApi, parts: &Parts) -> Option<String> {
+fn app_code(api: &CompiledApi, parts: &Parts, authorization: Option<&str>) -> Option<String> {
     if api.auth.app_code == AppCodeMode::Disabled {
         return None;
     }
-    let from_header = parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
+    let from_header = authorization
         .and_then(|value| value.trim().split_once(' ').filter(|(scheme, _)| scheme.eq_ignore_ascii_case("APPCODE")))
         .map(|(_, code)| code.trim().to_owned());
     from_header.or_else(|| {
@@ -225,4 +297,29 @@ fn app_code(api: &CompiledApi, parts: &Parts) -> Option<String> {
 /// a forged signature goes wrong.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |difference, (x, y)| difference | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_authentication_header_is_found_by_its_name_in_any_case() {
+        for (index, name) in AUTHENTICATION_HEADERS.iter().enumerate() {
+            assert_eq!(auth_index(name.as_str().as_bytes()), Some(index), "{name}");
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(X_CA_SIGNATURE_HEADERS, HeaderValue::from_static("X-Ca-Key, x-ca-nonce,X-Custom"));
+        headers.append(X_CA_KEY, HeaderValue::from_static("key"));
+        headers.append(X_CA_NONCE, HeaderValue::from_static("n1"));
+        headers.append(X_CA_NONCE, HeaderValue::from_static("n2"));
+        headers.append("x-custom", HeaderValue::from_static("c"));
+        let found = AuthHeaders::of(&headers);
+        assert_eq!(found.signed, ["X-Ca-Key", "x-ca-nonce", "X-Custom"]);
+        assert_eq!(found.signed_value("X-Ca-Key"), (Some("key"), false));
+        assert_eq!(found.signed_value("X-CUSTOM"), (Some("c"), false));
+        assert_eq!(found.signed_value("x-ca-nonce"), (Some("n1"), true));
+        assert_eq!(found.duplicated(), Some("x-ca-nonce"));
+        assert!(found.lists("x-ca-nonce") && !found.lists("x-ca-timestamp"));
+    }
 }

@@ -12,6 +12,7 @@ use super::context::RequestContext;
 use super::credentials;
 use crate::backend::target::HttpTarget;
 use crate::error::GatewayError;
+use crate::http1::ADDED_HEADERS;
 use crate::telemetry::request_id::X_CA_REQUEST_ID;
 
 /// Where a backend request goes and what it carries, before its body is attached.
@@ -66,8 +67,9 @@ pub fn backend_parts(
 ) -> Result<BackendParts, GatewayError> {
     let RequestContext { api, path: request_path, query, rest, path_values, route, .. } = *context;
     let values = &context.values;
-    // Room for the forwarding headers and a few mapped ones, so the map grows at most once.
-    headers.reserve(8);
+    // Room for the forwarding headers and a few mapped ones: a head read by the HTTP/1.1 codec
+    // has it already.
+    headers.reserve(ADDED_HEADERS);
     strip_hop_by_hop(&mut headers);
     headers.remove(header::HOST);
     credentials::strip_headers(api, &mut headers);

@@ -47,7 +47,7 @@ use crate::plugins::traffic_control::{Checks, TrafficCounters};
 use crate::state::replay::{NonceCache, Replay};
 use crate::state::response_cache::ResponseCache;
 use crate::state::shared::SharedState;
-use crate::telemetry::access_log::{AccessLog, AccessRecord, ApiName, Rfc3339Millis, TraceIdHex};
+use crate::telemetry::access_log::{AccessLog, AccessRecord, Rfc3339Millis};
 use crate::telemetry::metrics::{BackendErrorLabels, Metrics, RequestLabels};
 use crate::telemetry::request_id::{self, X_CA_REQUEST_ID};
 use crate::telemetry::traces::{Finished, RequestTrace, Tracing};
@@ -360,7 +360,7 @@ impl Gateway {
                 host: host.unwrap_or_default(),
                 method: method.as_str(),
                 path: uri.path(),
-                api: ApiName(api.map(|api| (api.namespace.as_str(), api.group.as_str(), api.name.as_str()))),
+                api: api.map(|api| (api.namespace.as_str(), api.group.as_str(), api.name.as_str())),
                 group: api.map_or("", |api| api.group.as_str()),
                 stage: api.map_or("", |api| api.stage.as_str()),
                 app: exchange.app.as_ref().map_or("", |app| app.app_id.as_str()),
@@ -373,7 +373,7 @@ impl Gateway {
                 backend: exchange.backend.as_ref().map_or("", |address| address.as_str()),
                 retries: exchange.retries,
                 cache: exchange.cache,
-                trace_id: TraceIdHex(trace_id),
+                trace_id,
             });
         }
         response

@@ -3,13 +3,13 @@
 //! minute, hour, day). Counts are exact per gateway pod; docs/traffic-control.md says what that
 //! means with several pods.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use apigw_core::config::NamedPlugin;
 use apigw_core::resources::{SpecialType, TimeUnit, TrafficControl};
+use fnv::FnvHashMap;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::error::GatewayError;
@@ -19,8 +19,6 @@ use crate::error::GatewayError;
 pub struct CompiledTrafficControl {
     /// Identifies the API's counters: `namespace/group/api/stage`.
     key: String,
-    /// `<key>|api`, the Api's counter.
-    api_key: String,
     window_seconds: u64,
     api_limit: u32,
     user_limit: Option<u32>,
@@ -29,33 +27,57 @@ pub struct CompiledTrafficControl {
     user_specials: HashMap<String, u32>,
 }
 
-/// Counters of the current windows, shared by the worker threads.
+/// Past this many counters in one map, those of past windows are dropped.
+const MAX_COUNTERS: usize = 100_000;
+
+/// Counters of the current windows, shared by the worker threads: by Api, then by App and by
+/// user, so that counting a request builds no key.
 #[derive(Debug, Default)]
 pub struct TrafficCounters {
-    windows: Mutex<HashMap<String, (u64, u32)>>,
+    apis: Mutex<FnvHashMap<String, ApiCounters>>,
 }
 
-impl TrafficCounters {
-    /// Counts one request under `key` in `window`; false when `limit` is already reached.
-    fn admit(&self, key: &str, window: u64, limit: u32) -> bool {
-        let mut windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if windows.len() > 100_000 {
-            windows.retain(|_, (seen, _)| *seen >= window);
+/// One Api's counters.
+#[derive(Debug, Default)]
+struct ApiCounters {
+    api: Window,
+    apps: FnvHashMap<String, Window>,
+    users: FnvHashMap<String, Window>,
+}
+
+/// Requests counted in a window: `(window, count)`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Window(u64, u32);
+
+impl Window {
+    /// Counts one request in `window`; false when `limit` is already reached.
+    fn admit(&mut self, window: u64, limit: u32) -> bool {
+        if self.0 != window {
+            *self = Self(window, 0);
         }
-        let entry = match windows.get_mut(key) {
-            Some(entry) => entry,
-            // The key is copied only the first time it is counted.
-            None => windows.entry(key.to_owned()).or_insert((window, 0)),
-        };
-        if entry.0 != window {
-            *entry = (window, 0);
-        }
-        if entry.1 >= limit {
+        if self.1 >= limit {
             return false;
         }
-        entry.1 += 1;
+        self.1 += 1;
         true
     }
+}
+
+/// The counter of `who` in `map`, made the first time `who` is counted (the only copy of the
+/// key); past [`MAX_COUNTERS`], the counters of windows before `window` go first.
+fn counter<'m, T: Default>(
+    map: &'m mut FnvHashMap<String, T>,
+    who: &str,
+    window: u64,
+    current: impl Fn(&T) -> u64,
+) -> &'m mut T {
+    if map.len() > MAX_COUNTERS {
+        map.retain(|_, counter| current(counter) >= window);
+    }
+    if !map.contains_key(who) {
+        map.insert(who.to_owned(), T::default());
+    }
+    map.get_mut(who).expect("inserted above")
 }
 
 impl CompiledTrafficControl {
@@ -77,7 +99,6 @@ impl CompiledTrafficControl {
                 .collect()
         };
         Self {
-            api_key: format!("{key}|api"),
             key,
             window_seconds: match spec.unit {
                 TimeUnit::Second => 1,
@@ -95,52 +116,111 @@ impl CompiledTrafficControl {
 
     /// The counters a request increments, in the order they are checked: the App's, the
     /// user's, the API's; `app` is the App's id, `user` its owner.
-    pub fn checks(&self, app: Option<&str>, user: Option<&str>) -> Checks<'_> {
+    pub fn checks<'a>(&'a self, app: Option<&'a str>, user: Option<&'a str>) -> Checks<'a> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_secs());
         let window = now / self.window_seconds;
-        let mut items = Vec::with_capacity(3);
+        let mut checks = Checks {
+            key: &self.key,
+            window,
+            window_seconds: self.window_seconds,
+            retry_after: (window + 1) * self.window_seconds - now,
+            limits: [Limit { by: Limited::Api, who: "", limit: self.api_limit }; 3],
+            len: 0,
+        };
         if let Some(app) = app
             && let Some(limit) = self.app_specials.get(app).copied().or(self.app_limit)
         {
-            items.push(("APP", Cow::Owned(format!("{}|app|{app}", self.key)), limit));
+            checks.push(Limit { by: Limited::App, who: app, limit });
         }
         if let Some(user) = user
             && let Some(limit) = self.user_specials.get(user).copied().or(self.user_limit)
         {
-            items.push(("USER", Cow::Owned(format!("{}|user|{user}", self.key)), limit));
+            checks.push(Limit { by: Limited::User, who: user, limit });
         }
-        items.push(("API", Cow::Borrowed(self.api_key.as_str()), self.api_limit));
-        Checks {
-            window,
-            window_seconds: self.window_seconds,
-            retry_after: (window + 1) * self.window_seconds - now,
-            items,
+        checks.push(Limit { by: Limited::Api, who: "", limit: self.api_limit });
+        checks
+    }
+}
+
+/// Whose limit a counter holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limited {
+    App,
+    User,
+    Api,
+}
+
+impl Limited {
+    /// As the 429's `X-Ca-Error-Message` and the shared store's keys name it.
+    fn name(self) -> &'static str {
+        match self {
+            Self::App => "APP",
+            Self::User => "USER",
+            Self::Api => "API",
         }
     }
+}
+
+/// One limit a request counts against.
+#[derive(Debug, Clone, Copy)]
+struct Limit<'a> {
+    by: Limited,
+    /// The App's id or the user; empty for the Api's limit.
+    who: &'a str,
+    limit: u32,
 }
 
 /// The counters one request increments in the current window.
 #[derive(Debug)]
 pub struct Checks<'a> {
+    /// The Api's key.
+    key: &'a str,
     window: u64,
     window_seconds: u64,
     retry_after: u64,
-    /// `(who is limited, counter key, limit)`.
-    items: Vec<(&'static str, Cow<'a, str>, u32)>,
+    /// The first `len` are checked, in order.
+    limits: [Limit<'a>; 3],
+    len: usize,
 }
 
-impl Checks<'_> {
-    /// Counts on this pod: admitted, or 429 by the first limit reached.
-    pub fn count_locally(&self, counters: &TrafficCounters) -> Result<(), GatewayError> {
-        match self.items.iter().position(|(_, key, limit)| !counters.admit(key, self.window, *limit)) {
-            Some(index) => Err(self.refused(index)),
-            None => Ok(()),
-        }
+impl<'a> Checks<'a> {
+    fn push(&mut self, limit: Limit<'a>) {
+        self.limits[self.len] = limit;
+        self.len += 1;
     }
 
-    /// The counters as `(key of this window, limit)`, for the shared store.
+    fn limits(&self) -> &[Limit<'a>] {
+        &self.limits[..self.len]
+    }
+
+    /// Counts on this pod: admitted, or 429 by the first limit reached.
+    pub fn count_locally(&self, counters: &TrafficCounters) -> Result<(), GatewayError> {
+        let mut apis = counters.apis.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let api = counter(&mut apis, self.key, self.window, |api: &ApiCounters| api.api.0);
+        let window = self.window;
+        for (index, limit) in self.limits().iter().enumerate() {
+            let counted = match limit.by {
+                Limited::App => counter(&mut api.apps, limit.who, window, |counted: &Window| counted.0),
+                Limited::User => counter(&mut api.users, limit.who, window, |counted: &Window| counted.0),
+                Limited::Api => &mut api.api,
+            };
+            if !counted.admit(window, limit.limit) {
+                return Err(self.refused(index));
+            }
+        }
+        Ok(())
+    }
+
+    /// The counters as `(key of this window, limit)`, for the shared store:
+    /// `<api key>|app|<app id>|<window>`, `<api key>|user|<user>|<window>`, `<api key>|api|<window>`.
     pub fn windowed(&self) -> Vec<(String, u32)> {
-        self.items.iter().map(|(_, key, limit)| (format!("{key}|{}", self.window), *limit)).collect()
+        let (key, window) = (self.key, self.window);
+        let windowed = |limit: &Limit<'_>| match limit.by {
+            Limited::App => format!("{key}|app|{}|{window}", limit.who),
+            Limited::User => format!("{key}|user|{}|{window}", limit.who),
+            Limited::Api => format!("{key}|api|{window}"),
+        };
+        self.limits().iter().map(|limit| (windowed(limit), limit.limit)).collect()
     }
 
     /// The window's length.
@@ -151,7 +231,7 @@ impl Checks<'_> {
     /// The 429 of the limit at `index`.
     pub fn refused(&self, index: usize) -> GatewayError {
         GatewayError::Throttled {
-            by: self.items.get(index).map_or("API", |(by, _, _)| by),
+            by: self.limits().get(index).map_or("API", |limit| limit.by.name()),
             retry_after: self.retry_after,
         }
     }

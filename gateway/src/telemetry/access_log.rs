@@ -14,7 +14,8 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
-use serde::{Serialize, Serializer};
+
+use super::json_line::{JsonLine, push_digits, push_hex128};
 
 /// A buffer is handed to the writer once it holds this many bytes.
 pub const BUFFER_BYTES: usize = 64 * 1024;
@@ -24,10 +25,9 @@ pub const FLUSH_AFTER: Duration = Duration::from_secs(1);
 pub const QUEUED_BUFFERS: usize = 16;
 
 /// One request, as logged.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct AccessRecord<'a> {
-    /// RFC 3339 time the request was answered, in milliseconds (UTC).
+    /// When the request was answered (written as RFC 3339 in milliseconds, UTC).
     pub time: Rfc3339Millis,
     /// `X-Ca-Request-Id`.
     pub request_id: &'a str,
@@ -39,8 +39,9 @@ pub struct AccessRecord<'a> {
     pub method: &'a str,
     /// Path.
     pub path: &'a str,
-    /// `namespace/group/api`, empty when no API matched.
-    pub api: ApiName<'a>,
+    /// The Api as `(namespace, group, api)`, written `namespace/group/api`; `None` (written
+    /// empty) when no Api matched.
+    pub api: Option<(&'a str, &'a str, &'a str)>,
     /// The Api's group.
     pub group: &'a str,
     /// Stage.
@@ -55,7 +56,7 @@ pub struct AccessRecord<'a> {
     pub request_bytes: u64,
     /// Response body bytes, when known from Content-Length.
     pub bytes: u64,
-    /// Total time in milliseconds, to response headers.
+    /// Total time in milliseconds, to response headers (written to the microsecond).
     pub total_ms: f64,
     /// Backend time in milliseconds (every try).
     pub backend_ms: f64,
@@ -65,33 +66,41 @@ pub struct AccessRecord<'a> {
     pub retries: u8,
     /// `HIT` or `MISS` for an Api with the caching plugin, else empty.
     pub cache: &'a str,
-    /// The W3C trace id (with `--otlp-endpoint`), else empty.
-    pub trace_id: TraceIdHex,
+    /// The W3C trace id (with `--otlp-endpoint`), written as 32 hex digits; empty for `None`.
+    pub trace_id: Option<u128>,
 }
 
-/// A trace id as its 32 hex digits; empty for `None`.
-#[derive(Debug, Clone, Copy)]
-pub struct TraceIdHex(pub Option<u128>);
-
-impl Serialize for TraceIdHex {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Some(id) => serializer.collect_str(&format_args!("{id:032x}")),
-            None => serializer.serialize_str(""),
-        }
-    }
-}
-
-/// `namespace/group/api` written without making a string of it; empty for `None`.
-#[derive(Debug)]
-pub struct ApiName<'a>(pub Option<(&'a str, &'a str, &'a str)>);
-
-impl Serialize for ApiName<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            Some((namespace, group, api)) => serializer.collect_str(&format_args!("{namespace}/{group}/{api}")),
-            None => serializer.serialize_str(""),
-        }
+impl AccessRecord<'_> {
+    /// The record as one JSON line at the end of `out`.
+    pub fn write_line(&self, out: &mut Vec<u8>) {
+        let micros = |ms: f64| (ms * 1000.0).round() as u64;
+        let api = self.api.map(|(namespace, group, api)| [namespace, group, api]);
+        let mut line = JsonLine::begin(out);
+        line.plain("time", |out| self.time.write(out))
+            .string("requestId", self.request_id)
+            .string("clientIp", self.client_ip)
+            .string("host", self.host)
+            .string("method", self.method)
+            .string("path", self.path)
+            .joined("api", api.as_ref().map_or(&[][..], |parts| &parts[..]), b'/')
+            .string("group", self.group)
+            .string("stage", self.stage)
+            .string("app", self.app)
+            .integer("status", self.status.into())
+            .string("errorCode", self.error_code)
+            .integer("requestBytes", self.request_bytes)
+            .integer("bytes", self.bytes)
+            .millis("totalMs", micros(self.total_ms))
+            .millis("backendMs", micros(self.backend_ms))
+            .string("backend", self.backend)
+            .integer("retries", self.retries.into())
+            .string("cache", self.cache)
+            .plain("traceId", |out| {
+                if let Some(id) = self.trace_id {
+                    push_hex128(out, id);
+                }
+            });
+        line.end();
     }
 }
 
@@ -105,10 +114,9 @@ impl Rfc3339Millis {
     pub fn now() -> Self {
         Self(jiff::Timestamp::now().as_millisecond())
     }
-}
 
-impl Serialize for Rfc3339Millis {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+    /// Writes the time's text at the end of `out`.
+    fn write(self, out: &mut Vec<u8>) {
         thread_local! {
             static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
         }
@@ -120,8 +128,11 @@ impl Serialize for Rfc3339Millis {
                     .map(|time| time.strftime("%Y-%m-%dT%H:%M:%S").to_string())
                     .unwrap_or_default();
             }
-            serializer.collect_str(&format_args!("{text}.{millis:03}Z"))
-        })
+            out.extend_from_slice(text.as_bytes());
+        });
+        out.push(b'.');
+        push_digits(out, millis as u64, 3);
+        out.push(b'Z');
     }
 }
 
@@ -204,12 +215,7 @@ impl AccessLog {
             if pending.lines == 0 {
                 pending.since_ms = now;
             }
-            let start = pending.bytes.len();
-            if serde_json::to_writer(&mut pending.bytes, record).is_err() {
-                pending.bytes.truncate(start);
-                return;
-            }
-            pending.bytes.push(b'\n');
+            record.write_line(&mut pending.bytes);
             pending.lines += 1;
             if pending.bytes.len() >= BUFFER_BYTES || now - pending.since_ms >= FLUSH_AFTER.as_millis() as i64 {
                 writer.hand_on(pending);
@@ -321,7 +327,7 @@ mod tests {
             host: "shop.example.com",
             method: "GET",
             path: "/a \"quoted\" path",
-            api: ApiName(Some(("demo", "shop", "orders"))),
+            api: Some(("demo", "shop", "orders")),
             group: "shop",
             stage: "RELEASE",
             app: "",
@@ -334,7 +340,7 @@ mod tests {
             backend: "10.0.0.2:8080",
             retries: 0,
             cache: "",
-            trace_id: TraceIdHex(Some(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736)),
+            trace_id: Some(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
         }
     }
 
@@ -354,6 +360,8 @@ mod tests {
         assert_eq!(lines[0]["api"], "demo/shop/orders");
         assert_eq!(lines[0]["path"], "/a \"quoted\" path");
         assert_eq!(lines[0]["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!((lines[0]["status"].as_u64(), lines[0]["totalMs"].as_f64()), (Some(200), Some(1.5)));
+        assert_eq!(lines[0]["backendMs"].as_f64(), Some(1.0));
         assert_eq!(lines[1999]["requestId"], "id-1999");
         assert_eq!(log.dropped().map(|dropped| dropped.get()), Some(0));
     }

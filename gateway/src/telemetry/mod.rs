@@ -2,6 +2,7 @@
 //! distributed traces.
 
 pub mod access_log;
+pub mod json_line;
 pub mod metrics;
 pub mod request_id;
 pub mod traces;
