@@ -158,7 +158,9 @@ pub async fn serve(
                 // Boxed, like HTTP/2 below: the handshake's state stays out of every connection's task.
                 Some(acceptor) => {
                     match Box::pin(tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))).await {
-                        Ok(Ok(stream)) => client.serve_tls(stream).await,
+                        // Boxed too: a TLS connection's state is larger than a plain one's, and
+                        // a plain connection's task would otherwise keep room for it.
+                        Ok(Ok(stream)) => Box::pin(client.serve_tls(stream)).await,
                         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
