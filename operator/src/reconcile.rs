@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use apigw_core::bundle::Bundle;
 use apigw_core::config::GatewayConfig;
 use apigw_core::resources::{Api, ApiGroup, App, Plugin, RoutingPlugin, VpcAccess};
-use apigw_core::translate::{ObjectRef, Problem, Snapshot, keep_last_good, members, referenced_secrets, translate};
+use apigw_core::translate::{
+    ObjectRef, Problem, Snapshot, Translation, keep_last_good, members, referenced_secrets, translate,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{Client, Resource};
 use opentelemetry::KeyValue;
@@ -171,20 +173,29 @@ impl Reconciler {
 
     async fn translate_and_publish(&mut self) -> Result<(), kube::Error> {
         let snapshot = self.cache.snapshot();
-        let translation = translate(&snapshot);
-        self.metrics.problems.set(translation.problems.len() as i64);
-        let refused: BTreeSet<&ObjectRef> = translation.problems.iter().map(|problem| &problem.object).collect();
+        let Translation { configs: translated, problems } = translate(&snapshot);
+        self.metrics.problems.set(problems.len() as i64);
+        let refused: BTreeSet<&ObjectRef> = problems.iter().map(|problem| &problem.object).collect();
         let generations = generations(&snapshot);
+        let instances: BTreeSet<String> = translated.keys().cloned().collect();
         let (mut configs, mut instance_members, mut kept) = (BTreeMap::new(), BTreeMap::new(), BTreeSet::new());
-        for (instance, config) in &translation.configs {
-            let mut config = config.clone();
-            let previous = self.last.as_ref().and_then(|last| last.configs.get(instance).cloned());
-            if let Some(previous) = previous.or_else(|| self.publisher.published_config(instance)) {
-                kept.extend(keep_last_good(&previous, &mut config, &refused, &snapshot));
+        // Each config is moved, not copied: at 20,000 Apis a copy took 0.1 s of a pass.
+        for (instance, mut config) in translated {
+            // The last pass's config (borrowed, not copied), else the one published before.
+            let decoded;
+            let previous = match self.last.as_ref().and_then(|last| last.configs.get(&instance)) {
+                Some(previous) => Some(previous),
+                None => {
+                    decoded = self.publisher.published_config(&instance);
+                    decoded.as_ref()
+                }
+            };
+            if let Some(previous) = previous {
+                kept.extend(keep_last_good(previous, &mut config, &refused, &snapshot));
             }
             let bundle = Bundle { secrets: referenced_secrets(&config, &snapshot), config };
-            let version = self.publisher.publish(instance, &bundle, &self.metrics).await?;
-            if self.published.get(instance).is_none_or(|(newest, _)| *newest != version) {
+            let version = self.publisher.publish(&instance, &bundle, &self.metrics).await?;
+            if self.published.get(&instance).is_none_or(|(newest, _)| *newest != version) {
                 self.published.insert(instance.clone(), (version, Instant::now()));
             }
             let served = members(&bundle.config);
@@ -199,7 +210,7 @@ impl Reconciler {
             configs.insert(instance.clone(), bundle.config);
         }
         for instance in self.publisher.instances() {
-            if !translation.configs.contains_key(&instance) {
+            if !instances.contains(&instance) {
                 self.publisher.remove(&instance, &self.metrics).await?;
             }
         }
@@ -207,8 +218,7 @@ impl Reconciler {
         self.contained.retain(|(object, instance), _| {
             instance_members.get(instance).is_some_and(|members| members.contains(object))
         });
-        self.last =
-            Some(Pass { generations, problems: translation.problems, configs, members: instance_members, kept });
+        self.last = Some(Pass { generations, problems, configs, members: instance_members, kept });
         Ok(())
     }
 
