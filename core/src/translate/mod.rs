@@ -93,7 +93,7 @@ pub fn translate(snapshot: &Snapshot) -> Translation {
         }
     }
 
-    let mut apis = Vec::new();
+    let mut apis = Vec::with_capacity(snapshot.apis.len());
     for api in &snapshot.apis {
         let key = group_key(api.namespace(), &api.spec.group_ref);
         let Some((group, group_config)) = groups.get(&key) else {
@@ -110,8 +110,14 @@ pub fn translate(snapshot: &Snapshot) -> Translation {
     }
     let (winners, mut conflicts) = conflict::resolve(apis);
     problems.append(&mut conflicts);
-    for winner in winners {
-        if let Some((_, group_config)) = groups.get_mut(&winner.key) {
+    // Each group's Apis go in by name (an index sort: an Api's config is large to move).
+    let mut by_name: Vec<usize> = (0..winners.len()).collect();
+    by_name.sort_unstable_by(|&a, &b| winners[a].config.name.cmp(&winners[b].config.name));
+    let mut winners: Vec<Option<conflict::Candidate<'_>>> = winners.into_iter().map(Some).collect();
+    for index in by_name {
+        if let Some(winner) = winners[index].take()
+            && let Some((_, group_config)) = groups.get_mut(&winner.key)
+        {
             group_config.apis.push(winner.config);
         }
     }
@@ -120,7 +126,6 @@ pub fn translate(snapshot: &Snapshot) -> Translation {
     for (group, mut group_config) in groups.into_values() {
         let config =
             configs.entry(group.spec.instance.clone()).or_insert_with(|| GatewayConfig::empty(&group.spec.instance));
-        group_config.apis.sort_by(|a, b| a.name.cmp(&b.name));
         for key in group_config.apis.iter().flat_map(ApiConfig::upstream_refs) {
             if let Some(upstream) = upstreams.get(key) {
                 config.upstreams.insert(key.clone(), upstream.clone());
