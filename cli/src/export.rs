@@ -9,11 +9,12 @@
 use apigw_core::resources::{Api, ApiGroup, HttpMethod, ParameterLocation};
 use kube::ResourceExt;
 use serde_json::{Map, Value, json};
+use std::borrow::Borrow;
 
 use crate::import::{METHODS, OPERATION_ANNOTATION};
 
 /// The OpenAPI 3.1 document of `group` and its `apis`.
-pub fn export(group: &ApiGroup, apis: &[Api]) -> Value {
+pub fn export<A: Borrow<Api>>(group: &ApiGroup, apis: &[A]) -> Value {
     let base = group.spec.base_path.as_deref().unwrap_or("").trim_end_matches('/');
     let mut servers = Vec::new();
     for domain in &group.spec.domains {
@@ -25,7 +26,7 @@ pub fn export(group: &ApiGroup, apis: &[Api]) -> Value {
         }
     }
     let mut paths = Map::new();
-    for api in apis.iter().filter(|api| api.spec.group_ref == group.name_any()) {
+    for api in apis.iter().map(Borrow::borrow).filter(|api: &&Api| api.spec.group_ref == group.name_any()) {
         let relative =
             api.spec.request.path.strip_prefix(base).filter(|_| !base.is_empty()).unwrap_or(&api.spec.request.path);
         let path = openapi_path(relative);
@@ -239,7 +240,7 @@ mod tests {
         };
         assert_eq!(
             requests(imported.iter().map(|imported| &imported.api).collect()),
-            requests(snapshot.apis.iter().collect())
+            requests(snapshot.apis.iter().map(|api| &**api).collect())
         );
     }
 

@@ -14,6 +14,7 @@ mod status;
 mod yaml;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use apigw_core::resources::{Api, ApiGroup, Plugin, RoutingPlugin, VpcAccess};
 use apigw_core::translate::{Snapshot, object_ref, translate};
@@ -235,7 +236,8 @@ async fn run_export(
         let client = Client::try_default().await?;
         let namespace = namespace.unwrap_or_else(|| client.default_namespace().to_owned());
         let cluster = Namespaced { client, namespace };
-        (cluster.list::<ApiGroup>().await?, cluster.list::<Api>().await?)
+        let groups = cluster.list::<ApiGroup>().await?.into_iter().map(Arc::new).collect();
+        (groups, cluster.list::<Api>().await?.into_iter().map(Arc::new).collect())
     } else {
         let mut snapshot = Snapshot::default();
         for file in files {
@@ -328,25 +330,30 @@ impl Namespaced {
         group_name: &str,
     ) -> Result<Vec<(String, String)>, kube::Error> {
         let mut snapshot = Snapshot {
-            groups: self.list::<ApiGroup>().await?,
-            vpc_accesses: self.list::<VpcAccess>().await?,
-            plugins: self.list::<Plugin>().await?,
-            routing_plugins: self.list::<RoutingPlugin>().await?,
+            groups: self.list::<ApiGroup>().await?.into_iter().map(Arc::new).collect(),
+            vpc_accesses: self.list::<VpcAccess>().await?.into_iter().map(Arc::new).collect(),
+            plugins: self.list::<Plugin>().await?.into_iter().map(Arc::new).collect(),
+            routing_plugins: self.list::<RoutingPlugin>().await?.into_iter().map(Arc::new).collect(),
             ..Snapshot::default()
         };
         if let Some(group) = group {
             let mut group = group.clone();
             group.metadata.namespace = Some(self.namespace.clone());
             snapshot.groups.retain(|existing| existing.name_any() != group_name);
-            snapshot.groups.push(group);
+            snapshot.groups.push(Arc::new(group));
         }
         let replaced: Vec<String> = planned.iter().map(|(imported, _)| imported.api.name_any()).collect();
-        snapshot.apis =
-            self.list::<Api>().await?.into_iter().filter(|api| !replaced.contains(&api.name_any())).collect();
+        snapshot.apis = self
+            .list::<Api>()
+            .await?
+            .into_iter()
+            .filter(|api| !replaced.contains(&api.name_any()))
+            .map(Arc::new)
+            .collect();
         for (imported, _) in planned {
             let mut api = imported.api.clone();
             api.metadata.namespace = Some(self.namespace.clone());
-            snapshot.apis.push(api);
+            snapshot.apis.push(Arc::new(api));
         }
         let names: Vec<String> = planned.iter().map(|(imported, _)| object_ref(&imported.api).name).collect();
         Ok(translate(&snapshot)

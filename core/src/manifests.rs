@@ -6,6 +6,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Resource;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 
 use crate::translate::Snapshot;
 
@@ -86,12 +87,12 @@ impl Snapshot {
             })?;
             let read = Reader { origin, meta: &meta, value };
             match (meta.api_version.as_str(), meta.kind.as_str()) {
-                ("apigw.io/v1alpha1", "ApiGroup") => self.groups.push(read.object()?),
-                ("apigw.io/v1alpha1", "Api") => self.apis.push(read.object()?),
-                ("apigw.io/v1alpha1", "RoutingPlugin") => self.routing_plugins.push(read.object()?),
-                ("apigw.io/v1alpha1", "VpcAccess") => self.vpc_accesses.push(read.object()?),
-                ("apigw.io/v1alpha1", "App") => self.apps.push(read.object()?),
-                ("apigw.io/v1alpha1", "Plugin") => self.plugins.push(read.object()?),
+                ("apigw.io/v1alpha1", "ApiGroup") => self.groups.push(Arc::new(read.object()?)),
+                ("apigw.io/v1alpha1", "Api") => self.apis.push(Arc::new(read.object()?)),
+                ("apigw.io/v1alpha1", "RoutingPlugin") => self.routing_plugins.push(Arc::new(read.object()?)),
+                ("apigw.io/v1alpha1", "VpcAccess") => self.vpc_accesses.push(Arc::new(read.object()?)),
+                ("apigw.io/v1alpha1", "App") => self.apps.push(Arc::new(read.object()?)),
+                ("apigw.io/v1alpha1", "Plugin") => self.plugins.push(Arc::new(read.object()?)),
                 (version, kind) if version.starts_with("apigw.io/") => {
                     return Err(ManifestError::UnknownKind {
                         origin: origin.to_owned(),
@@ -99,9 +100,11 @@ impl Snapshot {
                         kind: kind.to_owned(),
                     });
                 }
-                ("v1", "Secret") => self.secrets.push(read.object::<Secret>()?),
-                ("v1", "Service") => self.services.push(read.object::<Service>()?),
-                ("discovery.k8s.io/v1", "EndpointSlice") => self.endpoint_slices.push(read.object::<EndpointSlice>()?),
+                ("v1", "Secret") => self.secrets.push(Arc::new(read.object::<Secret>()?)),
+                ("v1", "Service") => self.services.push(Arc::new(read.object::<Service>()?)),
+                ("discovery.k8s.io/v1", "EndpointSlice") => {
+                    self.endpoint_slices.push(Arc::new(read.object::<EndpointSlice>()?))
+                }
                 _ => {}
             }
         }

@@ -139,11 +139,11 @@ impl Cache {
     }
 }
 
-fn copy<K: Resource + Clone>(store: &Store<K>) -> Vec<K>
+fn copy<K: Resource + Clone>(store: &Store<K>) -> Vec<Arc<K>>
 where
     K::DynamicType: Eq + Hash + Clone,
 {
-    store.state().iter().map(|object| K::clone(object)).collect()
+    store.state()
 }
 
 /// The API of input kind `K`: in one namespace, or in all.

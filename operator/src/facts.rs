@@ -4,6 +4,7 @@
 //! conditions and writes them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use apigw_core::config::{GatewayConfig, GroupConfig};
@@ -52,7 +53,7 @@ pub struct StatusContext<'a> {
 
 impl StatusContext<'_> {
     /// The status updates `objects` need; `extra` adds kind-specific fields.
-    pub fn updates<K>(&self, objects: &[K], extra: fn(&K, &Configs) -> Map<String, Value>) -> Vec<Update>
+    pub fn updates<K>(&self, objects: &[Arc<K>], extra: fn(&K, &Configs) -> Map<String, Value>) -> Vec<Update>
     where
         K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + HasStatus + Clone + DeserializeOwned,
         K::Status: Serialize,
@@ -60,7 +61,7 @@ impl StatusContext<'_> {
         objects
             .iter()
             .filter_map(|object| {
-                let object_ref = apigw_core::translate::object_ref(object);
+                let object_ref = apigw_core::translate::object_ref(&**object);
                 if self.generations.get(&object_ref) != Some(&object.meta().generation) {
                     return None;
                 }
@@ -76,7 +77,7 @@ impl StatusContext<'_> {
                     extra: extra(object, self.configs),
                     alarms: self.alarms.get(&object_ref).cloned(),
                 };
-                let current = status::current_status(object);
+                let current = status::current_status(&**object);
                 let desired = status::desired(&facts, &status::conditions_of(&current), self.now);
                 (current != desired).then_some(Update { object: object_ref, status: desired })
             })

@@ -267,8 +267,8 @@ async fn settle(changes: &Changes) {
 
 /// `metadata.generation` of every input object.
 fn generations(snapshot: &Snapshot) -> HashMap<ObjectRef, Option<i64>> {
-    fn of<K: Resource<DynamicType = ()>>(objects: &[K]) -> impl Iterator<Item = (ObjectRef, Option<i64>)> + '_ {
-        objects.iter().map(|object| (apigw_core::translate::object_ref(object), object.meta().generation))
+    fn of<K: Resource<DynamicType = ()>>(objects: &[Arc<K>]) -> impl Iterator<Item = (ObjectRef, Option<i64>)> + '_ {
+        objects.iter().map(|object| (apigw_core::translate::object_ref(&**object), object.meta().generation))
     }
     of(&snapshot.groups)
         .chain(of(&snapshot.apis))

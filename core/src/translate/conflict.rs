@@ -31,7 +31,9 @@ pub fn resolve(candidates: Vec<Candidate<'_>>) -> (Vec<Candidate<'_>>, Vec<Probl
     let mut order: Vec<_> = candidates
         .iter()
         .enumerate()
-        .map(|(index, candidate)| (candidate.api.creation_timestamp().map(|time| time.0), object_ref(candidate.api), index))
+        .map(|(index, candidate)| {
+            (candidate.api.creation_timestamp().map(|time| time.0), object_ref(candidate.api), index)
+        })
         .collect();
     order.sort_unstable();
     let mut candidates: Vec<Option<Candidate<'_>>> = candidates.into_iter().map(Some).collect();

@@ -12,6 +12,7 @@ mod problem;
 mod upstream;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -30,27 +31,28 @@ use crate::resources::{
     Api, ApiGroup, App, AuthParameterLocation, ParameterSource, Plugin, RemoteAuth, RoutingPlugin, VpcAccess,
 };
 
-/// Every object translation reads.
+/// Every object translation reads, each shared (the operator takes a snapshot of its caches per
+/// pass: at 20,000 Apis a deep copy and its drop took about 0.2 s).
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     /// ApiGroups.
-    pub groups: Vec<ApiGroup>,
+    pub groups: Vec<Arc<ApiGroup>>,
     /// Apis.
-    pub apis: Vec<Api>,
+    pub apis: Vec<Arc<Api>>,
     /// RoutingPlugins.
-    pub routing_plugins: Vec<RoutingPlugin>,
+    pub routing_plugins: Vec<Arc<RoutingPlugin>>,
     /// VpcAccesses.
-    pub vpc_accesses: Vec<VpcAccess>,
+    pub vpc_accesses: Vec<Arc<VpcAccess>>,
     /// Apps.
-    pub apps: Vec<App>,
+    pub apps: Vec<Arc<App>>,
     /// Plugins.
-    pub plugins: Vec<Plugin>,
+    pub plugins: Vec<Arc<Plugin>>,
     /// Secrets referenced by the above.
-    pub secrets: Vec<Secret>,
+    pub secrets: Vec<Arc<Secret>>,
     /// Services referenced by VpcAccesses.
-    pub services: Vec<Service>,
+    pub services: Vec<Arc<Service>>,
     /// EndpointSlices of those Services.
-    pub endpoint_slices: Vec<EndpointSlice>,
+    pub endpoint_slices: Vec<Arc<EndpointSlice>>,
 }
 
 /// What a snapshot translates to.
@@ -123,7 +125,7 @@ pub fn translate(snapshot: &Snapshot) -> Translation {
     }
 
     let mut configs: BTreeMap<String, GatewayConfig> = BTreeMap::new();
-    for (group, mut group_config) in groups.into_values() {
+    for (group, group_config) in groups.into_values() {
         let config =
             configs.entry(group.spec.instance.clone()).or_insert_with(|| GatewayConfig::empty(&group.spec.instance));
         for key in group_config.apis.iter().flat_map(ApiConfig::upstream_refs) {
@@ -134,7 +136,7 @@ pub fn translate(snapshot: &Snapshot) -> Translation {
         config.groups.push(group_config);
     }
     // Apps: one per AppKey (the first created wins), served by every instance of their namespace.
-    let mut apps: Vec<&App> = snapshot.apps.iter().collect();
+    let mut apps: Vec<&App> = snapshot.apps.iter().map(|app| &**app).collect();
     apps.sort_by_key(|app| (app.creation_timestamp().map(|time| time.0), object_ref(*app)));
     let mut keys: Vec<String> = Vec::new();
     for app in apps {

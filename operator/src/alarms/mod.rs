@@ -5,6 +5,7 @@
 mod rules;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use apigw_core::bundle::MANAGER;
 use apigw_core::resources::{Api, ApiGroup};
@@ -49,7 +50,7 @@ impl AlarmWriter {
 
     /// Applies the PrometheusRules of `groups` and `apis`; returns each alarmed object's state.
     /// Without the prometheus-operator CRDs nothing is written and every alarmed object says so.
-    pub async fn sync(&mut self, groups: &[ApiGroup], apis: &[Api]) -> HashMap<ObjectRef, AlarmState> {
+    pub async fn sync(&mut self, groups: &[Arc<ApiGroup>], apis: &[Arc<Api>]) -> HashMap<ObjectRef, AlarmState> {
         let wanted = group_rules(groups, apis, &self.labels);
         if wanted.is_empty() && self.applied.as_ref().is_some_and(HashMap::is_empty) {
             return HashMap::new();

@@ -4,6 +4,7 @@
 //! binding wins over the group's.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use apigw_core::bundle::MANAGER;
 use apigw_core::resources::{Alarm, AlarmMetric, Api, ApiGroup};
@@ -29,7 +30,7 @@ pub struct GroupRules {
 
 /// The PrometheusRules `groups` and `apis` call for, each labelled with `labels` too (for a
 /// Prometheus's `ruleSelector`).
-pub fn group_rules(groups: &[ApiGroup], apis: &[Api], labels: &BTreeMap<String, String>) -> Vec<GroupRules> {
+pub fn group_rules(groups: &[Arc<ApiGroup>], apis: &[Arc<Api>], labels: &BTreeMap<String, String>) -> Vec<GroupRules> {
     let mut rules = Vec::new();
     for group in groups {
         let namespace = group.namespace().unwrap_or_default();
@@ -37,6 +38,7 @@ pub fn group_rules(groups: &[ApiGroup], apis: &[Api], labels: &BTreeMap<String, 
             .iter()
             .filter(|api| api.spec.group_ref == group.name_any() && api.namespace().unwrap_or_default() == namespace)
             .filter(|api| !api.spec.alarms.is_empty())
+            .map(|api| &**api)
             .collect();
         if group.spec.alarms.is_empty() && members.is_empty() {
             continue;
@@ -62,7 +64,7 @@ pub fn group_rules(groups: &[ApiGroup], apis: &[Api], labels: &BTreeMap<String, 
                 written.push(rule(alarm, &selector, &format!("Api {}", api.name_any())));
             }
         }
-        let mut alarmed = vec![object_ref(group)];
+        let mut alarmed = vec![object_ref(&**group)];
         alarmed.extend(members.iter().map(|api| object_ref(*api)));
         let name = rule_name(&group_name);
         let mut object_labels = labels.clone();
@@ -155,7 +157,7 @@ mod tests {
             "apiVersion: apigw.io/v1alpha1\nkind: Api\nmetadata: {name: quiet, namespace: web}\nspec:\n  groupRef: shop\n  request: {method: GET, path: /q}\n  backend: {type: MOCK, statusCode: 200}\n",
         );
         let labels = BTreeMap::from([("release".to_owned(), "monitoring".to_owned())]);
-        let rules = group_rules(&[group], &[orders, quiet], &labels);
+        let rules = group_rules(&[group.into()], &[orders.into(), quiet.into()], &labels);
         assert_eq!(rules.len(), 1);
         let rule_object = &rules[0];
         assert_eq!((rule_object.namespace.as_str(), rule_object.name.as_str()), ("web", "apigw-alarms-shop"));
@@ -193,6 +195,6 @@ mod tests {
         let group: ApiGroup = parse(
             "apiVersion: apigw.io/v1alpha1\nkind: ApiGroup\nmetadata: {name: shop, namespace: web}\nspec: {domains: [{host: a.example.com}]}\n",
         );
-        assert!(group_rules(&[group], &[], &BTreeMap::new()).is_empty());
+        assert!(group_rules(&[group.into()], &[], &BTreeMap::new()).is_empty());
     }
 }
