@@ -115,6 +115,14 @@ impl Cluster {
         &self.kubeconfig
     }
 
+    /// A kube client as the control plane's admin, for what kubectl starts too slowly for.
+    pub async fn client(&self) -> kube::Client {
+        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("the test kubeconfig");
+        let options = kube::config::KubeConfigOptions::default();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await.expect("a kube config");
+        kube::Client::try_from(config).expect("a kube client")
+    }
+
     /// A file of the control plane's folder, such as `bin/promql-check` or `monitoring-crds`
     /// (see `e2e/controlplane/up.sh`).
     pub fn file(&self, relative: &str) -> PathBuf {

@@ -10,7 +10,9 @@ use apigw_e2e::echo;
 use apigw_e2e::gateway::{Answer, GatewayProcess, TestClient};
 use apigw_e2e::manifests::{echo_service, many_apis, many_apis_answering, mock_api, shop_api, shop_group};
 use apigw_e2e::operator::OperatorProcess;
-use apigw_e2e::{Namespace, repo_root};
+use apigw_e2e::{Cluster, Namespace, repo_root};
+use apigw_operator::leader::{self, Elector};
+use k8s_openapi::api::coordination::v1::Lease;
 
 /// Polls `check` every 20 ms for up to `limit`; how long it took to hold.
 async fn eventually<F: std::future::Future<Output = bool>>(
@@ -259,6 +261,48 @@ async fn one_of_two_operators_leads_and_the_other_takes_over() {
         namespace.condition("api/bye", "Accepted", "status") == "True"
     })
     .await;
+}
+
+/// The Lease's holder, or none.
+async fn holder(leases: &kube::Api<Lease>, name: &str) -> Option<String> {
+    let lease = leases.get(name).await.expect("reading the Lease");
+    lease.spec.and_then(|spec| spec.holder_identity).filter(|holder| !holder.is_empty())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resigned_leader_frees_its_lease_and_does_not_take_it_back() {
+    let namespace = Namespace::create("e2e-operator-resign");
+    let client = Cluster::get().client().await;
+    let leases: kube::Api<Lease> = kube::Api::namespaced(client.clone(), namespace.name());
+    let candidate = |identity: &str| Arc::new(Elector::new(client.clone(), namespace.name(), "lease", identity, None));
+    let (leading, mut first_leads) = tokio::sync::watch::channel(false);
+    let first = candidate("first").campaign(leading);
+    tokio::time::timeout(Duration::from_secs(10), first_leads.wait_for(|leading| *leading))
+        .await
+        .expect("the first candidate leads within 10 s")
+        .expect("the campaign runs");
+    let (leading, second_leads) = tokio::sync::watch::channel(false);
+    let second = candidate("second").campaign(leading);
+
+    // Resigned between renewals (every 2 s) or during one: the release must win either way.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    first.resign().await.expect("releasing the Lease");
+    eventually(Duration::from_secs(2), "the second candidate to lead within 2 s", || async { *second_leads.borrow() })
+        .await;
+    assert_eq!(holder(&leases, "lease").await.as_deref(), Some("second"));
+
+    // A candidate that does not hold the Lease leaves it alone when it resigns.
+    let (leading, _third_leads) = tokio::sync::watch::channel(false);
+    let third = candidate("third").campaign(leading);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    third.resign().await.expect("resigning without the Lease");
+    assert_eq!(holder(&leases, "lease").await.as_deref(), Some("second"), "the holder is unchanged");
+
+    // Once resigned, nothing renews or takes back the released Lease.
+    second.resign().await.expect("releasing the Lease");
+    assert_eq!(holder(&leases, "lease").await, None, "released");
+    tokio::time::sleep(leader::RETRY + Duration::from_millis(500)).await;
+    assert_eq!(holder(&leases, "lease").await, None, "still released after a renewal period");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,6 +9,7 @@
 //! Written here rather than taken from a crate: the Lease crates for kube-rs pin older kube
 //! versions, which would build a second kube.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -18,6 +19,7 @@ use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// How long a Lease stays valid without renewal.
 pub const LEASE_DURATION: Duration = Duration::from_secs(15);
@@ -25,6 +27,9 @@ pub const LEASE_DURATION: Duration = Duration::from_secs(15);
 pub const RENEW_DEADLINE: Duration = Duration::from_secs(10);
 /// How often candidates and the leader try.
 pub const RETRY: Duration = Duration::from_secs(2);
+
+/// How often a release is tried when the Lease changes under it (409 Conflict).
+const RELEASE_ATTEMPTS: usize = 3;
 
 /// A candidate for the Lease `namespace/name`.
 pub struct Elector {
@@ -41,8 +46,18 @@ impl Elector {
         Self { leases: Api::namespaced(client, namespace), name, identity, owner }
     }
 
+    /// Campaigns for the Lease in a task until resigned: `leading` turns true while this
+    /// candidate holds the Lease.
+    pub fn campaign(self: Arc<Self>, leading: watch::Sender<bool>) -> Campaign {
+        let task = tokio::spawn({
+            let elector = self.clone();
+            async move { elector.run(leading).await }
+        });
+        Campaign { elector: self, task }
+    }
+
     /// Runs forever: `leading` turns true while this candidate holds the Lease.
-    pub async fn run(&self, leading: watch::Sender<bool>) {
+    async fn run(&self, leading: watch::Sender<bool>) {
         let mut renewed: Option<Instant> = None;
         let config = watcher::Config::default().fields(&format!("metadata.name={}", self.name));
         let mut lease_changes = std::pin::pin!(watcher(self.leases.clone(), config).default_backoff());
@@ -84,8 +99,19 @@ impl Elector {
     }
 
     /// Gives the Lease up if this candidate holds it, so that another takes over at once
-    /// instead of after [`LEASE_DURATION`].
-    pub async fn release(&self) -> Result<(), kube::Error> {
+    /// instead of after [`LEASE_DURATION`]. A write that lost a race (the last renewal's answer
+    /// landing late) is tried again on the Lease read anew.
+    async fn release(&self) -> Result<(), kube::Error> {
+        for _ in 1..RELEASE_ATTEMPTS {
+            match self.try_release().await {
+                Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                result => return result,
+            }
+        }
+        self.try_release().await
+    }
+
+    async fn try_release(&self) -> Result<(), kube::Error> {
         let Some(mut lease) = self.leases.get_opt(&self.name).await? else { return Ok(()) };
         let Some(spec) = lease.spec.as_mut().filter(|spec| spec.holder_identity.as_ref() == Some(&self.identity))
         else {
@@ -136,6 +162,21 @@ impl Elector {
             lease_transitions: Some(transitions),
             ..LeaseSpec::default()
         }
+    }
+}
+
+/// A running [`Elector::campaign`].
+pub struct Campaign {
+    elector: Arc<Elector>,
+    task: JoinHandle<()>,
+}
+
+impl Campaign {
+    /// Stops campaigning, then gives the Lease up if this candidate holds it.
+    pub async fn resign(self) -> Result<(), kube::Error> {
+        self.task.abort();
+        let _ = self.task.await;
+        self.elector.release().await
     }
 }
 

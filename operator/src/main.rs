@@ -119,10 +119,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let elector =
         Arc::new(Elector::new(client.clone(), &args.config_namespace, &args.lease_name, &identity, owner.clone()));
     let (leading_sender, mut leading) = watch::channel(false);
-    tokio::spawn({
-        let elector = elector.clone();
-        async move { elector.run(leading_sender).await }
-    });
+    let campaign = elector.campaign(leading_sender);
 
     cache.wait_until_ready().await;
     health.ready.store(true, Ordering::Relaxed);
@@ -155,7 +152,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
         tracing::warn!("stopped leading; reconciling resumes when this replica leads again");
     }
-    if let Err(error) = elector.release().await {
+    if let Err(error) = campaign.resign().await {
         tracing::warn!(%error, "releasing the Lease");
     }
     if let Some(provider) = traces {

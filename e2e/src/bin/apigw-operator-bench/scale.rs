@@ -11,7 +11,6 @@ use apigw_e2e::operator::OperatorProcess;
 use apigw_e2e::{Cluster, Namespace};
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::watcher;
 use tokio::sync::Semaphore;
 
@@ -62,12 +61,6 @@ fn api_resource() -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("apigw.io", "v1alpha1", "Api"), "apis")
 }
 
-async fn client() -> kube::Client {
-    let kubeconfig = Kubeconfig::read_from(Cluster::get().kubeconfig()).expect("the test kubeconfig");
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.expect("config");
-    kube::Client::try_from(config).expect("a client")
-}
-
 /// How many Apis the gateway serves (its `/config`).
 async fn served(http: &TestClient, gateway: &GatewayProcess) -> u64 {
     http.get(gateway.admin, "admin", "/config", &[]).await.json()["apis"].as_u64().unwrap_or(0)
@@ -80,7 +73,7 @@ pub async fn stream(apis: usize, groups: usize, rate: u32, changes: bool) {
     let operator = OperatorProcess::start(namespace.name());
     let gateway = GatewayProcess::start_in_cluster(namespace.name(), "default", &[]);
     let http = TestClient::http1();
-    let client = client().await;
+    let client = Cluster::get().client().await;
     let objects: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace.name(), &api_resource());
     let group_yaml: String = (0..groups)
         .map(|group| {
