@@ -22,7 +22,8 @@ use tokio::sync::watch;
 use crate::alarms::{AlarmState, AlarmWriter};
 use crate::cache::{Cache, Changes};
 use crate::facts::{
-    StatusContext, api_extra, group_extra, no_extra, plugin_extra, problems_by_object, vpc_access_extra,
+    Contained, ServedConfigs, StatusContext, StatusMemo, api_extra, group_extra, no_extra, plugin_extra,
+    problems_by_object, vpc_access_extra,
 };
 use crate::gateways::loaded_versions;
 use crate::metrics::{Metrics, ResultLabels};
@@ -68,7 +69,9 @@ pub struct Reconciler {
     tracer: Option<SdkTracer>,
     metrics: Arc<Metrics>,
     /// The config version that first contained each object's generation, per instance.
-    contained: HashMap<(ObjectRef, String), (Option<i64>, u64)>,
+    contained: Contained,
+    /// The statuses found settled by the last pass.
+    memo: StatusMemo,
     last: Option<Pass>,
 }
 
@@ -84,9 +87,9 @@ impl Reconciler {
         alarm_writer: AlarmWriter,
     ) -> Self {
         let publisher = Publisher::new(client.clone(), config_namespace, cache.config_maps.clone(), owner);
-        let (contained, alarms) = (HashMap::new(), HashMap::new());
-        let published = HashMap::new();
-        Self { client, cache, publisher, published, alarm_writer, alarms, tracer: None, metrics, contained, last: None }
+        let (contained, alarms, published) = (HashMap::new(), HashMap::new(), HashMap::new());
+        let (memo, tracer, last) = (StatusMemo::default(), None, None);
+        Self { client, cache, publisher, published, alarm_writer, alarms, tracer, metrics, contained, memo, last }
     }
 
     /// Records a span of every pass with `tracer`.
@@ -164,7 +167,10 @@ impl Reconciler {
         }
         let Some(pass) = &self.last else { return Ok(()) };
         let served = loaded_versions(&self.cache.gateway_leases.state(), jiff::Timestamp::now());
-        let failed = self.write_statuses(pass, &served).await;
+        let mut memo = std::mem::take(&mut self.memo);
+        let failed = self.write_statuses(pass, &served, &mut memo).await;
+        memo.finish_pass();
+        self.memo = memo;
         if failed > 0 {
             tracing::warn!(failed, "some status writes failed; the next pass retries them");
         }
@@ -199,11 +205,16 @@ impl Reconciler {
                 self.published.insert(instance.clone(), (version, Instant::now()));
             }
             let served = members(&bundle.config);
+            let contained = self.contained.entry(instance.clone()).or_default();
+            contained.retain(|object, _| served.contains(object));
             for object in &served {
                 let generation = generations.get(object).copied().flatten();
-                let entry = self.contained.entry((object.clone(), instance.clone())).or_insert((generation, version));
-                if entry.0 != generation && !kept.contains(object) {
-                    *entry = (generation, version);
+                if let Some(entry) = contained.get_mut(object) {
+                    if entry.0 != generation && !kept.contains(object) {
+                        *entry = (generation, version);
+                    }
+                } else {
+                    contained.insert(object.clone(), (generation, version));
                 }
             }
             instance_members.insert(instance.clone(), served);
@@ -215,20 +226,20 @@ impl Reconciler {
             }
         }
         self.alarms = self.alarm_writer.sync(&snapshot.groups, &snapshot.apis).await;
-        self.contained.retain(|(object, instance), _| {
-            instance_members.get(instance).is_some_and(|members| members.contains(object))
-        });
+        self.contained.retain(|instance, _| instance_members.contains_key(instance));
         self.last = Some(Pass { generations, problems, configs, members: instance_members, kept });
         Ok(())
     }
 
-    /// Writes every status that differs from what it should be; returns how many writes failed.
-    async fn write_statuses(&self, pass: &Pass, served: &HashMap<String, Vec<u64>>) -> usize {
+    /// Writes every status that differs from what it should be (`memo`: the statuses found
+    /// settled); returns how many writes failed.
+    async fn write_statuses(&self, pass: &Pass, served: &HashMap<String, Vec<u64>>, memo: &mut StatusMemo) -> usize {
         let now = Time(jiff::Timestamp::now());
         let problems = problems_by_object(&pass.problems);
+        let configs = ServedConfigs::new(&pass.configs);
         let context = StatusContext {
             generations: &pass.generations,
-            configs: &pass.configs,
+            configs: &configs,
             members: &pass.members,
             kept: &pass.kept,
             served,
@@ -244,12 +255,16 @@ impl Reconciler {
         let client = &self.client;
         let metrics = &self.metrics;
         let results = futures::join!(
-            status::write::<ApiGroup>(client, context.updates(&snapshot.groups, group_extra), metrics),
-            status::write::<Api>(client, context.updates(&snapshot.apis, api_extra), metrics),
-            status::write::<RoutingPlugin>(client, context.updates(&snapshot.routing_plugins, no_extra), metrics),
-            status::write::<Plugin>(client, context.updates(&snapshot.plugins, plugin_extra), metrics),
-            status::write::<VpcAccess>(client, context.updates(&snapshot.vpc_accesses, vpc_access_extra), metrics),
-            status::write::<App>(client, context.updates(&snapshot.apps, no_extra), metrics),
+            status::write::<ApiGroup>(client, context.updates(&snapshot.groups, group_extra, memo), metrics),
+            status::write::<Api>(client, context.updates(&snapshot.apis, api_extra, memo), metrics),
+            status::write::<RoutingPlugin>(client, context.updates(&snapshot.routing_plugins, no_extra, memo), metrics),
+            status::write::<Plugin>(client, context.updates(&snapshot.plugins, plugin_extra, memo), metrics),
+            status::write::<VpcAccess>(
+                client,
+                context.updates(&snapshot.vpc_accesses, vpc_access_extra, memo),
+                metrics
+            ),
+            status::write::<App>(client, context.updates(&snapshot.apps, no_extra, memo), metrics),
         );
         results.0 + results.1 + results.2 + results.3 + results.4 + results.5
     }
