@@ -246,6 +246,7 @@ spec:
     let from_cookie = get("/public", cookie).await;
     assert_eq!(from_cookie.status, 200, "ignoreExpirationCheck: {from_cookie:?}");
     assert_eq!(from_cookie.json()["headers"]["x-user-id"], "u-42");
+    assert_eq!(from_cookie.json()["headers"]["cookie"], "theme=dark", "the token cookie is not forwarded, the rest is");
     let forged = vec![("cookie", format!("session={}", second.token(None, claims.clone())))];
     assert_eq!(get("/public", forged).await.status, 401, "a present token is still verified");
 

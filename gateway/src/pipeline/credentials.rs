@@ -1,13 +1,13 @@
 //! The credentials the gateway checked, kept from the backend unless the Api's
 //! `auth.forwardCredentials` asks for them: `X-Ca-Signature`, `-Method` and `-Headers` of a
 //! signed request, an `Authorization: APPCODE ...` header or `AppCode` query parameter, and the
-//! header or query parameter a jwtAuth plugin read its token from, and the `Authorization` a
-//! basicAuth plugin checked.
+//! header, query parameter or cookie a jwtAuth plugin read its token from, and the
+//! `Authorization` a basicAuth plugin checked.
 
 use std::borrow::Cow;
 
 use apigw_core::resources::{AppCodeMode, AuthType, TokenLocation};
-use http::{HeaderMap, HeaderName, header};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use super::auth::{X_CA_SIGNATURE, X_CA_SIGNATURE_HEADERS, X_CA_SIGNATURE_METHOD};
 use crate::config::api::CompiledApi;
@@ -34,11 +34,38 @@ pub fn strip_headers(api: &CompiledApi, headers: &mut HeaderMap) {
             headers.remove(header::AUTHORIZATION);
         }
     }
-    if let Some((TokenLocation::Header, name)) = api.jwt_auth.as_ref().map(|jwt| jwt.token_source()) {
-        headers.remove(name);
+    match api.jwt_auth.as_ref().map(|jwt| jwt.token_source()) {
+        Some((TokenLocation::Header, name)) => drop(headers.remove(name)),
+        Some((TokenLocation::Cookie, name)) => strip_cookie(headers, name),
+        _ => {}
     }
     if api.basic_auth.is_some() {
         headers.remove(header::AUTHORIZATION);
+    }
+}
+
+/// Removes cookie `name` from the `Cookie` headers; the other cookies stay, and a header left
+/// with none goes. Headers without it are not touched.
+fn strip_cookie(headers: &mut HeaderMap, name: &str) {
+    let is_token = |cookie: &str| cookie.trim().split_once('=').is_some_and(|(cookie, _)| cookie == name);
+    let holds_token = |value: &HeaderValue| value.to_str().is_ok_and(|cookies| cookies.split(';').any(is_token));
+    if !headers.get_all(header::COOKIE).iter().any(holds_token) {
+        return;
+    }
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| match value.to_str() {
+            Ok(cookies) if holds_token(value) => {
+                let rest: Vec<&str> = cookies.split(';').filter(|cookie| !is_token(cookie)).map(str::trim).collect();
+                HeaderValue::from_str(&rest.join("; ")).ok().filter(|rest| !rest.is_empty())
+            }
+            _ => Some(value.clone()),
+        })
+        .collect();
+    headers.remove(header::COOKIE);
+    for value in kept {
+        headers.append(header::COOKIE, value);
     }
 }
 
@@ -65,4 +92,32 @@ pub fn strip_query<'q>(api: &CompiledApi, query: &'q str) -> Cow<'q, str> {
         return Cow::Borrowed(query);
     }
     Cow::Owned(query.split('&').filter(|pair| !is_checked(pair)).collect::<Vec<_>>().join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cookies(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(header::COOKIE, HeaderValue::from_str(value).expect("a header value"));
+        }
+        headers
+    }
+
+    fn left(headers: &HeaderMap) -> Vec<&str> {
+        headers.get_all(header::COOKIE).iter().map(|value| value.to_str().expect("text")).collect()
+    }
+
+    #[test]
+    fn only_the_token_cookie_is_kept_from_the_backend() {
+        let mut headers = cookies(&["theme=dark; session=eyJ.token; lang=en", "session=again", "other=1"]);
+        strip_cookie(&mut headers, "session");
+        assert_eq!(left(&headers), ["theme=dark; lang=en", "other=1"]);
+
+        let mut unchanged = cookies(&["sessionx=1; xsession=2", "theme=dark"]);
+        strip_cookie(&mut unchanged, "session");
+        assert_eq!(left(&unchanged), ["sessionx=1; xsession=2", "theme=dark"], "similar names stay");
+    }
 }
