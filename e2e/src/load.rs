@@ -30,7 +30,7 @@ pub struct LoadReport {
     /// The failures: what went wrong with each (status and error code, or the client error).
     pub failures: Vec<String>,
     /// TCP connects to the address that failed: the request reached nothing (on the test node,
-    /// kube-proxy's rules for the balancer address), kept apart from the failures.
+    /// no pod behind the balancer address), kept apart from the failures.
     pub unreached: Vec<String>,
 }
 

@@ -115,7 +115,9 @@ impl Reconciler {
             let span = self.tracer.as_ref().map(|tracer| tracer.start("reconcile"));
             let translated = inputs_changed || self.last.is_none();
             let result = self.pass(translated).await;
-            self.metrics.reconcile_seconds.observe(started.elapsed().as_secs_f64());
+            let seconds = started.elapsed().as_secs_f64();
+            self.metrics.reconcile_seconds.observe(seconds);
+            tracing::debug!(seconds, translated, "reconcile pass");
             if let Some(span) = span {
                 self.end_span(span, translated, &result);
             }
