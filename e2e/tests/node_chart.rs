@@ -310,17 +310,10 @@ fn the_chart_serves_through_its_load_balancer_and_survives_what_users_do() {
     ] {
         no_failures(what, reports);
     }
-    // The target is 2 s: a warm follower takes over a released Lease at once. Once it took
-    // 16.6 s: the leader's release then lost a 409 to its own renewal and the Lease expired
-    // instead (fixed; `operator.rs` tests resigning). The hard bound is the Lease's duration plus
-    // a reconcile.
-    if takeover > Duration::from_secs(2) {
-        println!(
-            "MISSED the 2 s target: the change was served {:.2} s after the leader's deletion",
-            takeover.as_secs_f64()
-        );
-    }
-    assert!(takeover < Duration::from_secs(20), "the change served within 20 s of the leader's deletion: {takeover:?}");
+    // A warm follower takes over a released Lease at once. Once this took 16.6 s: the leader's
+    // release lost a 409 to its own renewal and the Lease expired instead (fixed; `operator.rs`
+    // tests resigning).
+    assert!(takeover < Duration::from_secs(2), "the change served within 2 s of the leader's deletion: {takeover:?}");
 
     // Secrets from what the operator published, rotated without a restart.
     let profile = format!("http://{BALANCER_IP}/profile");

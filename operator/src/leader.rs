@@ -102,13 +102,13 @@ impl Elector {
     /// instead of after [`LEASE_DURATION`]. A write that lost a race (the last renewal's answer
     /// landing late) is tried again on the Lease read anew.
     async fn release(&self) -> Result<(), kube::Error> {
-        for _ in 1..RELEASE_ATTEMPTS {
+        let mut attempt = 1;
+        loop {
             match self.try_release().await {
-                Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                Err(kube::Error::Api(status)) if status.code == 409 && attempt < RELEASE_ATTEMPTS => attempt += 1,
                 result => return result,
             }
         }
-        self.try_release().await
     }
 
     async fn try_release(&self) -> Result<(), kube::Error> {
