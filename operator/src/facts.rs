@@ -93,8 +93,7 @@ impl Settled {
             && self.generation == facts.generation
             && self.programmed == facts.programmed
             && self.alarms == facts.alarms
-            && self.problems.len() == facts.problems.len()
-            && self.problems.iter().zip(facts.problems).all(|(settled, problem)| settled == *problem)
+            && self.problems.iter().eq(facts.problems.iter().copied())
             && self.extra == facts.extra
     }
 }

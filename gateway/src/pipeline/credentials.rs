@@ -11,6 +11,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use super::auth::{X_CA_SIGNATURE, X_CA_SIGNATURE_HEADERS, X_CA_SIGNATURE_METHOD};
 use crate::config::api::CompiledApi;
+use crate::plugins::jwt_auth::cookie_pair;
 
 /// The signature headers of a signed request.
 const SIGNATURE_HEADERS: [HeaderName; 3] = [X_CA_SIGNATURE, X_CA_SIGNATURE_METHOD, X_CA_SIGNATURE_HEADERS];
@@ -47,7 +48,7 @@ pub fn strip_headers(api: &CompiledApi, headers: &mut HeaderMap) {
 /// Removes cookie `name` from the `Cookie` headers; the other cookies stay, and a header left
 /// with none goes. Headers without it are not touched.
 fn strip_cookie(headers: &mut HeaderMap, name: &str) {
-    let is_token = |cookie: &str| cookie.trim().split_once('=').is_some_and(|(cookie, _)| cookie == name);
+    let is_token = |part: &str| cookie_pair(part).is_some_and(|(cookie, _)| cookie == name);
     let holds_token = |value: &HeaderValue| value.to_str().is_ok_and(|cookies| cookies.split(';').any(is_token));
     if !headers.get_all(header::COOKIE).iter().any(holds_token) {
         return;

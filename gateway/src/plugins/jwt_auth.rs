@@ -236,11 +236,16 @@ impl CompiledJwtAuth {
                 .iter()
                 .filter_map(|value| value.to_str().ok())
                 .flat_map(|cookies| cookies.split(';'))
-                .filter_map(|cookie| cookie.trim().split_once('='))
+                .filter_map(cookie_pair)
                 .find(|(name, _)| *name == self.parameter)
                 .map(|(_, value)| Cow::Borrowed(value)),
         }
     }
+}
+
+/// The name and value of one `;`-separated part of a `Cookie` header.
+pub fn cookie_pair(part: &str) -> Option<(&str, &str)> {
+    part.trim().split_once('=')
 }
 
 /// The token's `jti` as a replay key, remembered until the token expires.
