@@ -80,7 +80,7 @@ impl Snapshot {
             if value.is_null() {
                 continue;
             }
-            let meta: TypeMeta = serde_yaml::from_value(value.clone()).map_err(|source| ManifestError::Yaml {
+            let meta = TypeMeta::deserialize(&value).map_err(|source| ManifestError::Yaml {
                 origin: origin.to_owned(),
                 index: index + 1,
                 source,

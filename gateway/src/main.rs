@@ -214,7 +214,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         cluster = Some(source);
     } else {
         // An invalid first set is logged and refused like any later one: /readyz stays 503.
-        let _ = config_source::reload(&gateway, &args.manifests, &args.instance, 1);
+        config_source::reload_off_runtime(gateway.clone(), args.manifests.clone(), args.instance.clone(), 1).await;
         _watcher = Some(config_source::watch(gateway.clone(), args.manifests.clone(), args.instance.clone())?);
     }
 

@@ -26,7 +26,7 @@ use crate::plugins::remote_auth::CompiledRemoteAuth;
 use crate::plugins::routing::CompiledRouting;
 use crate::plugins::traffic_control::CompiledTrafficControl;
 use crate::secrets::Secrets;
-use crate::telemetry::metrics::{ApiLabels, ApiMetrics, Metrics};
+use crate::telemetry::metrics::{ApiLabels, ApiMetrics};
 
 /// Why a config could not be compiled; the whole config is refused.
 #[derive(Debug, thiserror::Error)]
@@ -124,13 +124,13 @@ pub struct CompiledApi {
     /// Its metric handles.
     pub metrics: ApiMetrics,
     /// Its routing plugin.
-    pub routing: Option<CompiledRouting>,
+    pub routing: Option<Box<CompiledRouting>>,
     /// Its access-control plugin.
-    pub access_control: Option<CompiledAccessControl>,
+    pub access_control: Option<Box<CompiledAccessControl>>,
     /// Its error-mapping plugin.
     pub error_mapping: Option<Box<CompiledErrorMapping>>,
     /// Its IP-control plugin.
-    pub ip_control: Option<CompiledIpControl>,
+    pub ip_control: Option<Box<CompiledIpControl>>,
     /// Its CORS plugin.
     pub cors: Option<Box<CompiledCors>>,
     /// Its traffic-control plugin.
@@ -152,7 +152,6 @@ pub struct CompiledApi {
 impl CompiledApi {
     /// Compiles `api` of `group` for `stage`.
     pub fn compile(
-        metrics: &Metrics,
         secrets: &Secrets,
         group: &GroupConfig,
         api: &ApiConfig,
@@ -215,13 +214,16 @@ impl CompiledApi {
         let routing = api
             .routing
             .as_ref()
-            .map(|routing| CompiledRouting::compile(routing, |backend| compile_backend(backend, &variables, upstreams)))
+            .map(|routing| {
+                CompiledRouting::compile(routing, |backend| compile_backend(backend, &variables, upstreams))
+                    .map(Box::new)
+            })
             .transpose()
             .map_err(|message| error(format!("RoutingPlugin: {message}")))?;
         let access_control = api
             .access_control
             .as_ref()
-            .map(CompiledAccessControl::compile)
+            .map(|control| CompiledAccessControl::compile(control).map(Box::new))
             .transpose()
             .map_err(|message| error(format!("accessControl: {message}")))?;
         let error_mapping = api
@@ -233,7 +235,7 @@ impl CompiledApi {
         let ip_control = api
             .ip_control
             .as_ref()
-            .map(CompiledIpControl::compile)
+            .map(|control| CompiledIpControl::compile(control).map(Box::new))
             .transpose()
             .map_err(|message| error(format!("ipControl: {message}")))?;
         let cors = api
@@ -293,8 +295,8 @@ impl CompiledApi {
         let reads_body = parameters
             .iter()
             .any(|parameter| matches!(parameter.location, ParameterLocation::Form | ParameterLocation::Body))
-            || routing.as_ref().is_some_and(CompiledRouting::reads_body)
-            || access_control.as_ref().is_some_and(CompiledAccessControl::reads_body)
+            || routing.as_deref().is_some_and(CompiledRouting::reads_body)
+            || access_control.as_deref().is_some_and(CompiledAccessControl::reads_body)
             || remote_auth.as_deref().is_some_and(CompiledRemoteAuth::reads_body);
         let (namespace, group_name, name, stage) = (
             Arc::new(group.namespace.clone()),
@@ -309,7 +311,7 @@ impl CompiledApi {
             stage: stage.clone(),
         };
         Ok(Self {
-            metrics: ApiMetrics::new(metrics, labels),
+            metrics: ApiMetrics::new(labels),
             routing,
             access_control,
             error_mapping,

@@ -11,6 +11,7 @@ use apigw_core::config::{ApiConfig, GroupConfig, UpstreamConfig};
 use crate::backend::upstream::Upstream;
 use crate::config::api::CompiledApi;
 use crate::secrets::Secrets;
+use crate::telemetry::metrics::Metrics;
 
 /// Compiled Apis and upstreams of one table, ready for the next to take over.
 #[derive(Debug, Default)]
@@ -59,6 +60,15 @@ impl Compiled {
         };
         self.apis.insert(key, (fingerprint, compiled.clone()));
         Ok(compiled)
+    }
+
+    /// Removes the metric series of the Apis `previous` served and this does not.
+    pub fn forget_unserved(&self, previous: &Compiled, metrics: &Metrics) {
+        for (key, (_, api)) in &previous.apis {
+            if !self.apis.contains_key(key) {
+                api.metrics.forget(metrics);
+            }
+        }
     }
 }
 
@@ -115,7 +125,6 @@ mod tests {
 
     use super::*;
     use crate::config::route_table::RouteTable;
-    use crate::telemetry::metrics::Metrics;
 
     const YAML: &str = r#"
 apiVersion: v1
@@ -187,6 +196,12 @@ spec: {groupRef: shop, auth: {type: ANONYMOUS}, request: {method: GET, path: /or
             .map(|(host, path)| table.lookup(false, host, &Method::GET, path, "RELEASE").expect("routed").api.clone())
     }
 
+    /// The table of `yaml`, taking over from `previous`.
+    fn compile(yaml: &str, metrics: &Metrics, previous: Option<&RouteTable>) -> RouteTable {
+        let (config, secrets) = load(yaml);
+        RouteTable::compile(&config, metrics, &secrets, previous).expect("compiles")
+    }
+
     /// Which of the Apis `after` took over from `before`.
     fn kept(before: &[Arc<CompiledApi>; 3], after: &[Arc<CompiledApi>; 3]) -> [bool; 3] {
         [0, 1, 2].map(|index| Arc::ptr_eq(&before[index], &after[index]))
@@ -195,10 +210,7 @@ spec: {groupRef: shop, auth: {type: ANONYMOUS}, request: {method: GET, path: /or
     #[test]
     fn a_reload_compiles_only_the_apis_whose_inputs_changed() {
         let metrics = Metrics::default();
-        let compile = |yaml: &str, previous: Option<&RouteTable>| {
-            let (config, secrets) = load(yaml);
-            RouteTable::compile(&config, &metrics, &secrets, previous).expect("compiles")
-        };
+        let compile = |yaml: &str, previous: Option<&RouteTable>| compile(yaml, &metrics, previous);
         let first = compile(YAML, None);
         let same = compile(YAML, Some(&first));
         assert_eq!(kept(&apis(&first), &apis(&same)), [true, true, true], "nothing changed");
@@ -218,5 +230,24 @@ spec: {groupRef: shop, auth: {type: ANONYMOUS}, request: {method: GET, path: /or
         );
         assert_eq!(kept(&apis(&same), &apis(&group_changed)), [true, false, false], "its group");
         assert!(group_changed.lookup(false, "b.example.com", &Method::GET, "/hello", "RELEASE").is_ok());
+    }
+
+    #[test]
+    fn an_api_has_metric_series_from_its_first_request_until_it_is_no_longer_served() {
+        let metrics = Metrics::default();
+        let compile = |yaml: &str, previous: Option<&RouteTable>| compile(yaml, &metrics, previous);
+        let series = |api: &str| metrics.encode().contains(&format!("api=\"{api}\""));
+        let first = compile(YAML, None);
+        assert!(!series("hello") && !series("orders"), "no series before a request");
+        let [_, hello, orders] = apis(&first);
+        hello.metrics.observe(&metrics, 200, 0.001, 0.0);
+        orders.metrics.observe(&metrics, 502, 0.002, 0.001);
+        assert!(series("hello") && series("orders"));
+
+        let without_hello = YAML.split("---").filter(|document| !document.contains("name: hello}")).collect::<Vec<_>>();
+        let second = compile(&without_hello.join("---"), Some(&first));
+        second.forget_unserved(&first, &metrics);
+        assert!(!series("hello"), "the deleted Api's series are gone");
+        assert!(series("orders"), "a served Api keeps its series");
     }
 }

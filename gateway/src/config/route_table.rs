@@ -44,7 +44,7 @@ struct HostRoutes {
     /// One trie per method, indexed by [`method_index`]; the last is ANY.
     tries: [Option<matchit::Router<usize>>; METHODS],
     entries: Vec<RouteEntry>,
-    /// Trie key -> entry index, per trie, to merge the stages of one path.
+    /// Trie key -> entry index, per trie, to merge the stages of one path (while building).
     keys: HashMap<(usize, String), usize>,
 }
 
@@ -107,7 +107,7 @@ impl RouteTable {
                 let fingerprint = api_fingerprint(group_fingerprint, api, secrets, &config.upstreams);
                 for stage in &api.stages {
                     let compiled = compiled.api(previous, group, api, stage, fingerprint, || {
-                        CompiledApi::compile(metrics, secrets, group, api, stage, &upstreams)
+                        CompiledApi::compile(secrets, group, api, stage, &upstreams)
                     })?;
                     for host in &group.hosts {
                         table.public.routes_mut(host).insert(api.method, &template, &compiled, host)?;
@@ -118,10 +118,16 @@ impl RouteTable {
                 }
             }
         }
-        table.public.wildcard.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
-        table.internal.wildcard.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
+        table.public.finish();
+        table.internal.finish();
         table.compiled = compiled;
         Ok(table)
+    }
+
+    /// Removes the metric series of the APIs `previous` served and this table does not (once
+    /// this table is the one served).
+    pub fn forget_unserved(&self, previous: &RouteTable, metrics: &Metrics) {
+        self.compiled.forget_unserved(&previous.compiled, metrics);
     }
 
     /// How many APIs the table serves.
@@ -170,6 +176,15 @@ impl Hosts {
                 &mut self.wildcard[index].1
             }
             None => self.exact.entry(host.to_owned()).or_default(),
+        }
+    }
+
+    /// Orders the wildcards longest suffix first and lets go of what only building needed.
+    fn finish(&mut self) {
+        self.wildcard.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
+        for routes in self.exact.values_mut().chain(self.wildcard.iter_mut().map(|(_, routes)| routes)) {
+            routes.keys = HashMap::new();
+            routes.entries.shrink_to_fit();
         }
     }
 

@@ -154,7 +154,7 @@ impl Gateway {
     ) -> Result<(&'a CompiledBackend, Admission), GatewayError> {
         let breaker = &api.circuit_breaker;
         match breaker.admit() {
-            Admission::Open => Ok((breaker.downgrade.as_ref().ok_or(GatewayError::CircuitOpen)?, Admission::Open)),
+            Admission::Open => Ok((breaker.downgrade.as_deref().ok_or(GatewayError::CircuitOpen)?, Admission::Open)),
             admission => {
                 if admission == (Admission::Probe { first: true }) {
                     api.metrics.circuit_breaker(&self.metrics, BREAKER_HALF_OPEN);

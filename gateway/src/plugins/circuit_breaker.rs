@@ -44,7 +44,7 @@ pub struct CompiledBreaker {
     window_ms: u64,
     open_ms: u64,
     /// The backend that answers while the breaker is open (else `503 D503CB`).
-    pub downgrade: Option<CompiledBackend>,
+    pub downgrade: Option<Box<CompiledBackend>>,
     state: Arc<BreakerState>,
 }
 
@@ -119,7 +119,7 @@ impl CompiledBreaker {
             trip,
             window_ms: millis(window),
             open_ms: millis(open),
-            downgrade,
+            downgrade: downgrade.map(Box::new),
             state: BREAKERS.get_or_make(key, BreakerState::default),
         })
     }

@@ -86,9 +86,18 @@ fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
 }
 
 /// Loads the manifests into the gateway: served when valid, refused (last good kept) otherwise.
-pub fn reload(gateway: &Gateway, paths: &[PathBuf], instance: &str, version: u64) -> Result<(), LoadError> {
+fn reload(gateway: &Gateway, paths: &[PathBuf], instance: &str, version: u64) -> Result<(), LoadError> {
     let started = std::time::Instant::now();
     install(gateway, load_manifests(paths, instance), version, None, started)
+}
+
+/// [`reload`] on the runtime's blocking threads: reading and translating thousands of Apis takes
+/// a good part of a second, which the runtime (the admin port, the file watcher) goes on without.
+pub async fn reload_off_runtime(gateway: Arc<Gateway>, paths: Vec<PathBuf>, instance: String, version: u64) {
+    let loaded = tokio::task::spawn_blocking(move || reload(&gateway, &paths, &instance, version)).await;
+    if let Err(error) = loaded {
+        tracing::error!(%error, "the config load failed to run");
+    }
 }
 
 /// Compiles a loaded config and swaps it in; a load or compile error is refused (logged,
@@ -124,6 +133,9 @@ pub fn install(
             let load_ms = started.elapsed().as_millis() as u64;
             tracing::info!(version, %hash, apis, read_ms, load_ms, "config loaded");
             let loaded_at = jiff::Timestamp::now().to_string();
+            if let Some(previous) = gateway.live.current() {
+                table.forget_unserved(&previous.table, &gateway.metrics);
+            }
             gateway.live.swap(Loaded { table, certificates, apps, version, hash, loaded_at, load_ms });
             Ok(())
         }
@@ -177,7 +189,7 @@ pub fn watch(
             tokio::time::sleep(Duration::from_millis(100)).await;
             while changes.try_recv().is_ok() {}
             version += 1;
-            let _ = reload(&gateway, &paths, &instance, version);
+            reload_off_runtime(gateway.clone(), paths.clone(), instance.clone(), version).await;
         }
     });
     Ok(watcher)

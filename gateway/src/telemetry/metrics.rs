@@ -1,6 +1,6 @@
 //! Prometheus metrics of the data plane, served on the admin port's `/metrics`.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram};
@@ -171,33 +171,33 @@ impl Default for Metrics {
     }
 }
 
-/// One API's metric handles, taken from the families once per config load so that a request
-/// records without hashing its labels.
+/// One API's metric handles, taken from the families at the API's first request (an API never
+/// requested has no series and costs no memory for them), so that later requests record without
+/// hashing their labels.
 #[derive(Debug)]
 pub struct ApiMetrics {
     labels: ApiLabels,
-    latency: Histogram,
-    backend_latency: Histogram,
+    /// End-to-end and backend latency.
+    latencies: OnceLock<(Histogram, Histogram)>,
     /// Request counters by status code, added as codes are first seen.
     requests: RwLock<Vec<(u16, Counter)>>,
 }
 
 impl ApiMetrics {
-    /// The handles of the API with `labels`.
-    pub fn new(metrics: &Metrics, labels: ApiLabels) -> Self {
-        Self {
-            latency: metrics.latency.get_or_create(&labels).clone(),
-            backend_latency: metrics.backend_latency.get_or_create(&labels).clone(),
-            requests: RwLock::new(Vec::new()),
-            labels,
-        }
+    /// The handles of the API with `labels`, none taken yet.
+    pub fn new(labels: ApiLabels) -> Self {
+        Self { labels, latencies: OnceLock::new(), requests: RwLock::new(Vec::new()) }
     }
 
     /// Records one request: its status, total seconds and backend seconds (0 when none).
     pub fn observe(&self, metrics: &Metrics, status: u16, seconds: f64, backend_seconds: f64) {
-        self.latency.observe(seconds);
+        let (latency, backend_latency) = self.latencies.get_or_init(|| {
+            let latency = metrics.latency.get_or_create(&self.labels).clone();
+            (latency, metrics.backend_latency.get_or_create(&self.labels).clone())
+        });
+        latency.observe(seconds);
         if backend_seconds > 0.0 {
-            self.backend_latency.observe(backend_seconds);
+            backend_latency.observe(backend_seconds);
         }
         let known = self
             .requests
@@ -225,6 +225,18 @@ impl ApiMetrics {
         metrics.circuit_breaker_state.get_or_create(&self.labels).set(state);
         if state == 1 {
             metrics.circuit_breaker_openings.get_or_create(&self.labels).inc();
+        }
+    }
+
+    /// Removes the API's series: it is no longer served.
+    pub fn forget(&self, metrics: &Metrics) {
+        metrics.latency.remove(&self.labels);
+        metrics.backend_latency.remove(&self.labels);
+        metrics.backend_retries.remove(&self.labels);
+        metrics.circuit_breaker_state.remove(&self.labels);
+        metrics.circuit_breaker_openings.remove(&self.labels);
+        for (code, _) in self.requests.read().unwrap_or_else(|poisoned| poisoned.into_inner()).iter() {
+            metrics.requests.remove(&self.request_labels(*code));
         }
     }
 
