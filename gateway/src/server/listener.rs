@@ -136,7 +136,11 @@ pub async fn serve(
         connections.spawn(async move {
             let mut stream = stream;
             if proxy_protocol {
-                match tokio::time::timeout(limits.header_read_timeout, proxy_protocol::read_header(&mut stream)).await {
+                let header = Box::pin(tokio::time::timeout(
+                    limits.header_read_timeout,
+                    proxy_protocol::read_header(&mut stream),
+                ));
+                match header.await {
                     Ok(Ok(source)) => {
                         if let Some(source) = source {
                             client.connection.client = Client::new(source.ip());
@@ -155,7 +159,8 @@ pub async fn serve(
             client.gateway.metrics.connections.inc();
             match tls {
                 None => client.serve_plain(stream).await,
-                // Boxed, like HTTP/2 below: the handshake's state stays out of every connection's task.
+                // Boxed (as the PROXY header's read, the plain connection's sniffing and HTTP/2
+                // below): the handshake's state stays out of every connection's task.
                 Some(acceptor) => {
                     match Box::pin(tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))).await {
                         // Boxed too: a TLS connection's state is larger than a plain one's, and
@@ -198,14 +203,16 @@ impl ClientConnection {
     /// A plain connection: HTTP/2 when it opens with the HTTP/2 preface, else HTTP/1.1.
     async fn serve_plain(&self, mut stream: TcpStream) {
         let mut received = BytesMut::with_capacity(HEAD_READ_BYTES);
-        let sniffed = tokio::time::timeout(self.limits.header_read_timeout, async {
+        // Boxed as it is made, as every state a connection passes through once: its task then
+        // keeps room only for what serving it needs.
+        let sniffed = Box::pin(tokio::time::timeout(self.limits.header_read_timeout, async {
             while received.len() < H2_PREFACE.len() && H2_PREFACE.starts_with(&received) {
                 if stream.read_buf(&mut received).await? == 0 {
                     return Ok(false);
                 }
             }
             Ok::<_, std::io::Error>(true)
-        });
+        }));
         if !matches!(sniffed.await, Ok(Ok(true))) {
             return;
         }
