@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -307,12 +308,17 @@ def answer_complete(answer):
     return bool(separator) and length is not None and len(body) >= int(length.group(1))
 
 
-def idle_connection_kib(port, pid, count=2000):
-    """Resident memory a proxy process keeps per idle keep-alive connection that served one request."""
+def idle_connection_kib(port, pid, tls=False, count=2000):
+    """Resident memory a proxy process keeps per idle keep-alive connection (over TLS when `tls`,
+    full handshakes with SNI) that served one request."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     before = rss_mib(pid)
     connections = []
     for _ in range(count):
         connection = socket.create_connection(("127.0.0.1", port))
+        if tls:
+            connection = context.wrap_socket(connection, server_hostname=HOST)
         connection.sendall(f"GET /bench/users/42 HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
         answer = b""
         while not answer_complete(answer):
@@ -326,27 +332,32 @@ def idle_connection_kib(port, pid, count=2000):
 
 
 def idle_memory(work):
-    """`idle_connection_kib` of a gateway and an nginx started afresh for it (a process that served
-    heavy load keeps freed memory, which would hide what new connections cost)."""
-    port = free_port()
-    gateway = start([str(RELEASE / "apigw-gateway"), "--manifests", str(work / "apis"), "--http", f"127.0.0.1:{port}",
-                     "--admin", f"127.0.0.1:{free_port()}", "--access-log", "false", "--workers", "1"], PROXY_CPU)
-    wait_port(port)
-    result = {"gateway": idle_connection_kib(port, gateway.pid)}
-    gateway.terminate()
-    gateway.wait()
-    folder = work / "idle-nginx"
-    folder.mkdir()
-    for name in ["tls.crt", "tls.key"]:
-        shutil.copy(work / name, folder / name)
-    port, backend = free_port(), re.search(r"server 127.0.0.1:(\d+);", (work / "nginx.conf").read_text()).group(1)
-    (folder / "nginx.conf").write_text(nginx_conf(folder, backend, {"http": port}))
-    nginx = start(["nginx", "-c", str(folder / "nginx.conf"), "-p", str(folder)], PROXY_CPU)
-    wait_port(port)
-    worker = int(subprocess.run(["pgrep", "-P", str(nginx.pid)], capture_output=True, text=True).stdout.split()[0])
-    result["nginx"] = idle_connection_kib(port, worker)
-    nginx.terminate()
-    nginx.wait()
+    """`idle_connection_kib`, plain and over TLS, of a gateway and an nginx started afresh for each
+    (a process that served heavy load keeps freed memory, which would hide what new connections
+    cost)."""
+    result = {}
+    for tls in [False, True]:
+        port, tls_port = free_port(), free_port()
+        gateway = start([str(RELEASE / "apigw-gateway"), "--manifests", str(work / "apis"), "--http", f"127.0.0.1:{port}",
+                         "--https", f"127.0.0.1:{tls_port}", "--admin", f"127.0.0.1:{free_port()}",
+                         "--access-log", "false", "--workers", "1"], PROXY_CPU)
+        wait_port(tls_port if tls else port)
+        result["gateway_tls" if tls else "gateway"] = idle_connection_kib(tls_port if tls else port, gateway.pid, tls)
+        gateway.terminate()
+        gateway.wait()
+        folder = work / ("idle-nginx-tls" if tls else "idle-nginx")
+        folder.mkdir()
+        for name in ["tls.crt", "tls.key"]:
+            shutil.copy(work / name, folder / name)
+        port, tls_port = free_port(), free_port()
+        backend = re.search(r"server 127.0.0.1:(\d+);", (work / "nginx.conf").read_text()).group(1)
+        (folder / "nginx.conf").write_text(nginx_conf(folder, backend, {"http": port, "tls": tls_port}))
+        nginx = start(["nginx", "-c", str(folder / "nginx.conf"), "-p", str(folder)], PROXY_CPU)
+        wait_port(tls_port if tls else port)
+        worker = int(subprocess.run(["pgrep", "-P", str(nginx.pid)], capture_output=True, text=True).stdout.split()[0])
+        result["nginx_tls" if tls else "nginx"] = idle_connection_kib(tls_port if tls else port, worker, tls)
+        nginx.terminate()
+        nginx.wait()
     return result
 
 
@@ -416,39 +427,51 @@ def admin_config(port):
 
 
 def memory_and_reload(backend_port, work):
+    """A gateway's resident memory with the bench group alone (the baseline), with 10,000 more
+    Apis, and once they are deleted again; how long loading them, reloading them all changed and
+    reloading one changed take. Each memory figure follows a short load, as a serving gateway's
+    allocator runs."""
     folder = work / "big"
     folder.mkdir()
     manifest = folder / "apis.yaml"
-    manifest.write_text(gateway_manifest(backend_port, 10_000))
+    manifest.write_text(gateway_manifest(backend_port))
     http, admin = free_port(), free_port()
-    started = time.time()
     gateway = start([str(RELEASE / "apigw-gateway"), "--manifests", str(folder), "--http", f"127.0.0.1:{http}",
                      "--admin", f"127.0.0.1:{admin}", "--access-log", "false", "--workers", "1"], PROXY_CPU)
     wait_port(admin, timeout=60)
     while not admin_config(admin)["loaded"]:
         time.sleep(0.05)
-    first_load = time.time() - started
-    subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c8", "-d2s", "-H", f"Host: {HOST}",
-                    f"http://127.0.0.1:{http}/service5000/items/1"], capture_output=True, check=True)
-    rss = rss_mib(gateway.pid)
-    version = admin_config(admin)["version"]
-    changed = time.time()
-    manifest.write_text(gateway_manifest(backend_port, 10_000).replace("timeout: 3000", "timeout: 4000"))
-    while admin_config(admin)["version"] == version:
-        time.sleep(0.01)
-    reload_seconds = time.time() - changed
-    # One Api changed among 10,000: the files are read and translated whole, the one Api compiled.
-    version = admin_config(admin)["version"]
-    changed = time.time()
-    manifest.write_text(gateway_manifest(backend_port, 10_000).replace("timeout: 3000", "timeout: 4000")
-                        .replace("/service7/items/[itemId]", "/service7/things/[itemId]"))
-    while admin_config(admin)["version"] == version:
-        time.sleep(0.01)
-    reload_one_seconds = time.time() - changed
+
+    def served_rss(path):
+        subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", "-c8", "-d2s", "-H", f"Host: {HOST}",
+                        f"http://127.0.0.1:{http}{path}"], capture_output=True, check=True)
+        return rss_mib(gateway.pid)
+
+    def rewritten(text):
+        """Seconds until the gateway serves `manifest` rewritten with `text`."""
+        version = admin_config(admin)["version"]
+        changed = time.time()
+        manifest.write_text(text)
+        while admin_config(admin)["version"] == version:
+            time.sleep(0.01)
+        return time.time() - changed
+
+    baseline = served_rss("/bench/users/42")
+    big = gateway_manifest(backend_port, 10_000)
+    first_load = rewritten(big)
+    rss = served_rss("/service5000/items/1")
     apis = admin_config(admin)["apis"]
+    reload_seconds = rewritten(big.replace("timeout: 3000", "timeout: 4000"))
+    # One Api changed among 10,000: the files are read and translated whole, the one Api compiled.
+    reload_one_seconds = rewritten(big.replace("timeout: 3000", "timeout: 4000")
+                                   .replace("/service7/items/[itemId]", "/service7/things/[itemId]"))
+    rewritten(gateway_manifest(backend_port))
+    deleted = served_rss("/bench/users/42")
     gateway.terminate()
     gateway.wait()
-    return {"apis": apis, "rss_mib": round(rss, 1), "first_load_s": round(first_load, 2), "reload_s": round(reload_seconds, 2),
+    return {"apis": apis, "rss_mib": round(rss, 1), "baseline_rss_mib": round(baseline, 1),
+            "deleted_rss_mib": round(deleted, 1), "deleted_over_baseline": round(deleted / baseline, 3),
+            "first_load_s": round(first_load, 2), "reload_s": round(reload_seconds, 2),
             "reload_one_s": round(reload_one_seconds, 2)}
 
 
@@ -611,10 +634,12 @@ def main():
               f"full handshakes {t['full_handshakes']['per_second']:>7.0f}/s ({t['full_handshakes']['cpu_us']:.0f} us each); "
               f"resumed {t['resumed_handshakes']['per_second']:>7.0f}/s ({t['resumed_handshakes']['cpu_us']:.0f} us each)")
     idle = results["idle_connection_kib"]
-    print(f"\nMemory per idle keep-alive connection (2,000 of them): gateway {idle['gateway']} KiB, nginx {idle['nginx']} KiB")
+    print(f"\nMemory per idle keep-alive connection (2,000 of them): gateway {idle['gateway']} KiB, nginx {idle['nginx']} KiB; "
+          f"over TLS gateway {idle['gateway_tls']} KiB, nginx {idle['nginx_tls']} KiB")
     big = results["big_config"]
-    print(f"\n{big['apis']} APIs: gateway RSS {big['rss_mib']} MiB, first load {big['first_load_s']} s, reload {big['reload_s']} s, "
-          f"one Api changed {big['reload_one_s']} s")
+    print(f"\n{big['apis']} APIs: gateway RSS {big['rss_mib']} MiB (bench group alone {big['baseline_rss_mib']} MiB, "
+          f"after the 10,000 are deleted {big['deleted_rss_mib']} MiB: {big['deleted_over_baseline']} x), "
+          f"loaded in {big['first_load_s']} s, reload {big['reload_s']} s, one Api changed {big['reload_one_s']} s")
     print("\nRatios:", json.dumps(results["ratios"], indent=2))
     out = ROOT / "target" / "bench"
     out.mkdir(parents=True, exist_ok=True)
