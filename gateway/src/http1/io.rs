@@ -3,6 +3,7 @@
 //! joined again when the connection is upgraded.
 
 use std::io::{IoSlice, Result};
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -98,9 +99,10 @@ impl Source for Reader {
 
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize>> {
         if self.shed {
-            // Waits on the stack: a buffer is made only once bytes came.
-            let mut scratch = [0; HEAD_READ_BYTES];
-            let mut read = ReadBuf::new(&mut scratch);
+            // Waits on the stack (left uninitialised: a poll that finds nothing costs no clearing):
+            // a buffer is made only once bytes came.
+            let mut scratch = [MaybeUninit::uninit(); HEAD_READ_BYTES];
+            let mut read = ReadBuf::uninit(&mut scratch);
             ready!(self.poll_read(cx, &mut read))?;
             self.shed = false;
             self.buffer.reserve(self.read_size);

@@ -91,12 +91,25 @@ fn reload(gateway: &Gateway, paths: &[PathBuf], instance: &str, version: u64) ->
     install(gateway, load_manifests(paths, instance), version, None, started)
 }
 
-/// [`reload`] on the runtime's blocking threads: reading and translating thousands of Apis takes
-/// a good part of a second, which the runtime (the admin port, the file watcher) goes on without.
+/// [`reload`] on a thread of its own (in the runtime's context, for the tasks compiling starts),
+/// which ends with the load: the runtime (the admin port, the file watcher) goes on meanwhile,
+/// and the memory reading and translating took is the allocator's to hand back once the thread
+/// is gone (a pooled thread left idle would keep it resident).
 pub async fn reload_off_runtime(gateway: Arc<Gateway>, paths: Vec<PathBuf>, instance: String, version: u64) {
-    let loaded = tokio::task::spawn_blocking(move || reload(&gateway, &paths, &instance, version)).await;
-    if let Err(error) = loaded {
-        tracing::error!(%error, "the config load failed to run");
+    let runtime = tokio::runtime::Handle::current();
+    let (done, finished) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new().name("apigw-config-load".to_owned()).spawn(move || {
+        let _context = runtime.enter();
+        let _ = reload(&gateway, &paths, &instance, version);
+        let _ = done.send(());
+    });
+    match spawned {
+        Ok(_) => {
+            if finished.await.is_err() {
+                tracing::error!("the config load's thread ended before it finished (it panicked)");
+            }
+        }
+        Err(error) => tracing::error!(%error, "starting the config load's thread"),
     }
 }
 
