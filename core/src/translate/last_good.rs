@@ -28,6 +28,10 @@ pub fn keep_last_good(
         };
         for api in &old_group.apis {
             let object = ObjectRef { kind: "Api", namespace: namespace.clone(), name: api.name.clone() };
+            // Most Apis are not refused: the checks below (a scan of the group) are theirs alone.
+            if !refused.contains(&object) {
+                continue;
+            }
             let taken = group
                 .apis
                 .iter()
@@ -43,7 +47,7 @@ pub fn keep_last_good(
                     .iter()
                     .any(|access| super::group_key(access.namespace(), &access.name_any()) == *key)
             });
-            if !refused.contains(&object) || taken || !secrets_found || !upstreams_found {
+            if taken || !secrets_found || !upstreams_found {
                 continue;
             }
             group.apis.push(api.clone());

@@ -271,7 +271,7 @@ impl CompiledApi {
             .map(|backend| compile_backend(backend, &variables, upstreams))
             .transpose()
             .map_err(|message| error(format!("circuitBreaker downgradeBackend: {message}")))?;
-        let circuit_breaker = CompiledBreaker::compile(api.circuit_breaker.as_ref(), &key, downgrade)
+        let circuit_breaker = CompiledBreaker::compile(api.circuit_breaker.as_deref(), &key, downgrade)
             .map_err(|message| error(format!("circuitBreaker: {message}")))?;
         let caching = api
             .caching
