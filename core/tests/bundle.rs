@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use apigw_core::bundle::{
-    Bundle, CONTENT_HASH_LABEL, Encoded, HASH_LABEL, INDEX_KEY, Index, IndexedVersion, SHARD_BYTES, SHARD_KEY, Shard,
-    VERSION_LABEL, index_name, indexed_shards, read_index, shard_name,
+    Bundle, CONTENT_HASH_LABEL, Compressed, Encoded, HASH_LABEL, INDEX_KEY, Index, IndexedVersion, SHARD_BYTES,
+    SHARD_KEY, Shard, VERSION_LABEL, index_name, indexed_shards, read_index, shard_name,
 };
 use apigw_core::config::{ApiConfig, GatewayConfig, GroupConfig, UpstreamConfig};
 use apigw_core::translate::{Snapshot, translate};
@@ -133,6 +133,24 @@ fn one_changed_api_changes_only_its_own_shard() {
     let total: usize = after.shards.iter().map(|shard| shard.data.len()).sum();
     println!("one Api changed: {bytes} of {total} bytes rewritten");
     assert_eq!(decode(&after), changed);
+}
+
+#[test]
+fn an_encoding_that_reuses_the_last_one_equals_a_fresh_one() {
+    let original = bundle(10, 500);
+    let mut cache = Compressed::default();
+    let before = original.encode_reusing(None, None, &mut cache);
+    let mut changed = original.clone();
+    changed.config.groups[3].apis[7].path = "/v1/moved/[orderId]".into();
+    changed.config.groups[5].hosts.push("new.example.com".into());
+    changed.config.groups[1].apis.remove(0);
+    changed.config.upstreams.clear();
+    let reused = changed.encode_reusing(Some(before.buckets), Some((&original.config, &before.digests)), &mut cache);
+    assert_eq!(reused, changed.encode(Some(before.buckets)), "the same bytes, hashes and digests");
+    assert_ne!(reused.hash, before.hash);
+    assert_eq!(decode(&reused), changed);
+    let again = changed.encode_reusing(Some(reused.buckets), Some((&changed.config, &reused.digests)), &mut cache);
+    assert_eq!(again, reused, "nothing changed: nothing differs");
 }
 
 #[test]

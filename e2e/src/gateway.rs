@@ -124,7 +124,7 @@ impl GatewayProcess {
             .args(["--internal-http", &internal.to_string(), "--admin", &admin.to_string()])
             .args(["--gateway-id", "gw-e2e", "--access-log", if access_log.is_some() { "true" } else { "false" }])
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", std::env::var("APIGW_GATEWAY_LOG").unwrap_or_else(|_| "warn".to_owned()))
             // With --otlp-endpoint: batches of spans every 200 ms, not 5 s, so tests see them soon.
             .env("OTEL_BSP_SCHEDULE_DELAY", "200")
             .stdout(match access_log {

@@ -50,7 +50,7 @@ pub struct Cache {
 pub struct Changes {
     /// A custom resource or something it references changed: translate again.
     pub inputs: Notify,
-    /// Only a gateway report (or the operator's own output) changed: statuses may change.
+    /// Only a gateway report changed: statuses may change.
     pub reports: Notify,
     /// Input events since the last pass began.
     pending: AtomicUsize,
@@ -60,6 +60,11 @@ impl Changes {
     /// Input events since the last call.
     pub fn take_pending(&self) -> usize {
         self.pending.swap(0, Ordering::Relaxed)
+    }
+
+    /// Input events since the last [`Changes::take_pending`].
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
     }
 }
 
@@ -83,6 +88,7 @@ impl Cache {
         let input = |kind| watch(kind, Role::Spec);
         let reference = |kind| watch(kind, Role::Reference);
         let report = |kind| watch(kind, Role::Report);
+        let output = |kind| watch(kind, Role::Output);
         Self {
             groups: input("ApiGroup").start(inputs(client, watch_namespace), all.clone()),
             apis: input("Api").start(inputs(client, watch_namespace), all.clone()),
@@ -93,7 +99,7 @@ impl Cache {
             secrets: reference("Secret").start(inputs(client, watch_namespace), user_secrets),
             services: reference("Service").start(inputs(client, watch_namespace), all.clone()),
             endpoint_slices: reference("EndpointSlice").start(inputs(client, watch_namespace), all),
-            config_maps: report("ConfigMap").start(kube::Api::namespaced(client.clone(), config_namespace), ours),
+            config_maps: output("ConfigMap").start(kube::Api::namespaced(client.clone(), config_namespace), ours),
             gateway_leases: report("Lease").start(kube::Api::namespaced(client.clone(), config_namespace), gateways),
         }
     }
@@ -173,8 +179,11 @@ enum Role {
     Spec,
     /// A referenced kind (Secret, Service, EndpointSlice): every change counts.
     Reference,
-    /// Output and gateway reports: statuses may change.
+    /// Gateway reports: statuses may change.
     Report,
+    /// The operator's own output, watched for the publisher to read back: wakes nothing
+    /// (statuses never depend on it; at 20,000 Apis each status pass it woke took 0.15 s).
+    Output,
 }
 
 impl Watch {
@@ -189,6 +198,7 @@ impl Watch {
                 self.changes.inputs.notify_one();
             }
             Role::Report => self.changes.reports.notify_one(),
+            Role::Output => {}
         }
     }
 

@@ -3,7 +3,7 @@
 //! VpcAccess's `readyEndpoints`, a Plugin's `pluginType`). [`crate::status`] turns them into
 //! conditions and writes them.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,7 @@ pub struct StatusContext<'a> {
     /// What each instance serves.
     pub configs: &'a ServedConfigs<'a>,
     /// The objects each instance serves.
-    pub members: &'a BTreeMap<String, BTreeSet<ObjectRef>>,
+    pub members: &'a BTreeMap<String, HashSet<ObjectRef>>,
     /// Refused Apis served at their last good version.
     pub kept: &'a BTreeSet<ObjectRef>,
     /// The config versions each instance's ready gateways loaded.
@@ -49,6 +49,8 @@ pub struct StatusContext<'a> {
     pub alarms: &'a HashMap<ObjectRef, AlarmState>,
     /// The time conditions that flip get.
     pub now: &'a Time,
+    /// Whether to stop computing (an input changed: the next pass computes statuses anew).
+    pub interrupted: &'a dyn Fn() -> bool,
 }
 
 /// Per instance, the config version that first contained each object's generation (and that
@@ -68,6 +70,13 @@ impl StatusMemo {
     /// Ends a pass: what it found settled is what the next one compares with.
     pub fn finish_pass(&mut self) {
         self.settled = std::mem::take(&mut self.next);
+    }
+
+    /// Ends an interrupted pass: what it found settled and what it did not reach are what the
+    /// next one compares with.
+    pub fn abandon_pass(&mut self) {
+        let next = std::mem::take(&mut self.next);
+        self.settled.extend(next);
     }
 }
 
@@ -99,20 +108,22 @@ impl Settled {
 }
 
 impl StatusContext<'_> {
-    /// The status updates `objects` need; `extra` adds kind-specific fields. Objects found
-    /// settled are remembered in `memo` and skipped while they and their facts stay as they are.
+    /// The status updates `objects` need (`None` once interrupted); `extra` adds kind-specific
+    /// fields. Objects found settled are remembered in `memo` and skipped while they and their
+    /// facts stay as they are.
     pub fn updates<K>(
         &self,
         objects: &[Arc<K>],
         extra: fn(&K, &ServedConfigs) -> Map<String, Value>,
         memo: &mut StatusMemo,
-    ) -> Vec<Update>
+    ) -> Option<Vec<Update>>
     where
         K: Resource<Scope = NamespaceResourceScope, DynamicType = ()> + HasStatus + Clone + DeserializeOwned,
         K::Status: Serialize,
     {
-        objects
+        let updates = objects
             .iter()
+            .take_while(|_| !(self.interrupted)())
             .filter_map(|object| {
                 let object_ref = apigw_core::translate::object_ref(&**object);
                 if self.generations.get(&object_ref) != Some(&object.meta().generation) {
@@ -145,7 +156,8 @@ impl StatusContext<'_> {
                 }
                 Some(Update { object: object_ref, status: desired })
             })
-            .collect()
+            .collect();
+        (!(self.interrupted)()).then_some(updates)
     }
 
     /// Whether `programmed` waits for the version its instance published less than
@@ -304,6 +316,16 @@ mod tests {
 
     /// The updates `objects` need when the Api has `problems`.
     fn updates(objects: &[Arc<Api>], problems: &[Problem], memo: &mut StatusMemo) -> Vec<Update> {
+        updates_until(objects, problems, memo, &|| false).expect("never interrupted")
+    }
+
+    /// [`updates`], `None` when `interrupted` says so.
+    fn updates_until(
+        objects: &[Arc<Api>],
+        problems: &[Problem],
+        memo: &mut StatusMemo,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Option<Vec<Update>> {
         let orders = ObjectRef { kind: "Api", namespace: "shop".into(), name: "orders".into() };
         let (configs, members, kept) = (Configs::new(), BTreeMap::new(), BTreeSet::new());
         let (served, contained, published, alarms) = (HashMap::new(), HashMap::new(), HashMap::new(), HashMap::new());
@@ -319,10 +341,25 @@ mod tests {
             problems: &problems,
             alarms: &alarms,
             now: &Time(jiff::Timestamp::from_second(100).expect("a time")),
+            interrupted,
         };
         let updates = context.updates(objects, api_extra, memo);
-        memo.finish_pass();
+        match updates {
+            Some(_) => memo.finish_pass(),
+            None => memo.abandon_pass(),
+        }
         updates
+    }
+
+    #[test]
+    fn an_interrupted_pass_gives_no_updates_and_keeps_what_was_settled() {
+        let mut memo = StatusMemo::default();
+        let written = updates(&[api("1", None)], &[], &mut memo).pop().expect("a new object gets a status").status;
+        let settled = [api("2", Some(&written))];
+        assert!(updates(&settled, &[], &mut memo).is_empty());
+        assert!(updates_until(&settled, &[], &mut memo, &|| true).is_none(), "interrupted");
+        assert_eq!(memo.settled.len(), 1, "what was settled stays settled");
+        assert!(updates(&settled, &[], &mut memo).is_empty());
     }
 
     #[test]

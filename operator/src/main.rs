@@ -20,6 +20,9 @@ use kube::Resource;
 use opentelemetry::trace::TracerProvider as _;
 use tokio::sync::watch;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A `name=value` label of `--alarm-rule-labels`.
 fn label(text: &str) -> Result<(String, String), String> {
     let (name, value) = text.split_once('=').ok_or_else(|| format!("{text:?}: expected name=value"))?;

@@ -8,8 +8,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use apigw_core::bundle::{
-    Bundle, CONTENT_HASH_LABEL, Compressed, HASH_LABEL, INDEX_KEY, INSTANCE_LABEL, Index, MANAGED_BY_LABEL, MANAGER,
-    SECRETS_KEY, SHARD_KEY, VERSION_LABEL, index_name, indexed_shards, label, label_number, read_index, secret_name,
+    Bundle, CONTENT_HASH_LABEL, Compressed, Digests, HASH_LABEL, INDEX_KEY, INSTANCE_LABEL, Index, MANAGED_BY_LABEL,
+    MANAGER, SECRETS_KEY, SHARD_KEY, VERSION_LABEL, index_name, indexed_shards, label, label_number, read_index,
+    secret_name,
 };
 use apigw_core::config::GatewayConfig;
 use k8s_openapi::ByteString;
@@ -101,15 +102,25 @@ impl Publisher {
         instances
     }
 
-    /// Publishes `bundle` for `instance` unless its hash is already published; returns the
-    /// version that now holds it.
-    pub async fn publish(&mut self, instance: &str, bundle: &Bundle, metrics: &Metrics) -> Result<u64, kube::Error> {
+    /// Publishes `bundle` for `instance` unless its hash is already published, serializing only
+    /// what differs from `encoded_before` (a config and the digests its encoding returned);
+    /// returns the version that now holds it and the digests of this encoding.
+    pub async fn publish(
+        &mut self,
+        instance: &str,
+        bundle: &Bundle,
+        encoded_before: Option<(&GatewayConfig, &Digests)>,
+        metrics: &Metrics,
+    ) -> Result<(u64, Digests), kube::Error> {
         let previous = self.published(instance);
         let previous_index = previous.as_ref().and_then(|previous| previous.index.as_ref());
         let cache = self.compressed.entry(instance.to_owned()).or_default();
-        let encoded = bundle.encode_reusing(previous_index.map(|index| index.buckets), cache);
+        let encoding = std::time::Instant::now();
+        let mut encoded = bundle.encode_reusing(previous_index.map(|index| index.buckets), encoded_before, cache);
+        let encode_ms = encoding.elapsed().as_secs_f64() * 1e3;
+        let digests = std::mem::take(&mut encoded.digests);
         if let Some(previous) = previous.as_ref().filter(|previous| previous.hash == encoded.hash) {
-            return Ok(previous.version);
+            return Ok((previous.version, digests));
         }
         let version = previous.as_ref().map_or(1, |previous| previous.version + 1);
         let index = encoded.index(instance);
@@ -168,9 +179,9 @@ impl Publisher {
         metrics.config_bytes.get_or_create(&labels).set(bytes as i64);
         metrics.config_version.get_or_create(&labels).set(version as i64);
         let shards = index.shards.len();
-        tracing::info!(instance, version, hash = %encoded.hash, shards, bytes, "config published");
+        tracing::info!(instance, version, hash = %encoded.hash, shards, bytes, encode_ms, "config published");
         self.written.insert(instance.to_owned(), Published { version, hash: encoded.hash, index: Some(index) });
-        Ok(version)
+        Ok((version, digests))
     }
 
     /// Deletes everything published for `instance` (its last group is gone).

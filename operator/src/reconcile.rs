@@ -2,11 +2,11 @@
 //! cache, publishes each instance's bundle and writes the statuses that changed. Gateway reports
 //! alone (a gateway loaded a version, or stopped renewing) only recompute statuses.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use apigw_core::bundle::Bundle;
+use apigw_core::bundle::{Bundle, Digests};
 use apigw_core::config::GatewayConfig;
 use apigw_core::resources::{Api, ApiGroup, App, Plugin, RoutingPlugin, VpcAccess};
 use apigw_core::translate::{
@@ -32,7 +32,7 @@ use crate::status;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 /// A burst of changes is over once none arrived for this long...
-const QUIET: Duration = Duration::from_millis(100);
+const QUIET: Duration = Duration::from_millis(20);
 /// ...or once it has lasted this long (a steady stream of changes still gets published).
 const MAX_DELAY: Duration = Duration::from_secs(1);
 /// Statuses are recomputed at least this often (gateway Leases expire without an event).
@@ -48,9 +48,12 @@ struct Pass {
     /// What each instance serves (with last good Apis).
     configs: BTreeMap<String, GatewayConfig>,
     /// Objects each instance serves.
-    members: BTreeMap<String, BTreeSet<ObjectRef>>,
+    members: BTreeMap<String, HashSet<ObjectRef>>,
     /// Refused Apis served at their last good version.
     kept: BTreeSet<ObjectRef>,
+    /// The digests of each instance's encoded config (the next pass serializes only what
+    /// differs from it).
+    digests: BTreeMap<String, Digests>,
 }
 
 /// Where the alarms of each alarmed object are, as of the last sync.
@@ -72,6 +75,8 @@ pub struct Reconciler {
     contained: Contained,
     /// The statuses found settled by the last pass.
     memo: StatusMemo,
+    /// When statuses were last computed and written to the end.
+    statuses_done: Instant,
     last: Option<Pass>,
 }
 
@@ -89,7 +94,21 @@ impl Reconciler {
         let publisher = Publisher::new(client.clone(), config_namespace, cache.config_maps.clone(), owner);
         let (contained, alarms, published) = (HashMap::new(), HashMap::new(), HashMap::new());
         let (memo, tracer, last) = (StatusMemo::default(), None, None);
-        Self { client, cache, publisher, published, alarm_writer, alarms, tracer, metrics, contained, memo, last }
+        let statuses_done = Instant::now();
+        Self {
+            client,
+            cache,
+            publisher,
+            published,
+            alarm_writer,
+            alarms,
+            tracer,
+            metrics,
+            contained,
+            memo,
+            statuses_done,
+            last,
+        }
     }
 
     /// Records a span of every pass with `tracer`.
@@ -114,7 +133,7 @@ impl Reconciler {
             let started = Instant::now();
             let span = self.tracer.as_ref().map(|tracer| tracer.start("reconcile"));
             let translated = inputs_changed || self.last.is_none();
-            let result = self.pass(translated).await;
+            let result = self.pass(translated, &changes).await;
             let seconds = started.elapsed().as_secs_f64();
             self.metrics.reconcile_seconds.observe(seconds);
             tracing::debug!(seconds, translated, "reconcile pass");
@@ -157,8 +176,10 @@ impl Reconciler {
         span.end();
     }
 
-    /// One pass: translate and publish when `inputs_changed`, then statuses.
-    async fn pass(&mut self, inputs_changed: bool) -> Result<(), kube::Error> {
+    /// One pass: translate and publish when `inputs_changed`, then statuses (left for the next
+    /// pass when an input changes meanwhile, unless statuses were last done [`MAX_DELAY`] ago:
+    /// at 20,000 Apis computing them takes 0.1 s, which a change would otherwise wait for).
+    async fn pass(&mut self, inputs_changed: bool, changes: &Changes) -> Result<(), kube::Error> {
         if inputs_changed {
             self.translate_and_publish().await?;
         }
@@ -170,23 +191,38 @@ impl Reconciler {
         let Some(pass) = &self.last else { return Ok(()) };
         let served = loaded_versions(&self.cache.gateway_leases.state(), jiff::Timestamp::now());
         let mut memo = std::mem::take(&mut self.memo);
-        let failed = self.write_statuses(pass, &served, &mut memo).await;
-        memo.finish_pass();
-        self.memo = memo;
-        if failed > 0 {
-            tracing::warn!(failed, "some status writes failed; the next pass retries them");
+        let started = Instant::now();
+        let may_yield = self.statuses_done.elapsed() < MAX_DELAY;
+        let interrupted = || may_yield && changes.pending() > 0;
+        match self.write_statuses(pass, &served, &mut memo, &interrupted).await {
+            Some(failed) => {
+                phase_done("statuses", started);
+                memo.finish_pass();
+                self.statuses_done = Instant::now();
+                if failed > 0 {
+                    tracing::warn!(failed, "some status writes failed; the next pass retries them");
+                }
+            }
+            None => {
+                phase_done("statuses interrupted", started);
+                memo.abandon_pass();
+            }
         }
+        self.memo = memo;
         Ok(())
     }
 
     async fn translate_and_publish(&mut self) -> Result<(), kube::Error> {
+        let started = Instant::now();
         let snapshot = self.cache.snapshot();
         let Translation { configs: translated, problems } = translate(&snapshot);
+        phase_done("translate", started);
         self.metrics.problems.set(problems.len() as i64);
         let refused: BTreeSet<&ObjectRef> = problems.iter().map(|problem| &problem.object).collect();
         let generations = generations(&snapshot);
         let instances: BTreeSet<String> = translated.keys().cloned().collect();
         let (mut configs, mut instance_members, mut kept) = (BTreeMap::new(), BTreeMap::new(), BTreeSet::new());
+        let mut digests = BTreeMap::new();
         // Each config is moved, not copied: at 20,000 Apis a copy took 0.1 s of a pass.
         for (instance, mut config) in translated {
             // The last pass's config (borrowed, not copied), else the one published before.
@@ -202,7 +238,12 @@ impl Reconciler {
                 kept.extend(keep_last_good(previous, &mut config, &refused, &snapshot));
             }
             let bundle = Bundle { secrets: referenced_secrets(&config, &snapshot), config };
-            let version = self.publisher.publish(&instance, &bundle, &self.metrics).await?;
+            let encoded_before = self.last.as_ref().and_then(|last| {
+                let config = last.configs.get(&instance)?;
+                Some((config, last.digests.get(&instance)?))
+            });
+            let (version, encoded) = self.publisher.publish(&instance, &bundle, encoded_before, &self.metrics).await?;
+            digests.insert(instance.clone(), encoded);
             if self.published.get(&instance).is_none_or(|(newest, _)| *newest != version) {
                 self.published.insert(instance.clone(), (version, Instant::now()));
             }
@@ -227,15 +268,23 @@ impl Reconciler {
                 self.publisher.remove(&instance, &self.metrics).await?;
             }
         }
+        phase_done("publish", started);
         self.alarms = self.alarm_writer.sync(&snapshot.groups, &snapshot.apis).await;
+        phase_done("alarms", started);
         self.contained.retain(|instance, _| instance_members.contains_key(instance));
-        self.last = Some(Pass { generations, problems, configs, members: instance_members, kept });
+        self.last = Some(Pass { generations, problems, configs, members: instance_members, kept, digests });
         Ok(())
     }
 
     /// Writes every status that differs from what it should be (`memo`: the statuses found
-    /// settled); returns how many writes failed.
-    async fn write_statuses(&self, pass: &Pass, served: &HashMap<String, Vec<u64>>, memo: &mut StatusMemo) -> usize {
+    /// settled); returns how many writes failed, or `None` when `interrupted` before writing.
+    async fn write_statuses(
+        &self,
+        pass: &Pass,
+        served: &HashMap<String, Vec<u64>>,
+        memo: &mut StatusMemo,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Option<usize> {
         let now = Time(jiff::Timestamp::now());
         let problems = problems_by_object(&pass.problems);
         let configs = ServedConfigs::new(&pass.configs);
@@ -250,26 +299,35 @@ impl Reconciler {
             problems: &problems,
             alarms: &self.alarms,
             now: &now,
+            interrupted,
         };
+        let started = Instant::now();
         // Statuses compare with the objects as they are now (the pass's snapshot predates the
         // last status writes); objects changed since the pass wait for the next one.
         let snapshot = &self.cache.resources();
-        let client = &self.client;
-        let metrics = &self.metrics;
+        let groups = context.updates(&snapshot.groups, group_extra, memo)?;
+        let apis = context.updates(&snapshot.apis, api_extra, memo)?;
+        let routing_plugins = context.updates(&snapshot.routing_plugins, no_extra, memo)?;
+        let plugins = context.updates(&snapshot.plugins, plugin_extra, memo)?;
+        let vpc_accesses = context.updates(&snapshot.vpc_accesses, vpc_access_extra, memo)?;
+        let apps = context.updates(&snapshot.apps, no_extra, memo)?;
+        phase_done("statuses computed", started);
+        let (client, metrics) = (&self.client, &self.metrics);
         let results = futures::join!(
-            status::write::<ApiGroup>(client, context.updates(&snapshot.groups, group_extra, memo), metrics),
-            status::write::<Api>(client, context.updates(&snapshot.apis, api_extra, memo), metrics),
-            status::write::<RoutingPlugin>(client, context.updates(&snapshot.routing_plugins, no_extra, memo), metrics),
-            status::write::<Plugin>(client, context.updates(&snapshot.plugins, plugin_extra, memo), metrics),
-            status::write::<VpcAccess>(
-                client,
-                context.updates(&snapshot.vpc_accesses, vpc_access_extra, memo),
-                metrics
-            ),
-            status::write::<App>(client, context.updates(&snapshot.apps, no_extra, memo), metrics),
+            status::write::<ApiGroup>(client, groups, metrics),
+            status::write::<Api>(client, apis, metrics),
+            status::write::<RoutingPlugin>(client, routing_plugins, metrics),
+            status::write::<Plugin>(client, plugins, metrics),
+            status::write::<VpcAccess>(client, vpc_accesses, metrics),
+            status::write::<App>(client, apps, metrics),
         );
-        results.0 + results.1 + results.2 + results.3 + results.4 + results.5
+        Some(results.0 + results.1 + results.2 + results.3 + results.4 + results.5)
     }
+}
+
+/// Logs (at debug) how long a phase of a pass took since `started`.
+fn phase_done(phase: &'static str, started: Instant) {
+    tracing::debug!(phase, ms = started.elapsed().as_secs_f64() * 1e3, "reconcile phase done");
 }
 
 /// Waits until a burst of input changes settles.

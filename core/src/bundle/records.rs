@@ -2,7 +2,7 @@
 //! shards are made of, so that one changed Api changes one record (and so one shard).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -67,16 +67,7 @@ pub fn split(config: &GatewayConfig) -> Vec<(String, Record<'_>)> {
     )];
     for group in &config.groups {
         let key = group_key(group);
-        let without_apis = GroupConfig {
-            namespace: group.namespace.clone(),
-            name: group.name.clone(),
-            hosts: group.hosts.clone(),
-            internal_host: group.internal_host.clone(),
-            stages: group.stages.clone(),
-            tls: group.tls.clone(),
-            apis: Vec::new(),
-        };
-        records.push((format!("group/{key}"), Record::Group(Box::new(Cow::Owned(without_apis)))));
+        records.push((format!("group/{key}"), Record::Group(Box::new(Cow::Owned(without_apis(group))))));
         for api in &group.apis {
             let record = Record::Api { group: Cow::Owned(key.clone()), api: Box::new(Cow::Borrowed(api)) };
             records.push((format!("api/{key}/{}", api.name), record));
@@ -118,7 +109,7 @@ pub fn join<'a>(records: impl IntoIterator<Item = Record<'a>>) -> Result<Gateway
     }
     let mut groups: Vec<GroupConfig> = groups.into_values().collect();
     for group in &mut groups {
-        group.apis.sort_by(|a, b| a.name.cmp(&b.name));
+        sort_by_name(&mut group.apis);
     }
     Ok(GatewayConfig {
         format: format.into_owned(),
@@ -127,6 +118,62 @@ pub fn join<'a>(records: impl IntoIterator<Item = Record<'a>>) -> Result<Gateway
         upstreams,
         apps: apps.into_owned(),
     })
+}
+
+/// Sorts `apis` by name, moving each Api twice (sorting them in place moved each one many
+/// times: an Api's config is large).
+fn sort_by_name(apis: &mut Vec<ApiConfig>) {
+    let mut order: Vec<usize> = (0..apis.len()).collect();
+    order.sort_by(|&a, &b| apis[a].name.cmp(&apis[b].name));
+    let mut unsorted: Vec<Option<ApiConfig>> = apis.drain(..).map(Some).collect();
+    apis.extend(order.into_iter().filter_map(|index| unsorted[index].take()));
+}
+
+/// The records of one config found by identity: which records of another config are equal to
+/// this one's.
+pub struct Lookup<'a> {
+    config: &'a GatewayConfig,
+    /// Groups by `namespace/name`.
+    groups: HashMap<String, &'a GroupConfig>,
+}
+
+impl<'a> Lookup<'a> {
+    /// Indexes the groups of `config`.
+    pub fn new(config: &'a GatewayConfig) -> Self {
+        Self { config, groups: config.groups.iter().map(|group| (group_key(group), group)).collect() }
+    }
+
+    /// Whether `config` holds a record equal to `record` under its identity.
+    pub fn holds(&self, record: &Record) -> bool {
+        let config = self.config;
+        match record {
+            Record::Head { format, instance, apps } => {
+                config.format == *format && config.instance == *instance && config.apps[..] == apps[..]
+            }
+            Record::Group(group) => {
+                self.groups.get(&group_key(group)).is_some_and(|held| without_apis(held) == ***group)
+            }
+            // A group's Apis are ordered by name; a miss only means the record is written anew.
+            Record::Api { group, api } => self.groups.get(group.as_ref()).is_some_and(|held| {
+                let found = held.apis.binary_search_by(|held| held.name.as_str().cmp(&api.name));
+                found.is_ok_and(|index| held.apis[index] == ***api)
+            }),
+            Record::Upstream { key, upstream } => config.upstreams.get(key.as_ref()) == Some(upstream.as_ref()),
+        }
+    }
+}
+
+/// `group`'s own fields, without its Apis (each is a record of its own).
+fn without_apis(group: &GroupConfig) -> GroupConfig {
+    GroupConfig {
+        namespace: group.namespace.clone(),
+        name: group.name.clone(),
+        hosts: group.hosts.clone(),
+        internal_host: group.internal_host.clone(),
+        stages: group.stages.clone(),
+        tls: group.tls.clone(),
+        apis: Vec::new(),
+    }
 }
 
 fn group_key(group: &GroupConfig) -> String {

@@ -11,8 +11,9 @@ use sha2::{Digest, Sha256};
 /// Largest shard: well below the 512 KiB the design allows, itself below etcd's 1.5 MiB.
 pub const SHARD_BYTES: usize = 480 * 1024;
 /// Uncompressed bytes a bucket holds at most on average (compressed, a fifth to a hundredth of
-/// it: Apis of one config look alike).
-pub const BUCKET_RAW_BYTES: usize = 1024 * 1024;
+/// it: Apis of one config look alike). A changed record recompresses its whole bucket: at
+/// 1 MiB that took most of a 20,000-Api pass's encoding.
+pub const BUCKET_RAW_BYTES: usize = 256 * 1024;
 /// Most buckets a config is spread over.
 const MAX_BUCKETS: usize = 4096;
 
@@ -55,34 +56,53 @@ pub fn bucket_of(identity: &str, count: usize) -> usize {
     (number % count as u64) as usize
 }
 
-/// Compressed buckets by the SHA-256 of their index and records: an encoding compresses only
+/// Compressed buckets by the SHA-256 of their index and records' digests: an encoding compresses only
 /// the buckets that changed since the one before (gzip is most of an encoding's time).
 #[derive(Debug, Default)]
 pub struct Compressed {
     by_content: HashMap<[u8; 32], Vec<Shard>>,
 }
 
-/// The shards of `records` (identity and JSON) spread over `count` buckets, in bucket order;
-/// empty buckets have none. Buckets `cache` holds are not compressed again; it then holds these.
-pub fn spread<'a>(
-    records: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+/// A record as [`spread`] places it: its identity and the SHA-256 of its JSON.
+#[derive(Clone, Copy, Debug)]
+pub struct Placed<'a> {
+    /// Its identity (which decides its bucket).
+    pub identity: &'a str,
+    /// The SHA-256 of its JSON.
+    pub digest: [u8; 32],
+}
+
+/// The shards of `records` spread over `count` buckets, in bucket order; empty buckets have
+/// none. A bucket is known by its records' digests: buckets `cache` holds are not compressed
+/// again (nor their records serialized: `json` appends the JSON of the record at an index
+/// only for buckets compressed anew); `cache` then holds these.
+pub fn spread(
+    records: &[Placed<'_>],
     count: usize,
     cache: &mut Compressed,
+    mut json: impl FnMut(usize, &mut Vec<u8>),
 ) -> Vec<Shard> {
     let mut buckets = vec![Vec::new(); count];
-    for (identity, json) in records {
-        let bucket = &mut buckets[bucket_of(identity, count)];
-        bucket.extend_from_slice(json);
-        bucket.push(b'\n');
+    for (index, record) in records.iter().enumerate() {
+        buckets[bucket_of(record.identity, count)].push(index);
     }
     let mut shards = Vec::new();
     let mut kept = HashMap::new();
-    for (bucket, raw) in buckets.iter().enumerate().filter(|(_, raw)| !raw.is_empty()) {
+    for (bucket, members) in buckets.iter().enumerate().filter(|(_, members)| !members.is_empty()) {
         let mut digest = Sha256::new();
         digest.update((bucket as u64).to_be_bytes());
-        digest.update(raw);
+        for &index in members {
+            digest.update(records[index].digest);
+        }
         let content: [u8; 32] = digest.finalize().into();
-        let parts = cache.by_content.remove(&content).unwrap_or_else(|| compress(bucket, raw));
+        let parts = cache.by_content.remove(&content).unwrap_or_else(|| {
+            let mut raw = Vec::new();
+            for &index in members {
+                json(index, &mut raw);
+                raw.push(b'\n');
+            }
+            compress(bucket, &raw)
+        });
         shards.extend(parts.iter().cloned());
         kept.insert(content, parts);
     }
@@ -136,22 +156,33 @@ mod tests {
         assert!(used.iter().all(|&count| (800..1200).contains(&count)), "{used:?}");
     }
 
+    /// Spreads `records` (identity and JSON) over `count` buckets; returns the shards and the
+    /// indices of the records serialized.
+    fn spread_all(records: &[(String, Vec<u8>)], count: usize, cache: &mut Compressed) -> (Vec<Shard>, Vec<usize>) {
+        let placed: Vec<Placed> =
+            records.iter().map(|(identity, json)| Placed { identity, digest: Sha256::digest(json).into() }).collect();
+        let mut serialized = Vec::new();
+        let shards = spread(&placed, count, cache, |index, out| {
+            serialized.push(index);
+            out.extend_from_slice(&records[index].1);
+        });
+        (shards, serialized)
+    }
+
     #[test]
     fn only_changed_buckets_are_compressed_again() {
         let other = (0..).map(|index| format!("b{index}")).find(|id| bucket_of(id, 64) != bucket_of("a", 64));
         let other = other.expect("a record of another bucket");
         let records =
             |changed: &str| vec![("a".to_owned(), b"first".to_vec()), (other.clone(), changed.as_bytes().to_vec())];
-        let spread_all = |records: &[(String, Vec<u8>)], cache: &mut Compressed| {
-            spread(records.iter().map(|(identity, json)| (identity.as_str(), json.as_slice())), 64, cache)
-        };
         let mut cache = Compressed::default();
-        let before = spread_all(&records("second"), &mut cache);
-        assert_eq!(before.len(), 2, "two buckets");
+        let (before, serialized) = spread_all(&records("second"), 64, &mut cache);
+        assert_eq!((before.len(), serialized.len()), (2, 2), "two buckets, both written");
         assert_eq!(cache.by_content.len(), 2);
-        let after = spread_all(&records("changed"), &mut cache);
-        assert_eq!(after, spread_all(&records("changed"), &mut Compressed::default()), "as if compressed afresh");
+        let (after, serialized) = spread_all(&records("changed"), 64, &mut cache);
+        assert_eq!(after, spread_all(&records("changed"), 64, &mut Compressed::default()).0, "as if compressed afresh");
         assert_eq!(after.iter().filter(|shard| before.contains(shard)).count(), 1, "one bucket kept");
+        assert_eq!(serialized, vec![1], "only the changed bucket's record serialized");
         assert_eq!(cache.by_content.len(), 2, "the cache holds the last encoding's buckets only");
     }
 
@@ -160,10 +191,12 @@ mod tests {
         // Random bytes as hex do not compress below half.
         let noise: Vec<String> =
             (0..4).map(|_| (0..400_000).map(|_| format!("{:x}", fastrand::u8(..16))).collect()).collect();
-        let records: Vec<(String, &[u8])> =
-            noise.iter().enumerate().map(|(index, text)| (format!("record-{index}"), text.as_bytes())).collect();
-        let shards =
-            spread(records.iter().map(|(identity, json)| (identity.as_str(), *json)), 1, &mut Compressed::default());
+        let records: Vec<(String, Vec<u8>)> = noise
+            .iter()
+            .enumerate()
+            .map(|(index, text)| (format!("record-{index}"), text.clone().into_bytes()))
+            .collect();
+        let (shards, _) = spread_all(&records, 1, &mut Compressed::default());
         assert!(shards.len() > 1, "{} shards", shards.len());
         assert!(shards.iter().all(|shard| shard.bucket == 0 && shard.data.len() <= SHARD_BYTES));
         assert_eq!(shards.iter().map(|shard| shard.part).collect::<Vec<_>>(), (0..shards.len()).collect::<Vec<_>>());

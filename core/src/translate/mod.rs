@@ -11,7 +11,7 @@ mod last_good;
 mod problem;
 mod upstream;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Secret, Service};
@@ -192,13 +192,13 @@ pub fn referenced_secrets(config: &GatewayConfig, snapshot: &Snapshot) -> Secret
 
 /// The objects `config` serves: its ApiGroups, Apis, the RoutingPlugins and Plugins they bind,
 /// the VpcAccesses they use and its Apps.
-pub fn members(config: &GatewayConfig) -> BTreeSet<ObjectRef> {
+pub fn members(config: &GatewayConfig) -> HashSet<ObjectRef> {
     let named = |kind: &'static str, namespace: &str, name: &str| ObjectRef {
         kind,
         namespace: namespace.to_owned(),
         name: name.to_owned(),
     };
-    let mut members = BTreeSet::new();
+    let mut members = HashSet::new();
     for group in &config.groups {
         let namespace = group.namespace.as_str();
         members.insert(named("ApiGroup", namespace, &group.name));

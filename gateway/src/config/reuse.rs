@@ -3,7 +3,7 @@
 //! did not keeps its state (circuit breakers, traffic-control windows, endpoint ejections).
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use apigw_core::config::{ApiConfig, GroupConfig, UpstreamConfig};
@@ -72,9 +72,16 @@ impl Compiled {
     }
 }
 
+/// A fixed-seed hasher of foldhash: it hashes an Api's serialized config several times faster
+/// than SipHash (which was half of fingerprinting 20,000 Apis); fingerprints never leave the
+/// process, so no seed need be secret.
+fn hasher() -> impl Hasher {
+    foldhash::fast::FixedState::default().build_hasher()
+}
+
 /// A hash of what every Api of `group` is compiled from on the group's side.
 pub fn group_fingerprint(group: &GroupConfig) -> u64 {
-    let mut hasher = DefaultHasher::new();
+    let mut hasher = hasher();
     (&group.namespace, &group.name, &group.hosts, &group.internal_host, &group.stages).hash(&mut hasher);
     for binding in &group.tls {
         (&binding.host, &binding.secret).hash(&mut hasher);
@@ -90,7 +97,7 @@ pub fn api_fingerprint(
     secrets: &Secrets,
     upstreams: &BTreeMap<String, UpstreamConfig>,
 ) -> u64 {
-    let mut hasher = DefaultHasher::new();
+    let mut hasher = hasher();
     group.hash(&mut hasher);
     serde_json::to_writer(HashWriter(&mut hasher), api).expect("an ApiConfig always serializes");
     for name in api.secret_refs() {
@@ -104,9 +111,9 @@ pub fn api_fingerprint(
 }
 
 /// Bytes written into a hasher.
-struct HashWriter<'a>(&'a mut DefaultHasher);
+struct HashWriter<'a, H>(&'a mut H);
 
-impl std::io::Write for HashWriter<'_> {
+impl<H: Hasher> std::io::Write for HashWriter<'_, H> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0.write(bytes);
         Ok(bytes.len())

@@ -3,7 +3,7 @@
 //! metric (and direction) replaces the group's on it for that Api, as an Api's own plugin
 //! binding wins over the group's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use apigw_core::bundle::MANAGER;
@@ -31,19 +31,25 @@ pub struct GroupRules {
 /// The PrometheusRules `groups` and `apis` call for, each labelled with `labels` too (for a
 /// Prometheus's `ruleSelector`).
 pub fn group_rules(groups: &[Arc<ApiGroup>], apis: &[Arc<Api>], labels: &BTreeMap<String, String>) -> Vec<GroupRules> {
+    // The alarmed Apis by namespace and group, found in one scan (a scan of every Api per
+    // group was half of a pass's time at 20,000 Apis in 100 groups).
+    let mut alarmed_apis: HashMap<(&str, &str), Vec<&Api>> = HashMap::new();
+    for api in apis.iter().filter(|api| !api.spec.alarms.is_empty()) {
+        let namespace = api.metadata.namespace.as_deref().unwrap_or_default();
+        alarmed_apis.entry((namespace, api.spec.group_ref.as_str())).or_default().push(api);
+    }
     let mut rules = Vec::new();
     for group in groups {
         let namespace = group.namespace().unwrap_or_default();
-        let members: Vec<&Api> = apis
-            .iter()
-            .filter(|api| api.spec.group_ref == group.name_any() && api.namespace().unwrap_or_default() == namespace)
-            .filter(|api| !api.spec.alarms.is_empty())
-            .map(|api| &**api)
-            .collect();
+        let group_name = group.name_any();
+        let key = (
+            group.metadata.namespace.as_deref().unwrap_or_default(),
+            group.metadata.name.as_deref().unwrap_or_default(),
+        );
+        let members = alarmed_apis.remove(&key).unwrap_or_default();
         if group.spec.alarms.is_empty() && members.is_empty() {
             continue;
         }
-        let group_name = group.name_any();
         let scope = format!(r#"namespace="{namespace}",group="{group_name}""#);
         let mut written = Vec::new();
         for alarm in &group.spec.alarms {
