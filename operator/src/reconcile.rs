@@ -31,8 +31,10 @@ use crate::publish::Publisher;
 use crate::status;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
-/// A burst of changes is over once none arrived for this long...
-const QUIET: Duration = Duration::from_millis(20);
+/// A lone change is published once no other arrived for this long...
+const LONE_QUIET: Duration = Duration::from_millis(20);
+/// ...a burst of changes once none arrived for this long (fewer passes, fewer writes)...
+const QUIET: Duration = Duration::from_millis(100);
 /// ...or once it has lasted this long (a steady stream of changes still gets published).
 const MAX_DELAY: Duration = Duration::from_secs(1);
 /// Statuses are recomputed at least this often (gateway Leases expire without an event).
@@ -330,13 +332,16 @@ fn phase_done(phase: &'static str, started: Instant) {
     tracing::debug!(phase, ms = started.elapsed().as_secs_f64() * 1e3, "reconcile phase done");
 }
 
-/// Waits until a burst of input changes settles.
+/// Waits until input changes settle: [`LONE_QUIET`] after a lone change, [`QUIET`] once a
+/// second one shows it is a burst.
 async fn settle(changes: &Changes) {
     let started = Instant::now();
+    let mut quiet = LONE_QUIET;
     while started.elapsed() < MAX_DELAY {
-        if tokio::time::timeout(QUIET, changes.inputs.notified()).await.is_err() {
+        if tokio::time::timeout(quiet, changes.inputs.notified()).await.is_err() {
             return;
         }
+        quiet = QUIET;
     }
 }
 
