@@ -327,7 +327,8 @@ impl Reconciler {
     }
 }
 
-/// Logs (at debug) how long a phase of a pass took since `started`.
+/// Logs (at debug) that a phase of a pass ended, with the milliseconds since `started` (the
+/// pass's or its status step's start: the phases of a pass add up).
 fn phase_done(phase: &'static str, started: Instant) {
     tracing::debug!(phase, ms = started.elapsed().as_secs_f64() * 1e3, "reconcile phase done");
 }

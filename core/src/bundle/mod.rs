@@ -155,7 +155,7 @@ impl Bundle {
         let previous = previous.map(|(config, digests)| (records::Lookup::new(config), digests));
         let records = records::split(&self.config);
         let (mut placed, mut fresh) = (Vec::with_capacity(records.len()), Vec::with_capacity(records.len()));
-        let mut digests = HashMap::with_capacity(records.len());
+        let mut lengths = Vec::with_capacity(records.len());
         let (mut overall, mut raw) = (Sha256::new(), 0);
         for (identity, record) in &records {
             let kept = previous
@@ -174,7 +174,7 @@ impl Bundle {
             raw += length + 1;
             placed.push(Placed { identity, digest });
             fresh.push(json);
-            digests.insert(identity.clone(), (digest, length));
+            lengths.push(length);
         }
         let secrets = SecretsDocument(
             self.secrets
@@ -192,8 +192,11 @@ impl Bundle {
             Some(json) => out.extend_from_slice(json),
             None => serde_json::to_writer(out, &records[index].1).expect("a GatewayConfig always serializes"),
         });
+        let digests = placed.iter().map(|record| record.digest).zip(lengths).collect::<Vec<_>>();
+        // The identities move into the digests (a copy of each was 20,000 allocations a pass).
+        let digests = Digests(records.into_iter().map(|(identity, _)| identity).zip(digests).collect());
         let secrets_hash = shards::hex_hash(&secrets);
-        Encoded { hash, buckets, shards, secrets, secrets_hash, digests: Digests(digests) }
+        Encoded { hash, buckets, shards, secrets, secrets_hash, digests }
     }
 
     /// Reads a bundle back from its shards (in index order) and the Secret's JSON.

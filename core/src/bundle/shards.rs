@@ -57,8 +57,8 @@ pub fn bucket_of(identity: &str, count: usize) -> usize {
     (number % count as u64) as usize
 }
 
-/// Compressed buckets by the SHA-256 of their index and records' digests: an encoding compresses only
-/// the buckets that changed since the one before (gzip is most of an encoding's time).
+/// Compressed buckets by the SHA-256 of their index and their records' digests: an encoding
+/// compresses only the buckets that changed since the one before (gzip is most of its time).
 #[derive(Debug, Default)]
 pub struct Compressed {
     by_content: HashMap<[u8; 32], Vec<Shard>>,
