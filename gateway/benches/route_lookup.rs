@@ -47,7 +47,7 @@ fn lookup(c: &mut Criterion) {
     let mut group = c.benchmark_group("route_lookup");
     for count in [10, 1_000, 100_000] {
         let table =
-            RouteTable::compile(&config(count), &Metrics::default(), &Default::default(), None).expect("compiles");
+            RouteTable::compile(&config(count), &[], &Metrics::default(), &Default::default(), None).expect("compiles");
         let target = count / 2 / 10 * 10; // an even index in group 0: a GET route
         let path = format!("/service{target}/users/12345");
         group.bench_with_input(BenchmarkId::from_parameter(count), &path, |b, path| {

@@ -205,30 +205,40 @@ impl Bundle {
         secrets: Option<&[u8]>,
     ) -> Result<Bundle, BundleError> {
         let compressed: Vec<u8> = shards.into_iter().flatten().copied().collect();
-        // One gzip member (a bucket) at a time, through one buffer: decompressing the whole
-        // stream at once grew a buffer of every record (16 MB at 20,000 Apis), and copying and
-        // faulting it in were a fifth of a gateway's reload.
-        let (mut rest, mut json, mut records) = (compressed.as_slice(), Vec::new(), Vec::new());
-        while !rest.is_empty() {
-            let mut member = flate2::bufread::GzDecoder::new(rest);
-            json.clear();
-            member.read_to_end(&mut json)?;
-            rest = member.into_inner();
-            for record in serde_json::Deserializer::from_slice(&json).into_iter::<Record<'static>>() {
-                records.push(record?);
-            }
-        }
-        let config = records::join(records)?;
+        let config = records::join(decode_records(&compressed)?)?;
         let secrets = match secrets {
-            Some(bytes) => serde_json::from_slice::<SecretsDocument>(bytes)?
-                .0
-                .into_iter()
-                .map(|(name, data)| (name, data.into_iter().map(|(key, value)| (key, value.0)).collect()))
-                .collect(),
+            Some(bytes) => decode_secrets(bytes)?,
             None => SecretData::new(),
         };
         Ok(Bundle { config, secrets })
     }
+}
+
+/// The records of gzip'd shard data: one bucket's parts, or every bucket's, concatenated.
+pub fn decode_records(compressed: &[u8]) -> Result<Vec<Record<'static>>, BundleError> {
+    // One gzip member (a bucket) at a time, through one buffer: decompressing the whole stream
+    // at once grew a buffer of every record (16 MB at 20,000 Apis), and copying and faulting it
+    // in were a fifth of a gateway's reload.
+    let (mut rest, mut json, mut records) = (compressed, Vec::new(), Vec::new());
+    while !rest.is_empty() {
+        let mut member = flate2::bufread::GzDecoder::new(rest);
+        json.clear();
+        member.read_to_end(&mut json)?;
+        rest = member.into_inner();
+        for record in serde_json::Deserializer::from_slice(&json).into_iter::<Record<'static>>() {
+            records.push(record?);
+        }
+    }
+    Ok(records)
+}
+
+/// The Secret data of the Secret's [`SECRETS_KEY`] JSON.
+pub fn decode_secrets(json: &[u8]) -> Result<SecretData, BundleError> {
+    Ok(serde_json::from_slice::<SecretsDocument>(json)?
+        .0
+        .into_iter()
+        .map(|(name, data)| (name, data.into_iter().map(|(key, value)| (key, value.0)).collect()))
+        .collect())
 }
 
 impl Encoded {
@@ -307,4 +317,29 @@ pub fn indexed_shards<'a>(maps: &'a [Arc<ConfigMap>], index: &Index) -> Option<V
             Some(map.binary_data.as_ref()?.get(SHARD_KEY)?.0.as_slice())
         })
         .collect()
+}
+
+/// One bucket of a version: the data of its parts, and what names its content.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexedBucket<'a> {
+    /// Its parts' hashes, joined: equal for equal content.
+    pub content: String,
+    /// Its parts' data, in order (concatenated: one gzip member).
+    pub parts: Vec<&'a [u8]>,
+}
+
+/// [`indexed_shards`] by bucket: a part 0 (the `-0` ending [`shard_name`] gives it) starts one.
+pub fn indexed_buckets<'a>(maps: &'a [Arc<ConfigMap>], index: &Index) -> Option<Vec<IndexedBucket<'a>>> {
+    let mut buckets: Vec<IndexedBucket> = Vec::new();
+    for (entry, data) in index.shards.iter().zip(indexed_shards(maps, index)?) {
+        match buckets.last_mut() {
+            Some(bucket) if !entry.name.ends_with("-0") => {
+                bucket.content.push('+');
+                bucket.content.push_str(&entry.hash);
+                bucket.parts.push(data);
+            }
+            _ => buckets.push(IndexedBucket { content: entry.hash.clone(), parts: vec![data] }),
+        }
+    }
+    Some(buckets)
 }

@@ -94,30 +94,64 @@ pub fn join<'a>(records: impl IntoIterator<Item = Record<'a>>) -> Result<Gateway
                 let group = group.into_owned();
                 groups.insert(group_key(&group), group);
             }
-            Record::Api { group, api } => apis.push((group, api.into_owned())),
+            Record::Api { group, api } => apis.push((group, api)),
             Record::Upstream { key, upstream } => {
                 upstreams.insert(key.into_owned(), upstream.into_owned());
             }
         }
     }
     let [(format, instance, apps)] = <[_; 1]>::try_from(heads).map_err(|heads| RecordError::Heads(heads.len()))?;
-    for (group, api) in apis {
-        let Some(holder) = groups.get_mut(group.as_ref()) else {
-            return Err(RecordError::NoGroup { api: api.name, group: group.into_owned() });
-        };
-        holder.apis.push(api);
-    }
-    let mut groups: Vec<GroupConfig> = groups.into_values().collect();
-    for group in &mut groups {
-        sort_by_name(&mut group.apis);
-    }
-    Ok(GatewayConfig {
+    let mut config = GatewayConfig {
         format: format.into_owned(),
         instance: instance.into_owned(),
-        groups,
+        groups: groups.into_values().collect(),
         upstreams,
         apps: apps.into_owned(),
-    })
+    };
+    attach(&mut config, apis)?;
+    Ok(config)
+}
+
+/// Adds Api records (`(group, api)`, as [`Record::Api`] holds them) to the groups of `config`,
+/// keeping each group's Apis ordered by name.
+pub fn attach<'a>(
+    config: &mut GatewayConfig,
+    apis: impl IntoIterator<Item = (Cow<'a, str>, Box<Cow<'a, ApiConfig>>)>,
+) -> Result<(), RecordError> {
+    let positions: HashMap<String, usize> =
+        config.groups.iter().enumerate().map(|(position, group)| (group_key(group), position)).collect();
+    let mut touched = vec![false; config.groups.len()];
+    for (group, api) in apis {
+        let Some(&position) = positions.get(group.as_ref()) else {
+            return Err(RecordError::NoGroup { api: api.name.clone(), group: group.into_owned() });
+        };
+        config.groups[position].apis.push(api.into_owned());
+        touched[position] = true;
+    }
+    for (group, _) in config.groups.iter_mut().zip(touched).filter(|(_, touched)| *touched) {
+        sort_by_name(&mut group.apis);
+    }
+    Ok(())
+}
+
+impl Record<'_> {
+    /// The same record, borrowing what this one holds.
+    pub fn view(&self) -> Record<'_> {
+        match self {
+            Record::Head { format, instance, apps } => Record::Head {
+                format: Cow::Borrowed(format),
+                instance: Cow::Borrowed(instance),
+                apps: Cow::Borrowed(apps),
+            },
+            Record::Group(group) => Record::Group(Box::new(Cow::Borrowed(group))),
+            Record::Api { group, api } => {
+                Record::Api { group: Cow::Borrowed(group), api: Box::new(Cow::Borrowed(api)) }
+            }
+            Record::Upstream { key, upstream } => {
+                Record::Upstream { key: Cow::Borrowed(key), upstream: Cow::Borrowed(upstream) }
+            }
+        }
+    }
 }
 
 /// Sorts `apis` by name, moving each Api twice (sorting them in place moved each one many

@@ -52,6 +52,9 @@ pub enum CompileError {
         /// What is wrong.
         message: String,
     },
+    /// The source named an Api to take over from the last config that it does not hold as it was.
+    #[error("Api {0} was to be kept from the last config, which does not hold it as it was")]
+    NotKept(String),
     /// Two routes collide in the router.
     #[error("host {host}: route {path}: {message}")]
     Route {

@@ -1,12 +1,15 @@
 //! What one compiled config hands the next: each compiled Api by a fingerprint of everything it
 //! was compiled from, and each upstream by its config. A reload compiles only what changed; what
-//! did not keeps its state (circuit breakers, traffic-control windows, endpoint ejections).
+//! did not keeps its state (circuit breakers, traffic-control windows, endpoint ejections). An
+//! Api whose config the source did not decode again (its shard unchanged) is taken over by its
+//! key alone when its group, Secrets and upstreams fingerprint as before.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use apigw_core::config::{ApiConfig, GroupConfig, UpstreamConfig};
+use apigw_core::config::{ApiConfig, GatewayConfig, GroupConfig, UpstreamConfig};
+use apigw_core::resources::HttpMethod;
 
 use crate::backend::upstream::Upstream;
 use crate::config::api::CompiledApi;
@@ -16,10 +19,71 @@ use crate::telemetry::metrics::Metrics;
 /// Compiled Apis and upstreams of one table, ready for the next to take over.
 #[derive(Debug, Default)]
 pub struct Compiled {
-    /// By `namespace/group/api/stage`: the fingerprint of the Api's inputs, and the result.
-    apis: HashMap<String, (u64, Arc<CompiledApi>)>,
+    /// By [`api_key`].
+    apis: HashMap<String, Arc<CompiledRoutes>>,
     /// By `namespace/name`: the config and the result.
     upstreams: HashMap<String, (UpstreamConfig, Arc<Upstream>)>,
+}
+
+/// One Api compiled in each of its stages, with what routing it again and taking it over need.
+#[derive(Debug)]
+pub struct CompiledRoutes {
+    /// Its method.
+    pub method: HttpMethod,
+    /// Its path template, as configured.
+    pub path: String,
+    /// The compiled Api of each stage.
+    pub stages: Vec<Arc<CompiledApi>>,
+    /// The hash of its own config.
+    own: u64,
+    /// The Secrets and upstreams it names.
+    refs: Vec<String>,
+    /// The hash of everything it was compiled from.
+    fingerprint: u64,
+}
+
+/// What a compiled Api's fingerprint reads from a config besides the Api itself: its group's,
+/// the Secrets' and the upstreams'.
+pub struct Inputs<'a> {
+    /// Group fingerprints by `namespace/name`.
+    groups: HashMap<String, u64>,
+    /// Upstream config hashes by key.
+    upstreams: HashMap<&'a str, u64>,
+    secrets: &'a Secrets,
+}
+
+/// The key of Api `name` of group `namespace/group`: `namespace/group/name`.
+pub fn api_key(group: &GroupConfig, name: &str) -> String {
+    format!("{}/{}/{name}", group.namespace, group.name)
+}
+
+impl<'a> Inputs<'a> {
+    /// The inputs of `config` with `secrets`.
+    pub fn new(config: &'a GatewayConfig, secrets: &'a Secrets) -> Self {
+        let groups = config
+            .groups
+            .iter()
+            .map(|group| (format!("{}/{}", group.namespace, group.name), group_fingerprint(group)))
+            .collect();
+        let upstreams = config.upstreams.iter().map(|(key, upstream)| (key.as_str(), json_hash(upstream))).collect();
+        Self { groups, upstreams, secrets }
+    }
+
+    /// The fingerprint of group `namespace/name`.
+    pub fn group(&self, key: &str) -> Option<u64> {
+        self.groups.get(key).copied()
+    }
+
+    /// The fingerprint of an Api of the group fingerprinted `group` whose own config hashes to
+    /// `own` and that names the Secrets and upstreams `refs`.
+    fn fingerprint(&self, group: u64, own: u64, refs: &[String]) -> u64 {
+        let mut hasher = hasher();
+        (group, own).hash(&mut hasher);
+        for name in refs {
+            (name, self.secrets.get(name), self.upstreams.get(name.as_str())).hash(&mut hasher);
+        }
+        hasher.finish()
+    }
 }
 
 impl Compiled {
@@ -41,32 +105,67 @@ impl Compiled {
         Ok(upstream)
     }
 
-    /// Api `api` of `group` at `stage`: the previous table's when `fingerprint` matches, else
-    /// `compile`'s, kept for the next table.
+    /// Api `api` of `group` (fingerprinted `group_fingerprint`) in every stage: the previous
+    /// table's when its fingerprint matches, else `compile`'s for each stage; kept for the next.
     pub fn api<E>(
         &mut self,
         previous: Option<&Compiled>,
-        group: &GroupConfig,
+        inputs: &Inputs,
+        (group, group_fingerprint): (&GroupConfig, u64),
         api: &ApiConfig,
-        stage: &str,
-        fingerprint: u64,
-        compile: impl FnOnce() -> Result<CompiledApi, E>,
-    ) -> Result<Arc<CompiledApi>, E> {
-        let key = format!("{}/{}/{}/{stage}", group.namespace, group.name, api.name);
-        let kept = previous.and_then(|previous| previous.apis.get(&key)).filter(|(was, _)| *was == fingerprint);
+        mut compile: impl FnMut(&str) -> Result<CompiledApi, E>,
+    ) -> Result<Arc<CompiledRoutes>, E> {
+        let key = api_key(group, &api.name);
+        let own = json_hash(api);
+        let mut refs: Vec<String> = api.secret_refs().chain(api.upstream_refs()).cloned().collect();
+        refs.shrink_to_fit();
+        let fingerprint = inputs.fingerprint(group_fingerprint, own, &refs);
+        let kept = previous.and_then(|previous| previous.apis.get(&key)).filter(|was| was.fingerprint == fingerprint);
         let compiled = match kept {
-            Some((_, compiled)) => compiled.clone(),
-            None => Arc::new(compile()?),
+            Some(compiled) => compiled.clone(),
+            None => Arc::new(CompiledRoutes {
+                method: api.method,
+                path: api.path.clone(),
+                stages: api.stages.iter().map(|stage| compile(stage).map(Arc::new)).collect::<Result<_, E>>()?,
+                own,
+                refs,
+                fingerprint,
+            }),
         };
-        self.apis.insert(key, (fingerprint, compiled.clone()));
+        self.apis.insert(key, compiled.clone());
         Ok(compiled)
+    }
+
+    /// The previous table's Api `key` of the group fingerprinted `group_fingerprint`, when its
+    /// inputs fingerprint as they did (its own config is known unchanged), kept for the next.
+    pub fn kept(
+        &mut self,
+        previous: Option<&Compiled>,
+        inputs: &Inputs,
+        group_fingerprint: u64,
+        key: &str,
+    ) -> Option<Arc<CompiledRoutes>> {
+        let was = previous?.apis.get(key)?;
+        if inputs.fingerprint(group_fingerprint, was.own, &was.refs) != was.fingerprint {
+            return None;
+        }
+        self.apis.insert(key.to_owned(), was.clone());
+        Some(was.clone())
+    }
+
+    /// Whether [`Compiled::kept`] would take over Api `key` of group `group` under `inputs`.
+    pub fn keeps(&self, inputs: &Inputs, group: &str, key: &str) -> bool {
+        let (Some(was), Some(group_fingerprint)) = (self.apis.get(key), inputs.group(group)) else { return false };
+        inputs.fingerprint(group_fingerprint, was.own, &was.refs) == was.fingerprint
     }
 
     /// Removes the metric series of the Apis `previous` served and this does not.
     pub fn forget_unserved(&self, previous: &Compiled, metrics: &Metrics) {
-        for (key, (_, api)) in &previous.apis {
+        for (key, routes) in &previous.apis {
             if !self.apis.contains_key(key) {
-                api.metrics.forget(metrics);
+                for api in &routes.stages {
+                    api.metrics.forget(metrics);
+                }
             }
         }
     }
@@ -80,7 +179,7 @@ fn hasher() -> impl Hasher {
 }
 
 /// A hash of what every Api of `group` is compiled from on the group's side.
-pub fn group_fingerprint(group: &GroupConfig) -> u64 {
+fn group_fingerprint(group: &GroupConfig) -> u64 {
     let mut hasher = hasher();
     (&group.namespace, &group.name, &group.hosts, &group.internal_host, &group.stages).hash(&mut hasher);
     for binding in &group.tls {
@@ -89,24 +188,10 @@ pub fn group_fingerprint(group: &GroupConfig) -> u64 {
     hasher.finish()
 }
 
-/// A hash of everything `api` is compiled from besides its group: its config, and the data of
-/// the Secrets and the configs of the upstreams it names.
-pub fn api_fingerprint(
-    group: u64,
-    api: &ApiConfig,
-    secrets: &Secrets,
-    upstreams: &BTreeMap<String, UpstreamConfig>,
-) -> u64 {
+/// A hash of `value`'s JSON.
+fn json_hash(value: &impl serde::Serialize) -> u64 {
     let mut hasher = hasher();
-    group.hash(&mut hasher);
-    serde_json::to_writer(HashWriter(&mut hasher), api).expect("an ApiConfig always serializes");
-    for name in api.secret_refs() {
-        (name, secrets.get(name)).hash(&mut hasher);
-    }
-    for key in api.upstream_refs() {
-        key.hash(&mut hasher);
-        serde_json::to_writer(HashWriter(&mut hasher), &upstreams.get(key)).expect("an upstream always serializes");
-    }
+    serde_json::to_writer(HashWriter(&mut hasher), value).expect("config always serializes");
     hasher.finish()
 }
 
@@ -206,7 +291,7 @@ spec: {groupRef: shop, auth: {type: ANONYMOUS}, request: {method: GET, path: /or
     /// The table of `yaml`, taking over from `previous`.
     fn compile(yaml: &str, metrics: &Metrics, previous: Option<&RouteTable>) -> RouteTable {
         let (config, secrets) = load(yaml);
-        RouteTable::compile(&config, metrics, &secrets, previous).expect("compiles")
+        RouteTable::compile(&config, &[], metrics, &secrets, previous).expect("compiles")
     }
 
     /// Which of the Apis `after` took over from `before`.

@@ -5,14 +5,14 @@ use std::{collections::HashMap, sync::Arc};
 
 use fnv::FnvHashMap;
 
-use apigw_core::config::GatewayConfig;
+use apigw_core::config::{ApiConfig, GatewayConfig, GroupConfig};
 use apigw_core::path_template::{PathTemplate, Segment};
 use apigw_core::resources::HttpMethod;
 use http::Method;
 
 use crate::backend::upstream::Upstream;
 use crate::config::api::{CompileError, CompiledApi};
-use crate::config::reuse::{Compiled, api_fingerprint, group_fingerprint};
+use crate::config::reuse::{Compiled, CompiledRoutes, Inputs, api_key};
 use crate::error::GatewayError;
 use crate::secrets::Secrets;
 use crate::telemetry::metrics::Metrics;
@@ -71,9 +71,12 @@ pub struct RouteMatch<'a> {
 impl RouteTable {
     /// Compiles a config, taking each API's metric handles from `metrics` and, from `previous`
     /// (the table it replaces), every Api and upstream compiled from the same inputs; any error
-    /// refuses the whole config.
+    /// refuses the whole config. `kept` names (by [`api_key`]) Apis the config does not hold,
+    /// taken over from `previous` as they are (a source that did not decode them again knows
+    /// them unchanged): each must be one [`RouteTable::keeps`].
     pub fn compile(
         config: &GatewayConfig,
+        kept: &[String],
         metrics: &Metrics,
         secrets: &Secrets,
         previous: Option<&RouteTable>,
@@ -94,34 +97,59 @@ impl RouteTable {
             })?;
             upstreams.insert(key.clone(), compiled);
         }
+        let inputs = Inputs::new(config, secrets);
+        let mut kept_by_group = kept_by_group(kept);
         let mut table = RouteTable::default();
         for group in &config.groups {
-            let group_fingerprint = group_fingerprint(group);
-            for api in &group.apis {
-                table.api_count += 1;
-                let template = PathTemplate::parse(&api.path).map_err(|e| CompileError::Api {
-                    namespace: group.namespace.clone(),
-                    api: api.name.clone(),
-                    message: e.to_string(),
-                })?;
-                let fingerprint = api_fingerprint(group_fingerprint, api, secrets, &config.upstreams);
-                for stage in &api.stages {
-                    let compiled = compiled.api(previous, group, api, stage, fingerprint, || {
+            let group_key = format!("{}/{}", group.namespace, group.name);
+            let group_fingerprint = inputs.group(&group_key).expect("the inputs hold every group of the config");
+            let kept = kept_by_group.remove(group_key.as_str()).unwrap_or_default();
+            // In name order, as a config holding every Api would have them: which of two routes
+            // wins a path can depend on the order they were added in.
+            for api in by_name(&group.apis, kept) {
+                let routes = match api {
+                    Ok(api) => compiled.api(previous, &inputs, (group, group_fingerprint), api, |stage| {
                         CompiledApi::compile(secrets, group, api, stage, &upstreams)
-                    })?;
-                    for host in &group.hosts {
-                        table.public.routes_mut(host).insert(api.method, &template, &compiled, host)?;
-                    }
-                    if let Some(host) = &group.internal_host {
-                        table.internal.routes_mut(host).insert(api.method, &template, &compiled, host)?;
-                    }
-                }
+                    })?,
+                    Err(name) => compiled
+                        .kept(previous, &inputs, group_fingerprint, &api_key(group, name))
+                        .ok_or_else(|| CompileError::NotKept(api_key(group, name)))?,
+                };
+                table.insert(group, &routes)?;
             }
+        }
+        if let Some(key) = kept_by_group.into_values().flatten().next() {
+            return Err(CompileError::NotKept(key.to_owned()));
         }
         table.public.finish();
         table.internal.finish();
         table.compiled = compiled;
         Ok(table)
+    }
+
+    /// Whether [`RouteTable::compile`] can take Api `key` of group `group` (`namespace/name`)
+    /// over from this table without its config, under `config` and `secrets`.
+    pub fn keeps(&self, inputs: &Inputs, group: &str, key: &str) -> bool {
+        self.compiled.keeps(inputs, group, key)
+    }
+
+    /// Adds the routes of one Api of `group`.
+    fn insert(&mut self, group: &GroupConfig, routes: &CompiledRoutes) -> Result<(), CompileError> {
+        self.api_count += 1;
+        let template = PathTemplate::parse(&routes.path).map_err(|e| CompileError::Api {
+            namespace: group.namespace.clone(),
+            api: routes.stages.first().map(|api| api.name.to_string()).unwrap_or_default(),
+            message: e.to_string(),
+        })?;
+        for compiled in &routes.stages {
+            for host in &group.hosts {
+                self.public.routes_mut(host).insert(routes.method, &template, compiled, host)?;
+            }
+            if let Some(host) = &group.internal_host {
+                self.internal.routes_mut(host).insert(routes.method, &template, compiled, host)?;
+            }
+        }
+        Ok(())
     }
 
     /// Removes the metric series of the APIs `previous` served and this table does not (once
@@ -267,6 +295,30 @@ fn trie_keys(template: &PathTemplate) -> Vec<(String, bool)> {
         keys.push((format!("{base}/"), false));
     }
     keys
+}
+
+/// Kept Api keys (`namespace/group/name`) by group (`namespace/group`), each group's names sorted.
+fn kept_by_group(kept: &[String]) -> HashMap<&str, Vec<&str>> {
+    let mut by_group: HashMap<&str, Vec<&str>> = HashMap::new();
+    for key in kept {
+        let (group, name) = key.rsplit_once('/').unwrap_or(("", key));
+        by_group.entry(group).or_default().push(name);
+    }
+    for names in by_group.values_mut() {
+        names.sort_unstable();
+    }
+    by_group
+}
+
+/// A group's Apis (sorted by name) and the names of its kept ones (sorted), merged in name
+/// order: `Ok` a config, `Err` a kept name.
+fn by_name<'a>(apis: &'a [ApiConfig], kept: Vec<&'a str>) -> impl Iterator<Item = Result<&'a ApiConfig, &'a str>> {
+    let (mut apis, mut kept) = (apis.iter().peekable(), kept.into_iter().peekable());
+    std::iter::from_fn(move || match (apis.peek(), kept.peek()) {
+        (Some(api), Some(name)) if api.name.as_str() > *name => kept.next().map(Err),
+        (Some(_), _) => apis.next().map(Ok),
+        (None, _) => kept.next().map(Err),
+    })
 }
 
 fn method_index(method: &Method) -> Option<usize> {

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use apigw_core::bundle::{
-    Bundle, COMPONENT_LABEL, CONTENT_HASH_LABEL, GATEWAY_COMPONENT, INSTANCE_LABEL, IndexedVersion,
-    LOADED_VERSION_ANNOTATION, MANAGED_BY_LABEL, MANAGER, SECRETS_KEY, indexed_shards, label, read_index, secret_name,
+    COMPONENT_LABEL, CONTENT_HASH_LABEL, GATEWAY_COMPONENT, INSTANCE_LABEL, IndexedBucket, IndexedVersion,
+    LOADED_VERSION_ANNOTATION, MANAGED_BY_LABEL, MANAGER, SECRETS_KEY, decode_secrets, indexed_buckets, label,
+    read_index, secret_name,
 };
 use apigw_core::config::GatewayConfig;
 use futures::{FutureExt, StreamExt};
@@ -21,9 +22,11 @@ use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, Resource};
 use tokio::sync::watch;
 
+use crate::config::route_table::RouteTable;
 use crate::pipeline::Gateway;
 use crate::secrets::Secrets;
-use crate::source::manifests::install;
+use crate::source::buckets::{Buckets, Reading};
+use crate::source::manifests::{LoadError, install};
 
 /// How often the report Lease is renewed.
 const RENEW: Duration = Duration::from_secs(5);
@@ -52,8 +55,8 @@ pub enum Assembled<'a> {
         version: u64,
         /// Its content hash.
         hash: String,
-        /// Shard data, by index.
-        shards: Vec<&'a [u8]>,
+        /// Its buckets, in index order.
+        buckets: Vec<IndexedBucket<'a>>,
         /// The Secret's JSON.
         secrets: &'a [u8],
     },
@@ -68,8 +71,37 @@ pub fn assemble<'a>(maps: &'a [Arc<ConfigMap>], secret: Option<&'a Secret>, inst
     let IndexedVersion { version, hash, index } = read_index(maps, instance)?;
     let secret = secret.filter(|secret| label(&secret.metadata, CONTENT_HASH_LABEL) == Some(&index.secrets_hash))?;
     let secrets = secret.data.as_ref()?.get(SECRETS_KEY)?.0.as_slice();
-    let shards = indexed_shards(maps, &index)?;
-    Some(Assembled::Version { version, hash, shards, secrets })
+    let buckets = indexed_buckets(maps, &index)?;
+    Some(Assembled::Version { version, hash, buckets, secrets })
+}
+
+/// A version read: its config (without the Apis of `kept`), Secrets and hash, and its buckets.
+struct Read {
+    config: GatewayConfig,
+    secrets: Secrets,
+    /// Apis of unchanged buckets, served on as compiled.
+    kept: Vec<String>,
+    buckets: Buckets,
+    hash: Option<String>,
+}
+
+/// Reads `assembled` against `buckets`, what the buckets of the version `served` was compiled
+/// from held: only changed buckets are decoded (see [`Buckets::read`]).
+fn read(
+    assembled: Assembled,
+    buckets: &Buckets,
+    served: Option<&RouteTable>,
+    instance: &str,
+) -> Result<Read, LoadError> {
+    let Assembled::Version { buckets: published, secrets, hash, .. } = assembled else {
+        let config = GatewayConfig::empty(instance);
+        return Ok(Read { config, secrets: Secrets::new(), kept: Vec::new(), buckets: Buckets::default(), hash: None });
+    };
+    let secrets = decode_secrets(secrets)?;
+    let reading = buckets.read(&published, &secrets, served)?;
+    tracing::debug!(decoded = reading.decoded, buckets = published.len(), kept = reading.kept.len(), "version read");
+    let Reading { config, kept, next, .. } = reading;
+    Ok(Read { config, secrets, kept, buckets: next, hash: Some(hash) })
 }
 
 impl ClusterSource {
@@ -105,6 +137,7 @@ impl ClusterSource {
             .map(|event| event.map(|_| ()));
         let mut events = std::pin::pin!(futures::stream::select(map_events, secret_events));
         let mut installed: Option<u64> = None;
+        let mut served_buckets = Buckets::default();
         while let Some(event) = events.next().await {
             if let Err(error) = event {
                 tracing::warn!(%error, "watching the published config failed; retrying with backoff");
@@ -127,16 +160,15 @@ impl ClusterSource {
             }
             installed = Some(version);
             let started = std::time::Instant::now();
-            let (loaded_config, hash) = match assembled {
-                Assembled::Nothing => (Ok((GatewayConfig::empty(&self.instance), Secrets::new())), None),
-                Assembled::Version { shards, secrets, hash, .. } => (
-                    Bundle::decode(shards, Some(secrets))
-                        .map(|bundle| (bundle.config, bundle.secrets))
-                        .map_err(Into::into),
-                    Some(hash),
-                ),
+            let served = gateway.live.current();
+            let read = read(assembled, &served_buckets, served.as_deref().map(|served| &served.table), &self.instance);
+            drop(served);
+            let (config, kept, buckets, hash) = match read {
+                Ok(Read { config, secrets, kept, buckets, hash }) => (Ok((config, secrets)), kept, buckets, hash),
+                Err(error) => (Err(error), Vec::new(), Buckets::default(), None),
             };
-            if install(&gateway, loaded_config, version, hash, started).is_ok() {
+            if install(&gateway, config, &kept, version, hash, started).is_ok() {
+                served_buckets = buckets;
                 let _ = loaded.send(Some(version));
             }
         }
@@ -261,16 +293,28 @@ mod tests {
 
     #[test]
     fn a_version_is_assembled_only_when_every_shard_and_the_secret_hold_what_its_index_names() {
-        let names = [("c-1-0", "h1"), ("c-0-0", "h0")];
-        let maps = [shard("c-0-0", "h0", b"a"), index(3, &names, "s"), shard("c-1-0", "h1", b"b")];
+        let names = [("c-1-0", "h1"), ("c-1-1", "h2"), ("c-0-0", "h0")];
+        let maps =
+            [shard("c-0-0", "h0", b"a"), index(3, &names, "s"), shard("c-1-0", "h1", b"b"), shard("c-1-1", "h2", b"c")];
         let current = secret("s");
-        let Some(Assembled::Version { version, hash, shards, .. }) = assemble(&maps, Some(&current), "default") else {
+        let Some(Assembled::Version { version, hash, buckets, .. }) = assemble(&maps, Some(&current), "default") else {
             panic!("complete")
         };
         assert_eq!((version, hash.as_str()), (3, "hash"));
-        assert_eq!(shards, vec![b"b".as_slice(), b"a".as_slice()], "in the index's order");
+        let bucket =
+            |content: &str, parts: &[&'static [u8]]| IndexedBucket { content: content.into(), parts: parts.to_vec() };
+        assert_eq!(
+            buckets,
+            vec![bucket("h1+h2", &[b"b", b"c"]), bucket("h0", &[b"a"])],
+            "by bucket, in the index's order"
+        );
 
-        let half_written = [shard("c-0-0", "h0", b"a"), index(4, &names, "s"), shard("c-1-0", "old", b"b")];
+        let half_written = [
+            shard("c-0-0", "h0", b"a"),
+            index(4, &names, "s"),
+            shard("c-1-0", "old", b"b"),
+            shard("c-1-1", "h2", b"c"),
+        ];
         assert_eq!(assemble(&half_written, Some(&secret("s")), "default"), None, "shard 1 still holds old content");
         assert_eq!(assemble(&maps, Some(&secret("old")), "default"), None, "the Secret is not yet rewritten");
         assert_eq!(assemble(&maps, None, "default"), None, "no Secret yet");

@@ -88,7 +88,7 @@ fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
 /// Loads the manifests into the gateway: served when valid, refused (last good kept) otherwise.
 fn reload(gateway: &Gateway, paths: &[PathBuf], instance: &str, version: u64) -> Result<(), LoadError> {
     let started = std::time::Instant::now();
-    install(gateway, load_manifests(paths, instance), version, None, started)
+    install(gateway, load_manifests(paths, instance), &[], version, None, started)
 }
 
 /// [`reload`] on a thread of its own (in the runtime's context, for the tasks compiling starts),
@@ -114,12 +114,14 @@ pub async fn reload_off_runtime(gateway: Arc<Gateway>, paths: Vec<PathBuf>, inst
 }
 
 /// Compiles a loaded config and swaps it in; a load or compile error is refused (logged,
-/// counted, shown on `/readyz`) and the last good config keeps serving. `hash` is the content
-/// hash when the source knows it (else computed); `started` is when loading began (logged: how
-/// long loading and compiling took).
+/// counted, shown on `/readyz`) and the last good config keeps serving. `kept` names Apis the
+/// loaded config leaves out, served on as compiled (see [`RouteTable::compile`]); `hash` is the
+/// content hash when the source knows it (else computed); `started` is when loading began
+/// (logged: how long loading and compiling took).
 pub fn install(
     gateway: &Gateway,
     loaded: Result<(GatewayConfig, Secrets), LoadError>,
+    kept: &[String],
     version: u64,
     hash: Option<String>,
     started: std::time::Instant,
@@ -129,6 +131,7 @@ pub fn install(
         Ok((
             RouteTable::compile(
                 &config,
+                kept,
                 &gateway.metrics,
                 &secrets,
                 gateway.live.current().as_deref().map(|loaded| &loaded.table),
@@ -144,7 +147,7 @@ pub fn install(
             gateway.metrics.apis.set(apis as i64);
             gateway.metrics.reloads.get_or_create(&ReloadLabels { result: "loaded" }).inc();
             let load_ms = started.elapsed().as_millis() as u64;
-            tracing::info!(version, %hash, apis, read_ms, load_ms, "config loaded");
+            tracing::info!(version, %hash, apis, kept = kept.len(), read_ms, load_ms, "config loaded");
             let loaded_at = jiff::Timestamp::now().to_string();
             if let Some(previous) = gateway.live.current() {
                 table.forget_unserved(&previous.table, &gateway.metrics);
