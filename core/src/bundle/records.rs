@@ -210,6 +210,7 @@ fn without_apis(group: &GroupConfig) -> GroupConfig {
     }
 }
 
-fn group_key(group: &GroupConfig) -> String {
+/// A group's identity in records: `namespace/name`.
+pub fn group_key(group: &GroupConfig) -> String {
     format!("{}/{}", group.namespace, group.name)
 }

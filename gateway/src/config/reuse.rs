@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 
+use apigw_core::bundle::records::group_key;
 use apigw_core::config::{ApiConfig, GatewayConfig, GroupConfig, UpstreamConfig};
 use apigw_core::resources::HttpMethod;
 
@@ -60,11 +61,7 @@ pub fn api_key(group: &GroupConfig, name: &str) -> String {
 impl<'a> Inputs<'a> {
     /// The inputs of `config` with `secrets`.
     pub fn new(config: &'a GatewayConfig, secrets: &'a Secrets) -> Self {
-        let groups = config
-            .groups
-            .iter()
-            .map(|group| (format!("{}/{}", group.namespace, group.name), group_fingerprint(group)))
-            .collect();
+        let groups = config.groups.iter().map(|group| (group_key(group), group_fingerprint(group))).collect();
         let upstreams = config.upstreams.iter().map(|(key, upstream)| (key.as_str(), json_hash(upstream))).collect();
         Self { groups, upstreams, secrets }
     }
@@ -145,18 +142,20 @@ impl Compiled {
         group_fingerprint: u64,
         key: &str,
     ) -> Option<Arc<CompiledRoutes>> {
-        let was = previous?.apis.get(key)?;
-        if inputs.fingerprint(group_fingerprint, was.own, &was.refs) != was.fingerprint {
-            return None;
-        }
+        let was = previous?.unchanged(inputs, group_fingerprint, key)?.clone();
         self.apis.insert(key.to_owned(), was.clone());
-        Some(was.clone())
+        Some(was)
     }
 
     /// Whether [`Compiled::kept`] would take over Api `key` of group `group` under `inputs`.
     pub fn keeps(&self, inputs: &Inputs, group: &str, key: &str) -> bool {
-        let (Some(was), Some(group_fingerprint)) = (self.apis.get(key), inputs.group(group)) else { return false };
-        inputs.fingerprint(group_fingerprint, was.own, &was.refs) == was.fingerprint
+        inputs.group(group).and_then(|group_fingerprint| self.unchanged(inputs, group_fingerprint, key)).is_some()
+    }
+
+    /// Api `key`, when its inputs fingerprint under `inputs` as they did.
+    fn unchanged(&self, inputs: &Inputs, group_fingerprint: u64, key: &str) -> Option<&Arc<CompiledRoutes>> {
+        let was = self.apis.get(key)?;
+        (inputs.fingerprint(group_fingerprint, was.own, &was.refs) == was.fingerprint).then_some(was)
     }
 
     /// Removes the metric series of the Apis `previous` served and this does not.

@@ -5,6 +5,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use fnv::FnvHashMap;
 
+use apigw_core::bundle::records::group_key;
 use apigw_core::config::{ApiConfig, GatewayConfig, GroupConfig};
 use apigw_core::path_template::{PathTemplate, Segment};
 use apigw_core::resources::HttpMethod;
@@ -101,7 +102,7 @@ impl RouteTable {
         let mut kept_by_group = kept_by_group(kept);
         let mut table = RouteTable::default();
         for group in &config.groups {
-            let group_key = format!("{}/{}", group.namespace, group.name);
+            let group_key = group_key(group);
             let group_fingerprint = inputs.group(&group_key).expect("the inputs hold every group of the config");
             let kept = kept_by_group.remove(group_key.as_str()).unwrap_or_default();
             // In name order, as a config holding every Api would have them: which of two routes
@@ -111,9 +112,10 @@ impl RouteTable {
                     Ok(api) => compiled.api(previous, &inputs, (group, group_fingerprint), api, |stage| {
                         CompiledApi::compile(secrets, group, api, stage, &upstreams)
                     })?,
-                    Err(name) => compiled
-                        .kept(previous, &inputs, group_fingerprint, &api_key(group, name))
-                        .ok_or_else(|| CompileError::NotKept(api_key(group, name)))?,
+                    Err(name) => {
+                        let key = api_key(group, name);
+                        compiled.kept(previous, &inputs, group_fingerprint, &key).ok_or(CompileError::NotKept(key))?
+                    }
                 };
                 table.insert(group, &routes)?;
             }
@@ -128,7 +130,7 @@ impl RouteTable {
     }
 
     /// Whether [`RouteTable::compile`] can take Api `key` of group `group` (`namespace/name`)
-    /// over from this table without its config, under `config` and `secrets`.
+    /// over from this table without its config, under the new config's `inputs`.
     pub fn keeps(&self, inputs: &Inputs, group: &str, key: &str) -> bool {
         self.compiled.keeps(inputs, group, key)
     }
