@@ -138,7 +138,8 @@ async fn idempotent_requests_are_tried_again_on_listed_answers_and_posts_are_not
     .concat();
     let gateway = GatewayProcess::start(&manifests, &[]);
     let client = TestClient::http1();
-    for _ in 0..20 {
+    // Ten GETs stay within the retry budget's ten per window whichever endpoints they pick first.
+    for _ in 0..10 {
         let answer = client.get(gateway.http, "shop.example.com", "/orders", &[]).await;
         assert_eq!(
             (answer.status.as_u16(), &answer.body[..]),
