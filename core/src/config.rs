@@ -2,6 +2,7 @@
 //! resources. It is what ConfigMaps hold and what `--manifests` mode builds in-process.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -108,8 +109,28 @@ pub struct GroupConfig {
     /// Hosts served over TLS, each with the `namespace/name` of its `kubernetes.io/tls` Secret.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tls: Vec<TlsBinding>,
-    /// The APIs, ordered by name.
-    pub apis: Vec<ApiConfig>,
+    /// The APIs, ordered by name; each shared, so that a translation reuses the ones whose
+    /// inputs did not change (and an encoding sees them unchanged without comparing them).
+    #[serde(with = "shared")]
+    pub apis: Vec<Arc<ApiConfig>>,
+}
+
+/// Serde for shared values, as the values themselves (serde's `rc` feature would rebuild every
+/// crate that uses serde for one field).
+mod shared {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(values: &[Arc<T>], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(values.iter().map(|value| &**value))
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Arc<T>>, D::Error> {
+        Ok(Vec::<T>::deserialize(deserializer)?.into_iter().map(Arc::new).collect())
+    }
 }
 
 /// A host's certificate: a reference to a Secret, never the key itself.

@@ -49,7 +49,7 @@ spec:
     snapshot.add_manifests(yaml, "test").expect("valid YAML");
     let translation = translate(&snapshot);
     assert_eq!(translation.problems, vec![], "the typical Api translates");
-    translation.configs["default"].groups[0].apis[0].clone()
+    (*translation.configs["default"].groups[0].apis[0]).clone()
 }
 
 /// `apis` typical Apis spread over `groups` groups, with an upstream and a Secret.
@@ -72,7 +72,7 @@ fn bundle(groups: usize, apis: usize) -> Bundle {
         let mut api = api.clone();
         api.name = format!("api-{index:05}");
         api.path = format!("/v1/orders-{index}/[orderId]");
-        group.apis.push(api);
+        group.apis.push(api.into());
     }
     config
         .upstreams
@@ -123,7 +123,7 @@ fn one_changed_api_changes_only_its_own_shard() {
     let mut changed = bundle(100, 5_000);
     let before = changed.encode(None);
     assert!(before.buckets > 1, "{} buckets", before.buckets);
-    changed.config.groups[42].apis[7].path = "/v1/moved/[orderId]".into();
+    std::sync::Arc::make_mut(&mut changed.config.groups[42].apis[7]).path = "/v1/moved/[orderId]".into();
     let after = changed.encode(Some(before.buckets));
     assert_eq!(after.buckets, before.buckets);
     let differing: Vec<&Shard> = after.shards.iter().filter(|shard| !before.shards.contains(shard)).collect();
@@ -141,7 +141,7 @@ fn an_encoding_that_reuses_the_last_one_equals_a_fresh_one() {
     let mut cache = Compressed::default();
     let before = original.encode_reusing(None, None, &mut cache);
     let mut changed = original.clone();
-    changed.config.groups[3].apis[7].path = "/v1/moved/[orderId]".into();
+    std::sync::Arc::make_mut(&mut changed.config.groups[3].apis[7]).path = "/v1/moved/[orderId]".into();
     changed.config.groups[5].hosts.push("new.example.com".into());
     changed.config.groups[1].apis.remove(0);
     changed.config.upstreams.clear();

@@ -38,7 +38,7 @@ fn config(count: usize) -> GatewayConfig {
             "backend": {"type": "MOCK", "timeoutMs": 1000, "mock": {"statusCode": 200, "headers": {}, "body": ""}},
         }))
         .expect("a valid ApiConfig");
-        config.groups[index % 10].apis.push(api);
+        config.groups[index % 10].apis.push(api.into());
     }
     config
 }

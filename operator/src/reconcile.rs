@@ -10,7 +10,7 @@ use apigw_core::bundle::{Bundle, Digests};
 use apigw_core::config::GatewayConfig;
 use apigw_core::resources::{Api, ApiGroup, App, Plugin, RoutingPlugin, VpcAccess};
 use apigw_core::translate::{
-    ObjectRef, Problem, Snapshot, Translation, keep_last_good, members, referenced_secrets, translate,
+    ObjectRef, Problem, Reuse, Snapshot, Translation, keep_last_good, members, referenced_secrets, translate_reusing,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::{Client, Resource};
@@ -79,6 +79,8 @@ pub struct Reconciler {
     memo: StatusMemo,
     /// When statuses were last computed and written to the end.
     statuses_done: Instant,
+    /// The last pass's Api translations, which the next reuses while their inputs stay.
+    translations: Reuse,
     last: Option<Pass>,
 }
 
@@ -97,6 +99,7 @@ impl Reconciler {
         let (contained, alarms, published) = (HashMap::new(), HashMap::new(), HashMap::new());
         let (memo, tracer, last) = (StatusMemo::default(), None, None);
         let statuses_done = Instant::now();
+        let translations = Reuse::default();
         Self {
             client,
             cache,
@@ -109,6 +112,7 @@ impl Reconciler {
             contained,
             memo,
             statuses_done,
+            translations,
             last,
         }
     }
@@ -217,7 +221,7 @@ impl Reconciler {
     async fn translate_and_publish(&mut self) -> Result<(), kube::Error> {
         let started = Instant::now();
         let snapshot = self.cache.snapshot();
-        let Translation { configs: translated, problems } = translate(&snapshot);
+        let Translation { configs: translated, problems } = translate_reusing(&snapshot, &mut self.translations);
         phase_done("translate", started);
         self.metrics.problems.set(problems.len() as i64);
         let refused: BTreeSet<&ObjectRef> = problems.iter().map(|problem| &problem.object).collect();

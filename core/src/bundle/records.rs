@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -69,7 +70,7 @@ pub fn split(config: &GatewayConfig) -> Vec<(String, Record<'_>)> {
         let key = group_key(group);
         records.push((format!("group/{key}"), Record::Group(Box::new(Cow::Owned(without_apis(group))))));
         for api in &group.apis {
-            let record = Record::Api { group: Cow::Owned(key.clone()), api: Box::new(Cow::Borrowed(api)) };
+            let record = Record::Api { group: Cow::Owned(key.clone()), api: Box::new(Cow::Borrowed(&**api)) };
             records.push((format!("api/{key}/{}", api.name), record));
         }
     }
@@ -125,11 +126,11 @@ pub fn attach<'a>(
         let Some(&position) = positions.get(group.as_ref()) else {
             return Err(RecordError::NoGroup { api: api.name.clone(), group: group.into_owned() });
         };
-        config.groups[position].apis.push(api.into_owned());
+        config.groups[position].apis.push(Arc::new(api.into_owned()));
         touched[position] = true;
     }
     for (group, _) in config.groups.iter_mut().zip(touched).filter(|(_, touched)| *touched) {
-        sort_by_name(&mut group.apis);
+        group.apis.sort_by(|a, b| a.name.cmp(&b.name));
     }
     Ok(())
 }
@@ -152,15 +153,6 @@ impl Record<'_> {
             }
         }
     }
-}
-
-/// Sorts `apis` by name, moving each Api twice (sorting them in place moved each one many
-/// times: an Api's config is large).
-fn sort_by_name(apis: &mut Vec<ApiConfig>) {
-    let mut order: Vec<usize> = (0..apis.len()).collect();
-    order.sort_by(|&a, &b| apis[a].name.cmp(&apis[b].name));
-    let mut unsorted: Vec<Option<ApiConfig>> = apis.drain(..).map(Some).collect();
-    apis.extend(order.into_iter().filter_map(|index| unsorted[index].take()));
 }
 
 /// The records of one config found by identity: which records of another config are equal to
@@ -188,9 +180,13 @@ impl<'a> Lookup<'a> {
                 self.groups.get(&group_key(group)).is_some_and(|held| without_apis(held) == ***group)
             }
             // A group's Apis are ordered by name; a miss only means the record is written anew.
+            // An Api a translation reused is the same object: not compared field by field.
             Record::Api { group, api } => self.groups.get(group.as_ref()).is_some_and(|held| {
                 let found = held.apis.binary_search_by(|held| held.name.as_str().cmp(&api.name));
-                found.is_ok_and(|index| held.apis[index] == ***api)
+                found.is_ok_and(|index| {
+                    let held: &ApiConfig = &held.apis[index];
+                    std::ptr::eq(held, &***api) || *held == ***api
+                })
             }),
             Record::Upstream { key, upstream } => config.upstreams.get(key.as_ref()) == Some(upstream.as_ref()),
         }

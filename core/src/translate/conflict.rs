@@ -1,10 +1,12 @@
 //! Two Apis that would answer the same request: the older one wins, deterministically.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use kube::ResourceExt;
+use kube::{Resource, ResourceExt};
 
 use super::problem::ConditionType::Accepted;
+use super::reuse::Translated;
 use super::{Problem, object_ref};
 use crate::config::ApiConfig;
 use crate::path_template::{PathTemplate, Segment};
@@ -14,42 +16,42 @@ use crate::resources::{Api, HttpMethod};
 pub struct Candidate<'a> {
     /// The Api.
     pub api: &'a Api,
-    /// Its group's `namespace/name`.
-    pub key: String,
-    /// Its group's hosts, the internal one included.
-    pub hosts: Vec<String>,
-    /// Its served form.
-    pub config: ApiConfig,
+    /// Its group's position in the translation's list of groups.
+    pub group: usize,
+    /// Its served form and path shape.
+    pub translated: Arc<Translated>,
 }
 
-/// Splits candidates into winners and a Conflict problem for each loser. Two Apis conflict when
-/// they share a host, a stage, an overlapping method (ANY overlaps all) and the same path shape;
-/// the one created first wins (then the lower namespace/name).
-pub fn resolve(candidates: Vec<Candidate<'_>>) -> (Vec<Candidate<'_>>, Vec<Problem>) {
-    // The order is settled on indices with each key made once: the candidates are large, and
-    // sorting them moved each one many times (about a tenth of a pass at 20,000 Apis).
+/// Which candidates win (`true` at their index), and a Conflict problem for each loser. Two
+/// Apis conflict when they share a host (`hosts`: each group's, the internal one included), a
+/// stage, an overlapping method (ANY overlaps all) and the same path shape; the one created
+/// first wins (then the lower namespace/name).
+pub fn resolve(candidates: &[Candidate<'_>], hosts: &[Vec<&str>]) -> (Vec<bool>, Vec<Problem>) {
+    // Settled on indices and borrowed keys: at 20,000 Apis, moving the candidates and copying
+    // names and hosts into keys were most of this.
     let mut order: Vec<_> = candidates
         .iter()
         .enumerate()
         .map(|(index, candidate)| {
-            (candidate.api.creation_timestamp().map(|time| time.0), object_ref(candidate.api), index)
+            let meta = candidate.api.meta();
+            let name = (meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default());
+            (meta.creation_timestamp.as_ref().map(|time| time.0), name, index)
         })
         .collect();
     order.sort_unstable();
-    let mut candidates: Vec<Option<Candidate<'_>>> = candidates.into_iter().map(Some).collect();
-    let mut claimed: HashMap<(String, String), Vec<usize>> = HashMap::new();
-    let mut winners = Vec::with_capacity(candidates.len());
+    let mut claimed: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    let mut wins = vec![false; candidates.len()];
     let mut problems = Vec::new();
     for (_, _, index) in order {
-        let Some(candidate) = candidates[index].take() else { continue };
-        let shape = path_shape(&candidate.config.path);
-        let places: Vec<(String, String)> = candidate.hosts.iter().map(|host| (host.clone(), shape.clone())).collect();
-        let rival = places.iter().find_map(|place| {
+        let candidate = &candidates[index];
+        let (config, shape) = (&candidate.translated.config, candidate.translated.shape.as_str());
+        let places = || hosts[candidate.group].iter().map(|host| (*host, shape));
+        let rival = places().find_map(|place| {
             claimed
-                .get(place)?
+                .get(&place)?
                 .iter()
-                .map(|&index| &winners[index])
-                .find(|winner: &&Candidate<'_>| overlaps(&winner.config, &candidate.config))
+                .map(|&index| &candidates[index])
+                .find(|winner| overlaps(&winner.translated.config, config))
         });
         if let Some(rival) = rival {
             problems.push(Problem {
@@ -58,20 +60,20 @@ pub fn resolve(candidates: Vec<Candidate<'_>>) -> (Vec<Candidate<'_>>, Vec<Probl
                 reason: "Conflict",
                 message: format!(
                     "{} {} is already served by the older Api {}/{} on the same host and stage",
-                    method_name(candidate.config.method),
-                    candidate.config.path,
+                    method_name(config.method),
+                    config.path,
                     rival.api.namespace().unwrap_or_default(),
                     rival.api.name_any()
                 ),
             });
             continue;
         }
-        for place in places {
-            claimed.entry(place).or_default().push(winners.len());
+        for place in places() {
+            claimed.entry(place).or_default().push(index);
         }
-        winners.push(candidate);
+        wins[index] = true;
     }
-    (winners, problems)
+    (wins, problems)
 }
 
 fn overlaps(a: &ApiConfig, b: &ApiConfig) -> bool {
@@ -80,7 +82,7 @@ fn overlaps(a: &ApiConfig, b: &ApiConfig) -> bool {
 }
 
 /// The path with parameter names erased: `/users/[id]` and `/users/{uid}` have the same shape.
-fn path_shape(path: &str) -> String {
+pub fn path_shape(path: &str) -> String {
     let Ok(template) = PathTemplate::parse(path) else {
         return path.to_owned();
     };

@@ -9,6 +9,7 @@ mod conflict;
 mod group;
 mod last_good;
 mod problem;
+mod reuse;
 mod upstream;
 
 use std::collections::{BTreeMap, HashSet};
@@ -23,10 +24,12 @@ pub use conditions::{UNSERVED_SYSTEM_PARAMETERS, is_system_parameter};
 pub use group::INTERNAL_DOMAIN_SUFFIX;
 pub use last_good::keep_last_good;
 pub use problem::{ConditionType, ObjectRef, Problem};
+pub use reuse::Reuse;
+use reuse::Translated;
 pub use upstream::ALLOW_VPC_ACCESS_FROM;
 
 use crate::bundle::SecretData;
-use crate::config::{ApiConfig, GatewayConfig};
+use crate::config::{GatewayConfig, GroupConfig};
 use crate::resources::{
     Api, ApiGroup, App, AuthParameterLocation, ParameterSource, Plugin, RemoteAuth, RoutingPlugin, VpcAccess,
 };
@@ -66,8 +69,15 @@ pub struct Translation {
 
 /// Translates a snapshot. Objects with problems are left out; everything else is served.
 pub fn translate(snapshot: &Snapshot) -> Translation {
+    translate_reusing(snapshot, &mut Reuse::default())
+}
+
+/// [`translate`], reusing the Api translations of the last pass (`reuse`, which then holds
+/// this pass's) while no other input changed.
+pub fn translate_reusing(snapshot: &Snapshot, reuse: &mut Reuse) -> Translation {
     let mut problems = Vec::new();
 
+    // Groups in `namespace/name` order, as the configs list them.
     let mut groups = BTreeMap::new();
     for group in &snapshot.groups {
         match group::translate(group, snapshot) {
@@ -77,6 +87,7 @@ pub fn translate(snapshot: &Snapshot) -> Translation {
             Err(mut found) => problems.append(&mut found),
         }
     }
+    let mut groups: Vec<(String, (&Arc<ApiGroup>, GroupConfig))> = groups.into_iter().collect();
 
     for plugin in &snapshot.routing_plugins {
         problems.append(&mut routing_plugin_problems(plugin));
@@ -95,40 +106,49 @@ pub fn translate(snapshot: &Snapshot) -> Translation {
         }
     }
 
-    let mut apis = Vec::with_capacity(snapshot.apis.len());
+    let mut candidates = Vec::with_capacity(snapshot.apis.len());
+    let mut pass = reuse.begin(snapshot);
+    let mut key = String::new();
     for api in &snapshot.apis {
-        let key = group_key(api.namespace(), &api.spec.group_ref);
-        let Some((group, group_config)) = groups.get(&key) else {
+        key.clear();
+        key.push_str(api.meta().namespace.as_deref().unwrap_or_default());
+        key.push('/');
+        key.push_str(&api.spec.group_ref);
+        let Ok(position) = groups.binary_search_by(|(group, _)| group.as_str().cmp(&key)) else {
             problems.push(missing_group(api, snapshot));
             continue;
         };
-        match api::translate(api, group, group_config, snapshot, &upstreams) {
-            Ok(config) => {
-                let hosts = group_config.hosts.iter().chain(&group_config.internal_host).cloned().collect();
-                apis.push(conflict::Candidate { api, key, hosts, config });
-            }
+        let (group, group_config) = &groups[position].1;
+        let translated = pass.translate(api, || {
+            let config = api::translate(api, group, group_config, snapshot, &upstreams)?;
+            Ok(Arc::new(Translated { shape: conflict::path_shape(&config.path), config: Arc::new(config) }))
+        });
+        match translated {
+            Ok(translated) => candidates.push(conflict::Candidate { api, group: position, translated }),
             Err(mut found) => problems.append(&mut found),
         }
     }
-    let (winners, mut conflicts) = conflict::resolve(apis);
+    reuse.end(pass);
+    let hosts: Vec<Vec<&str>> = groups
+        .iter()
+        .map(|(_, (_, config))| config.hosts.iter().chain(&config.internal_host).map(String::as_str).collect())
+        .collect();
+    let (wins, mut conflicts) = conflict::resolve(&candidates, &hosts);
     problems.append(&mut conflicts);
-    // Each group's Apis go in by name (an index sort: an Api's config is large to move).
-    let mut by_name: Vec<usize> = (0..winners.len()).collect();
-    by_name.sort_unstable_by(|&a, &b| winners[a].config.name.cmp(&winners[b].config.name));
-    let mut winners: Vec<Option<conflict::Candidate<'_>>> = winners.into_iter().map(Some).collect();
-    for index in by_name {
-        if let Some(winner) = winners[index].take()
-            && let Some((_, group_config)) = groups.get_mut(&winner.key)
-        {
-            group_config.apis.push(winner.config);
-        }
+    // Each group's Apis go in by name.
+    let mut winners: Vec<&conflict::Candidate<'_>> =
+        candidates.iter().zip(wins).filter_map(|(candidate, wins)| wins.then_some(candidate)).collect();
+    winners.sort_unstable_by(|a, b| a.translated.config.name.cmp(&b.translated.config.name));
+    for winner in winners {
+        let (_, (_, group_config)) = &mut groups[winner.group];
+        group_config.apis.push(winner.translated.config.clone());
     }
 
     let mut configs: BTreeMap<String, GatewayConfig> = BTreeMap::new();
-    for (group, group_config) in groups.into_values() {
+    for (_, (group, group_config)) in groups {
         let config =
             configs.entry(group.spec.instance.clone()).or_insert_with(|| GatewayConfig::empty(&group.spec.instance));
-        for key in group_config.apis.iter().flat_map(ApiConfig::upstream_refs) {
+        for key in group_config.apis.iter().flat_map(|api| api.upstream_refs()) {
             if let Some(upstream) = upstreams.get(key) {
                 config.upstreams.insert(key.clone(), upstream.clone());
             }
@@ -180,7 +200,7 @@ pub fn secret_data(snapshot: &Snapshot, namespace: &str, name: &str) -> Option<B
 /// signature keys, JWKS), by `namespace/name`; missing Secrets are left out.
 pub fn referenced_secrets(config: &GatewayConfig, snapshot: &Snapshot) -> SecretData {
     let tls = config.groups.iter().flat_map(|group| &group.tls).map(|binding| &binding.secret);
-    let apis = config.groups.iter().flat_map(|group| &group.apis).flat_map(ApiConfig::secret_refs);
+    let apis = config.groups.iter().flat_map(|group| &group.apis).flat_map(|api| api.secret_refs());
     let references = tls.chain(config.apps.iter().map(|app| &app.secret)).chain(apis);
     references
         .filter_map(|reference| {

@@ -1,6 +1,7 @@
 //! Table-driven tests of the translation, from YAML as users write it.
 
 use super::*;
+use crate::config::ApiConfig;
 
 fn snapshot(yaml: &str) -> Snapshot {
     let mut snapshot = Snapshot::default();
@@ -350,4 +351,66 @@ fn a_refused_api_keeps_its_last_good_version() {
     let (config, kept) = with_last_good(&previous, &format!("{GROUP}{broken}{other}{taken}"));
     assert!(kept.is_empty(), "another Api took the method and path");
     assert_eq!(config.api_count(), 2);
+}
+
+/// `snapshot` as the API server stores it: every object with a uid (its kind and name),
+/// generation 1 and resourceVersion 1.
+fn stored(mut snapshot: Snapshot) -> Snapshot {
+    fn stamp<K: Resource<DynamicType = ()> + Clone>(objects: &mut [Arc<K>]) {
+        for object in objects {
+            let uid = object_ref(&**object).to_string();
+            let meta = Arc::make_mut(object).meta_mut();
+            (meta.uid, meta.generation, meta.resource_version) = (Some(uid), Some(1), Some("1".to_owned()));
+        }
+    }
+    stamp(&mut snapshot.groups);
+    stamp(&mut snapshot.apis);
+    stamp(&mut snapshot.plugins);
+    snapshot
+}
+
+/// `snapshot` with the spec of `kind`/`name` edited by `edit` (its generation moved on).
+fn edited<K: Resource<DynamicType = ()> + Clone>(objects: &mut [Arc<K>], name: &str, edit: impl FnOnce(&mut K)) {
+    let object = objects.iter_mut().find(|object| object.meta().name.as_deref() == Some(name)).expect("the object");
+    let object = Arc::make_mut(object);
+    edit(object);
+    let generation = object.meta().generation.map(|generation| generation + 1);
+    object.meta_mut().generation = generation;
+}
+
+/// The served Api `name` of `translation`.
+fn served<'a>(translation: &'a Translation, name: &str) -> &'a Arc<ApiConfig> {
+    let group = &translation.configs["default"].groups[0];
+    group.apis.iter().find(|api| api.name == name).expect("served")
+}
+
+#[test]
+fn a_pass_translates_again_only_the_apis_whose_inputs_changed() {
+    let request =
+        |path: &str| format!("  request: {{method: GET, path: '{path}'}}\n  backend: {{type: MOCK, statusCode: 200}}");
+    let apis: String = ["a", "b", "c"].iter().map(|name| api(name, &request(&format!("/{name}")))).collect();
+    let refused =
+        api("d", "  request: {method: GET, path: '/d'}\n  stages: [PRE]\n  backend: {type: MOCK, statusCode: 200}");
+    let mut snapshot = stored(snapshot(&format!("{GROUP}{apis}{refused}")));
+    let mut reuse = Reuse::default();
+    let first = translate_reusing(&snapshot, &mut reuse);
+    assert_eq!(first, translate(&snapshot));
+    assert_eq!(first.problems.len(), 1, "{:?}", first.problems);
+
+    edited(&mut snapshot.apis, "b", |api| api.spec.request.path = "/moved".to_owned());
+    let second = translate_reusing(&snapshot, &mut reuse);
+    assert_eq!(second, translate(&snapshot), "as a fresh translation");
+    assert!(Arc::ptr_eq(served(&first, "a"), served(&second, "a")), "an unchanged Api is reused");
+    assert!(Arc::ptr_eq(served(&first, "c"), served(&second, "c")));
+    assert_eq!(served(&second, "b").path, "/v1/moved", "the changed one is translated again");
+    assert_eq!(second.problems, first.problems, "a refused Api stays refused");
+
+    edited(&mut snapshot.groups, "shop", |group| group.spec.base_path = Some("/v2".to_owned()));
+    let third = translate_reusing(&snapshot, &mut reuse);
+    assert_eq!(third, translate(&snapshot), "another input changed: every Api is translated again");
+    assert_eq!(served(&third, "a").path, "/v2/a");
+
+    let unstored = self::snapshot(&format!("{GROUP}{apis}"));
+    let (once, again) = (translate_reusing(&unstored, &mut reuse), translate_reusing(&unstored, &mut reuse));
+    assert!(!Arc::ptr_eq(served(&once, "a"), served(&again, "a")), "objects without uids are not reused");
 }

@@ -314,11 +314,11 @@ fn kept_by_group(kept: &[String]) -> HashMap<&str, Vec<&str>> {
 
 /// A group's Apis (sorted by name) and the names of its kept ones (sorted), merged in name
 /// order: `Ok` a config, `Err` a kept name.
-fn by_name<'a>(apis: &'a [ApiConfig], kept: Vec<&'a str>) -> impl Iterator<Item = Result<&'a ApiConfig, &'a str>> {
+fn by_name<'a>(apis: &'a [Arc<ApiConfig>], kept: Vec<&'a str>) -> impl Iterator<Item = Result<&'a ApiConfig, &'a str>> {
     let (mut apis, mut kept) = (apis.iter().peekable(), kept.into_iter().peekable());
     std::iter::from_fn(move || match (apis.peek(), kept.peek()) {
         (Some(api), Some(name)) if api.name.as_str() > *name => kept.next().map(Err),
-        (Some(_), _) => apis.next().map(Ok),
+        (Some(_), _) => apis.next().map(|api| Ok(&**api)),
         (None, _) => kept.next().map(Err),
     })
 }
