@@ -134,17 +134,21 @@ impl Compiled {
     }
 
     /// The previous table's Api `key` of the group fingerprinted `group_fingerprint`, when its
-    /// inputs fingerprint as they did (its own config is known unchanged), kept for the next.
+    /// inputs fingerprint as they did (its own config is known unchanged), kept for the next;
+    /// else the key back.
     pub fn kept(
         &mut self,
         previous: Option<&Compiled>,
         inputs: &Inputs,
         group_fingerprint: u64,
-        key: &str,
-    ) -> Option<Arc<CompiledRoutes>> {
-        let was = previous?.unchanged(inputs, group_fingerprint, key)?.clone();
-        self.apis.insert(key.to_owned(), was.clone());
-        Some(was)
+        key: String,
+    ) -> Result<Arc<CompiledRoutes>, String> {
+        let Some(was) = previous.and_then(|previous| previous.unchanged(inputs, group_fingerprint, &key)).cloned()
+        else {
+            return Err(key);
+        };
+        self.apis.insert(key, was.clone());
+        Ok(was)
     }
 
     /// Whether [`Compiled::kept`] would take over Api `key` of group `group` under `inputs`.
@@ -209,7 +213,7 @@ impl<H: Hasher> std::io::Write for HashWriter<'_, H> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use apigw_core::config::GatewayConfig;
     use apigw_core::translate::{Snapshot, referenced_secrets, translate};
     use http::Method;
@@ -217,7 +221,8 @@ mod tests {
     use super::*;
     use crate::config::route_table::RouteTable;
 
-    const YAML: &str = r#"
+    /// Two groups on two hosts, three Apis, a Secret and an upstream.
+    pub(crate) const YAML: &str = r#"
 apiVersion: v1
 kind: Secret
 metadata: {name: staff}
@@ -288,7 +293,7 @@ spec: {groupRef: shop, auth: {type: ANONYMOUS}, request: {method: GET, path: /or
     }
 
     /// The table of `yaml`, taking over from `previous`.
-    fn compile(yaml: &str, metrics: &Metrics, previous: Option<&RouteTable>) -> RouteTable {
+    pub(crate) fn compile(yaml: &str, metrics: &Metrics, previous: Option<&RouteTable>) -> RouteTable {
         let (config, secrets) = load(yaml);
         RouteTable::compile(&config, &[], metrics, &secrets, previous).expect("compiles")
     }

@@ -6,7 +6,7 @@ use std::{collections::HashMap, sync::Arc};
 use fnv::FnvHashMap;
 
 use apigw_core::bundle::records::group_key;
-use apigw_core::config::{ApiConfig, GatewayConfig, GroupConfig};
+use apigw_core::config::{ApiConfig, GatewayConfig};
 use apigw_core::path_template::{PathTemplate, Segment};
 use apigw_core::resources::HttpMethod;
 use http::Method;
@@ -34,9 +34,9 @@ pub struct RouteTable {
 #[derive(Debug, Default)]
 struct Hosts {
     /// FNV: host names are short, and SipHash showed in per-request profiles.
-    exact: FnvHashMap<String, HostRoutes>,
+    exact: FnvHashMap<String, Arc<HostRoutes>>,
     /// `(".example.com", routes)`, longest suffix first.
-    wildcard: Vec<(String, HostRoutes)>,
+    wildcard: Vec<(String, Arc<HostRoutes>)>,
 }
 
 /// The routes of one host.
@@ -45,8 +45,16 @@ struct HostRoutes {
     /// One trie per method, indexed by [`method_index`]; the last is ANY.
     tries: [Option<matchit::Router<usize>>; METHODS],
     entries: Vec<RouteEntry>,
-    /// Trie key -> entry index, per trie, to merge the stages of one path (while building).
-    keys: HashMap<(usize, String), usize>,
+    /// The Apis it was built from, in the order added: a next table whose host has the very
+    /// same takes it over instead of building it again.
+    sources: Vec<Arc<CompiledRoutes>>,
+}
+
+/// The Apis of each host while a table is built, in the order they are added.
+#[derive(Default)]
+struct HostSources {
+    exact: FnvHashMap<String, Vec<Arc<CompiledRoutes>>>,
+    wildcard: Vec<(String, Vec<Arc<CompiledRoutes>>)>,
 }
 
 const METHODS: usize = 8;
@@ -85,11 +93,11 @@ impl RouteTable {
         if config.format != apigw_core::config::CONFIG_FORMAT {
             return Err(CompileError::Format(config.format.clone()));
         }
-        let previous = previous.map(|table| &table.compiled);
+        let was = previous.map(|table| &table.compiled);
         let mut compiled = Compiled::default();
         let mut upstreams = HashMap::new();
         for (key, upstream) in &config.upstreams {
-            let compiled = compiled.upstream(previous, key, upstream, || {
+            let compiled = compiled.upstream(was, key, upstream, || {
                 Upstream::from_config(upstream, metrics).map_err(|message| CompileError::Api {
                     namespace: key.clone(),
                     api: String::new(),
@@ -100,58 +108,48 @@ impl RouteTable {
         }
         let inputs = Inputs::new(config, secrets);
         let mut kept_by_group = kept_by_group(kept);
-        let mut table = RouteTable::default();
+        let (mut public, mut internal) = (HostSources::default(), HostSources::default());
+        let mut api_count = 0;
         for group in &config.groups {
             let group_key = group_key(group);
             let group_fingerprint = inputs.group(&group_key).expect("the inputs hold every group of the config");
             let kept = kept_by_group.remove(group_key.as_str()).unwrap_or_default();
+            let mut apis = Vec::with_capacity(group.apis.len() + kept.len());
             // In name order, as a config holding every Api would have them: which of two routes
             // wins a path can depend on the order they were added in.
             for api in by_name(&group.apis, kept) {
-                let routes = match api {
-                    Ok(api) => compiled.api(previous, &inputs, (group, group_fingerprint), api, |stage| {
+                apis.push(match api {
+                    Ok(api) => compiled.api(was, &inputs, (group, group_fingerprint), api, |stage| {
                         CompiledApi::compile(secrets, group, api, stage, &upstreams)
                     })?,
-                    Err(name) => {
-                        let key = api_key(group, name);
-                        compiled.kept(previous, &inputs, group_fingerprint, &key).ok_or(CompileError::NotKept(key))?
-                    }
-                };
-                table.insert(group, &routes)?;
+                    Err(name) => compiled
+                        .kept(was, &inputs, group_fingerprint, api_key(group, name))
+                        .map_err(CompileError::NotKept)?,
+                });
+            }
+            api_count += apis.len();
+            for host in &group.hosts {
+                public.of(host).extend(apis.iter().cloned());
+            }
+            if let Some(host) = &group.internal_host {
+                internal.of(host).extend(apis.iter().cloned());
             }
         }
         if let Some(key) = kept_by_group.into_values().flatten().next() {
             return Err(CompileError::NotKept(key.to_owned()));
         }
-        table.public.finish();
-        table.internal.finish();
-        table.compiled = compiled;
-        Ok(table)
+        Ok(RouteTable {
+            public: public.build(previous.map(|table| &table.public))?,
+            internal: internal.build(previous.map(|table| &table.internal))?,
+            api_count,
+            compiled,
+        })
     }
 
     /// Whether [`RouteTable::compile`] can take Api `key` of group `group` (`namespace/name`)
     /// over from this table without its config, under the new config's `inputs`.
     pub fn keeps(&self, inputs: &Inputs, group: &str, key: &str) -> bool {
         self.compiled.keeps(inputs, group, key)
-    }
-
-    /// Adds the routes of one Api of `group`.
-    fn insert(&mut self, group: &GroupConfig, routes: &CompiledRoutes) -> Result<(), CompileError> {
-        self.api_count += 1;
-        let template = PathTemplate::parse(&routes.path).map_err(|e| CompileError::Api {
-            namespace: group.namespace.clone(),
-            api: routes.stages.first().map(|api| api.name.to_string()).unwrap_or_default(),
-            message: e.to_string(),
-        })?;
-        for compiled in &routes.stages {
-            for host in &group.hosts {
-                self.public.routes_mut(host).insert(routes.method, &template, compiled, host)?;
-            }
-            if let Some(host) = &group.internal_host {
-                self.internal.routes_mut(host).insert(routes.method, &template, compiled, host)?;
-            }
-        }
-        Ok(())
     }
 
     /// Removes the metric series of the APIs `previous` served and this table does not (once
@@ -193,13 +191,26 @@ impl RouteTable {
 }
 
 impl Hosts {
-    fn routes_mut(&mut self, host: &str) -> &mut HostRoutes {
+    fn find(&self, host: &str) -> Option<&HostRoutes> {
+        let routes = self.exact.get(host).or_else(|| {
+            self.wildcard
+                .iter()
+                .find(|(suffix, _)| host.len() > suffix.len() && host.ends_with(suffix.as_str()))
+                .map(|(_, routes)| routes)
+        });
+        routes.map(Arc::as_ref)
+    }
+}
+
+impl HostSources {
+    /// The Apis of `host` (`*.suffix` for a wildcard) so far.
+    fn of(&mut self, host: &str) -> &mut Vec<Arc<CompiledRoutes>> {
         match host.strip_prefix('*') {
             Some(suffix) => {
                 let index = match self.wildcard.iter().position(|(known, _)| known == suffix) {
                     Some(index) => index,
                     None => {
-                        self.wildcard.push((suffix.to_owned(), HostRoutes::default()));
+                        self.wildcard.push((suffix.to_owned(), Vec::new()));
                         self.wildcard.len() - 1
                     }
                 };
@@ -209,68 +220,95 @@ impl Hosts {
         }
     }
 
-    /// Orders the wildcards longest suffix first and lets go of what only building needed.
-    fn finish(&mut self) {
-        self.wildcard.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
-        for routes in self.exact.values_mut().chain(self.wildcard.iter_mut().map(|(_, routes)| routes)) {
-            routes.keys = HashMap::new();
-            routes.entries.shrink_to_fit();
-        }
-    }
-
-    fn find(&self, host: &str) -> Option<&HostRoutes> {
-        self.exact.get(host).or_else(|| {
-            self.wildcard
-                .iter()
-                .find(|(suffix, _)| host.len() > suffix.len() && host.ends_with(suffix.as_str()))
-                .map(|(_, routes)| routes)
-        })
+    /// The routes of every host: `previous`'s where built from the very same Apis, else built;
+    /// wildcards longest suffix first.
+    fn build(self, previous: Option<&Hosts>) -> Result<Hosts, CompileError> {
+        let exact = self
+            .exact
+            .into_iter()
+            .map(|(host, sources)| {
+                let was = previous.and_then(|hosts| hosts.exact.get(&host));
+                let routes = HostRoutes::keep_or_build(&host, sources, was)?;
+                Ok((host, routes))
+            })
+            .collect::<Result<_, CompileError>>()?;
+        let mut wildcard = self
+            .wildcard
+            .into_iter()
+            .map(|(suffix, sources)| {
+                let was = previous
+                    .and_then(|hosts| hosts.wildcard.iter().find(|(known, _)| *known == suffix))
+                    .map(|(_, routes)| routes);
+                let routes = HostRoutes::keep_or_build(&format!("*{suffix}"), sources, was)?;
+                Ok((suffix, routes))
+            })
+            .collect::<Result<Vec<_>, CompileError>>()?;
+        wildcard.sort_by_key(|(suffix, _)| std::cmp::Reverse(suffix.len()));
+        Ok(Hosts { exact, wildcard })
     }
 }
 
 impl HostRoutes {
-    fn insert(
-        &mut self,
-        method: HttpMethod,
-        template: &PathTemplate,
-        api: &Arc<CompiledApi>,
+    /// The routes of `host` from `sources`, in their order: `previous` when it was built from
+    /// the very same compiled Apis, else built.
+    fn keep_or_build(
         host: &str,
-    ) -> Result<(), CompileError> {
-        let trie = match method {
-            HttpMethod::Get => 0,
-            HttpMethod::Post => 1,
-            HttpMethod::Put => 2,
-            HttpMethod::Delete => 3,
-            HttpMethod::Patch => 4,
-            HttpMethod::Head => 5,
-            HttpMethod::Options => 6,
-            HttpMethod::Any => ANY,
+        sources: Vec<Arc<CompiledRoutes>>,
+        previous: Option<&Arc<HostRoutes>>,
+    ) -> Result<Arc<Self>, CompileError> {
+        let same = |was: &&Arc<HostRoutes>| {
+            was.sources.len() == sources.len() && was.sources.iter().zip(&sources).all(|(a, b)| Arc::ptr_eq(a, b))
         };
-        for (key, exact) in trie_keys(template) {
-            let entry = match self.keys.get(&(trie, key.clone())) {
-                Some(&entry) => entry,
-                None => {
-                    let router = self.tries[trie].get_or_insert_with(matchit::Router::new);
-                    match router.insert(key.clone(), self.entries.len()) {
-                        Ok(()) => {}
-                        // A prefix's extra forms may be taken by an exact route: the exact one wins.
-                        Err(_) if !exact => continue,
-                        Err(error) => {
-                            return Err(CompileError::Route {
-                                host: host.to_owned(),
-                                path: key,
-                                message: error.to_string(),
-                            });
-                        }
-                    }
-                    self.keys.insert((trie, key), self.entries.len());
-                    self.entries.push(RouteEntry::default());
-                    self.entries.len() - 1
-                }
-            };
-            self.entries[entry].stages.push(api.clone());
+        if let Some(was) = previous.filter(same) {
+            return Ok(was.clone());
         }
-        Ok(())
+        let mut routes = HostRoutes::default();
+        // Trie key -> entry index, per trie, to merge the stages of one path.
+        let mut keys: [FnvHashMap<String, usize>; METHODS] = Default::default();
+        for source in &sources {
+            let route_error = |path: &str, message: String| CompileError::Route {
+                host: host.to_owned(),
+                path: path.to_owned(),
+                message,
+            };
+            let template = PathTemplate::parse(&source.path).map_err(|e| route_error(&source.path, e.to_string()))?;
+            let trie = trie_index(source.method);
+            for (key, exact) in trie_keys(&template) {
+                let entry = match keys[trie].get(&key) {
+                    Some(&entry) => entry,
+                    None => {
+                        let router = routes.tries[trie].get_or_insert_with(matchit::Router::new);
+                        match router.insert(key.clone(), routes.entries.len()) {
+                            Ok(()) => {}
+                            // A prefix's extra forms may be taken by an exact route: the exact one wins.
+                            Err(_) if !exact => continue,
+                            Err(error) => return Err(route_error(&key, error.to_string())),
+                        }
+                        keys[trie].insert(key, routes.entries.len());
+                        routes.entries.push(RouteEntry::default());
+                        routes.entries.len() - 1
+                    }
+                };
+                routes.entries[entry].stages.extend(source.stages.iter().cloned());
+            }
+        }
+        routes.entries.shrink_to_fit();
+        routes.sources = sources;
+        Ok(Arc::new(routes))
+    }
+}
+
+/// The trie of a method, as [`method_index`] numbers them.
+fn trie_index(method: HttpMethod) -> usize {
+    match method {
+        HttpMethod::Get => 0,
+        HttpMethod::Post => 1,
+        HttpMethod::Put => 2,
+        HttpMethod::Delete => 3,
+        HttpMethod::Patch => 4,
+        HttpMethod::Head => 5,
+        HttpMethod::Options => 6,
+        HttpMethod::Any => ANY,
     }
 }
 
@@ -334,4 +372,35 @@ fn method_index(method: &Method) -> Option<usize> {
         Method::OPTIONS => 6,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::reuse::tests::{YAML, compile};
+
+    #[test]
+    fn a_reload_builds_again_only_the_routes_of_hosts_whose_apis_changed() {
+        let metrics = Metrics::default();
+        let first = compile(YAML, &metrics, None);
+        let kept_from =
+            |next: &RouteTable, host: &str| Arc::ptr_eq(&first.public.exact[host], &next.public.exact[host]);
+        let same = compile(YAML, &metrics, Some(&first));
+        assert!(kept_from(&same, "staff.example.com") && kept_from(&same, "shop.example.com"));
+
+        let hello_changed = compile(&YAML.replace("body: hello", "body: bonjour"), &metrics, Some(&first));
+        assert!(kept_from(&hello_changed, "staff.example.com"));
+        assert!(!kept_from(&hello_changed, "shop.example.com"));
+        let routed = |table: &RouteTable, path: &str| {
+            table.lookup(false, "shop.example.com", &Method::GET, path, DEFAULT_STAGE).map(|found| found.api.clone())
+        };
+        assert!(!Arc::ptr_eq(&routed(&first, "/hello").unwrap(), &routed(&hello_changed, "/hello").unwrap()));
+        assert!(Arc::ptr_eq(&routed(&first, "/orders").unwrap(), &routed(&hello_changed, "/orders").unwrap()));
+
+        let without_orders = YAML.split("---").filter(|document| !document.contains("name: orders}"));
+        let removed = compile(&without_orders.collect::<Vec<_>>().join("---"), &metrics, Some(&first));
+        assert!(kept_from(&removed, "staff.example.com") && !kept_from(&removed, "shop.example.com"));
+        assert!(matches!(routed(&removed, "/orders"), Err(GatewayError::ApiNotFound)));
+        assert_eq!(removed.api_count(), 2);
+    }
 }
