@@ -4,7 +4,7 @@
 //! group is still served, nothing else took its method and path, and the Secrets and upstreams it
 //! needs are still there.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use kube::ResourceExt;
 
@@ -19,6 +19,15 @@ pub fn keep_last_good(
     snapshot: &Snapshot,
 ) -> Vec<ObjectRef> {
     let mut kept = Vec::new();
+    // Looked up by borrowed names: no ObjectRef made for every Api served, refused or not.
+    let refused_apis: HashSet<(&str, &str)> = refused
+        .iter()
+        .filter(|object| object.kind == "Api")
+        .map(|object| (object.namespace.as_str(), object.name.as_str()))
+        .collect();
+    if refused_apis.is_empty() {
+        return kept;
+    }
     for old_group in &previous.groups {
         let namespace = &old_group.namespace;
         let Some(group) =
@@ -26,10 +35,10 @@ pub fn keep_last_good(
         else {
             continue;
         };
+        let mut changed = false;
         for api in &old_group.apis {
-            let object = ObjectRef { kind: "Api", namespace: namespace.clone(), name: api.name.clone() };
             // Most Apis are not refused: the checks below (a scan of the group) are theirs alone.
-            if !refused.contains(&object) {
+            if !refused_apis.contains(&(namespace.as_str(), api.name.as_str())) {
                 continue;
             }
             let taken = group
@@ -56,9 +65,12 @@ pub fn keep_last_good(
                     current.upstreams.entry(key.clone()).or_insert_with(|| upstream.clone());
                 }
             }
-            kept.push(object);
+            kept.push(ObjectRef { kind: "Api", namespace: namespace.clone(), name: api.name.clone() });
+            changed = true;
         }
-        group.apis.sort_by(|a, b| a.name.cmp(&b.name));
+        if changed {
+            group.apis.sort_by(|a, b| a.name.cmp(&b.name));
+        }
     }
     kept
 }
