@@ -13,7 +13,7 @@ use http::Method;
 
 use crate::backend::upstream::Upstream;
 use crate::config::api::{CompileError, CompiledApi};
-use crate::config::reuse::{Compiled, CompiledRoutes, Inputs, api_key};
+use crate::config::reuse::{Compiled, CompiledRoutes, Inputs};
 use crate::error::GatewayError;
 use crate::secrets::Secrets;
 use crate::telemetry::metrics::Metrics;
@@ -80,7 +80,7 @@ pub struct RouteMatch<'a> {
 impl RouteTable {
     /// Compiles a config, taking each API's metric handles from `metrics` and, from `previous`
     /// (the table it replaces), every Api and upstream compiled from the same inputs; any error
-    /// refuses the whole config. `kept` names (by [`api_key`]) Apis the config does not hold,
+    /// refuses the whole config. `kept` names (by [`api_key`](crate::config::reuse::api_key)) Apis the config does not hold,
     /// taken over from `previous` as they are (a source that did not decode them again knows
     /// them unchanged): each must be one [`RouteTable::keeps`].
     pub fn compile(
@@ -94,7 +94,7 @@ impl RouteTable {
             return Err(CompileError::Format(config.format.clone()));
         }
         let was = previous.map(|table| &table.compiled);
-        let mut compiled = Compiled::default();
+        let mut compiled = Compiled::sized_as(was);
         let mut upstreams = HashMap::new();
         for (key, upstream) in &config.upstreams {
             let compiled = compiled.upstream(was, key, upstream, || {
@@ -122,9 +122,9 @@ impl RouteTable {
                     Ok(api) => compiled.api(was, &inputs, (group, group_fingerprint), api, |stage| {
                         CompiledApi::compile(secrets, group, api, stage, &upstreams)
                     })?,
-                    Err(name) => compiled
-                        .kept(was, &inputs, group_fingerprint, api_key(group, name))
-                        .map_err(CompileError::NotKept)?,
+                    Err((_, key)) => {
+                        compiled.kept(was, &inputs, group_fingerprint, key.to_owned()).map_err(CompileError::NotKept)?
+                    }
                 });
             }
             api_count += apis.len();
@@ -135,7 +135,7 @@ impl RouteTable {
                 internal.of(host).extend(apis.iter().cloned());
             }
         }
-        if let Some(key) = kept_by_group.into_values().flatten().next() {
+        if let Some((_, key)) = kept_by_group.into_values().flatten().next() {
             return Err(CompileError::NotKept(key.to_owned()));
         }
         Ok(RouteTable {
@@ -337,12 +337,15 @@ fn trie_keys(template: &PathTemplate) -> Vec<(String, bool)> {
     keys
 }
 
-/// Kept Api keys (`namespace/group/name`) by group (`namespace/group`), each group's names sorted.
-fn kept_by_group(kept: &[String]) -> HashMap<&str, Vec<&str>> {
-    let mut by_group: HashMap<&str, Vec<&str>> = HashMap::new();
+/// A kept Api: its name and its key (`namespace/group/name`).
+type KeptApi<'a> = (&'a str, &'a str);
+
+/// Kept Api keys (`namespace/group/name`) by group (`namespace/group`), each group's sorted by name.
+fn kept_by_group(kept: &[String]) -> HashMap<&str, Vec<KeptApi<'_>>> {
+    let mut by_group: HashMap<&str, Vec<KeptApi<'_>>> = HashMap::new();
     for key in kept {
         let (group, name) = key.rsplit_once('/').unwrap_or(("", key));
-        by_group.entry(group).or_default().push(name);
+        by_group.entry(group).or_default().push((name, key));
     }
     for names in by_group.values_mut() {
         names.sort_unstable();
@@ -350,12 +353,15 @@ fn kept_by_group(kept: &[String]) -> HashMap<&str, Vec<&str>> {
     by_group
 }
 
-/// A group's Apis (sorted by name) and the names of its kept ones (sorted), merged in name
-/// order: `Ok` a config, `Err` a kept name.
-fn by_name<'a>(apis: &'a [Arc<ApiConfig>], kept: Vec<&'a str>) -> impl Iterator<Item = Result<&'a ApiConfig, &'a str>> {
+/// A group's Apis (sorted by name) and its kept ones (sorted by name), merged in name order:
+/// `Ok` a config, `Err` a kept Api.
+fn by_name<'a>(
+    apis: &'a [Arc<ApiConfig>],
+    kept: Vec<KeptApi<'a>>,
+) -> impl Iterator<Item = Result<&'a ApiConfig, KeptApi<'a>>> {
     let (mut apis, mut kept) = (apis.iter().peekable(), kept.into_iter().peekable());
     std::iter::from_fn(move || match (apis.peek(), kept.peek()) {
-        (Some(api), Some(name)) if api.name.as_str() > *name => kept.next().map(Err),
+        (Some(api), Some((name, _))) if api.name.as_str() > *name => kept.next().map(Err),
         (Some(_), _) => apis.next().map(|api| Ok(&**api)),
         (None, _) => kept.next().map(Err),
     })
