@@ -35,7 +35,7 @@ pub fn keep_last_good(
         else {
             continue;
         };
-        let mut changed = false;
+        let kept_before = kept.len();
         for api in &old_group.apis {
             // Most Apis are not refused: the checks below (a scan of the group) are theirs alone.
             if !refused_apis.contains(&(namespace.as_str(), api.name.as_str())) {
@@ -66,9 +66,8 @@ pub fn keep_last_good(
                 }
             }
             kept.push(ObjectRef { kind: "Api", namespace: namespace.clone(), name: api.name.clone() });
-            changed = true;
         }
-        if changed {
+        if kept.len() > kept_before {
             group.apis.sort_by(|a, b| a.name.cmp(&b.name));
         }
     }

@@ -80,9 +80,9 @@ pub struct RouteMatch<'a> {
 impl RouteTable {
     /// Compiles a config, taking each API's metric handles from `metrics` and, from `previous`
     /// (the table it replaces), every Api and upstream compiled from the same inputs; any error
-    /// refuses the whole config. `kept` names (by [`api_key`](crate::config::reuse::api_key)) Apis the config does not hold,
-    /// taken over from `previous` as they are (a source that did not decode them again knows
-    /// them unchanged): each must be one [`RouteTable::keeps`].
+    /// refuses the whole config. `kept` names (by [`api_key`](crate::config::reuse::api_key))
+    /// Apis the config does not hold, taken over from `previous` as they are (a source that did
+    /// not decode them again knows them unchanged): each must be one [`RouteTable::keeps`].
     pub fn compile(
         config: &GatewayConfig,
         kept: &[String],
